@@ -1,0 +1,256 @@
+/*
+ * slabmalloc.h - public interface of the slabmalloc allocator library.
+ *
+ * slabmalloc is built the way the Linux kernel's SLUB allocator is built:
+ * size-class kmem_caches hand out objects from slabs, slabs are carved from
+ * large mmap'd nodes, and per-thread sheaves with a per-node barn make the
+ * fast path.  All state lives in an instance (sm_instance_t): the default
+ * instance serves malloc, and any number of isolated instances can be created
+ * and destroyed (destroying one returns all of its memory to the OS).
+ *
+ * Every exported symbol starts with "sm_".  <slabmalloc/kernel.h> offers the
+ * kernel's own names (kmalloc, kmem_cache_create, ...) as inline wrappers.
+ */
+#ifndef SLABMALLOC_H
+#define SLABMALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SM_API __attribute__((visibility("default")))
+
+#define SLABMALLOC_VERSION_MAJOR 0
+#define SLABMALLOC_VERSION_MINOR 1
+
+typedef struct sm_instance sm_instance_t;
+/* A kmem_cache.  The struct is opaque; only pointers cross the API. */
+typedef struct kmem_cache sm_cache_t;
+
+/* ---- request flags (the counterpart of the gfp flags a caller passes) ---- */
+#define SM_GFP_ZERO     0x01u /* return zeroed memory */
+#define SM_GFP_THISNODE 0x02u /* only the requested node: no fallback */
+
+/* "Any node": the instance picks (the kernel's NUMA_NO_NODE). */
+#define SM_NO_NODE (-1)
+
+/* ---- kmem_cache creation flags ---- */
+#define SM_CACHE_HWCACHE_ALIGN 0x01u /* align objects to the cache line */
+
+/* Limits of one instance. */
+#define SM_MAX_NODES  16  /* nodes (reservations) per instance */
+#define SM_MAX_CACHES 512 /* kmem_caches per instance, kmalloc caches included */
+#define SM_MAX_INSTANCES 32 /* live instances per process, default included */
+
+/*
+ * The OS contract.  Every system call the core makes goes through these
+ * primitives, so a test can hand an instance a fake OS that fails on demand or
+ * a clock it controls.  A NULL member means "use the real one".
+ *
+ *  reserve  - map @size bytes of inaccessible address space aligned to
+ *             @align (a power of two).  NULL on failure.  Costs no memory.
+ *  commit   - make [p, p+size) readable and writable; fresh pages read as 0.
+ *             0 on success, -1 on failure.
+ *  purge    - tell the OS the contents of [p, p+size) are no longer needed:
+ *             the range stays accessible and reads as zero afterwards, and
+ *             it stops counting towards the resident set.  0 or -1.
+ *  release  - unmap a whole reservation returned by reserve.
+ *  now_ns   - a monotonic clock in nanoseconds.
+ */
+struct sm_os_ops {
+	void *(*reserve)(size_t size, size_t align, void *arg);
+	int (*commit)(void *p, size_t size, void *arg);
+	int (*purge)(void *p, size_t size, void *arg);
+	void (*release)(void *p, size_t size, void *arg);
+	uint64_t (*now_ns)(void *arg);
+	void *arg;
+};
+
+/*
+ * Options of an instance.  Fill with sm_options_init() and change what you
+ * need; zero in a field that sm_options_init() set non-zero is invalid unless
+ * the field says otherwise.
+ */
+struct sm_options {
+	size_t node_size;          /* bytes reserved by the first node; each
+	                              further node doubles it (rounded up to
+	                              64 MiB of address space). Default 1 GiB */
+	unsigned max_nodes;        /* nodes this instance may create (1..16) */
+	unsigned purge_delay_ms;   /* free pages and empty slabs older than this
+	                              go back to the OS; 0 = at once */
+	unsigned sheaf_capacity;   /* objects per sheaf; 0 = chosen by size */
+	unsigned barn_max_full;    /* full sheaves a barn keeps per node */
+	unsigned barn_max_empty;   /* empty sheaves a barn keeps per node */
+	unsigned slab_max_empty;   /* empty slabs a cache keeps per node before
+	                              handing the extra ones back at once */
+	size_t huge_threshold;     /* requests above this get their own mapping */
+	/*
+	 * Called with a one-line message (no newline) when a caller hands the
+	 * allocator something invalid (a foreign or interior pointer, a double
+	 * free, a corrupt freelist).  NULL: print the message to stderr and
+	 * abort().  When the handler returns, the operation is abandoned and
+	 * nothing is changed: the object is neither freed nor reused.
+	 */
+	void (*error_handler)(const char *msg, void *arg);
+	void *error_arg;
+	const struct sm_os_ops *os; /* NULL: the real OS */
+};
+
+/* Fill @o with the defaults. */
+SM_API void sm_options_init(struct sm_options *o);
+
+/*
+ * Create an isolated instance.  @o may be NULL for the defaults.  Returns NULL
+ * with errno EINVAL (bad option), EAGAIN (SM_MAX_INSTANCES live already) or
+ * ENOMEM.
+ */
+SM_API sm_instance_t *sm_instance_create(const struct sm_options *o);
+
+/*
+ * Destroy an instance and return all of its memory to the OS.  Every object
+ * and cache of the instance becomes invalid.  No other thread may be using the
+ * instance.  The default instance cannot be destroyed (the call is ignored).
+ */
+SM_API void sm_instance_destroy(sm_instance_t *inst);
+
+/* The process-wide instance that serves malloc.  Never NULL. */
+SM_API sm_instance_t *sm_default_instance(void);
+
+/* ---- kmalloc: size-class caches ---- */
+
+/*
+ * Allocate @size bytes from @inst.  Objects up to SM_KMALLOC_MAX_CACHE_SIZE
+ * come from the kmalloc-<size> caches, larger ones are page runs of a node
+ * (or, above the huge threshold, a mapping of their own).  Small objects are
+ * aligned to the largest power of two dividing their class size (at least 8,
+ * 16 from 16 bytes up), page runs to the page.  NULL means out of memory
+ * (errno ENOMEM); @size 0 returns a unique minimum-size object.
+ */
+SM_API void *sm_kmalloc(sm_instance_t *inst, size_t size, unsigned gfp);
+/* As sm_kmalloc, preferring node @node (or only @node with SM_GFP_THISNODE). */
+SM_API void *sm_kmalloc_node(sm_instance_t *inst, size_t size, unsigned gfp, int node);
+/*
+ * As sm_kmalloc with the object aligned to @align (a power of two).  NULL with
+ * errno EINVAL for a bad alignment, ENOMEM when out of memory.
+ */
+SM_API void *sm_kmalloc_aligned(sm_instance_t *inst, size_t size, size_t align,
+				unsigned gfp);
+
+/*
+ * Free an object of any instance (NULL is ignored).  A pointer that is not a
+ * live object of slabmalloc is reported through the owning instance's error
+ * handler (the default instance's for a foreign pointer) and left alone.
+ */
+SM_API void sm_kfree(void *p);
+
+/* Bytes usable at @p (its size class, or its page run); 0 for NULL. */
+SM_API size_t sm_ksize(const void *p);
+
+/* The instance @p belongs to, or NULL if @p lies outside every node. */
+SM_API sm_instance_t *sm_ptr_instance(const void *p);
+
+/* Largest request served by a kmalloc cache; above it, page runs. */
+#define SM_KMALLOC_MAX_CACHE_SIZE 32768u
+
+/* Number of kmalloc size classes and the object size of class @i. */
+SM_API unsigned sm_kmalloc_nr_classes(void);
+SM_API size_t sm_kmalloc_class_size(unsigned i);
+
+/* ---- kmem_cache ---- */
+
+/*
+ * Create a cache of @size-byte objects aligned to @align (0 = 8, or a power
+ * of two up to the page size).  @ctor, if not NULL, runs once on each object
+ * the first time the slab hands it out; a freed object must be returned in its
+ * constructed state, and is not constructed again when it is reused (the
+ * kernel's contract).  @name is copied (up to 31 characters).  NULL with
+ * errno EINVAL (bad size or alignment), ENOSPC (SM_MAX_CACHES reached) or
+ * ENOMEM.
+ */
+SM_API sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size,
+				   size_t align, unsigned flags, void (*ctor)(void *));
+/* An object of @s, or NULL (errno ENOMEM).  SM_GFP_ZERO zeroes it. */
+SM_API void *sm_cache_alloc(sm_cache_t *s, unsigned gfp);
+SM_API void *sm_cache_alloc_node(sm_cache_t *s, unsigned gfp, int node);
+/* Free @p, which must be an object of @s (checked; reported if not). */
+SM_API void sm_cache_free(sm_cache_t *s, void *p);
+/*
+ * Return this thread's and the barns' cached objects of @s to their slabs and
+ * give every empty slab back to the node.  Returns the number of slabs freed.
+ */
+SM_API size_t sm_cache_shrink(sm_cache_t *s);
+/*
+ * Destroy @s.  No thread may still be using it.  Objects cached in any
+ * thread's sheaves are taken back first.  If objects are still allocated, they
+ * are reported (cache name and count) through the error handler, the cache
+ * is left intact and -EBUSY is returned; otherwise 0.
+ */
+SM_API int sm_cache_destroy(sm_cache_t *s);
+SM_API const char *sm_cache_name(const sm_cache_t *s);
+
+/* ---- maintenance ---- */
+
+/*
+ * Return unused memory to the OS now: with @force, every free page run and
+ * every empty slab regardless of age (and the calling thread's sheaves and the
+ * barns are flushed first); without, only what is older than the purge delay.
+ * Returns the number of bytes handed back.
+ */
+SM_API size_t sm_purge(sm_instance_t *inst, bool force);
+
+/* Give this thread's cached objects of @inst back (as if the thread exited). */
+SM_API void sm_thread_flush(sm_instance_t *inst);
+
+/* ---- statistics ---- */
+
+struct sm_cache_stats {
+	char name[32];
+	size_t object_size;        /* bytes per object slot */
+	unsigned objects_per_slab;
+	unsigned pages_per_slab;
+	size_t active_objects;     /* handed out to callers (not in any sheaf) */
+	size_t total_objects;      /* in all slabs of the cache */
+	size_t slabs;              /* slabs (partial, full and empty) */
+	size_t partial_slabs;
+	size_t empty_slabs;
+	size_t sheaf_objects;      /* cached in sheaves (threads' and barns') */
+	/* event counters */
+	uint64_t barn_get;         /* full sheaves taken from a barn */
+	uint64_t barn_put;         /* full sheaves given to a barn */
+	uint64_t refills;          /* sheaves refilled from slabs */
+	uint64_t flushes;          /* sheaves flushed to slabs */
+	uint64_t slabs_allocated;
+	uint64_t slabs_freed;
+};
+
+struct sm_stats {
+	size_t nodes;
+	size_t reserved_bytes;     /* address space of all nodes */
+	size_t committed_bytes;    /* made accessible so far */
+	size_t slab_bytes;         /* pages in slabs */
+	size_t large_bytes;        /* pages in live page runs and huge mappings */
+	size_t free_dirty_bytes;   /* free pages that may still be resident */
+	size_t free_clean_bytes;   /* free pages already returned to the OS */
+	size_t purged_bytes;       /* total handed back with purge since creation */
+	size_t huge_allocations;
+	size_t caches;
+};
+
+SM_API void sm_stats_get(sm_instance_t *inst, struct sm_stats *st);
+/* Stats of one cache (a consistent snapshot per node, approximate across threads). */
+SM_API void sm_cache_stats_get(sm_cache_t *s, struct sm_cache_stats *st);
+/*
+ * Call @fn for each cache of @inst (kmalloc caches first) with its stats.
+ * @fn must not create or destroy caches of @inst.
+ */
+SM_API void sm_cache_foreach(sm_instance_t *inst,
+			     void (*fn)(const struct sm_cache_stats *st, void *arg), void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLABMALLOC_H */

@@ -1,0 +1,235 @@
+/*
+ * alloc.c - allocation: the sheaf slow path (spare, barn, refill from
+ * slabs), page runs and huge mappings for large requests, and the public
+ * sm_kmalloc* and sm_cache_alloc* entry points.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "fastpath.h"
+#include "printk.h"
+#include "size_classes.h"
+
+/* Requests above this cannot be satisfied on any machine (and would overflow). */
+#define SM_MAX_ALLOC ((size_t)1 << 46)
+
+void *slab_alloc_single(struct kmem_cache *s, const struct slab_alloc_context *ctx)
+{
+	void *p;
+	return slab_get_objects(s, ctx, &p, 1) ? p : NULL;
+}
+
+static inline struct node_barn *tc_barn(struct kmem_cache *s, struct sm_tcache *tc)
+{
+	return &s->node[tc->node_id].barn;
+}
+
+void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc, const struct slab_alloc_context *ctx)
+{
+	struct sm_instance *inst = s->inst;
+	struct slub_percpu_sheaves *pcs = &tc->pcs[s->id];
+	struct slab_sheaf *m = pcs->main;
+
+	if (unlikely(READ_ONCE(inst->deferred)))
+		deferred_drain(inst);
+	if (unlikely(m == &sm_empty_sheaf)) {
+		m = sheaf_alloc(s, ctx);
+		if (!m)
+			goto single;
+		pcs->main = m;
+	}
+	if (pcs->spare && pcs->spare->size) {
+		pcs->main = pcs->spare;
+		pcs->spare = m;
+		goto pop;
+	}
+	struct node_barn *barn = tc_barn(s, tc);
+	if (!pcs->spare) {
+		/* Keep the empty main as the spare; take a full one if the barn has it. */
+		struct slab_sheaf *full = barn_get_full_sheaf(s, barn, false);
+		if (full) {
+			pcs->spare = m;
+			pcs->main = full;
+			goto pop;
+		}
+	} else {
+		struct slab_sheaf *empty = m;
+		struct slab_sheaf *full = barn_replace_empty_sheaf(s, barn, &empty, false);
+		if (full) {
+			pcs->main = full;
+			if (empty)
+				sheaf_free(empty); /* the barn has enough empties */
+			goto pop;
+		}
+	}
+	if (!sheaf_refill(s, m, ctx)) {
+		tc->busy = 0;
+		return NULL;
+	}
+pop:
+	m = pcs->main;
+	void *p = m->objects[--m->size];
+	tc->busy = 0;
+	inst_maybe_purge(inst, inst_now(inst));
+	return p;
+single:
+	tc->busy = 0;
+	return slab_alloc_single(s, ctx);
+}
+
+void *__slab_alloc_notc(struct kmem_cache *s, struct slab_alloc_context *ctx, struct sm_tcache *tc)
+{
+	/* Re-entered (a signal landed inside a sheaf operation): never block. */
+	if (tc || tcache_creating())
+		ctx->alloc_flags |= SLAB_ALLOC_TRYLOCK;
+	return slab_alloc_single(s, ctx);
+}
+
+/* ---- large requests ---- */
+
+static void *kmalloc_huge(struct sm_instance *inst, size_t size, size_t align,
+			  const struct slab_alloc_context *ctx)
+{
+	struct sm_node *n = node_create_huge(inst, size, align);
+	if (!n)
+		return NULL;
+	if (!sm_lock_ctx(&inst->lock, ctx->alloc_flags & SLAB_ALLOC_TRYLOCK)) {
+		node_destroy(n);
+		return NULL;
+	}
+	list_add(&n->huge_link, &inst->huge_list);
+	inst->nr_huge++;
+	inst->huge_bytes += n->huge_size;
+	sm_unlock(&inst->lock);
+	return n->data; /* fresh from the OS: already zero */
+}
+
+static void *kmalloc_large(struct sm_instance *inst, size_t size, size_t align,
+			   const struct slab_alloc_context *ctx)
+{
+	if (size > inst->opts.huge_threshold)
+		return kmalloc_huge(inst, size, align, ctx);
+	uint32_t npages = (uint32_t)(ALIGN_UP(size, SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
+	uint32_t align_pages = align > SM_PAGE_SIZE ? (uint32_t)(align >> SM_PAGE_SHIFT) : 1;
+	uint32_t first;
+	bool zeroed;
+	struct sm_node *n = inst_alloc_pages(inst, npages, align_pages, ctx, &first, &zeroed);
+	if (!n)
+		return NULL;
+	n->descs[first].size = size;
+	void *p = node_page_addr(n, first);
+	if ((ctx->alloc_flags & SLAB_ALLOC_ZERO) && !zeroed)
+		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT);
+	return p;
+}
+
+/* Smallest kmalloc class that fits @size and whose objects are @align-aligned. */
+static inline unsigned kmalloc_aligned_index(size_t size, size_t align)
+{
+	unsigned i = kmalloc_index(MAX(size, align));
+	while (i < SM_NR_KMALLOC && (kmalloc_class_size(i) & (align - 1)))
+		i++;
+	return i;
+}
+
+static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t size, size_t align,
+					    struct slab_alloc_context *ctx)
+{
+	if (likely(size <= SM_KMALLOC_MAX_CACHE_SIZE)) {
+		unsigned i = align <= 8 ? kmalloc_index(size) : kmalloc_aligned_index(size, align);
+		if (likely(i < SM_NR_KMALLOC)) {
+			struct kmem_cache *s = &inst->kmalloc_caches[i];
+			void *p;
+			if (likely(!(ctx->alloc_flags & (SLAB_ALLOC_NO_RECURSE | SLAB_ALLOC_THISNODE)) &&
+				   ctx->node == SM_NO_NODE))
+				p = slab_alloc(s, ctx);
+			else
+				p = slab_alloc_single(s, ctx);
+			if (unlikely(ctx->alloc_flags & SLAB_ALLOC_ZERO) && p)
+				memset(p, 0, s->size);
+			return p;
+		}
+	}
+	if (unlikely(size > SM_MAX_ALLOC))
+		return NULL;
+	return kmalloc_large(inst, size, align, ctx);
+}
+
+void *__kmalloc(struct sm_instance *inst, size_t size, size_t align, struct slab_alloc_context *ctx)
+{
+	return kmalloc_inline(inst, size, align, ctx);
+}
+
+static inline unsigned gfp_to_alloc_flags(unsigned gfp)
+{
+	return ((gfp & SM_GFP_ZERO) ? SLAB_ALLOC_ZERO : 0) |
+	       ((gfp & SM_GFP_THISNODE) ? SLAB_ALLOC_THISNODE : 0);
+}
+
+void *sm_kmalloc(sm_instance_t *inst, size_t size, unsigned gfp)
+{
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, gfp_to_alloc_flags(gfp), SM_NO_NODE);
+	void *p = kmalloc_inline(inst, size, 0, &ctx);
+	if (unlikely(!p))
+		errno = ENOMEM;
+	return p;
+}
+
+void *sm_kmalloc_node(sm_instance_t *inst, size_t size, unsigned gfp, int node)
+{
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, gfp_to_alloc_flags(gfp), node);
+	void *p = __kmalloc(inst, size, 0, &ctx);
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+void *sm_kmalloc_aligned(sm_instance_t *inst, size_t size, size_t align, unsigned gfp)
+{
+	if (!IS_POW2(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, gfp_to_alloc_flags(gfp), SM_NO_NODE);
+	void *p = __kmalloc(inst, size, align, &ctx);
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+void *sm_cache_alloc(sm_cache_t *s, unsigned gfp)
+{
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, gfp_to_alloc_flags(gfp), SM_NO_NODE);
+	void *p = slab_alloc(s, &ctx);
+	if (unlikely(!p)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (gfp & SM_GFP_ZERO)
+		memset(p, 0, s->object_size);
+	return p;
+}
+
+void *sm_cache_alloc_node(sm_cache_t *s, unsigned gfp, int node)
+{
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, gfp_to_alloc_flags(gfp), node);
+	void *p = node == SM_NO_NODE && !(gfp & SM_GFP_THISNODE) ? slab_alloc(s, &ctx)
+								 : slab_alloc_single(s, &ctx);
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (gfp & SM_GFP_ZERO)
+		memset(p, 0, s->object_size);
+	return p;
+}
+
+unsigned sm_kmalloc_nr_classes(void)
+{
+	return SM_NR_KMALLOC;
+}
+
+size_t sm_kmalloc_class_size(unsigned i)
+{
+	return i < SM_NR_KMALLOC ? kmalloc_class_size(i) : 0;
+}

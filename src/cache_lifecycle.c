@@ -1,0 +1,130 @@
+/*
+ * cache_lifecycle.c - creating, shrinking and destroying kmem_caches.
+ * The kmalloc caches are embedded in the instance and live as long as it;
+ * caches made here get their descriptor from the kmalloc caches
+ * (SLAB_ALLOC_NO_RECURSE) and an id that indexes every thread's pcs[].
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "instance.h"
+#include "kmem_cache.h"
+#include "printk.h"
+#include "sheaf.h"
+
+sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, size_t align,
+			    unsigned flags, void (*ctor)(void *))
+{
+	if (!name || size == 0 || size > SM_KMALLOC_MAX_CACHE_SIZE ||
+	    (align && (!IS_POW2(align) || align > SM_PAGE_SIZE))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(sizeof(struct kmem_cache), SLAB_ALLOC_NO_RECURSE,
+						       SM_NO_NODE);
+	struct kmem_cache *s = __kmalloc(inst, sizeof(*s), SM_CACHELINE, &ctx);
+	if (!s) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	memset(s, 0, sizeof(*s));
+	if (!kmem_cache_init(s, inst, name, size, align, flags, ctor)) {
+		__kfree_nosheaf(s);
+		errno = EINVAL;
+		return NULL;
+	}
+	sm_lock(&inst->lock);
+	unsigned id;
+	for (id = SM_NR_KMALLOC; id < SM_MAX_CACHES && inst->cache_by_id[id]; id++)
+		;
+	if (id == SM_MAX_CACHES) {
+		sm_unlock(&inst->lock);
+		__kfree_nosheaf(s);
+		errno = ENOSPC;
+		return NULL;
+	}
+	s->id = id;
+	inst->cache_by_id[id] = s;
+	list_add_tail(&s->list, &inst->caches);
+	sm_unlock(&inst->lock);
+	return s;
+}
+
+const char *sm_cache_name(const sm_cache_t *s)
+{
+	return s->name;
+}
+
+/* Flush and free the sheaves of @s held by every thread (inst->lock held). */
+static void steal_thread_sheaves(struct kmem_cache *s)
+{
+	struct sm_instance *inst = s->inst;
+	struct list_head *pos;
+	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next) {
+		struct sm_tcache *tc = list_entry(pos, struct sm_tcache, link);
+		struct slub_percpu_sheaves *pcs = &tc->pcs[s->id];
+		if (pcs->main != &sm_empty_sheaf) {
+			sheaf_flush(s, pcs->main);
+			sheaf_free(pcs->main);
+			pcs->main = &sm_empty_sheaf;
+		}
+		if (pcs->spare) {
+			sheaf_flush(s, pcs->spare);
+			sheaf_free(pcs->spare);
+			pcs->spare = NULL;
+		}
+	}
+}
+
+size_t sm_cache_shrink(sm_cache_t *s)
+{
+	struct sm_instance *inst = s->inst;
+	struct sm_tcache *tc = tcache_get(inst);
+	sm_lock(&inst->lock);
+	if (tc) {
+		struct slub_percpu_sheaves *pcs = &tc->pcs[s->id];
+		tc->busy = 1;
+		if (pcs->main != &sm_empty_sheaf)
+			sheaf_flush(s, pcs->main);
+		if (pcs->spare)
+			sheaf_flush(s, pcs->spare);
+		tc->busy = 0;
+	}
+	for (unsigned i = 0; i < inst_nr_nodes(inst); i++)
+		barn_drain(s, &s->node[i].barn);
+	sm_unlock(&inst->lock);
+	deferred_drain(inst);
+	return cache_release_empty(s, UINT64_MAX);
+}
+
+int sm_cache_destroy(sm_cache_t *s)
+{
+	if (!s)
+		return 0;
+	struct sm_instance *inst = s->inst;
+	if (s->is_kmalloc) {
+		sm_report(inst, "kmem_cache_destroy(%s): kmalloc caches live as long as the instance",
+			  s->name);
+		return -EPERM;
+	}
+	deferred_drain(inst);
+	sm_lock(&inst->lock);
+	steal_thread_sheaves(s);
+	size_t live = 0;
+	for (unsigned i = 0; i < inst_nr_nodes(inst); i++) {
+		barn_drain(s, &s->node[i].barn);
+		live += READ_ONCE(s->node[i].inuse);
+	}
+	if (live) {
+		sm_unlock(&inst->lock);
+		sm_report(inst, "kmem_cache_destroy(%s): %zu objects still allocated; cache kept",
+			  s->name, live);
+		return -EBUSY;
+	}
+	cache_release_empty(s, UINT64_MAX);
+	list_del(&s->list);
+	inst->cache_by_id[s->id] = NULL;
+	sm_unlock(&inst->lock);
+	__kfree_nosheaf(s);
+	return 0;
+}

@@ -1,0 +1,49 @@
+/*
+ * compiler.h - compiler helpers shared by every file of the core.
+ * Owns nothing; only macros that say what the code means (likely, cold,
+ * barrier) so the hot paths read as what they are.
+ */
+#ifndef SM_COMPILER_H
+#define SM_COMPILER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define __hidden   __attribute__((visibility("hidden")))
+#define __noinline __attribute__((noinline))
+#define __cold     __attribute__((cold, noinline))
+#undef __always_inline /* glibc's <sys/cdefs.h> has its own */
+#define __always_inline inline __attribute__((always_inline))
+#define __unused   __attribute__((unused))
+
+/* Keeps the compiler from moving memory accesses across it. */
+#define barrier() __asm__ __volatile__("" ::: "memory")
+
+#define READ_ONCE(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ALIGN_UP(x, a)   (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
+#define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a) - 1))
+#define IS_POW2(x) ((x) != 0 && ((x) & ((x) - 1)) == 0)
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define SM_PAGE_SHIFT 12
+#define SM_PAGE_SIZE  ((size_t)1 << SM_PAGE_SHIFT)
+#define SM_CACHELINE  64
+
+#ifdef NDEBUG
+#define SM_BUG_ON(c) ((void)0)
+#else
+#define SM_BUG_ON(c) do { if (unlikely(c)) sm_bug(__FILE__, __LINE__, #c); } while (0)
+#endif
+void sm_bug(const char *file, int line, const char *what) __attribute__((noreturn)) __hidden;
+
+#endif /* SM_COMPILER_H */

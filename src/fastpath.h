@@ -1,0 +1,102 @@
+/*
+ * fastpath.h - the allocation and free fast paths: one sheaf pop or push,
+ * bracketed by the thread's busy marker, falling through to the slow paths
+ * in alloc.c and free.c.  Included by the entry-point files only.
+ *
+ * The sheaf is read only after busy is set: a signal handler that lands
+ * before that finishes its own operation before we look; one that lands
+ * after sees busy and keeps off the sheaves (see tcache.h).
+ */
+#ifndef SM_FASTPATH_H
+#define SM_FASTPATH_H
+
+#include "instance.h"
+#include "kmem_cache.h"
+#include "sheaf.h"
+#include "slab.h"
+#include "tcache.h"
+
+/* Slow paths: entered with tc->busy set, return with it cleared. */
+void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc,
+			const struct slab_alloc_context *ctx) __hidden __noinline;
+void __slab_free_slow(struct kmem_cache *s, struct sm_tcache *tc, void *p) __hidden __noinline;
+/* No usable tcache (none yet, thread exiting, or re-entered while busy). */
+void *__slab_alloc_notc(struct kmem_cache *s, struct slab_alloc_context *ctx,
+			struct sm_tcache *tc) __hidden __noinline;
+void __slab_free_notc(struct kmem_cache *s, void *p, struct sm_tcache *tc) __hidden __noinline;
+/* One object straight from the slabs, bypassing sheaves. */
+void *slab_alloc_single(struct kmem_cache *s, const struct slab_alloc_context *ctx) __hidden;
+void double_free_report(struct kmem_cache *s, void *p) __hidden __cold;
+
+static __always_inline void *slab_alloc(struct kmem_cache *s, struct slab_alloc_context *ctx)
+{
+	struct sm_tcache *tc = tcache_get(s->inst);
+	if (unlikely(!tc || tc->busy))
+		return __slab_alloc_notc(s, ctx, tc);
+	tc->busy = 1;
+	barrier();
+	struct slab_sheaf *m = tc->pcs[s->id].main;
+	unsigned sz = m->size;
+	if (likely(sz)) {
+		void *p = m->objects[sz - 1];
+		m->size = sz - 1;
+		barrier();
+		tc->busy = 0;
+		return p;
+	}
+	return __slab_alloc_slow(s, tc, ctx);
+}
+
+static __always_inline void slab_free(struct kmem_cache *s, void *p)
+{
+	struct sm_tcache *tc = tcache_get(s->inst);
+	if (unlikely(!tc || tc->busy)) {
+		__slab_free_notc(s, p, tc);
+		return;
+	}
+	tc->busy = 1;
+	barrier();
+	struct slab_sheaf *m = tc->pcs[s->id].main;
+	unsigned sz = m->size;
+	if (likely(sz < m->capacity)) {
+		/* The cheapest double free to catch: the object freed just before. */
+		if (unlikely(sz && m->objects[sz - 1] == p)) {
+			tc->busy = 0;
+			double_free_report(s, p);
+			return;
+		}
+		m->objects[sz] = p;
+		m->size = sz + 1;
+		barrier();
+		tc->busy = 0;
+		return;
+	}
+	__slab_free_slow(s, tc, p);
+}
+
+/*
+ * The cache of @p if @p is the start of an object in a live slab; NULL
+ * otherwise (page runs, huge mappings, invalid pointers: the caller sorts
+ * those out on its slow path).  Arithmetic on the node map and descriptor
+ * only: @p itself is never read.
+ */
+static __always_inline struct kmem_cache *obj_cache(const void *p)
+{
+	struct sm_node *n = node_of(p);
+	if (unlikely(!n))
+		return NULL;
+	uint32_t page = node_page_index(n, p);
+	if (unlikely(page == UINT32_MAX))
+		return NULL;
+	const struct slab *d = &n->descs[page];
+	if (unlikely(d->type != PT_SLAB))
+		return NULL;
+	struct kmem_cache *s = d->cache;
+	uintptr_t off = (uintptr_t)p - (uintptr_t)node_page_addr(n, d->head);
+	uint64_t idx = ((uint64_t)off * s->reciprocal) >> 32;
+	if (unlikely(idx * s->size != off || idx >= s->objects))
+		return NULL;
+	return s;
+}
+
+#endif /* SM_FASTPATH_H */

@@ -1,0 +1,129 @@
+/*
+ * instance.h - struct sm_instance, which holds all state of one allocator:
+ * options, OS ops, nodes, caches (the kmalloc caches are embedded: they are
+ * the statically preallocated caches every instance starts with), thread
+ * caches and huge mappings.  The default instance lives in static storage and
+ * serves malloc; other instances are mapped from the OS and fully isolated.
+ *
+ * Lock order (outermost first; a lock is never taken while a later one is held):
+ *   1. sm_registry_lock   the table of live instances (instance.c)
+ *   2. inst->lock         caches list and ids, tcaches list, node creation,
+ *                         huge mappings
+ *   3. barn.lock          one cache's barn on one node           } never
+ *   4. list_lock          one cache's slabs on one node          } nested
+ *   5. node->lock         one node's page runs
+ * inst->purge_lock is only ever tried, never waited for.
+ */
+#ifndef SM_INSTANCE_H
+#define SM_INSTANCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "alloc_context.h"
+#include "kmem_cache.h"
+#include "list.h"
+#include "lock.h"
+#include "node.h"
+#include "size_classes.h"
+#include "slabmalloc.h"
+#include "tcache.h"
+
+struct sm_instance {
+	struct sm_options opts;         /* validated copy, read-only */
+	struct sm_os_ops os;            /* every member set, read-only */
+	unsigned slot;                  /* index in the registry and in sm_tls */
+	uint64_t gen;                   /* unique for the life of the process */
+	bool is_default;
+	size_t map_size;                /* bytes of this struct's mapping */
+
+	sm_lock_t lock;                 /* lock order 2 */
+	struct sm_node *nodes[SM_MAX_NODES]; /* set once under lock; read with acquire */
+	unsigned nr_nodes;
+	struct list_head caches;        /* every kmem_cache, kmalloc first */
+	struct kmem_cache *cache_by_id[SM_MAX_CACHES];
+	struct list_head tcaches;
+	struct list_head huge_list;     /* NODE_HUGE nodes */
+	size_t nr_huge, huge_bytes;
+
+	uintptr_t deferred;             /* lock-free stack of objects whose free
+	                                   could not be done without blocking;
+	                                   linked at cache->fp_offset */
+	sm_lock_t purge_lock;           /* only tried */
+	uint64_t next_purge;            /* ns; relaxed atomic */
+	size_t purged_bytes;            /* relaxed atomic */
+
+	struct kmem_cache kmalloc_caches[SM_NR_KMALLOC];
+};
+
+/* Fast access to the calling thread's tcache of @inst (NULL: none possible). */
+struct sm_tcache *__tcache_get_slow(struct sm_instance *inst) __hidden;
+static __always_inline struct sm_tcache *tcache_get(struct sm_instance *inst)
+{
+	struct sm_tls_slot *sl = &sm_tls[inst->slot];
+	if (likely(sl->gen == inst->gen))
+		return sl->tc;
+	return __tcache_get_slow(inst);
+}
+
+static inline struct sm_node *inst_node(struct sm_instance *inst, unsigned id)
+{
+	return __atomic_load_n(&inst->nodes[id], __ATOMIC_ACQUIRE);
+}
+static inline unsigned inst_nr_nodes(struct sm_instance *inst)
+{
+	return __atomic_load_n(&inst->nr_nodes, __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t inst_now(struct sm_instance *inst)
+{
+	return inst->os.now_ns(inst->os.arg);
+}
+
+/*
+ * The nodes an allocation in @ctx may use, in order: ctx->node first, then
+ * every other general node (none with THISNODE).  Fills @ids, returns count.
+ */
+unsigned inst_node_order(struct sm_instance *inst, const struct slab_alloc_context *ctx,
+			 int *ids) __hidden;
+/*
+ * Add a node after every node allowed by @ctx ran out (@seen: the node count
+ * the caller saw; if it changed, the newest node is returned instead of a
+ * new one).  Returns its id, or
+ * -1 when max_nodes is reached, the OS refuses, or (TRYLOCK) inst->lock is
+ * busy.  Takes inst->lock.
+ */
+int inst_grow(struct sm_instance *inst, const struct slab_alloc_context *ctx, unsigned seen) __hidden;
+
+/*
+ * Allocate a run of pages for @inst in @ctx's node order, growing the
+ * instance if needed.  Returns the node (page index in *first) or NULL.
+ */
+struct sm_node *inst_alloc_pages(struct sm_instance *inst, uint32_t npages, uint32_t align_pages,
+				 const struct slab_alloc_context *ctx, uint32_t *first,
+				 bool *zeroed) __hidden;
+
+/* Run the delayed purge if it is due (cheap check; tries purge_lock only). */
+void inst_maybe_purge(struct sm_instance *inst, uint64_t now) __hidden;
+
+/* The instance in registry slot @slot if it has generation @gen, else NULL. Caller holds sm_registry_lock. */
+struct sm_instance *registry_lookup_locked(unsigned slot, uint64_t gen) __hidden;
+extern sm_lock_t sm_registry_lock __hidden;
+
+/* Push @p (an object of @s) on the deferred-free stack; lock-free, signal-safe. */
+void defer_free(struct sm_instance *inst, struct kmem_cache *s, void *p) __hidden;
+/* Put every deferred object back into its slab.  Blocking context only. */
+void deferred_drain(struct sm_instance *inst) __hidden;
+/* Purge what is older than @cutoff (ns): empty slabs, then free page runs. */
+size_t inst_purge(struct sm_instance *inst, uint64_t cutoff) __hidden;
+
+/* Set up the default instance with @o (used by the preload shim before the first malloc). */
+sm_instance_t *sm_default_instance_init(const struct sm_options *o) __hidden;
+
+/* Internal kmalloc/kfree entry points used by other layers. */
+void *__kmalloc(struct sm_instance *inst, size_t size, size_t align,
+		struct slab_alloc_context *ctx) __hidden;
+/* Free without going through sheaves (NO_RECURSE objects, torn-down threads). */
+void __kfree_nosheaf(void *p) __hidden;
+
+#endif /* SM_INSTANCE_H */

@@ -1,0 +1,324 @@
+/*
+ * kmem_cache.c - the slab layer of a cache: setting a cache up, moving
+ * objects between slabs and sheaves under each node's list_lock, and keeping
+ * the partial and empty lists (slab states are tabled in slab.h).
+ *
+ * A slab that becomes empty goes to the head of its node's empty list with a
+ * timestamp; refills take empty slabs only when no partial slab is left, so
+ * empty slabs age at the tail.  More than slab_max_empty empty slabs, or
+ * empty slabs older than the purge delay, are handed back to the node.
+ */
+#include <string.h>
+
+#include "instance.h"
+#include "kmem_cache.h"
+#include "printk.h"
+#include "slab.h"
+
+#define SLAB_MAX_PAGES 32
+
+void slab_geometry(size_t size, unsigned *pages, unsigned *objects)
+{
+	/* Smallest slab with enough objects and at most 1/16 left over;
+	   failing that, the one that wastes the smallest fraction. */
+	unsigned min_objs = size <= 4096 ? 8 : 4;
+	unsigned best = 0;
+	size_t best_waste = 0, best_bytes = 1;
+	for (unsigned k = 1; k <= SLAB_MAX_PAGES; k++) {
+		size_t bytes = (size_t)k << SM_PAGE_SHIFT;
+		size_t n = bytes / size;
+		if (!n)
+			continue;
+		size_t waste = bytes - n * size;
+		if (n >= min_objs && waste * 16 <= bytes) {
+			best = k;
+			break;
+		}
+		if (!best || waste * best_bytes < best_waste * bytes) {
+			best = k;
+			best_waste = waste;
+			best_bytes = bytes;
+		}
+	}
+	*pages = best;
+	*objects = (unsigned)(((size_t)best << SM_PAGE_SHIFT) / size);
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+bool kmem_cache_init(struct kmem_cache *s, struct sm_instance *inst, const char *name,
+		     size_t size, size_t align, unsigned flags, void (*ctor)(void *))
+{
+	if (!align)
+		align = 8;
+	if (flags & SM_CACHE_HWCACHE_ALIGN)
+		align = MAX(align, (size_t)SM_CACHELINE);
+	if (!IS_POW2(align) || align > SM_PAGE_SIZE || size == 0 || size > SM_KMALLOC_MAX_CACHE_SIZE)
+		return false;
+	align = MAX(align, (size_t)8);
+	size_t slot = ALIGN_UP(size, align);
+	unsigned fp_offset = 0;
+	if (ctor) {
+		/* The object must keep its constructed state while free: link after it. */
+		fp_offset = (unsigned)ALIGN_UP(size, 8);
+		slot = ALIGN_UP((size_t)fp_offset + sizeof(uintptr_t), align);
+	}
+	s->size = (unsigned)slot;
+	s->object_size = (unsigned)size;
+	s->align = (unsigned)align;
+	s->fp_offset = fp_offset;
+	s->flags = flags;
+	s->ctor = ctor;
+	s->inst = inst;
+	slab_geometry(slot, &s->slab_pages, &s->objects);
+	s->reciprocal = ((1ull << 32) + slot - 1) / slot;
+	s->sheaf_capacity = inst->opts.sheaf_capacity ? inst->opts.sheaf_capacity
+						       : (unsigned)MIN(64, MAX(8, 16384 / slot));
+	s->random = splitmix64((uintptr_t)s ^ inst_now(inst) ^ ((uint64_t)slot << 48)) | 1;
+	size_t len = strlen(name);
+	if (len >= sizeof(s->name))
+		len = sizeof(s->name) - 1;
+	memcpy(s->name, name, len);
+	s->name[len] = '\0';
+	INIT_LIST_HEAD(&s->list);
+	for (unsigned i = 0; i < SM_MAX_NODES; i++) {
+		struct kmem_cache_node *kcn = &s->node[i];
+		sm_lock_init(&kcn->list_lock);
+		INIT_LIST_HEAD(&kcn->partial);
+		INIT_LIST_HEAD(&kcn->empty);
+		sm_lock_init(&kcn->barn.lock);
+		INIT_LIST_HEAD(&kcn->barn.full);
+		INIT_LIST_HEAD(&kcn->barn.empty);
+	}
+	return true;
+}
+
+/* ---- list state changes (list_lock held) ---- */
+
+enum { ON_NONE = 0, ON_PARTIAL = 1, ON_EMPTY = 2 };
+
+static void slab_unlist(struct kmem_cache_node *kcn, struct slab *d)
+{
+	if (d->on_list == ON_PARTIAL)
+		kcn->nr_partial--;
+	else if (d->on_list == ON_EMPTY)
+		kcn->nr_empty--;
+	else
+		return;
+	list_del(&d->list);
+	d->on_list = ON_NONE;
+}
+
+/* Put @d on the list its inuse count calls for. */
+static void slab_relist(struct kmem_cache_node *kcn, struct slab *d, uint64_t now)
+{
+	if (d->inuse == 0) {
+		if (d->on_list == ON_EMPTY)
+			return;
+		slab_unlist(kcn, d);
+		d->stamp = now;
+		list_add(&d->list, &kcn->empty);
+		d->on_list = ON_EMPTY;
+		kcn->nr_empty++;
+	} else if (d->inuse < d->objects) {
+		if (d->on_list == ON_PARTIAL)
+			return;
+		slab_unlist(kcn, d);
+		list_add(&d->list, &kcn->partial);
+		d->on_list = ON_PARTIAL;
+		kcn->nr_partial++;
+	} else {
+		slab_unlist(kcn, d);
+	}
+}
+
+/* Take objects from the partial, then the empty slabs of @kcn (list_lock held). */
+static unsigned take_from_lists(struct kmem_cache *s, struct sm_node *n,
+				struct kmem_cache_node *kcn, void **objs, unsigned want)
+{
+	unsigned got = 0;
+	while (got < want) {
+		struct slab *d;
+		if (!list_empty(&kcn->partial))
+			d = list_first_entry(&kcn->partial, struct slab, list);
+		else if (!list_empty(&kcn->empty))
+			d = list_first_entry(&kcn->empty, struct slab, list);
+		else
+			break;
+		unsigned k = slab_take(s, n, d, objs + got, want - got);
+		got += k;
+		kcn->inuse += k;
+		slab_relist(kcn, d, 0);
+	}
+	return got;
+}
+
+unsigned slab_get_objects(struct kmem_cache *s, const struct slab_alloc_context *ctx,
+			  void **objs, unsigned n)
+{
+	struct sm_instance *inst = s->inst;
+	bool trylock = ctx->alloc_flags & SLAB_ALLOC_TRYLOCK;
+	unsigned got = 0;
+
+	if (!(ctx->alloc_flags & SLAB_ALLOC_NEW_SLAB)) {
+		int ids[SM_MAX_NODES];
+		unsigned cnt = inst_node_order(inst, ctx, ids);
+		for (unsigned i = 0; i < cnt && got < n; i++) {
+			struct kmem_cache_node *kcn = &s->node[ids[i]];
+			if (!READ_ONCE(kcn->nr_partial) && !READ_ONCE(kcn->nr_empty))
+				continue;
+			if (!sm_lock_ctx(&kcn->list_lock, trylock))
+				continue;
+			got += take_from_lists(s, inst_node(inst, (unsigned)ids[i]), kcn, objs + got, n - got);
+			sm_unlock(&kcn->list_lock);
+		}
+		if (got)
+			return got;
+	}
+
+	/* No partial slab anywhere we may look: make one. */
+	struct sm_node *node;
+	struct slab *d = slab_new(s, ctx, &node);
+	if (!d)
+		return 0;
+	struct kmem_cache_node *kcn = &s->node[node->id];
+	got = slab_take(s, node, d, objs, n);
+	if (!sm_lock_ctx(&kcn->list_lock, trylock)) {
+		/* Cannot publish the slab without blocking: undo and fail. */
+		uint32_t first = d->head, npages = d->npages;
+		for (uint32_t i = 0; i < npages; i++)
+			node->descs[first + i].type = PT_UNUSED;
+		if (!node_free_pages(node, first, npages, 0, true))
+			sm_report(inst, "cache %s: slab %p lost (nolock path)", s->name,
+				  (void *)slab_base(node, d));
+		return 0;
+	}
+	kcn->nr_slabs++;
+	kcn->inuse += got;
+	slab_relist(kcn, d, 0);
+	sm_unlock(&kcn->list_lock);
+	return got;
+}
+
+unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool trylock)
+{
+	struct sm_instance *inst = s->inst;
+	struct kmem_cache_node *cur = NULL;
+	struct slab *discard[8];
+	struct sm_node *discard_node[8];
+	unsigned nr_discard = 0, done = 0, kept = 0;
+	uint64_t now = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		void *obj = objs[i];
+		struct sm_node *node = node_of(obj);
+		struct slab *pd = &node->descs[node_page_index(node, obj)];
+		struct slab *d = &node->descs[pd->head];
+		struct kmem_cache_node *kcn = &s->node[node->id];
+		if (kcn != cur) {
+			if (cur)
+				sm_unlock(&cur->list_lock);
+			cur = NULL;
+			if (!sm_lock_ctx(&kcn->list_lock, trylock)) {
+				objs[kept++] = obj; /* leave it to the caller */
+				continue;
+			}
+			cur = kcn;
+		}
+		if (!slab_push(s, d, obj))
+			continue;
+		done++;
+		kcn->inuse--;
+		if (d->inuse == 0 && !now)
+			now = inst_now(inst);
+		slab_relist(kcn, d, now);
+		/* Too many empty slabs here: the oldest goes back to the node. */
+		if (kcn->nr_empty > inst->opts.slab_max_empty && nr_discard < ARRAY_SIZE(discard) && !trylock) {
+			struct slab *old = list_last_entry(&kcn->empty, struct slab, list);
+			slab_unlist(kcn, old);
+			kcn->nr_slabs--;
+			discard[nr_discard] = old;
+			discard_node[nr_discard++] = node;
+		}
+	}
+	if (cur)
+		sm_unlock(&cur->list_lock);
+	for (unsigned i = 0; i < nr_discard; i++)
+		slab_discard(s, discard_node[i], discard[i], now);
+	(void)done;
+	return n - kept; /* reported double frees count as handled: they are dropped */
+}
+
+size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff)
+{
+	struct sm_instance *inst = s->inst;
+	size_t released = 0;
+	unsigned nr = inst_nr_nodes(inst);
+	for (unsigned id = 0; id < nr; id++) {
+		struct kmem_cache_node *kcn = &s->node[id];
+		struct sm_node *node = inst_node(inst, id);
+		if (!READ_ONCE(kcn->nr_empty))
+			continue;
+		for (;;) {
+			struct slab *batch[16];
+			unsigned nb = 0;
+			sm_lock(&kcn->list_lock);
+			while (nb < ARRAY_SIZE(batch) && !list_empty(&kcn->empty)) {
+				struct slab *d = list_last_entry(&kcn->empty, struct slab, list);
+				if (d->stamp > cutoff)
+					break;
+				slab_unlist(kcn, d);
+				kcn->nr_slabs--;
+				batch[nb++] = d;
+			}
+			sm_unlock(&kcn->list_lock);
+			for (unsigned i = 0; i < nb; i++)
+				slab_discard(s, node, batch[i], batch[i]->stamp);
+			released += nb;
+			if (nb < ARRAY_SIZE(batch))
+				break;
+		}
+	}
+	return released;
+}
+
+struct slab *slab_check_object(struct kmem_cache *expect, const void *p)
+{
+	struct sm_node *n = node_of(p);
+	struct sm_instance *inst = expect ? expect->inst : NULL;
+	if (!n) {
+		sm_report(inst, "free of %p: not allocated by slabmalloc (foreign pointer)", p);
+		return NULL;
+	}
+	inst = n->inst;
+	uint32_t page = node_page_index(n, p);
+	if (page == UINT32_MAX) {
+		sm_report(inst, "free of %p: not an object (node metadata or huge mapping)", p);
+		return NULL;
+	}
+	struct slab *d = &n->descs[page];
+	if (d->type != PT_SLAB) {
+		sm_report(inst, "free of %p: not a live slab object (%s page)", p,
+			  d->type == PT_LARGE || d->type == PT_LARGE_TAIL ? "page-run" : "free");
+		return NULL;
+	}
+	struct kmem_cache *s = d->cache;
+	if (expect && s != expect) {
+		sm_report(inst, "free of %p to cache %s: object belongs to cache %s", p,
+			  expect->name, s->name);
+		return NULL;
+	}
+	uintptr_t off = (uintptr_t)p - (uintptr_t)node_page_addr(n, d->head);
+	if (slab_obj_index(s, off) < 0) {
+		sm_report(inst, "free of %p: interior pointer into cache %s (offset %u into a %u-byte object)",
+			  p, s->name, (unsigned)(off % s->size), s->size);
+		return NULL;
+	}
+	return d;
+}

@@ -1,0 +1,394 @@
+/*
+ * node.c - nodes: reserving them, carving page runs out of them, taking runs
+ * back, and handing long-free runs back to the OS (purge).
+ *
+ * Free runs live in size-segregated bins, one set for dirty runs (freed by
+ * the program, possibly resident) and one for clean runs (purged or never
+ * touched: zero, not resident).  Allocation prefers dirty runs (their pages
+ * are already resident), then clean runs, then the fresh pages above bump.
+ * Boundary tags in the first and last page descriptor of each free run let a
+ * freed run merge with free neighbours of the same state in O(1).
+ * The invariants on descriptors are listed in node.h.
+ */
+#include <string.h>
+
+#include "instance.h"
+#include "node.h"
+#include "slab.h"
+
+struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
+
+#define RUN_PURGING 2 /* a PT_FREE tag whose run is being purged: never merge */
+
+static void map_set(uintptr_t base, size_t size, struct sm_node *n)
+{
+	for (uintptr_t a = base; a < base + size; a += SM_NODE_ALIGN)
+		__atomic_store_n(&sm_node_map[a >> SM_NODE_SHIFT], n, __ATOMIC_RELEASE);
+}
+
+static unsigned bin_of(uint32_t npages)
+{
+	if (npages <= NODE_EXACT_BINS)
+		return npages - 1;
+	unsigned lg = 31 - (unsigned)__builtin_clz(npages);
+	unsigned b = NODE_EXACT_BINS + (lg - 5);
+	return b < NODE_NR_BINS ? b : NODE_NR_BINS - 1;
+}
+
+static void node_init_common(struct sm_node *n, struct sm_instance *inst, uintptr_t base,
+			     size_t reserved)
+{
+	n->inst = inst;
+	n->base = base;
+	n->reserved = reserved;
+	sm_lock_init(&n->lock);
+	INIT_LIST_HEAD(&n->huge_link);
+	for (unsigned i = 0; i < NODE_NR_BINS; i++) {
+		INIT_LIST_HEAD(&n->dirty_bins[i]);
+		INIT_LIST_HEAD(&n->clean_bins[i]);
+	}
+	n->oldest_dirty = UINT64_MAX;
+}
+
+struct sm_node *node_create(struct sm_instance *inst, size_t size, int id)
+{
+	size_t reserved = ALIGN_UP(size, SM_NODE_ALIGN);
+	if (reserved < size || size < 16 * SM_PAGE_SIZE)
+		return NULL;
+	uintptr_t base = (uintptr_t)inst->os.reserve(reserved, SM_NODE_ALIGN, inst->os.arg);
+	if (!base)
+		return NULL;
+
+	/* [header][descs][guard][data]: find the largest data area that fits @size. */
+	size_t total = size >> SM_PAGE_SHIFT;
+	size_t hdr = ALIGN_UP(sizeof(struct sm_node), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
+	size_t npages = (total - hdr - 1) * SM_PAGE_SIZE / (SM_PAGE_SIZE + sizeof(struct slab));
+	size_t desc_pages;
+	for (;;) {
+		desc_pages = ALIGN_UP(npages * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
+		if (hdr + desc_pages + 1 + npages <= total)
+			break;
+		npages--;
+	}
+	if (npages > UINT32_MAX / 2 ||
+	    inst->os.commit((void *)base, hdr << SM_PAGE_SHIFT, inst->os.arg) != 0) {
+		inst->os.release((void *)base, reserved, inst->os.arg);
+		return NULL;
+	}
+	struct sm_node *n = (struct sm_node *)base;
+	memset(n, 0, sizeof(*n));
+	node_init_common(n, inst, base, reserved);
+	n->descs = (struct slab *)(base + (hdr << SM_PAGE_SHIFT));
+	n->data = (char *)base + ((hdr + desc_pages + 1) << SM_PAGE_SHIFT);
+	n->npages = (uint32_t)npages;
+	n->kind = NODE_NORMAL;
+	n->id = (int8_t)id;
+	map_set(base, reserved, n);
+	return n;
+}
+
+struct sm_node *node_create_huge(struct sm_instance *inst, size_t size, size_t align)
+{
+	size_t off = MAX(SM_PAGE_SIZE, align);
+	size_t data_size = ALIGN_UP(size, SM_PAGE_SIZE);
+	size_t reserved = ALIGN_UP(off + data_size, SM_NODE_ALIGN);
+	if (data_size < size || reserved < off + data_size)
+		return NULL;
+	uintptr_t base = (uintptr_t)inst->os.reserve(reserved, SM_NODE_ALIGN, inst->os.arg);
+	if (!base)
+		return NULL;
+	if (inst->os.commit((void *)base, SM_PAGE_SIZE, inst->os.arg) != 0 ||
+	    inst->os.commit((void *)(base + off), data_size, inst->os.arg) != 0) {
+		inst->os.release((void *)base, reserved, inst->os.arg);
+		return NULL;
+	}
+	struct sm_node *n = (struct sm_node *)base;
+	memset(n, 0, sizeof(*n));
+	node_init_common(n, inst, base, reserved);
+	n->data = (char *)(base + off);
+	n->npages = 0; /* no descriptor table: node_page_index() fails for all */
+	n->kind = NODE_HUGE;
+	n->id = -1;
+	n->huge_size = data_size;
+	map_set(base, reserved, n);
+	return n;
+}
+
+void node_destroy(struct sm_node *n)
+{
+	struct sm_instance *inst = n->inst;
+	uintptr_t base = n->base;
+	size_t reserved = n->reserved;
+	map_set(base, reserved, NULL);
+	inst->os.release((void *)base, reserved, inst->os.arg);
+}
+
+/* ---- free runs (node->lock held) ---- */
+
+static void run_link(struct sm_node *n, uint32_t first, uint32_t len, uint8_t dirty, uint64_t stamp)
+{
+	struct slab *h = &n->descs[first], *t = &n->descs[first + len - 1];
+	h->cache = NULL;
+	h->type = PT_FREE;
+	h->head = first;
+	h->dirty = dirty;
+	h->npages = len;
+	h->stamp = stamp;
+	t->cache = NULL;
+	t->type = PT_FREE;
+	t->head = first;
+	t->dirty = dirty;
+	unsigned b = bin_of(len);
+	if (dirty) {
+		list_add(&h->list, &n->dirty_bins[b]);
+		n->dirty_mask |= 1ull << b;
+		n->free_dirty_pages += len;
+		if (stamp < n->oldest_dirty)
+			n->oldest_dirty = stamp;
+	} else {
+		list_add(&h->list, &n->clean_bins[b]);
+		n->clean_mask |= 1ull << b;
+		n->free_clean_pages += len;
+	}
+}
+
+static void run_unlink(struct sm_node *n, uint32_t first)
+{
+	struct slab *h = &n->descs[first];
+	unsigned b = bin_of(h->npages);
+	list_del(&h->list);
+	if (h->dirty) {
+		n->free_dirty_pages -= h->npages;
+		if (list_empty(&n->dirty_bins[b]))
+			n->dirty_mask &= ~(1ull << b);
+	} else {
+		n->free_clean_pages -= h->npages;
+		if (list_empty(&n->clean_bins[b]))
+			n->clean_mask &= ~(1ull << b);
+	}
+}
+
+/* Insert a free run, merging it with free neighbours of the same state. */
+static void run_insert(struct sm_node *n, uint32_t first, uint32_t len, uint8_t dirty, uint64_t stamp)
+{
+	if (first > 0) {
+		struct slab *t = &n->descs[first - 1];
+		if (t->type == PT_FREE && t->dirty == dirty) {
+			uint32_t h = t->head;
+			if (dirty && n->descs[h].stamp < stamp)
+				stamp = n->descs[h].stamp; /* keep the older age */
+			run_unlink(n, h);
+			len += first - h;
+			first = h;
+		}
+	}
+	uint32_t next = first + len;
+	if (next < n->bump) {
+		struct slab *h = &n->descs[next];
+		if (h->type == PT_FREE && h->dirty == dirty) {
+			if (dirty && h->stamp < stamp)
+				stamp = h->stamp;
+			len += h->npages;
+			run_unlink(n, next);
+		}
+	}
+	run_link(n, first, len, dirty, stamp);
+}
+
+/* First page of a free run with at least @want pages, or UINT32_MAX. */
+static uint32_t bins_find(struct sm_node *n, bool dirty, uint32_t want)
+{
+	uint64_t mask = dirty ? n->dirty_mask : n->clean_mask;
+	struct list_head *bins = dirty ? n->dirty_bins : n->clean_bins;
+	unsigned b = bin_of(want);
+	if (b >= NODE_EXACT_BINS) {
+		/* A log-spaced bin holds runs of several sizes: first fit. */
+		if (mask & (1ull << b)) {
+			struct list_head *pos, *tmp;
+			list_for_each_safe(pos, tmp, &bins[b]) {
+				struct slab *h = list_entry(pos, struct slab, list);
+				if (h->npages >= want)
+					return (uint32_t)(h - n->descs);
+			}
+		}
+		if (++b >= NODE_NR_BINS)
+			return UINT32_MAX;
+	}
+	mask &= ~0ull << b;
+	if (!mask)
+		return UINT32_MAX;
+	b = (unsigned)__builtin_ctzll(mask);
+	struct slab *h = list_first_entry(&bins[b], struct slab, list);
+	return (uint32_t)(h - n->descs);
+}
+
+/* First page index >= @page whose address is aligned to @align_pages pages. */
+static uint32_t align_page(const struct sm_node *n, uint32_t page, uint32_t align_pages)
+{
+	if (align_pages <= 1)
+		return page;
+	uintptr_t a = (uintptr_t)node_page_addr(n, page);
+	uintptr_t al = ALIGN_UP(a, (uintptr_t)align_pages << SM_PAGE_SHIFT);
+	return page + (uint32_t)((al - a) >> SM_PAGE_SHIFT);
+}
+
+static bool node_commit_upto(struct sm_node *n, uint32_t end)
+{
+	if (end <= n->committed)
+		return true;
+	uint32_t target = ALIGN_UP(end, NODE_COMMIT_PAGES);
+	if (target > n->npages)
+		target = n->npages;
+	struct sm_instance *inst = n->inst;
+	uintptr_t dlo = ALIGN_DOWN((uintptr_t)&n->descs[n->committed], SM_PAGE_SIZE);
+	uintptr_t dhi = ALIGN_UP((uintptr_t)&n->descs[target], SM_PAGE_SIZE);
+	if (inst->os.commit((void *)dlo, dhi - dlo, inst->os.arg) != 0)
+		return false;
+	if (inst->os.commit(node_page_addr(n, n->committed),
+			    (size_t)(target - n->committed) << SM_PAGE_SHIFT, inst->os.arg) != 0)
+		return false;
+	n->committed = target;
+	return true;
+}
+
+static uint32_t take_from_bins(struct sm_node *n, bool dirty, uint32_t npages, uint32_t align_pages)
+{
+	uint32_t want = npages + (align_pages > 1 ? align_pages - 1 : 0);
+	uint32_t f = bins_find(n, dirty, want);
+	if (f == UINT32_MAX)
+		return f;
+	struct slab *h = &n->descs[f];
+	uint32_t len = h->npages;
+	uint64_t stamp = h->stamp;
+	run_unlink(n, f);
+	uint32_t start = align_page(n, f, align_pages);
+	/* Neighbours of the run are not free in this state: no merging needed. */
+	if (start > f)
+		run_link(n, f, start - f, dirty, stamp);
+	if (start + npages < f + len)
+		run_link(n, start + npages, f + len - start - npages, dirty, stamp);
+	return start;
+}
+
+static uint32_t take_from_bump(struct sm_node *n, uint32_t npages, uint32_t align_pages)
+{
+	uint32_t start = align_page(n, n->bump, align_pages);
+	if (start < n->bump || start > n->npages || npages > n->npages - start)
+		return UINT32_MAX;
+	if (!node_commit_upto(n, start + npages))
+		return UINT32_MAX;
+	uint32_t gap = start - n->bump;
+	n->bump = start + npages;
+	if (gap)
+		run_insert(n, start - gap, gap, 0, 0); /* fresh pages are clean */
+	return start;
+}
+
+void node_mark_large(struct sm_node *n, uint32_t first, uint32_t npages)
+{
+	struct slab *h = &n->descs[first];
+	h->cache = NULL;
+	h->type = PT_LARGE;
+	h->head = first;
+	h->npages = npages;
+	if (npages > 1) {
+		struct slab *t = &n->descs[first + npages - 1];
+		t->cache = NULL;
+		t->type = PT_LARGE_TAIL;
+		t->head = first;
+	}
+}
+
+uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pages,
+			  const struct slab_alloc_context *ctx, bool *zeroed)
+{
+	if (!sm_lock_ctx(&n->lock, ctx->alloc_flags & SLAB_ALLOC_TRYLOCK))
+		return UINT32_MAX;
+	bool zero = false;
+	uint32_t first = take_from_bins(n, true, npages, align_pages);
+	if (first == UINT32_MAX) {
+		zero = true;
+		first = take_from_bins(n, false, npages, align_pages);
+		if (first == UINT32_MAX)
+			first = take_from_bump(n, npages, align_pages);
+	}
+	if (first != UINT32_MAX) {
+		node_mark_large(n, first, npages);
+		n->used_pages += npages;
+	}
+	sm_unlock(&n->lock);
+	*zeroed = zero;
+	return first;
+}
+
+bool node_free_pages(struct sm_node *n, uint32_t first, uint32_t npages, uint64_t now, bool trylock)
+{
+	if (!sm_lock_ctx(&n->lock, trylock))
+		return false;
+	n->descs[first].type = PT_UNUSED;
+	n->descs[first + npages - 1].type = PT_UNUSED;
+	n->used_pages -= npages;
+	run_insert(n, first, npages, 1, now);
+	sm_unlock(&n->lock);
+	return true;
+}
+
+size_t node_purge(struct sm_node *n, uint64_t cutoff)
+{
+	struct sm_instance *inst = n->inst;
+	struct list_head todo;
+	INIT_LIST_HEAD(&todo);
+
+	sm_lock(&n->lock);
+	if (n->oldest_dirty > cutoff || !n->free_dirty_pages) {
+		sm_unlock(&n->lock);
+		return 0;
+	}
+	uint64_t oldest = UINT64_MAX;
+	for (unsigned b = 0; b < NODE_NR_BINS; b++) {
+		struct list_head *pos, *tmp;
+		list_for_each_safe(pos, tmp, &n->dirty_bins[b]) {
+			struct slab *h = list_entry(pos, struct slab, list);
+			if (h->stamp > cutoff) {
+				if (h->stamp < oldest)
+					oldest = h->stamp;
+				continue;
+			}
+			uint32_t first = (uint32_t)(h - n->descs);
+			run_unlink(n, first);
+			/* Off the bins and marked: nobody allocates or merges it now. */
+			h->dirty = RUN_PURGING;
+			n->descs[first + h->npages - 1].dirty = RUN_PURGING;
+			list_add(&h->list, &todo);
+		}
+	}
+	n->oldest_dirty = oldest;
+	sm_unlock(&n->lock);
+
+	/* The system calls run without the lock held. */
+	size_t pages = 0;
+	struct list_head *pos, *tmp;
+	list_for_each_safe(pos, tmp, &todo) {
+		struct slab *h = list_entry(pos, struct slab, list);
+		uint32_t first = (uint32_t)(h - n->descs);
+		h->stamp = inst->os.purge(node_page_addr(n, first), (size_t)h->npages << SM_PAGE_SHIFT,
+					  inst->os.arg) == 0;
+		if (h->stamp)
+			pages += h->npages;
+	}
+
+	sm_lock(&n->lock);
+	list_for_each_safe(pos, tmp, &todo) {
+		struct slab *h = list_entry(pos, struct slab, list);
+		uint32_t first = (uint32_t)(h - n->descs);
+		bool purged = h->stamp;
+		list_del(&h->list);
+		/* Reset the tags so run_insert neither merges with nor trips on them. */
+		h->type = PT_UNUSED;
+		n->descs[first + h->npages - 1].type = PT_UNUSED;
+		run_insert(n, first, h->npages, purged ? 0 : 1, purged ? 0 : cutoff);
+	}
+	n->purged_pages += pages;
+	sm_unlock(&n->lock);
+	return pages;
+}

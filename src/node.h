@@ -1,0 +1,143 @@
+/*
+ * node.h - nodes: large reservations of address space from which slabs and
+ * page runs are carved, with their out-of-band page descriptors.
+ *
+ * A node is laid out as
+ *     [struct sm_node][struct slab descs[npages]][guard page][data pages]
+ * and aligned to SM_NODE_ALIGN, so the global node map finds the node of any
+ * address with one load, without touching the address.  Every data page has
+ * a descriptor (struct slab, slab.h); node.c keeps these invariants:
+ *   - a page inside a live slab has type PT_SLAB, its cache and its slab's
+ *     first page (written for every page of the slab);
+ *   - the first and last page of a live page run have PT_LARGE/PT_LARGE_TAIL;
+ *   - the first and last page of a free run are PT_FREE boundary tags;
+ *   - every other page has a type that no valid pointer may resolve to
+ *     (PT_UNUSED, PT_FREE), so a free() of an interior or stale pointer is
+ *     always recognised.
+ * Pages [0, bump) have been handed out at least once; [bump, npages) are
+ * fresh (never touched, zero).  Free runs are either dirty (may be resident)
+ * or clean (purged: zero and not resident), and only runs of the same state
+ * coalesce.
+ *
+ * Locking: node->lock guards bump, committed, the free bins, and the PT_FREE
+ * tags; PT_SLAB/PT_LARGE descriptors are written by whoever owns the run.
+ */
+#ifndef SM_NODE_H
+#define SM_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "alloc_context.h"
+#include "compiler.h"
+#include "list.h"
+#include "lock.h"
+
+struct sm_instance;
+struct slab;
+
+#define SM_NODE_SHIFT 26                       /* node map granule: 64 MiB */
+#define SM_NODE_ALIGN ((size_t)1 << SM_NODE_SHIFT)
+#define SM_VA_BITS    47                       /* user address space */
+
+#define NODE_NR_BINS   64
+#define NODE_EXACT_BINS 48                     /* bins 0..47: runs of 1..48 pages */
+#define NODE_COMMIT_PAGES 512                  /* commit in 2 MiB steps */
+
+enum node_kind {
+	NODE_NORMAL = 0,   /* general allocations */
+	NODE_PRIVATE,      /* reachable only with THISNODE (reserved for later) */
+	NODE_HUGE,         /* one huge allocation, no descriptor table */
+};
+
+struct sm_node {
+	/* Set at creation, read-only afterwards. */
+	struct sm_instance *inst;
+	uintptr_t base;                /* the reservation (this struct is at base) */
+	size_t reserved;               /* bytes of the reservation */
+	char *data;                    /* first data page */
+	struct slab *descs;            /* one descriptor per data page */
+	uint32_t npages;               /* data pages */
+	uint8_t kind;                  /* enum node_kind */
+	int8_t id;                     /* index in inst->nodes, -1 for NODE_HUGE */
+	size_t huge_size;              /* NODE_HUGE: bytes of data */
+	struct list_head huge_link;    /* NODE_HUGE: on inst->huge_list */
+
+	sm_lock_t lock;                /* guards everything below */
+	uint32_t bump;                 /* pages [bump, npages) are fresh */
+	uint32_t committed;            /* pages [0, committed) are accessible */
+	uint64_t dirty_mask, clean_mask; /* bit b set: bin b is not empty */
+	struct list_head dirty_bins[NODE_NR_BINS];
+	struct list_head clean_bins[NODE_NR_BINS];
+	size_t free_dirty_pages;
+	size_t free_clean_pages;
+	size_t used_pages;             /* pages handed out (slabs and runs) */
+	uint64_t oldest_dirty;         /* lower bound of dirty runs' stamps (ns) */
+	size_t purged_pages;           /* total purged since creation */
+};
+
+/* The process-wide node map: granule index -> node, NULL for foreign. */
+extern struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)] __hidden;
+
+/* The node owning @p, or NULL if @p lies outside every node. */
+static __always_inline struct sm_node *node_of(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	if (unlikely(a >> SM_VA_BITS))
+		return NULL;
+	return __atomic_load_n(&sm_node_map[a >> SM_NODE_SHIFT], __ATOMIC_ACQUIRE);
+}
+
+/* Data-page index of @p in @n, or UINT32_MAX if @p is not a data address. */
+static __always_inline uint32_t node_page_index(const struct sm_node *n, const void *p)
+{
+	uintptr_t off = (uintptr_t)p - (uintptr_t)n->data;
+	if (unlikely(off >= ((uintptr_t)n->npages << SM_PAGE_SHIFT)))
+		return UINT32_MAX;
+	return (uint32_t)(off >> SM_PAGE_SHIFT);
+}
+
+static inline void *node_page_addr(const struct sm_node *n, uint32_t page)
+{
+	return n->data + ((size_t)page << SM_PAGE_SHIFT);
+}
+
+/*
+ * Reserve a node of at least @size bytes for @inst.  Returns NULL if the OS
+ * refuses.  The node is registered in the node map before it is returned.
+ */
+struct sm_node *node_create(struct sm_instance *inst, size_t size, int id) __hidden;
+/* A node holding one allocation of @size bytes aligned to @align (huge). */
+struct sm_node *node_create_huge(struct sm_instance *inst, size_t size, size_t align) __hidden;
+/* Unregister and unmap @n.  Every pointer into it becomes foreign. */
+void node_destroy(struct sm_node *n) __hidden;
+
+/*
+ * Allocate a run of @npages pages aligned to @align_pages (a power of two)
+ * from @n.  Returns the first page index, or UINT32_MAX when the node has no
+ * room (or, with SLAB_ALLOC_TRYLOCK, when its lock is busy).  *zeroed is set
+ * when every page of the run is known to read as zero.  The caller owns the
+ * run and writes its descriptors (node_mark_large or slab setup).
+ * Takes and releases n->lock.
+ */
+uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pages,
+			  const struct slab_alloc_context *ctx, bool *zeroed) __hidden;
+/*
+ * Give the run [@first, @first + @npages) back to @n as dirty free pages,
+ * stamped @now.  Every descriptor of the run must be the caller's (no longer
+ * reachable by any pointer); node_free_pages resets them.  Takes n->lock.
+ * Returns false only with @trylock when the lock was busy (nothing done).
+ */
+bool node_free_pages(struct sm_node *n, uint32_t first, uint32_t npages, uint64_t now,
+		     bool trylock) __hidden;
+/* Record a live page run (head and tail descriptors). */
+void node_mark_large(struct sm_node *n, uint32_t first, uint32_t npages) __hidden;
+
+/*
+ * Purge dirty free runs stamped at or before @cutoff (all of them with
+ * cutoff UINT64_MAX): they are madvise'd away outside the lock and become
+ * clean.  Returns the number of pages purged.  Takes n->lock.
+ */
+size_t node_purge(struct sm_node *n, uint64_t cutoff) __hidden;
+
+#endif /* SM_NODE_H */

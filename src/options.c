@@ -1,0 +1,29 @@
+/*
+ * options.c - the defaults of struct sm_options and their validation.
+ * The environment (SLABMALLOC_*) is read by the preload shim, not here.
+ */
+#include "compiler.h"
+#include "options.h"
+
+void sm_options_init(struct sm_options *o)
+{
+	*o = (struct sm_options){
+		.node_size = (size_t)1 << 30,
+		.max_nodes = SM_MAX_NODES,
+		.purge_delay_ms = SM_DEFAULT_PURGE_DELAY_MS,
+		.sheaf_capacity = 0,
+		.barn_max_full = 8,
+		.barn_max_empty = 8,
+		.slab_max_empty = 2,
+		.huge_threshold = (size_t)32 << 20,
+	};
+}
+
+bool options_valid(const struct sm_options *o)
+{
+	return o->node_size >= SM_MIN_NODE_SIZE && o->node_size <= SM_MAX_NODE_SIZE &&
+	       o->max_nodes >= 1 && o->max_nodes <= SM_MAX_NODES &&
+	       o->sheaf_capacity <= SM_MAX_SHEAF_CAPACITY &&
+	       o->barn_max_full <= 1024 && o->barn_max_empty <= 1024 &&
+	       o->huge_threshold >= SM_KMALLOC_MAX_CACHE_SIZE;
+}

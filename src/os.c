@@ -1,0 +1,133 @@
+/*
+ * os.c - the real OS primitives behind struct sm_os_ops (Linux).
+ * Address space is reserved PROT_NONE (no commit charge), committed with
+ * mprotect as nodes grow and purged with MADV_DONTNEED, which both drops the
+ * pages from the resident set and guarantees they read back as zero.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "os.h"
+
+static void *linux_reserve(size_t size, size_t align, void *arg)
+{
+	(void)arg;
+	/* Over-reserve by @align and trim both ends to get an aligned range. */
+	size_t len = size + align;
+	if (len < size)
+		return NULL;
+	char *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	uintptr_t start = ALIGN_UP((uintptr_t)p, align);
+	size_t head = start - (uintptr_t)p;
+	if (head)
+		munmap(p, head);
+	size_t tail = len - head - size;
+	if (tail)
+		munmap((char *)start + size, tail);
+	return (void *)start;
+}
+
+static int linux_commit(void *p, size_t size, void *arg)
+{
+	(void)arg;
+	return mprotect(p, size, PROT_READ | PROT_WRITE);
+}
+
+static int linux_purge(void *p, size_t size, void *arg)
+{
+	(void)arg;
+	int saved = errno;
+	int r = madvise(p, size, MADV_DONTNEED);
+	errno = saved;
+	return r;
+}
+
+static void linux_release(void *p, size_t size, void *arg)
+{
+	(void)arg;
+	munmap(p, size);
+}
+
+static uint64_t linux_now_ns(void *arg)
+{
+	(void)arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const struct sm_os_ops sm_os_linux = {
+	.reserve = linux_reserve,
+	.commit = linux_commit,
+	.purge = linux_purge,
+	.release = linux_release,
+	.now_ns = linux_now_ns,
+	.arg = NULL,
+};
+
+void os_ops_complete(struct sm_os_ops *dst, const struct sm_os_ops *src)
+{
+	*dst = src ? *src : sm_os_linux;
+	if (!dst->reserve) dst->reserve = linux_reserve;
+	if (!dst->commit) dst->commit = linux_commit;
+	if (!dst->purge) dst->purge = linux_purge;
+	if (!dst->release) dst->release = linux_release;
+	if (!dst->now_ns) dst->now_ns = linux_now_ns;
+}
+
+void *os_map_rw(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void os_unmap(void *p, size_t size)
+{
+	munmap(p, size);
+}
+
+void os_write_stderr(const char *s, size_t len)
+{
+	int saved = errno;
+	while (len) {
+		ssize_t n = write(STDERR_FILENO, s, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		s += n;
+		len -= (size_t)n;
+	}
+	errno = saved;
+}
+
+size_t os_rss_bytes(void)
+{
+	int saved = errno;
+	char buf[128];
+	size_t rss = 0;
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			const char *c = buf;
+			while (*c && *c != ' ')	/* skip the size field */
+				c++;
+			while (*c == ' ')
+				c++;
+			while (*c >= '0' && *c <= '9')
+				rss = rss * 10 + (size_t)(*c++ - '0');
+			rss *= (size_t)sysconf(_SC_PAGESIZE);
+		}
+	}
+	errno = saved;
+	return rss;
+}

@@ -1,0 +1,32 @@
+/*
+ * os.h - the OS layer: the only place that makes system calls for memory,
+ * time and error output.  Instances reach the OS through struct sm_os_ops
+ * (include/slabmalloc.h states the contract of each primitive); this header
+ * holds the real implementation and the helpers that dispatch to an
+ * instance's ops.  Nothing here allocates or takes a lock.
+ */
+#ifndef SM_OS_H
+#define SM_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "slabmalloc.h"
+#include "compiler.h"
+
+/* The real OS: mmap/mprotect/madvise/munmap and CLOCK_MONOTONIC. */
+extern const struct sm_os_ops sm_os_linux __hidden;
+
+/* Fill every NULL member of @dst from the real OS (arg stays @src->arg). */
+void os_ops_complete(struct sm_os_ops *dst, const struct sm_os_ops *src) __hidden;
+
+/* Raw mappings for the core's own bookkeeping (not through an instance). */
+void *os_map_rw(size_t size) __hidden;          /* NULL on failure */
+void os_unmap(void *p, size_t size) __hidden;
+
+/* Write all of @len bytes to stderr; async-signal-safe, never allocates. */
+void os_write_stderr(const char *s, size_t len) __hidden;
+
+/* Resident set of this process in bytes, from /proc/self/statm (0 if unknown). */
+size_t os_rss_bytes(void) __hidden;
+
+#endif /* SM_OS_H */

@@ -1,0 +1,34 @@
+/*
+ * size_classes.h - the kmalloc size classes: 8-byte steps up to 64, then
+ * four classes per doubling up to SM_KMALLOC_MAX_CACHE_SIZE.  Rounding a
+ * request up to its class wastes less than 20% of the block above 64 bytes
+ * (at most 7 bytes below).  Pure arithmetic; no state.
+ */
+#ifndef SM_SIZE_CLASSES_H
+#define SM_SIZE_CLASSES_H
+
+#include <stddef.h>
+#include "compiler.h"
+#include "slabmalloc.h"
+
+#define SM_NR_KMALLOC 44
+
+/* Class index for a request of @size bytes (size <= SM_KMALLOC_MAX_CACHE_SIZE). */
+static __always_inline unsigned kmalloc_index(size_t size)
+{
+	if (size <= 64)
+		return size ? (unsigned)((size - 1) >> 3) : 0;
+	unsigned k = 63 - (unsigned)__builtin_clzl(size - 1); /* size in (2^k, 2^(k+1)] */
+	return 8 + (k - 6) * 4 + (unsigned)(((size - 1) >> (k - 2)) & 3);
+}
+
+/* Object size of class @i. */
+static inline size_t kmalloc_class_size(unsigned i)
+{
+	if (i < 8)
+		return (size_t)(i + 1) * 8;
+	unsigned k = 6 + (i - 8) / 4, j = (i - 8) % 4;
+	return ((size_t)1 << k) + (size_t)(j + 1) * ((size_t)1 << (k - 2));
+}
+
+#endif /* SM_SIZE_CLASSES_H */

@@ -1,0 +1,110 @@
+/*
+ * slab.c - one slab: making it, discarding it, and its freelist.
+ *
+ * Freelist links are hardened the way CONFIG_SLAB_FREELIST_HARDENED does it:
+ * the link stored in a free object is next ^ cache->random ^ &link, so an
+ * overflow or use-after-free that writes a plausible pointer is caught when
+ * the link is followed (it must decode to an object of the same slab), and a
+ * leaked link does not reveal heap addresses.  The first free object is kept
+ * in the descriptor, out of the program's reach.
+ */
+#include <string.h>
+
+#include "instance.h"
+#include "kmem_cache.h"
+#include "printk.h"
+#include "slab.h"
+
+long slab_obj_index(const struct kmem_cache *s, uintptr_t off)
+{
+	uint64_t idx = ((uint64_t)off * s->reciprocal) >> 32;
+	if (idx * s->size != off || idx >= s->objects)
+		return -1;
+	return (long)idx;
+}
+
+static inline uintptr_t fp_encode(const struct kmem_cache *s, uintptr_t next, const void *slot)
+{
+	return next ^ s->random ^ (uintptr_t)slot;
+}
+
+struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx, struct sm_node **np)
+{
+	uint32_t first;
+	bool zeroed;
+	struct sm_node *n = inst_alloc_pages(s->inst, s->slab_pages, 1, ctx, &first, &zeroed);
+	if (!n)
+		return NULL;
+	for (uint32_t i = 0; i < s->slab_pages; i++) {
+		struct slab *p = &n->descs[first + i];
+		p->cache = s;
+		p->head = first;
+		p->type = PT_SLAB;
+		p->node_id = (uint8_t)n->id;
+		p->on_list = 0;
+	}
+	struct slab *d = &n->descs[first];
+	d->npages = s->slab_pages;
+	d->inuse = 0;
+	d->bump = 0;
+	d->objects = s->objects;
+	d->freelist = 0;
+	d->stamp = 0;
+	INIT_LIST_HEAD(&d->list);
+	if (s->ctor) {
+		char *base = slab_base(n, d);
+		for (unsigned i = 0; i < s->objects; i++)
+			s->ctor(base + (size_t)i * s->size);
+	}
+	cache_stat_inc(s, STAT_SLAB_ALLOC);
+	*np = n;
+	return d;
+}
+
+void slab_discard(struct kmem_cache *s, struct sm_node *n, struct slab *d, uint64_t now)
+{
+	uint32_t first = d->head, npages = d->npages;
+	/* No pointer may resolve to these pages any more (node.h invariants). */
+	for (uint32_t i = 0; i < npages; i++) {
+		n->descs[first + i].type = PT_UNUSED;
+		n->descs[first + i].cache = NULL;
+	}
+	node_free_pages(n, first, npages, now, false);
+	cache_stat_inc(s, STAT_SLAB_FREE);
+}
+
+unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void **objs, unsigned want)
+{
+	char *base = slab_base(n, d);
+	unsigned got = 0;
+	while (got < want && d->freelist) {
+		char *obj = (char *)d->freelist;
+		uintptr_t *slot = (uintptr_t *)(obj + s->fp_offset);
+		uintptr_t next = fp_encode(s, *slot, slot);
+		long idx = next ? slab_obj_index(s, next - (uintptr_t)base) : 0;
+		if (next && (idx < 0 || (uint32_t)idx >= d->bump)) {
+			sm_report(s->inst, "corrupted freelist in cache %s: free object %p links to %p "
+				  "(use after free or overflow?)", s->name, obj, (void *)next);
+			next = 0; /* drop the rest of the list rather than follow it */
+		}
+		d->freelist = next;
+		objs[got++] = obj;
+	}
+	while (got < want && d->bump < d->objects)
+		objs[got++] = base + (size_t)d->bump++ * s->size;
+	d->inuse += got;
+	return got;
+}
+
+bool slab_push(struct kmem_cache *s, struct slab *d, void *obj)
+{
+	if (unlikely(d->inuse == 0 || d->freelist == (uintptr_t)obj)) {
+		sm_report(s->inst, "double free of %p in cache %s", obj, s->name);
+		return false;
+	}
+	uintptr_t *slot = (uintptr_t *)((char *)obj + s->fp_offset);
+	*slot = fp_encode(s, d->freelist, slot);
+	d->freelist = (uintptr_t)obj;
+	d->inuse--;
+	return true;
+}
