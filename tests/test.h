@@ -1,0 +1,57 @@
+/*
+ * test.h - the unit tests' assertions and helpers.  Every CHECK names the
+ * expression, the values and the line, then exits non-zero: a test fails
+ * loudly on the first wrong value.
+ */
+#ifndef SM_TEST_H
+#define SM_TEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slabmalloc.h"
+
+#define CHECK(c) do { if (!(c)) { \
+	fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); exit(1); } } while (0)
+#define CHECK_EQ(a, b) do { unsigned long long _a = (unsigned long long)(a), _b = (unsigned long long)(b); \
+	if (_a != _b) { fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %llu, %s == %llu\n", \
+		__FILE__, __LINE__, #a, _a, #b, _b); exit(1); } } while (0)
+#define CHECK_LE(a, b) do { unsigned long long _a = (unsigned long long)(a), _b = (unsigned long long)(b); \
+	if (_a > _b) { fprintf(stderr, "%s:%d: CHECK_LE failed: %s == %llu > %s == %llu\n", \
+		__FILE__, __LINE__, #a, _a, #b, _b); exit(1); } } while (0)
+
+/* Messages reported through an instance's error handler (instead of abort). */
+struct test_errors {
+	int count;
+	char last[512];
+};
+
+static inline void test_error_handler(const char *msg, void *arg)
+{
+	struct test_errors *e = arg;
+	e->count++;
+	snprintf(e->last, sizeof(e->last), "%s", msg);
+}
+
+/* Options for an isolated test instance: small node, errors captured in @e. */
+static inline struct sm_options test_options(struct test_errors *e)
+{
+	struct sm_options o;
+	sm_options_init(&o);
+	o.node_size = (size_t)64 << 20;
+	if (e) {
+		o.error_handler = test_error_handler;
+		o.error_arg = e;
+	}
+	return o;
+}
+
+/* True when the test runs under valgrind (ctest's memcheck label): scale work down. */
+static inline int under_valgrind(void)
+{
+	return getenv("SM_TEST_UNDER_VALGRIND") != NULL;
+}
+
+#endif /* SM_TEST_H */
