@@ -147,6 +147,17 @@ SM_API void *sm_kmalloc_aligned(sm_instance_t *inst, size_t size, size_t align,
  */
 SM_API void sm_kfree(void *p);
 
+/*
+ * Resize @p (of any instance) to @n bytes, keeping its contents up to the
+ * smaller size.  In place when the size class still fits (and is not more
+ * than half empty) or the page run can grow or shrink where it is; otherwise
+ * allocated anew in @p's instance, copied and freed.  @p NULL: sm_kmalloc from
+ * the default instance.  @n 0: frees @p and returns NULL.  NULL with errno
+ * ENOMEM when out of memory (@p is untouched), EINVAL when @p is not a live
+ * object (reported through the error handler).
+ */
+SM_API void *sm_krealloc(void *p, size_t n, unsigned gfp);
+
 /* Bytes usable at @p (its size class, or its page run); 0 for NULL. */
 SM_API size_t sm_ksize(const void *p);
 
@@ -237,6 +248,7 @@ struct sm_stats {
 	size_t free_clean_bytes;   /* free pages already returned to the OS */
 	size_t purged_bytes;       /* total handed back with purge since creation */
 	size_t huge_allocations;
+	size_t huge_bytes;         /* bytes in huge mappings (part of large_bytes) */
 	size_t caches;
 };
 
@@ -249,6 +261,14 @@ SM_API void sm_cache_stats_get(sm_cache_t *s, struct sm_cache_stats *st);
  */
 SM_API void sm_cache_foreach(sm_instance_t *inst,
 			     void (*fn)(const struct sm_cache_stats *st, void *arg), void *arg);
+
+/*
+ * Print a slabinfo-style table of @inst to stderr: per cache the active and
+ * total objects, object size, objects and pages per slab, slabs, objects
+ * cached in sheaves, slabs made and sheaf refills; then totals, memory by
+ * kind and the peak RSS of the process.  Allocates nothing.
+ */
+SM_API void sm_stats_print(sm_instance_t *inst);
 
 #ifdef __cplusplus
 }

@@ -10,9 +10,6 @@
 #include "printk.h"
 #include "size_classes.h"
 
-/* Requests above this cannot be satisfied on any machine (and would overflow). */
-#define SM_MAX_ALLOC ((size_t)1 << 46)
-
 void *slab_alloc_single(struct kmem_cache *s, const struct slab_alloc_context *ctx)
 {
 	void *p;
@@ -104,7 +101,7 @@ static void *kmalloc_huge(struct sm_instance *inst, size_t size, size_t align,
 	return n->data; /* fresh from the OS: already zero */
 }
 
-static void *kmalloc_large(struct sm_instance *inst, size_t size, size_t align,
+void *kmalloc_large(struct sm_instance *inst, size_t size, size_t align,
 			   const struct slab_alloc_context *ctx)
 {
 	if (size > inst->opts.huge_threshold)
@@ -121,38 +118,6 @@ static void *kmalloc_large(struct sm_instance *inst, size_t size, size_t align,
 	if ((ctx->alloc_flags & SLAB_ALLOC_ZERO) && !zeroed)
 		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT);
 	return p;
-}
-
-/* Smallest kmalloc class that fits @size and whose objects are @align-aligned. */
-static inline unsigned kmalloc_aligned_index(size_t size, size_t align)
-{
-	unsigned i = kmalloc_index(MAX(size, align));
-	while (i < SM_NR_KMALLOC && (kmalloc_class_size(i) & (align - 1)))
-		i++;
-	return i;
-}
-
-static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t size, size_t align,
-					    struct slab_alloc_context *ctx)
-{
-	if (likely(size <= SM_KMALLOC_MAX_CACHE_SIZE)) {
-		unsigned i = align <= 8 ? kmalloc_index(size) : kmalloc_aligned_index(size, align);
-		if (likely(i < SM_NR_KMALLOC)) {
-			struct kmem_cache *s = &inst->kmalloc_caches[i];
-			void *p;
-			if (likely(!(ctx->alloc_flags & (SLAB_ALLOC_NO_RECURSE | SLAB_ALLOC_THISNODE)) &&
-				   ctx->node == SM_NO_NODE))
-				p = slab_alloc(s, ctx);
-			else
-				p = slab_alloc_single(s, ctx);
-			if (unlikely(ctx->alloc_flags & SLAB_ALLOC_ZERO) && p)
-				memset(p, 0, s->size);
-			return p;
-		}
-	}
-	if (unlikely(size > SM_MAX_ALLOC))
-		return NULL;
-	return kmalloc_large(inst, size, align, ctx);
 }
 
 void *__kmalloc(struct sm_instance *inst, size_t size, size_t align, struct slab_alloc_context *ctx)

@@ -10,7 +10,10 @@
 #ifndef SM_FASTPATH_H
 #define SM_FASTPATH_H
 
+#include <string.h>
+
 #include "instance.h"
+#include "size_classes.h"
 #include "kmem_cache.h"
 #include "sheaf.h"
 #include "slab.h"
@@ -97,6 +100,56 @@ static __always_inline struct kmem_cache *obj_cache(const void *p)
 	if (unlikely(idx * s->size != off || idx >= s->objects))
 		return NULL;
 	return s;
+}
+
+/* Requests above this cannot be satisfied on any machine (and would overflow). */
+#define SM_MAX_ALLOC ((size_t)1 << 46)
+
+/* Page runs and huge mappings (alloc.c). */
+void *kmalloc_large(struct sm_instance *inst, size_t size, size_t align,
+		    const struct slab_alloc_context *ctx) __hidden;
+/* Free something obj_cache() did not recognise: a page run, a huge mapping or garbage. */
+void kfree_other(void *p) __hidden __noinline;
+
+/* Smallest kmalloc class that fits @size and whose objects are @align-aligned. */
+static inline unsigned kmalloc_aligned_index(size_t size, size_t align)
+{
+	unsigned i = kmalloc_index(MAX(size, align));
+	while (i < SM_NR_KMALLOC && (kmalloc_class_size(i) & (align - 1)))
+		i++;
+	return i;
+}
+
+static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t size, size_t align,
+					    struct slab_alloc_context *ctx)
+{
+	if (likely(size <= SM_KMALLOC_MAX_CACHE_SIZE)) {
+		unsigned i = align <= 8 ? kmalloc_index(size) : kmalloc_aligned_index(size, align);
+		if (likely(i < SM_NR_KMALLOC)) {
+			struct kmem_cache *s = &inst->kmalloc_caches[i];
+			void *p;
+			if (likely(!(ctx->alloc_flags & (SLAB_ALLOC_NO_RECURSE | SLAB_ALLOC_THISNODE)) &&
+				   ctx->node == SM_NO_NODE))
+				p = slab_alloc(s, ctx);
+			else
+				p = slab_alloc_single(s, ctx);
+			if (unlikely(ctx->alloc_flags & SLAB_ALLOC_ZERO) && p)
+				memset(p, 0, s->size);
+			return p;
+		}
+	}
+	if (unlikely(size > SM_MAX_ALLOC))
+		return NULL;
+	return kmalloc_large(inst, size, align, ctx);
+}
+
+static __always_inline void kfree_inline(void *p)
+{
+	struct kmem_cache *s = obj_cache(p);
+	if (likely(s))
+		slab_free(s, p);
+	else
+		kfree_other(p);
 }
 
 #endif /* SM_FASTPATH_H */

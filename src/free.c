@@ -128,7 +128,7 @@ static void kfree_huge(struct sm_node *n, void *p)
 }
 
 /* Free a pointer that is not a slab object: a page run, a huge mapping, or garbage. */
-static __noinline void kfree_other(void *p)
+void kfree_other(void *p)
 {
 	struct sm_node *n = node_of(p);
 	if (!n) {
@@ -164,11 +164,7 @@ void sm_kfree(void *p)
 {
 	if (unlikely(!p))
 		return;
-	struct kmem_cache *s = obj_cache(p);
-	if (likely(s))
-		slab_free(s, p);
-	else
-		kfree_other(p);
+	kfree_inline(p);
 }
 
 void sm_cache_free(sm_cache_t *s, void *p)

@@ -20,13 +20,18 @@ static struct {
 } registry[SM_MAX_INSTANCES];
 static uint64_t next_gen = 1;
 
-static struct sm_instance default_instance;
-static uint8_t default_ready;
+struct sm_instance sm_default_inst;
+uint8_t sm_default_ready;
 static sm_lock_t default_init_lock = SM_LOCK_INIT;
 
 struct sm_instance *registry_lookup_locked(unsigned slot, uint64_t gen)
 {
 	return registry[slot].gen == gen ? registry[slot].inst : NULL;
+}
+
+struct sm_instance *registry_slot(unsigned slot)
+{
+	return registry[slot].inst;
 }
 
 static int registry_add(struct sm_instance *inst, bool is_default)
@@ -131,26 +136,26 @@ void sm_instance_destroy(sm_instance_t *inst)
 sm_instance_t *sm_default_instance_init(const struct sm_options *o)
 {
 	sm_lock(&default_init_lock);
-	if (!__atomic_load_n(&default_ready, __ATOMIC_ACQUIRE)) {
+	if (!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)) {
 		struct sm_options def;
 		if (!o || !options_valid(o)) {
 			sm_options_init(&def);
 			o = &def;
 		}
-		if (instance_init(&default_instance, o, true) != 0) {
+		if (instance_init(&sm_default_inst, o, true) != 0) {
 			sm_printk("slabmalloc: cannot reserve the first node (%zu bytes)\n", o->node_size);
 			__builtin_trap();
 		}
-		__atomic_store_n(&default_ready, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&sm_default_ready, 1, __ATOMIC_RELEASE);
 	}
 	sm_unlock(&default_init_lock);
-	return &default_instance;
+	return &sm_default_inst;
 }
 
 sm_instance_t *sm_default_instance(void)
 {
-	if (likely(__atomic_load_n(&default_ready, __ATOMIC_ACQUIRE)))
-		return &default_instance;
+	if (likely(__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
+		return &sm_default_inst;
 	return sm_default_instance_init(NULL);
 }
 

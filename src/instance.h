@@ -109,6 +109,13 @@ void inst_maybe_purge(struct sm_instance *inst, uint64_t now) __hidden;
 /* The instance in registry slot @slot if it has generation @gen, else NULL. Caller holds sm_registry_lock. */
 struct sm_instance *registry_lookup_locked(unsigned slot, uint64_t gen) __hidden;
 extern sm_lock_t sm_registry_lock __hidden;
+/* The instance in registry slot @slot or NULL (caller holds sm_registry_lock or is single-threaded). */
+struct sm_instance *registry_slot(unsigned slot) __hidden;
+
+/* fork() handlers (fork.c): register them with pthread_atfork. */
+void sm_fork_prepare(void) __hidden;
+void sm_fork_parent(void) __hidden;
+void sm_fork_child(void) __hidden;
 
 /* Push @p (an object of @s) on the deferred-free stack; lock-free, signal-safe. */
 void defer_free(struct sm_instance *inst, struct kmem_cache *s, void *p) __hidden;
@@ -116,6 +123,10 @@ void defer_free(struct sm_instance *inst, struct kmem_cache *s, void *p) __hidde
 void deferred_drain(struct sm_instance *inst) __hidden;
 /* Purge what is older than @cutoff (ns): empty slabs, then free page runs. */
 size_t inst_purge(struct sm_instance *inst, uint64_t cutoff) __hidden;
+
+/* The default instance (static storage) and whether it is set up. */
+extern struct sm_instance sm_default_inst __hidden;
+extern uint8_t sm_default_ready __hidden;
 
 /* Set up the default instance with @o (used by the preload shim before the first malloc). */
 sm_instance_t *sm_default_instance_init(const struct sm_options *o) __hidden;

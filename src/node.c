@@ -392,3 +392,47 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 	sm_unlock(&n->lock);
 	return pages;
 }
+
+bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint64_t now)
+{
+	struct slab *h = &n->descs[first];
+	uint32_t old = h->npages;
+	if (new_pages == old)
+		return true;
+	sm_lock(&n->lock);
+	bool ok = false;
+	if (new_pages < old) {
+		/* Shrink: the tail becomes a dirty free run. */
+		n->descs[first + old - 1].type = PT_UNUSED;
+		node_mark_large(n, first, new_pages);
+		n->used_pages -= old - new_pages;
+		run_insert(n, first + new_pages, old - new_pages, 1, now);
+		ok = true;
+	} else {
+		uint32_t next = first + old, extra = new_pages - old;
+		struct slab *nh = next < n->bump ? &n->descs[next] : NULL;
+		if (nh && nh->type == PT_FREE && nh->head == next && nh->dirty <= 1 &&
+		    nh->npages >= extra) {
+			/* Grow into the free run that follows. */
+			uint32_t len = nh->npages;
+			uint8_t dirty = nh->dirty;
+			uint64_t stamp = nh->stamp;
+			run_unlink(n, next);
+			if (len > extra)
+				run_link(n, next + extra, len - extra, dirty, stamp);
+			ok = true;
+		} else if (next == n->bump && extra <= n->npages - n->bump &&
+			   node_commit_upto(n, n->bump + extra)) {
+			n->bump += extra; /* grow into fresh pages */
+			ok = true;
+		}
+		if (ok) {
+			if (old > 1)
+				n->descs[first + old - 1].type = PT_UNUSED;
+			node_mark_large(n, first, new_pages);
+			n->used_pages += extra;
+		}
+	}
+	sm_unlock(&n->lock);
+	return ok;
+}

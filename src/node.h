@@ -134,6 +134,14 @@ bool node_free_pages(struct sm_node *n, uint32_t first, uint32_t npages, uint64_
 void node_mark_large(struct sm_node *n, uint32_t first, uint32_t npages) __hidden;
 
 /*
+ * Resize the live page run starting at @first to @new_pages in place:
+ * shrinking frees the tail, growing takes the free run or fresh pages right
+ * after it.  Returns false (nothing changed) when it cannot grow in place.
+ * Takes n->lock.
+ */
+bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint64_t now) __hidden;
+
+/*
  * Purge dirty free runs stamped at or before @cutoff (all of them with
  * cutoff UINT64_MAX): they are madvise'd away outside the lock and become
  * clean.  Returns the number of pages purged.  Takes n->lock.

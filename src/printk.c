@@ -54,9 +54,19 @@ size_t sm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 			else
 				break;
 		}
-		int width = 0;
+		int width = 0, prec = -1;
 		while (*f >= '0' && *f <= '9')
 			width = width * 10 + (*f++ - '0');
+		if (*f == '.') {
+			prec = 0;
+			if (*++f == '*') {
+				prec = va_arg(ap, int);
+				f++;
+			} else {
+				while (*f >= '0' && *f <= '9')
+					prec = prec * 10 + (*f++ - '0');
+			}
+		}
 		int lng = 0; /* 0 int, 1 long, 2 long long, 3 size_t */
 		if (*f == 'l') {
 			lng = 1;
@@ -87,7 +97,10 @@ size_t sm_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap)
 			const char *s = va_arg(ap, const char *);
 			if (!s)
 				s = "(null)";
-			put_field(&o, s, strlen(s), width, left, ' ');
+			size_t len = strlen(s);
+			if (prec >= 0 && (size_t)prec < len)
+				len = (size_t)prec;
+			put_field(&o, s, len, width, left, ' ');
 			continue;
 		}
 		case 'p':

@@ -1,7 +1,8 @@
 /*
  * printk.h - formatting and error reports without malloc or stdio.
  * sm_snprintf understands %s %c %d %i %u %x %p %% with the l, ll and z
- * length modifiers, a field width and the '-' and '0' flags; that is all the
+ * length modifiers, a field width, a string precision (%.Ns, %.*s) and
+ * the '-' and '0' flags; that is all the
  * core and the shim print.  Everything here is async-signal-safe.
  */
 #ifndef SM_PRINTK_H

@@ -107,5 +107,6 @@ void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 		sm_unlock(&n->lock);
 	}
 	st->large_bytes = (used > st->slab_bytes ? used - st->slab_bytes : 0) + huge;
+	st->huge_bytes = huge;
 	st->purged_bytes = READ_ONCE(inst->purged_bytes);
 }

@@ -1,0 +1,236 @@
+/*
+ * malloc.c - the drop-in: the glibc malloc family mapped onto the default
+ * instance.  Each function does what glibc documents for it (errno, NULL and
+ * size-0 cases, overflow) and nothing else; all allocator logic is in src/.
+ * The default instance is set up on the first call, from the environment
+ * (src/env.c), before constructors run if need be.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "env.h"
+#include "fastpath.h"
+#include "printk.h"
+
+#define SM_EXPORT __attribute__((visibility("default")))
+
+/* C23 and legacy names that Debian 12's headers do not declare. */
+void free_sized(void *p, size_t size);
+void free_aligned_sized(void *p, size_t align, size_t size);
+void cfree(void *p);
+#define MALLOC_MIN_ALIGN 16 /* what glibc guarantees for every block */
+
+static struct sm_env env;
+
+static void report_only_handler(const char *msg, void *arg)
+{
+	(void)arg;
+	sm_printk("%s (ignored: SLABMALLOC_ON_ERROR=report)\n", msg);
+}
+
+static __cold struct sm_instance *preload_init(void)
+{
+	env_parse(&env);
+	if (env.report_only)
+		env.opts.error_handler = report_only_handler;
+	struct sm_instance *inst = sm_default_instance_init(&env.opts);
+	if (env.verbose)
+		env_print(&env);
+	return inst;
+}
+
+static __always_inline struct sm_instance *dflt(void)
+{
+	if (likely(__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
+		return &sm_default_inst;
+	return preload_init();
+}
+
+__attribute__((constructor)) static void preload_ctor(void)
+{
+	dflt();
+	pthread_atfork(sm_fork_prepare, sm_fork_parent, sm_fork_child);
+}
+
+__attribute__((destructor)) static void preload_dtor(void)
+{
+	if (env.stats)
+		sm_stats_print(&sm_default_inst);
+}
+
+static __always_inline void *alloc_flags(size_t size, size_t align, unsigned flags)
+{
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags, SM_NO_NODE);
+	void *p = kmalloc_inline(dflt(), size, align, &ctx);
+	if (unlikely(!p))
+		errno = ENOMEM;
+	return p;
+}
+
+SM_EXPORT void *malloc(size_t size)
+{
+	return alloc_flags(size, 0, SLAB_ALLOC_DEFAULT);
+}
+
+SM_EXPORT void free(void *p)
+{
+	if (likely(p))
+		kfree_inline(p);
+}
+
+SM_EXPORT void *calloc(size_t n, size_t size)
+{
+	size_t bytes;
+	if (unlikely(__builtin_mul_overflow(n, size, &bytes))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* Page runs fresh from the OS are not zeroed again (see kmalloc_large). */
+	return alloc_flags(bytes, 0, SLAB_ALLOC_ZERO);
+}
+
+SM_EXPORT void *realloc(void *p, size_t size)
+{
+	if (!p)
+		return malloc(size);
+	return sm_krealloc(p, size, 0); /* size 0 frees p and returns NULL, as glibc does */
+}
+
+SM_EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+	size_t bytes;
+	if (__builtin_mul_overflow(n, size, &bytes)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, bytes);
+}
+
+SM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+	if (!IS_POW2(align) || align % sizeof(void *))
+		return EINVAL;
+	int saved = errno;
+	void *p = alloc_flags(size, align, SLAB_ALLOC_DEFAULT);
+	errno = saved;
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+SM_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+	if (!IS_POW2(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return alloc_flags(size, align, SLAB_ALLOC_DEFAULT);
+}
+
+SM_EXPORT void *memalign(size_t align, size_t size)
+{
+	/* glibc rounds an alignment that is not a power of two up to one. */
+	if (align > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!IS_POW2(align))
+		align = align ? (size_t)1 << (64 - __builtin_clzl(align)) : 1;
+	return alloc_flags(size, align, SLAB_ALLOC_DEFAULT);
+}
+
+SM_EXPORT void *valloc(size_t size)
+{
+	return alloc_flags(size, SM_PAGE_SIZE, SLAB_ALLOC_DEFAULT);
+}
+
+SM_EXPORT void *pvalloc(size_t size)
+{
+	size_t rounded = ALIGN_UP(size, SM_PAGE_SIZE);
+	if (rounded < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return alloc_flags(rounded ? rounded : SM_PAGE_SIZE, SM_PAGE_SIZE, SLAB_ALLOC_DEFAULT);
+}
+
+SM_EXPORT size_t malloc_usable_size(void *p)
+{
+	return p ? sm_ksize(p) : 0;
+}
+
+SM_EXPORT void free_sized(void *p, size_t size)
+{
+	(void)size;
+	free(p);
+}
+
+SM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
+{
+	(void)align;
+	(void)size;
+	free(p);
+}
+
+SM_EXPORT void cfree(void *p)
+{
+	free(p);
+}
+
+SM_EXPORT int malloc_trim(size_t pad)
+{
+	(void)pad;
+	return sm_purge(dflt(), true) != 0;
+}
+
+SM_EXPORT void malloc_stats(void)
+{
+	sm_stats_print(dflt());
+}
+
+struct used {
+	size_t bytes;
+};
+
+static void add_active(const struct sm_cache_stats *st, void *arg)
+{
+	((struct used *)arg)->bytes += st->active_objects * st->object_size;
+}
+
+SM_EXPORT struct mallinfo2 mallinfo2(void)
+{
+	struct sm_instance *inst = dflt();
+	struct sm_stats st;
+	struct used u = { 0 };
+	sm_stats_get(inst, &st);
+	sm_cache_foreach(inst, add_active, &u);
+	size_t in_use = u.bytes + st.large_bytes;
+	size_t arena = st.committed_bytes;
+	struct mallinfo2 mi = {
+		.arena = arena,
+		.ordblks = st.free_dirty_bytes || st.free_clean_bytes,
+		.hblks = st.huge_allocations,
+		.hblkhd = st.huge_bytes,
+		.uordblks = in_use,
+		.fordblks = arena + st.huge_bytes > in_use ? arena + st.huge_bytes - in_use : 0,
+		.keepcost = st.free_dirty_bytes,
+	};
+	return mi;
+}
+
+SM_EXPORT struct mallinfo mallinfo(void)
+{
+	struct mallinfo2 m2 = mallinfo2();
+	struct mallinfo mi = {
+		.arena = (int)m2.arena, .ordblks = (int)m2.ordblks, .hblks = (int)m2.hblks,
+		.hblkhd = (int)m2.hblkhd, .uordblks = (int)m2.uordblks, .fordblks = (int)m2.fordblks,
+		.keepcost = (int)m2.keepcost,
+	};
+	return mi;
+}
