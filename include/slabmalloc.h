@@ -126,8 +126,8 @@ SM_API sm_instance_t *sm_default_instance(void);
  * Allocate @size bytes from @inst.  Objects up to SM_KMALLOC_MAX_CACHE_SIZE
  * come from the kmalloc-<size> caches, larger ones are page runs of a node
  * (or, above the huge threshold, a mapping of their own).  Small objects are
- * aligned to the largest power of two dividing their class size (at least 8,
- * 16 from 16 bytes up), page runs to the page.  NULL means out of memory
+ * aligned to the largest power of two dividing their class size (at least 8),
+ * which suffices for any type that fits the request; page runs to the page.  NULL means out of memory
  * (errno ENOMEM); @size 0 returns a unique minimum-size object.
  */
 SM_API void *sm_kmalloc(sm_instance_t *inst, size_t size, unsigned gfp);

@@ -46,9 +46,9 @@ static __cold struct sm_instance *preload_init(void)
 
 static __always_inline struct sm_instance *dflt(void)
 {
-	if (likely(__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
-		return &sm_default_inst;
-	return preload_init();
+	if (unlikely(!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
+		preload_init();
+	return &sm_default_inst; /* a constant: the fast paths fold slot 0 */
 }
 
 __attribute__((constructor)) static void preload_ctor(void)
@@ -63,18 +63,24 @@ __attribute__((destructor)) static void preload_dtor(void)
 		sm_stats_print(&sm_default_inst);
 }
 
+/* NULL comes back with errno ENOMEM already set (see kmalloc_inline). */
 static __always_inline void *alloc_flags(size_t size, size_t align, unsigned flags)
 {
-	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags, SM_NO_NODE);
-	void *p = kmalloc_inline(dflt(), size, align, &ctx);
-	if (unlikely(!p))
-		errno = ENOMEM;
-	return p;
+	return kmalloc_inline(dflt(), size, align, flags, SM_NO_NODE);
+}
+
+/* The first malloc of the process: set up, then allocate (keeps malloc frameless). */
+static __noinline __cold void *malloc_first(size_t size)
+{
+	preload_init();
+	return alloc_flags(size, 0, SLAB_ALLOC_DEFAULT);
 }
 
 SM_EXPORT void *malloc(size_t size)
 {
-	return alloc_flags(size, 0, SLAB_ALLOC_DEFAULT);
+	if (unlikely(!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
+		return malloc_first(size);
+	return kmalloc_inline(&sm_default_inst, size, 0, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
 }
 
 SM_EXPORT void free(void *p)

@@ -13,7 +13,10 @@
 void *slab_alloc_single(struct kmem_cache *s, const struct slab_alloc_context *ctx)
 {
 	void *p;
-	return slab_get_objects(s, ctx, &p, 1) ? p : NULL;
+	if (slab_get_objects(s, ctx, &p, 1))
+		return p;
+	errno = ENOMEM;
+	return NULL;
 }
 
 static inline struct node_barn *tc_barn(struct kmem_cache *s, struct sm_tcache *tc)
@@ -21,9 +24,11 @@ static inline struct node_barn *tc_barn(struct kmem_cache *s, struct sm_tcache *
 	return &s->node[tc->node_id].barn;
 }
 
-void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc, const struct slab_alloc_context *ctx)
+void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc, unsigned flags)
 {
 	struct sm_instance *inst = s->inst;
+	struct slab_alloc_context c = SLAB_ALLOC_CTX(s->object_size, flags, SM_NO_NODE);
+	const struct slab_alloc_context *ctx = &c;
 	struct slub_percpu_sheaves *pcs = &tc->pcs[s->id];
 	struct slab_sheaf *m = pcs->main;
 
@@ -61,6 +66,7 @@ void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc, const struct
 	}
 	if (!sheaf_refill(s, m, ctx)) {
 		tc->busy = 0;
+		errno = ENOMEM;
 		return NULL;
 	}
 pop:
@@ -74,12 +80,21 @@ single:
 	return slab_alloc_single(s, ctx);
 }
 
-void *__slab_alloc_notc(struct kmem_cache *s, struct slab_alloc_context *ctx, struct sm_tcache *tc)
+void *__slab_alloc_notc(struct kmem_cache *s, unsigned flags, struct sm_tcache *tc)
 {
+	if (!tc) {
+		tc = __tcache_get_slow(s->inst);
+		if (tc && !tc->busy) {
+			tc->busy = 1;
+			barrier();
+			return __slab_alloc_slow(s, tc, flags);
+		}
+	}
 	/* Re-entered (a signal landed inside a sheaf operation): never block. */
 	if (tc || tcache_creating())
-		ctx->alloc_flags |= SLAB_ALLOC_TRYLOCK;
-	return slab_alloc_single(s, ctx);
+		flags |= SLAB_ALLOC_TRYLOCK;
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, flags, SM_NO_NODE);
+	return slab_alloc_single(s, &ctx);
 }
 
 /* ---- large requests ---- */
@@ -120,9 +135,21 @@ void *kmalloc_large(struct sm_instance *inst, size_t size, size_t align,
 	return p;
 }
 
-void *__kmalloc(struct sm_instance *inst, size_t size, size_t align, struct slab_alloc_context *ctx)
+void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags, int node)
 {
-	return kmalloc_inline(inst, size, align, ctx);
+	void *p = NULL;
+	if (size <= SM_MAX_ALLOC) {
+		struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags, node);
+		p = kmalloc_large(inst, size, align, &ctx);
+	}
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+void *__kmalloc(struct sm_instance *inst, size_t size, size_t align, const struct slab_alloc_context *ctx)
+{
+	return kmalloc_inline(inst, size, align, ctx->alloc_flags, ctx->node);
 }
 
 static inline unsigned gfp_to_alloc_flags(unsigned gfp)
@@ -133,8 +160,7 @@ static inline unsigned gfp_to_alloc_flags(unsigned gfp)
 
 void *sm_kmalloc(sm_instance_t *inst, size_t size, unsigned gfp)
 {
-	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, gfp_to_alloc_flags(gfp), SM_NO_NODE);
-	void *p = kmalloc_inline(inst, size, 0, &ctx);
+	void *p = kmalloc_inline(inst, size, 0, gfp_to_alloc_flags(gfp), SM_NO_NODE);
 	if (unlikely(!p))
 		errno = ENOMEM;
 	return p;
@@ -164,8 +190,7 @@ void *sm_kmalloc_aligned(sm_instance_t *inst, size_t size, size_t align, unsigne
 
 void *sm_cache_alloc(sm_cache_t *s, unsigned gfp)
 {
-	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, gfp_to_alloc_flags(gfp), SM_NO_NODE);
-	void *p = slab_alloc(s, &ctx);
+	void *p = slab_alloc(s->inst, s, s->id, gfp_to_alloc_flags(gfp));
 	if (unlikely(!p)) {
 		errno = ENOMEM;
 		return NULL;
@@ -178,8 +203,8 @@ void *sm_cache_alloc(sm_cache_t *s, unsigned gfp)
 void *sm_cache_alloc_node(sm_cache_t *s, unsigned gfp, int node)
 {
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, gfp_to_alloc_flags(gfp), node);
-	void *p = node == SM_NO_NODE && !(gfp & SM_GFP_THISNODE) ? slab_alloc(s, &ctx)
-								 : slab_alloc_single(s, &ctx);
+	void *p = node == SM_NO_NODE && !(gfp & SM_GFP_THISNODE)
+			  ? slab_alloc(s->inst, s, s->id, ctx.alloc_flags) : slab_alloc_single(s, &ctx);
 	if (!p) {
 		errno = ENOMEM;
 		return NULL;

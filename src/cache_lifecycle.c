@@ -44,6 +44,8 @@ sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, 
 		return NULL;
 	}
 	s->id = id;
+	s->inst_slot = inst->slot;
+	s->inst_gen = inst->gen;
 	inst->cache_by_id[id] = s;
 	list_add_tail(&s->list, &inst->caches);
 	sm_unlock(&inst->lock);

@@ -19,26 +19,39 @@
 #include "slab.h"
 #include "tcache.h"
 
-/* Slow paths: entered with tc->busy set, return with it cleared. */
-void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc,
-			const struct slab_alloc_context *ctx) __hidden __noinline;
+/*
+ * Slow paths: entered with tc->busy set, return with it cleared.  The fast
+ * paths pass plain alloc_flags; the slab_alloc_context is built here, off
+ * the fast path, so the compiler keeps it out of the inlined code.
+ */
+void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc, unsigned flags) __hidden __noinline;
 void __slab_free_slow(struct kmem_cache *s, struct sm_tcache *tc, void *p) __hidden __noinline;
-/* No usable tcache (none yet, thread exiting, or re-entered while busy). */
-void *__slab_alloc_notc(struct kmem_cache *s, struct slab_alloc_context *ctx,
-			struct sm_tcache *tc) __hidden __noinline;
+/*
+ * No usable tcache: @tc NULL (none yet: create it and go on normally, or the
+ * thread is exiting) or busy (re-entered from a signal handler).
+ */
+void *__slab_alloc_notc(struct kmem_cache *s, unsigned flags, struct sm_tcache *tc) __hidden __noinline;
 void __slab_free_notc(struct kmem_cache *s, void *p, struct sm_tcache *tc) __hidden __noinline;
-/* One object straight from the slabs, bypassing sheaves. */
+/* One object straight from the slabs, bypassing sheaves (NULL: errno ENOMEM). */
 void *slab_alloc_single(struct kmem_cache *s, const struct slab_alloc_context *ctx) __hidden;
 void double_free_report(struct kmem_cache *s, void *p) __hidden __cold;
 
-static __always_inline void *slab_alloc(struct kmem_cache *s, struct slab_alloc_context *ctx)
+/*
+ * Allocate from @s through this thread's sheaf.  @inst and @id are @s's
+ * instance and id, passed separately so that callers who know them at compile
+ * time (malloc: the default instance and a kmalloc class) save the loads.
+ * Returns NULL only when out of memory; @flags may carry SLAB_ALLOC_ZERO only
+ * for the slow path's benefit (the caller zeroes).
+ */
+static __always_inline void *slab_alloc(struct sm_instance *inst, struct kmem_cache *s, unsigned id,
+					unsigned flags)
 {
-	struct sm_tcache *tc = tcache_get(s->inst);
+	struct sm_tcache *tc = tcache_peek(inst);
 	if (unlikely(!tc || tc->busy))
-		return __slab_alloc_notc(s, ctx, tc);
+		return __slab_alloc_notc(s, flags, tc);
 	tc->busy = 1;
 	barrier();
-	struct slab_sheaf *m = tc->pcs[s->id].main;
+	struct slab_sheaf *m = tc->pcs[id].main;
 	unsigned sz = m->size;
 	if (likely(sz)) {
 		void *p = m->objects[sz - 1];
@@ -47,12 +60,12 @@ static __always_inline void *slab_alloc(struct kmem_cache *s, struct slab_alloc_
 		tc->busy = 0;
 		return p;
 	}
-	return __slab_alloc_slow(s, tc, ctx);
+	return __slab_alloc_slow(s, tc, flags);
 }
 
 static __always_inline void slab_free(struct kmem_cache *s, void *p)
 {
-	struct sm_tcache *tc = tcache_get(s->inst);
+	struct sm_tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
 	if (unlikely(!tc || tc->busy)) {
 		__slab_free_notc(s, p, tc);
 		return;
@@ -85,7 +98,7 @@ static __always_inline void slab_free(struct kmem_cache *s, void *p)
  */
 static __always_inline struct kmem_cache *obj_cache(const void *p)
 {
-	struct sm_node *n = node_of(p);
+	struct sm_node *n = node_of_granule(p);
 	if (unlikely(!n))
 		return NULL;
 	uint32_t page = node_page_index(n, p);
@@ -105,42 +118,54 @@ static __always_inline struct kmem_cache *obj_cache(const void *p)
 /* Requests above this cannot be satisfied on any machine (and would overflow). */
 #define SM_MAX_ALLOC ((size_t)1 << 46)
 
-/* Page runs and huge mappings (alloc.c). */
+/* Page runs and huge mappings (alloc.c); NULL means no memory, with errno ENOMEM. */
 void *kmalloc_large(struct sm_instance *inst, size_t size, size_t align,
 		    const struct slab_alloc_context *ctx) __hidden;
+/* kmalloc_inline's way out for requests above the kmalloc classes. */
+void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags,
+		      int node) __hidden __noinline;
 /* Free something obj_cache() did not recognise: a page run, a huge mapping or garbage. */
 void kfree_other(void *p) __hidden __noinline;
 
 /* Smallest kmalloc class that fits @size and whose objects are @align-aligned. */
 static inline unsigned kmalloc_aligned_index(size_t size, size_t align)
 {
+	if (align > SM_PAGE_SIZE)
+		return SM_NR_KMALLOC; /* slabs are only page aligned: use a page run */
 	unsigned i = kmalloc_index(MAX(size, align));
 	while (i < SM_NR_KMALLOC && (kmalloc_class_size(i) & (align - 1)))
 		i++;
 	return i;
 }
 
+/*
+ * kmalloc: a size class through the sheaves, or a page run.  NULL means out
+ * of memory, and errno is then ENOMEM (set where the failure happened, so
+ * that no caller needs code after the call).  @flags are
+ * alloc_flags; requests for a specific node (or THISNODE, NO_RECURSE) bypass
+ * the sheaves, whose objects may come from any node.
+ */
 static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t size, size_t align,
-					    struct slab_alloc_context *ctx)
+					    unsigned flags, int node)
 {
 	if (likely(size <= SM_KMALLOC_MAX_CACHE_SIZE)) {
 		unsigned i = align <= 8 ? kmalloc_index(size) : kmalloc_aligned_index(size, align);
 		if (likely(i < SM_NR_KMALLOC)) {
 			struct kmem_cache *s = &inst->kmalloc_caches[i];
 			void *p;
-			if (likely(!(ctx->alloc_flags & (SLAB_ALLOC_NO_RECURSE | SLAB_ALLOC_THISNODE)) &&
-				   ctx->node == SM_NO_NODE))
-				p = slab_alloc(s, ctx);
-			else
-				p = slab_alloc_single(s, ctx);
-			if (unlikely(ctx->alloc_flags & SLAB_ALLOC_ZERO) && p)
+			if (likely(!(flags & (SLAB_ALLOC_NO_RECURSE | SLAB_ALLOC_THISNODE)) &&
+				   node == SM_NO_NODE)) {
+				p = slab_alloc(inst, s, i, flags);
+			} else {
+				struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags, node);
+				p = slab_alloc_single(s, &ctx);
+			}
+			if (unlikely(flags & SLAB_ALLOC_ZERO) && p)
 				memset(p, 0, s->size);
 			return p;
 		}
 	}
-	if (unlikely(size > SM_MAX_ALLOC))
-		return NULL;
-	return kmalloc_large(inst, size, align, ctx);
+	return __kmalloc_large(inst, size, align, flags, node);
 }
 
 static __always_inline void kfree_inline(void *p)

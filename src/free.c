@@ -22,6 +22,12 @@ void __slab_free_slow(struct kmem_cache *s, struct sm_tcache *tc, void *p)
 	struct slab_sheaf *m = pcs->main;
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(0, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
 
+	if (unlikely(m->size && m->objects[m->size - 1] == p)) {
+		/* The fast path's check, for a free that found main full. */
+		tc->busy = 0;
+		double_free_report(s, p);
+		return;
+	}
 	if (unlikely(READ_ONCE(inst->deferred)))
 		deferred_drain(inst);
 	if (unlikely(m == &sm_empty_sheaf)) {
@@ -76,6 +82,15 @@ single:
 
 void __slab_free_notc(struct kmem_cache *s, void *p, struct sm_tcache *tc)
 {
+	if (!tc) {
+		tc = __tcache_get_slow(s->inst);
+		if (tc && !tc->busy) {
+			tc->busy = 1;
+			barrier();
+			__slab_free_slow(s, tc, p);
+			return;
+		}
+	}
 	if (tc || tcache_creating()) {
 		/* Re-entered: never block.  What cannot be freed now is deferred. */
 		if (!slab_put_objects(s, &p, 1, true))

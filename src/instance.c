@@ -82,9 +82,15 @@ static int instance_init(struct sm_instance *inst, const struct sm_options *o, b
 	inst->nr_nodes = 1;
 	inst->next_purge = inst_now(inst) + (uint64_t)o->purge_delay_ms * 1000000u;
 	int err = registry_add(inst, is_default);
-	if (err)
+	if (err) {
 		node_destroy(n);
-	return err;
+		return err;
+	}
+	for (unsigned i = 0; i < SM_NR_KMALLOC; i++) {
+		inst->kmalloc_caches[i].inst_slot = inst->slot;
+		inst->kmalloc_caches[i].inst_gen = inst->gen;
+	}
+	return 0;
 }
 
 sm_instance_t *sm_instance_create(const struct sm_options *o)

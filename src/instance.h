@@ -56,14 +56,36 @@ struct sm_instance {
 	struct kmem_cache kmalloc_caches[SM_NR_KMALLOC];
 };
 
-/* Fast access to the calling thread's tcache of @inst (NULL: none possible). */
+/* The default instance (static storage, registry slot 0) and whether it is set up. */
+extern struct sm_instance sm_default_inst __hidden;
+extern uint8_t sm_default_ready __hidden;
+
+/*
+ * The calling thread's tcache of @inst if it has one, else NULL (the slow
+ * paths create it with __tcache_get_slow).  No call on this path, so the fast
+ * paths that use it need no stack frame.
+ */
 struct sm_tcache *__tcache_get_slow(struct sm_instance *inst) __hidden;
-static __always_inline struct sm_tcache *tcache_get(struct sm_instance *inst)
+
+static __always_inline struct sm_tcache *tcache_peek_slot(unsigned slot, uint64_t gen)
 {
-	struct sm_tls_slot *sl = &sm_tls[inst->slot];
-	if (likely(sl->gen == inst->gen))
-		return sl->tc;
-	return __tcache_get_slow(inst);
+	struct sm_tls_slot *sl = &sm_tls[slot];
+	return likely(sl->gen == gen) ? sl->tc : NULL;
+}
+
+static __always_inline struct sm_tcache *tcache_peek(struct sm_instance *inst)
+{
+	/* The default instance always has slot 0: a constant when inst is known. */
+	unsigned slot = __builtin_constant_p(inst == &sm_default_inst) && inst == &sm_default_inst
+				? 0 : inst->slot;
+	return tcache_peek_slot(slot, inst->gen);
+}
+
+/* As tcache_peek, creating the tcache if the thread has none yet (NULL: cannot). */
+static inline struct sm_tcache *tcache_get(struct sm_instance *inst)
+{
+	struct sm_tcache *tc = tcache_peek(inst);
+	return tc ? tc : __tcache_get_slow(inst);
 }
 
 static inline struct sm_node *inst_node(struct sm_instance *inst, unsigned id)
@@ -124,16 +146,12 @@ void deferred_drain(struct sm_instance *inst) __hidden;
 /* Purge what is older than @cutoff (ns): empty slabs, then free page runs. */
 size_t inst_purge(struct sm_instance *inst, uint64_t cutoff) __hidden;
 
-/* The default instance (static storage) and whether it is set up. */
-extern struct sm_instance sm_default_inst __hidden;
-extern uint8_t sm_default_ready __hidden;
-
 /* Set up the default instance with @o (used by the preload shim before the first malloc). */
 sm_instance_t *sm_default_instance_init(const struct sm_options *o) __hidden;
 
 /* Internal kmalloc/kfree entry points used by other layers. */
 void *__kmalloc(struct sm_instance *inst, size_t size, size_t align,
-		struct slab_alloc_context *ctx) __hidden;
+		const struct slab_alloc_context *ctx) __hidden;
 /* Free without going through sheaves (NO_RECURSE objects, torn-down threads). */
 void __kfree_nosheaf(void *p) __hidden;
 

@@ -57,6 +57,8 @@ struct kmem_cache {
 	unsigned id;                    /* index into every thread's pcs[] */
 	unsigned sheaf_capacity;
 	struct sm_instance *inst;
+	unsigned inst_slot;             /* copies of inst->slot and inst->gen */
+	uint64_t inst_gen;
 	/* Read-only after creation. */
 	unsigned object_size;           /* bytes the user asked for */
 	unsigned align;

@@ -79,13 +79,27 @@ struct sm_node {
 /* The process-wide node map: granule index -> node, NULL for foreign. */
 extern struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)] __hidden;
 
+#define SM_NODE_MAP_MASK (((uintptr_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)) - 1)
+
+/*
+ * The node whose map granule @p falls in, or NULL.  Addresses above the
+ * 47-bit user space alias a granule by the mask; they, like any address
+ * outside a node's data, then fail node_page_index() (a huge node's data is
+ * checked by exact address), so every caller treats them as foreign.
+ */
+static __always_inline struct sm_node *node_of_granule(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	return __atomic_load_n(&sm_node_map[(a >> SM_NODE_SHIFT) & SM_NODE_MAP_MASK], __ATOMIC_ACQUIRE);
+}
+
 /* The node owning @p, or NULL if @p lies outside every node. */
 static __always_inline struct sm_node *node_of(const void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 	if (unlikely(a >> SM_VA_BITS))
 		return NULL;
-	return __atomic_load_n(&sm_node_map[a >> SM_NODE_SHIFT], __ATOMIC_ACQUIRE);
+	return node_of_granule(p);
 }
 
 /* Data-page index of @p in @n, or UINT32_MAX if @p is not a data address. */

@@ -135,6 +135,7 @@ void barn_return_sheaf(struct kmem_cache *s, struct node_barn *barn, struct slab
 			list_add(&sh->barn_list, &barn->full);
 			barn->nr_full++;
 			sm_unlock(&barn->lock);
+			cache_stat_inc(s, STAT_BARN_PUT);
 			return;
 		}
 		sm_unlock(&barn->lock);
