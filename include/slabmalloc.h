@@ -92,8 +92,9 @@ struct sm_options {
 	 * Called with a one-line message (no newline) when a caller hands the
 	 * allocator something invalid (a foreign or interior pointer, a double
 	 * free, a corrupt freelist).  NULL: print the message to stderr and
-	 * abort().  When the handler returns, the operation is abandoned and
-	 * nothing is changed: the object is neither freed nor reused.
+	 * abort().  When the handler returns, the bad request is abandoned: the
+	 * object is neither freed nor reused.  (A corrupted freelist is cut at
+	 * the bad link: the objects after it are leaked, never handed out.)
 	 */
 	void (*error_handler)(const char *msg, void *arg);
 	void *error_arg;
@@ -125,9 +126,9 @@ SM_API sm_instance_t *sm_default_instance(void);
 /*
  * Allocate @size bytes from @inst.  Objects up to SM_KMALLOC_MAX_CACHE_SIZE
  * come from the kmalloc-<size> caches, larger ones are page runs of a node
- * (or, above the huge threshold, a mapping of their own).  Small objects are
- * aligned to the largest power of two dividing their class size (at least 8),
- * which suffices for any type that fits the request; page runs to the page.  NULL means out of memory
+ * (or, above the huge threshold, a mapping of their own).  Requests above 8
+ * bytes are 16-byte aligned (glibc's guarantee; enough for any type of that
+ * size or smaller); 8 bytes or less, 8-aligned; page runs, page aligned.  NULL means out of memory
  * (errno ENOMEM); @size 0 returns a unique minimum-size object.
  */
 SM_API void *sm_kmalloc(sm_instance_t *inst, size_t size, unsigned gfp);
@@ -175,8 +176,8 @@ SM_API size_t sm_kmalloc_class_size(unsigned i);
 
 /*
  * Create a cache of @size-byte objects aligned to @align (0 = 8, or a power
- * of two up to the page size).  @ctor, if not NULL, runs once on each object
- * the first time the slab hands it out; a freed object must be returned in its
+ * of two up to the page size).  @ctor, if not NULL, runs once on every object
+ * of a slab when the slab is made; a freed object must be returned in its
  * constructed state, and is not constructed again when it is reused (the
  * kernel's contract).  @name is copied (up to 31 characters).  NULL with
  * errno EINVAL (bad size or alignment), ENOSPC (SM_MAX_CACHES reached) or
@@ -191,14 +192,17 @@ SM_API void *sm_cache_alloc_node(sm_cache_t *s, unsigned gfp, int node);
 SM_API void sm_cache_free(sm_cache_t *s, void *p);
 /*
  * Return this thread's and the barns' cached objects of @s to their slabs and
- * give every empty slab back to the node.  Returns the number of slabs freed.
+ * give every empty slab back to the node.  Returns the number of empty slabs
+ * released from the empty lists (slabs released while flushing, beyond
+ * slab_max_empty, are not counted).
  */
 SM_API size_t sm_cache_shrink(sm_cache_t *s);
 /*
  * Destroy @s.  No thread may still be using it.  Objects cached in any
  * thread's sheaves are taken back first.  If objects are still allocated, they
  * are reported (cache name and count) through the error handler, the cache
- * is left intact and -EBUSY is returned; otherwise 0.
+ * is left intact and -EBUSY is returned (with the default handler the report
+ * aborts); -EPERM for a kmalloc cache; otherwise 0.
  */
 SM_API int sm_cache_destroy(sm_cache_t *s);
 SM_API const char *sm_cache_name(const sm_cache_t *s);

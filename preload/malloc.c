@@ -23,7 +23,6 @@
 void free_sized(void *p, size_t size);
 void free_aligned_sized(void *p, size_t align, size_t size);
 void cfree(void *p);
-#define MALLOC_MIN_ALIGN 16 /* what glibc guarantees for every block */
 
 static struct sm_env env;
 

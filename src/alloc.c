@@ -121,7 +121,8 @@ void *kmalloc_large(struct sm_instance *inst, size_t size, size_t align,
 {
 	if (size > inst->opts.huge_threshold)
 		return kmalloc_huge(inst, size, align, ctx);
-	uint32_t npages = (uint32_t)(ALIGN_UP(size, SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
+	/* Size 0 gets here with an alignment above the page: one page, never none. */
+	uint32_t npages = (uint32_t)(ALIGN_UP(MAX(size, (size_t)1), SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
 	uint32_t align_pages = align > SM_PAGE_SIZE ? (uint32_t)(align >> SM_PAGE_SHIFT) : 1;
 	uint32_t first;
 	bool zeroed;
@@ -190,6 +191,8 @@ void *sm_kmalloc_aligned(sm_instance_t *inst, size_t size, size_t align, unsigne
 
 void *sm_cache_alloc(sm_cache_t *s, unsigned gfp)
 {
+	if (unlikely(gfp & SM_GFP_THISNODE))
+		return sm_cache_alloc_node(s, gfp, SM_NO_NODE);
 	void *p = slab_alloc(s->inst, s, s->id, gfp_to_alloc_flags(gfp));
 	if (unlikely(!p)) {
 		errno = ENOMEM;

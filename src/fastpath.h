@@ -115,6 +115,9 @@ static __always_inline struct kmem_cache *obj_cache(const void *p)
 	return s;
 }
 
+/* Alignment of every object above 8 bytes when none is asked for. */
+#define SM_MALLOC_ALIGN 16
+
 /* Requests above this cannot be satisfied on any machine (and would overflow). */
 #define SM_MAX_ALLOC ((size_t)1 << 46)
 
@@ -149,6 +152,14 @@ static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t siz
 					    unsigned flags, int node)
 {
 	if (likely(size <= SM_KMALLOC_MAX_CACHE_SIZE)) {
+		/*
+		 * Without an explicit alignment, a request above 8 bytes must suit
+		 * any type of its size or smaller (C17 7.22.3), long double
+		 * included: round it to a multiple of 16, glibc's MALLOC_ALIGNMENT.
+		 * The 24/40/56-byte classes serve explicit 8-byte alignments.
+		 */
+		if (!align && size > 8)
+			size = ALIGN_UP(size, SM_MALLOC_ALIGN);
 		unsigned i = align <= 8 ? kmalloc_index(size) : kmalloc_aligned_index(size, align);
 		if (likely(i < SM_NR_KMALLOC)) {
 			struct kmem_cache *s = &inst->kmalloc_caches[i];

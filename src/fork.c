@@ -9,48 +9,74 @@
 #include "sheaf.h"
 #include "tcache.h"
 
-static void for_each_instance_lock(void (*fn)(sm_lock_t *))
+/*
+ * Take every lock of every instance in lock order.  purge_lock is only ever
+ * tried (a purge holds it while it waits for inst->lock), so it is not taken
+ * here; the child re-initialises it.
+ */
+void sm_fork_prepare(void)
 {
+	sm_lock(&sm_registry_lock);
 	for (unsigned slot = 0; slot < SM_MAX_INSTANCES; slot++) {
 		struct sm_instance *inst = registry_slot(slot);
 		if (!inst)
 			continue;
-		fn(&inst->lock);
-		fn(&inst->purge_lock);
+		sm_lock(&inst->lock);
 		unsigned nr = inst->nr_nodes;
 		struct list_head *pos;
 		for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
 			struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
 			for (unsigned i = 0; i < nr; i++)
-				fn(&s->node[i].barn.lock);
+				sm_lock(&s->node[i].barn.lock);
 			for (unsigned i = 0; i < nr; i++)
-				fn(&s->node[i].list_lock);
+				sm_lock(&s->node[i].list_lock);
 		}
 		for (unsigned i = 0; i < nr; i++)
-			fn(&inst->nodes[i]->lock);
+			sm_lock(&inst->nodes[i]->lock);
 	}
 }
 
-static void take(sm_lock_t *l) { sm_lock(l); }
-static void drop(sm_lock_t *l) { sm_unlock(l); }
-static void reset(sm_lock_t *l) { sm_lock_init(l); }
-
-void sm_fork_prepare(void)
+/*
+ * Release (parent) or re-initialise (child) what sm_fork_prepare took.  Each
+ * instance's inner locks go first and inst->lock last, so the caches and
+ * nodes walked here cannot change underneath.
+ */
+static void fork_release(bool child)
 {
-	sm_lock(&sm_registry_lock);
-	for_each_instance_lock(take);
+	for (unsigned slot = 0; slot < SM_MAX_INSTANCES; slot++) {
+		struct sm_instance *inst = registry_slot(slot);
+		if (!inst)
+			continue;
+		unsigned nr = inst->nr_nodes;
+		for (unsigned i = 0; i < nr; i++)
+			child ? sm_lock_init(&inst->nodes[i]->lock) : sm_unlock(&inst->nodes[i]->lock);
+		struct list_head *pos;
+		for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
+			struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
+			for (unsigned i = 0; i < nr; i++) {
+				struct kmem_cache_node *kcn = &s->node[i];
+				child ? sm_lock_init(&kcn->list_lock) : sm_unlock(&kcn->list_lock);
+				child ? sm_lock_init(&kcn->barn.lock) : sm_unlock(&kcn->barn.lock);
+			}
+		}
+		if (child) {
+			sm_lock_init(&inst->purge_lock);
+			sm_lock_init(&inst->lock);
+		} else {
+			sm_unlock(&inst->lock);
+		}
+	}
+	child ? sm_lock_init(&sm_registry_lock) : sm_unlock(&sm_registry_lock);
 }
 
 void sm_fork_parent(void)
 {
-	for_each_instance_lock(drop);
-	sm_unlock(&sm_registry_lock);
+	fork_release(false);
 }
 
 void sm_fork_child(void)
 {
-	for_each_instance_lock(reset);
-	sm_lock_init(&sm_registry_lock);
+	fork_release(true);
 	/* Only the forking thread survives: give back the other threads' sheaves. */
 	for (unsigned slot = 0; slot < SM_MAX_INSTANCES; slot++) {
 		struct sm_instance *inst = registry_slot(slot);
@@ -65,6 +91,6 @@ void sm_fork_child(void)
 			if (tc != mine && !tc->busy)
 				tcache_destroy(tc);
 		}
-		/* The deferred-free stack is lock-free: its objects stay valid in the child. */
+		/* The deferred-free stack is lock-free: its objects stay valid. */
 	}
 }

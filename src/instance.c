@@ -264,9 +264,10 @@ void inst_maybe_purge(struct sm_instance *inst, uint64_t now)
 
 size_t sm_purge(sm_instance_t *inst, bool force)
 {
-	if (!force)
-		return inst_purge(inst, inst_now(inst) - MIN(inst_now(inst),
-			(uint64_t)inst->opts.purge_delay_ms * 1000000u));
+	if (!force) {
+		uint64_t now = inst_now(inst), delay = (uint64_t)inst->opts.purge_delay_ms * 1000000u;
+		return inst_purge(inst, now >= delay ? now - delay : 0);
+	}
 	sm_thread_flush(inst);
 	sm_lock(&inst->lock);
 	struct list_head *pos;

@@ -91,8 +91,8 @@ void slab_geometry(size_t size, unsigned *pages, unsigned *objects) __hidden;
 
 /*
  * Take up to @n objects of @s out of slabs, in node order given by @ctx,
- * making new slabs when no partial slab is left.  Constructors run for objects
- * handed out for the first time.  Returns how many were stored in @objs; 0
+ * making new slabs when no partial slab is left (slab_new runs the constructor
+ * on every object of a new slab).  Returns how many were stored in @objs; 0
  * means out of memory (or, with TRYLOCK, a busy lock).  Takes list_lock and
  * node locks; the caller holds none.
  */

@@ -70,8 +70,11 @@ struct sm_node *node_create(struct sm_instance *inst, size_t size, int id)
 			break;
 		npages--;
 	}
+	/* The whole descriptor table is committed now (untouched, it costs no
+	   memory): a stray pointer anywhere in the data area must find a
+	   readable descriptor, even beyond the committed data pages. */
 	if (npages > UINT32_MAX / 2 ||
-	    inst->os.commit((void *)base, hdr << SM_PAGE_SHIFT, inst->os.arg) != 0) {
+	    inst->os.commit((void *)base, (hdr + desc_pages) << SM_PAGE_SHIFT, inst->os.arg) != 0) {
 		inst->os.release((void *)base, reserved, inst->os.arg);
 		return NULL;
 	}

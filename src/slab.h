@@ -65,8 +65,6 @@ struct slab {
 
 _Static_assert(sizeof(struct slab) == 64, "struct slab should stay one cache line");
 
-#endif /* SM_SLAB_H */
-
 /* ---- operations on one slab (slab.c) ---- */
 #include "alloc_context.h"
 #include "node.h"
@@ -102,3 +100,5 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
  * or the slab has no object out).  Caller holds the list_lock.
  */
 bool slab_push(struct kmem_cache *s, struct slab *d, void *obj) __hidden;
+
+#endif /* SM_SLAB_H */

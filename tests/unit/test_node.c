@@ -1,0 +1,724 @@
+/*
+ * test_node.c - nodes: exhaustion and growth of an instance with 1 MiB nodes,
+ * SM_GFP_THISNODE, a fake OS that refuses reserve or commit on demand, page
+ * run coalescing, and node_of() on addresses outside every node.
+ */
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "test.h"
+#include "instance.h"
+#include "node.h"
+#include "os.h"
+#include "slab.h"
+
+#define MiB ((size_t)1 << 20)
+#define RUN (64 * 1024)        /* a 16-page run */
+#define RUN_PAGES 16
+
+/* ---- a fake OS: the real one, refusing reserve or commit on demand ---- */
+
+struct fake_os {
+	int reserve_budget;        /* reserves that may still succeed; < 0: any number */
+	int fail_commit;           /* commits fail while set */
+	unsigned reserves, reserve_failures, commits, commit_failures, releases;
+	unsigned live;             /* reservations not yet released */
+	struct { uintptr_t p; size_t size; } maps[64];
+};
+
+static void *fake_reserve(size_t size, size_t align, void *arg)
+{
+	struct fake_os *f = arg;
+	f->reserves++;
+	if (f->reserve_budget == 0) {
+		f->reserve_failures++;
+		return NULL;
+	}
+	if (f->reserve_budget > 0)
+		f->reserve_budget--;
+	void *p = sm_os_linux.reserve(size, align, NULL);
+	CHECK(p != NULL);
+	CHECK_EQ((uintptr_t)p % align, 0);
+	unsigned i;
+	for (i = 0; i < 64 && f->maps[i].p; i++)
+		;
+	CHECK(i < 64);
+	f->maps[i].p = (uintptr_t)p;
+	f->maps[i].size = size;
+	f->live++;
+	return p;
+}
+
+static int fake_commit(void *p, size_t size, void *arg)
+{
+	struct fake_os *f = arg;
+	f->commits++;
+	if (f->fail_commit) {
+		f->commit_failures++;
+		return -1;
+	}
+	return sm_os_linux.commit(p, size, NULL);
+}
+
+static void fake_release(void *p, size_t size, void *arg)
+{
+	struct fake_os *f = arg;
+	unsigned i;
+	for (i = 0; i < 64 && f->maps[i].p != (uintptr_t)p; i++)
+		;
+	CHECK(i < 64);                 /* released exactly what was reserved ... */
+	CHECK_EQ(f->maps[i].size, size);
+	f->maps[i].p = 0;
+	f->releases++;
+	f->live--;
+	sm_os_linux.release(p, size, NULL);
+}
+
+static uint64_t fake_now(void *arg)
+{
+	(void)arg;
+	return 1000; /* frozen: no delayed purge changes dirty runs into clean ones */
+}
+
+static struct sm_os_ops fake_ops(struct fake_os *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->reserve_budget = -1;
+	return (struct sm_os_ops){ .reserve = fake_reserve, .commit = fake_commit,
+				   .purge = NULL, .release = fake_release, .now_ns = fake_now,
+				   .arg = f };
+}
+
+static sm_instance_t *small_instance(struct test_errors *e, const struct sm_os_ops *os,
+				     size_t node_size, unsigned max_nodes)
+{
+	struct sm_options o = test_options(e);
+	o.node_size = node_size;
+	o.max_nodes = max_nodes;
+	o.os = os;
+	return sm_instance_create(&o);
+}
+
+static struct sm_stats stats(sm_instance_t *inst)
+{
+	struct sm_stats st;
+	sm_stats_get(inst, &st);
+	return st;
+}
+
+static int node_id_of(const void *p)
+{
+	struct sm_node *n = node_of(p);
+	CHECK(n != NULL);
+	return n->id;
+}
+
+/* ---- node layout ---- */
+
+static void check_layout(struct sm_node *n, size_t size)
+{
+	CHECK(n->kind == NODE_NORMAL);
+	CHECK_EQ(n->reserved, (size + SM_NODE_ALIGN - 1) / SM_NODE_ALIGN * SM_NODE_ALIGN);
+	CHECK_EQ(n->base % SM_NODE_ALIGN, 0);
+	CHECK((uintptr_t)n == n->base);
+	/* [header][descs][guard][data] within @size */
+	CHECK((uintptr_t)n->descs >= n->base + sizeof(struct sm_node));
+	CHECK((char *)(n->descs + n->npages) + SM_PAGE_SIZE <= n->data);
+	CHECK(n->data + ((size_t)n->npages << SM_PAGE_SHIFT) <= (char *)n->base + size);
+	CHECK_EQ((uintptr_t)n->data % SM_PAGE_SIZE, 0);
+	/* the metadata costs less than 3% of the node */
+	CHECK((size_t)n->npages * SM_PAGE_SIZE * 100 >= size * 97);
+}
+
+/* ---- exhaustion with one node ---- */
+
+static void test_exhaustion(void)
+{
+	struct test_errors e = { 0 };
+	struct fake_os f;
+	struct sm_os_ops ops = fake_ops(&f);
+	sm_instance_t *inst = small_instance(&e, &ops, MiB, 1);
+	CHECK(inst != NULL);
+	struct sm_node *n = inst->nodes[0];
+	check_layout(n, MiB);
+	CHECK_EQ(f.reserves, 1);
+
+	/* Page runs until the node is full: exactly npages / 16 of them. */
+	void *runs[64];
+	unsigned nr = 0;
+	for (;;) {
+		errno = 0;
+		void *p = sm_kmalloc(inst, RUN, 0);
+		if (!p) {
+			CHECK_EQ(errno, ENOMEM);
+			break;
+		}
+		CHECK(nr < 64);
+		CHECK(node_of(p) == n);
+		runs[nr++] = p;
+	}
+	CHECK_EQ(nr, n->npages / RUN_PAGES);
+	struct sm_stats st = stats(inst);
+	CHECK_EQ(st.nodes, 1);
+	CHECK_EQ(st.large_bytes, (size_t)nr * RUN);
+	CHECK_EQ(f.reserves, 1); /* max_nodes 1: growth is not even tried */
+	/* Still full: a second attempt fails the same way. */
+	errno = 0;
+	CHECK(sm_kmalloc(inst, RUN, 0) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+
+	/* A free makes room again, at the same place. */
+	void *freed = runs[nr / 2];
+	sm_kfree(freed);
+	runs[nr / 2] = sm_kmalloc(inst, RUN, 0);
+	CHECK(runs[nr / 2] == freed);
+
+	/* Small objects until the rest of the node is used up too. */
+	void **small = calloc(4096, sizeof(*small));
+	CHECK(small != NULL);
+	unsigned ns = 0;
+	for (;;) {
+		errno = 0;
+		void *p = sm_kmalloc(inst, 1024, 0);
+		if (!p) {
+			CHECK_EQ(errno, ENOMEM);
+			break;
+		}
+		CHECK(ns < 4096);
+		memset(p, 0x77, 1024);
+		small[ns++] = p;
+	}
+	CHECK(ns >= 8);
+	CHECK_EQ(stats(inst).nodes, 1);
+	errno = 0;
+	CHECK(sm_kmalloc(inst, 40000, 0) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+	/* One small free: that object can be had again. */
+	void *back = small[ns - 1];
+	sm_kfree(back);
+	small[ns - 1] = sm_kmalloc(inst, 1024, 0);
+	CHECK(small[ns - 1] == back);
+	errno = 0;
+	CHECK(sm_kmalloc(inst, 1024, 0) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+
+	/* Everything back: the 15 runs' pages coalesce into one run again. */
+	for (unsigned i = 0; i < ns; i++)
+		sm_kfree(small[i]);
+	for (unsigned i = 0; i < nr; i++)
+		sm_kfree(runs[i]);
+	free(small);
+	sm_purge(inst, true);
+	st = stats(inst);
+	CHECK_EQ(st.free_dirty_bytes, 0);
+	CHECK_EQ(st.slab_bytes, 0);
+	/* What is left in use is this thread's tcache (a page run). */
+	size_t tc_bytes = (sizeof(struct sm_tcache) + SM_PAGE_SIZE - 1) & ~(SM_PAGE_SIZE - 1);
+	CHECK_EQ(st.large_bytes, tc_bytes);
+	CHECK_EQ(st.free_clean_bytes + st.large_bytes + ((size_t)(n->npages - n->bump) << SM_PAGE_SHIFT),
+		 (size_t)n->npages << SM_PAGE_SHIFT);
+	void *all = sm_kmalloc(inst, (size_t)nr * RUN, 0);
+	CHECK(all == n->data);
+	sm_kfree(all);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+	CHECK_EQ(f.live, 0);
+	CHECK_EQ(f.releases, f.reserves);
+}
+
+/* ---- growth up to max_nodes ---- */
+
+static void test_growth(void)
+{
+	struct test_errors e = { 0 };
+	struct fake_os f;
+	struct sm_os_ops ops = fake_ops(&f);
+	sm_instance_t *inst = small_instance(&e, &ops, MiB, 3);
+	CHECK(inst != NULL);
+	enum { MAXR = 256 };
+	void **runs = calloc(MAXR, sizeof(*runs));
+	unsigned nr = 0;
+	size_t last_nodes = 1;
+	int last_id = 0;
+	for (;;) {
+		errno = 0;
+		void *p = sm_kmalloc(inst, RUN, 0);
+		if (!p) {
+			CHECK_EQ(errno, ENOMEM);
+			break;
+		}
+		CHECK(nr < MAXR);
+		runs[nr++] = p;
+		size_t nodes = stats(inst).nodes;
+		int id = node_id_of(p);
+		/* Nodes fill in order; a new one appears only when the last is full. */
+		CHECK(nodes == last_nodes || nodes == last_nodes + 1);
+		CHECK(id == last_id || id == last_id + 1);
+		CHECK_EQ(id, (int)nodes - 1);
+		last_nodes = nodes;
+		last_id = id;
+	}
+	CHECK_EQ(last_nodes, 3);
+	CHECK_EQ(inst->nr_nodes, 3);
+	unsigned expect = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		struct sm_node *n = inst->nodes[i];
+		CHECK_EQ(n->id, (int)i);
+		check_layout(n, MiB << i); /* each node doubles the last */
+		expect += n->npages / RUN_PAGES;
+	}
+	CHECK_EQ(nr, expect);
+	CHECK_EQ(f.reserves, 3);
+	struct sm_stats st = stats(inst);
+	CHECK_EQ(st.reserved_bytes, 3 * SM_NODE_ALIGN);
+	CHECK_EQ(st.large_bytes, (size_t)nr * RUN);
+	/* Full: no fourth node. */
+	errno = 0;
+	CHECK(sm_kmalloc(inst, RUN, 0) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+	CHECK_EQ(stats(inst).nodes, 3);
+	CHECK_EQ(f.reserves, 3);
+
+	/* Frees make allocation work again, node 0 first. */
+	sm_kfree(runs[0]);
+	sm_kfree(runs[nr - 1]);
+	void *a = sm_kmalloc(inst, RUN, 0), *b = sm_kmalloc(inst, RUN, 0);
+	CHECK(a == runs[0]);
+	CHECK(b == runs[nr - 1]);
+	CHECK_EQ(node_id_of(b), 2);
+	runs[0] = a;
+	runs[nr - 1] = b;
+	for (unsigned i = 0; i < nr; i++)
+		sm_kfree(runs[i]);
+	free(runs);
+	CHECK_EQ(stats(inst).large_bytes, 0);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+	CHECK_EQ(f.live, 0);
+	CHECK_EQ(f.releases, 3);
+}
+
+/* ---- SM_GFP_THISNODE ---- */
+
+static void test_thisnode(void)
+{
+	struct test_errors e = { 0 };
+	struct fake_os f;
+	struct sm_os_ops ops = fake_ops(&f);
+	sm_instance_t *inst = small_instance(&e, &ops, MiB, 4);
+	CHECK(inst != NULL);
+	sm_cache_t *uc = sm_cache_create(inst, "node-cache", 256, 0, 0, NULL);
+	CHECK(uc != NULL);
+
+	/* Fill node 0 with THISNODE requests only: page runs, then slab objects. */
+	void **v = calloc(1024, sizeof(*v));
+	unsigned nv = 0, nruns = 0;
+	for (;;) {
+		void *p = sm_kmalloc_node(inst, RUN, SM_GFP_THISNODE, 0);
+		if (!p)
+			break;
+		CHECK_EQ(node_id_of(p), 0);
+		v[nv++] = p;
+		nruns++;
+	}
+	CHECK_EQ(nruns, inst->nodes[0]->npages / RUN_PAGES);
+	for (;;) {
+		errno = 0;
+		void *p = sm_kmalloc_node(inst, 512, SM_GFP_THISNODE, 0);
+		if (!p) {
+			CHECK_EQ(errno, ENOMEM);
+			break;
+		}
+		CHECK(nv < 1024);
+		CHECK_EQ(node_id_of(p), 0);
+		v[nv++] = p;
+	}
+	CHECK(nv > nruns);
+	CHECK_EQ(inst->nodes[0]->bump, inst->nodes[0]->npages); /* every page is used */
+	/* THISNODE never grows the instance. */
+	CHECK_EQ(stats(inst).nodes, 1);
+	CHECK_EQ(f.reserves, 1);
+
+	/* An ordinary request grows it to node 1. */
+	void *p1 = sm_kmalloc(inst, 512, 0);
+	CHECK(p1 != NULL);
+	CHECK_EQ(node_id_of(p1), 1);
+	CHECK_EQ(stats(inst).nodes, 2);
+
+	/* Node 0 is full: THISNODE on it fails although node 1 has room. */
+	const size_t sizes[] = { 8, 512, 4096, 40000, RUN };
+	for (unsigned i = 0; i < 5; i++) {
+		errno = 0;
+		CHECK(sm_kmalloc_node(inst, sizes[i], SM_GFP_THISNODE, 0) == NULL);
+		CHECK_EQ(errno, ENOMEM);
+		/* ... while node 1 serves THISNODE requests for itself ... */
+		void *q = sm_kmalloc_node(inst, sizes[i], SM_GFP_THISNODE, 1);
+		CHECK(q != NULL);
+		CHECK_EQ(node_id_of(q), 1);
+		sm_kfree(q);
+		/* ... and node 0 as a mere preference falls back to node 1. */
+		q = sm_kmalloc_node(inst, sizes[i], 0, 0);
+		CHECK(q != NULL);
+		CHECK_EQ(node_id_of(q), 1);
+		sm_kfree(q);
+	}
+	errno = 0;
+	CHECK(sm_cache_alloc_node(uc, SM_GFP_THISNODE, 0) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+	void *u = sm_cache_alloc_node(uc, SM_GFP_THISNODE, 1);
+	CHECK(u != NULL);
+	CHECK_EQ(node_id_of(u), 1);
+	sm_cache_free(uc, u);
+
+	/* Nodes that do not exist (max_nodes 4 would allow node 2 and 3). */
+	const int bad_nodes[] = { 2, 3, 7, 15, 16, 1000, -2 };
+	for (unsigned i = 0; i < sizeof(bad_nodes) / sizeof(bad_nodes[0]); i++) {
+		errno = 0;
+		CHECK(sm_kmalloc_node(inst, 512, SM_GFP_THISNODE, bad_nodes[i]) == NULL);
+		CHECK_EQ(errno, ENOMEM);
+		errno = 0;
+		CHECK(sm_kmalloc_node(inst, RUN, SM_GFP_THISNODE, bad_nodes[i]) == NULL);
+		CHECK_EQ(errno, ENOMEM);
+		/* Without THISNODE a missing node is only a preference. */
+		void *q = sm_kmalloc_node(inst, 512, 0, bad_nodes[i]);
+		CHECK(q != NULL);
+		CHECK_EQ(node_id_of(q), 1);
+		sm_kfree(q);
+	}
+	CHECK_EQ(stats(inst).nodes, 2);
+
+	/* Room on node 0 again (a page run goes straight back to it). */
+	sm_kfree(v[0]);
+	void *again = sm_kmalloc_node(inst, 40000, SM_GFP_THISNODE, 0);
+	CHECK(again == v[0]);
+	v[0] = again;
+
+	for (unsigned i = 0; i < nv; i++)
+		sm_kfree(v[i]);
+	sm_kfree(p1);
+	free(v);
+	CHECK_EQ(sm_cache_destroy(uc), 0);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+	CHECK_EQ(f.live, 0);
+}
+
+/* ---- the OS refuses ---- */
+
+static void test_os_failures(void)
+{
+	struct test_errors e = { 0 };
+	struct fake_os f;
+	struct sm_os_ops ops = fake_ops(&f);
+
+	/* The first reserve fails: no instance. */
+	f.reserve_budget = 0;
+	errno = 0;
+	CHECK(small_instance(&e, &ops, MiB, 3) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+	CHECK_EQ(f.reserves, 1);
+	CHECK_EQ(f.live, 0);
+
+	/* The first commit (the node header) fails: no instance, nothing kept. */
+	f.reserve_budget = -1;
+	f.fail_commit = 1;
+	errno = 0;
+	CHECK(small_instance(&e, &ops, MiB, 3) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+	CHECK_EQ(f.reserves, 2);
+	CHECK_EQ(f.live, 0);
+	CHECK_EQ(f.releases, 1);
+	f.fail_commit = 0;
+
+	/* Growth: the second reserve fails. */
+	f.reserve_budget = 1;
+	sm_instance_t *inst = small_instance(&e, &ops, MiB, 3);
+	CHECK(inst != NULL);
+	void *runs[256];
+	unsigned nr = 0;
+	for (;;) {
+		errno = 0;
+		void *p = sm_kmalloc(inst, RUN, 0);
+		if (!p) {
+			CHECK_EQ(errno, ENOMEM);
+			break;
+		}
+		runs[nr++] = p;
+	}
+	CHECK_EQ(nr, inst->nodes[0]->npages / RUN_PAGES);
+	CHECK_EQ(stats(inst).nodes, 1);
+	CHECK_EQ(f.reserve_failures, 2); /* the failed creation's and this one */
+	CHECK_EQ(f.reserves, 4);
+	unsigned reserves = f.reserves;
+	/* Every further attempt asks again (and fails cleanly). */
+	errno = 0;
+	CHECK(sm_kmalloc(inst, RUN, 0) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+	CHECK_EQ(f.reserves, reserves + 1);
+	CHECK_EQ(f.reserve_failures, 3);
+	CHECK_EQ(stats(inst).nodes, 1);
+
+	/* Growth: reserve works but committing the new node's header fails. */
+	f.reserve_budget = -1;
+	f.fail_commit = 1;
+	unsigned live = f.live, releases = f.releases;
+	errno = 0;
+	CHECK(sm_kmalloc(inst, RUN, 0) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+	CHECK_EQ(stats(inst).nodes, 1);
+	CHECK_EQ(f.live, live);           /* the new reservation was given back */
+	CHECK(f.releases > releases);
+
+	/* The OS cooperates again: the instance grows. */
+	f.fail_commit = 0;
+	void *p = sm_kmalloc(inst, RUN, 0);
+	CHECK(p != NULL);
+	CHECK_EQ(node_id_of(p), 1);
+	CHECK_EQ(stats(inst).nodes, 2);
+	runs[nr++] = p;
+	for (unsigned i = 0; i < nr; i++)
+		sm_kfree(runs[i]);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+	CHECK_EQ(f.live, 0);
+
+	/* Committing data pages fails: allocation fails cleanly, then recovers. */
+	inst = small_instance(&e, &ops, 8 * MiB, 1);
+	CHECK(inst != NULL);
+	struct sm_node *n = inst->nodes[0];
+	f.fail_commit = 1;
+	unsigned failures = f.commit_failures;
+	errno = 0;
+	CHECK(sm_kmalloc(inst, RUN, 0) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+	errno = 0;
+	CHECK(sm_kmalloc(inst, 100, 0) == NULL); /* no tcache, no slab either */
+	CHECK_EQ(errno, ENOMEM);
+	CHECK(f.commit_failures > failures);
+	CHECK_EQ(stats(inst).committed_bytes, 0);
+	CHECK_EQ(n->bump, 0);
+	CHECK_EQ(n->used_pages, 0);
+
+	f.fail_commit = 0;
+	nr = 0;
+	runs[nr++] = sm_kmalloc(inst, RUN, 0);
+	CHECK(runs[0] == n->data);
+	size_t step = (size_t)NODE_COMMIT_PAGES << SM_PAGE_SHIFT;     /* 2 MiB */
+	CHECK_EQ(stats(inst).committed_bytes, step);
+	/* Fill the committed part exactly, then refuse the next commit. */
+	while (nr < NODE_COMMIT_PAGES / RUN_PAGES) {
+		runs[nr] = sm_kmalloc(inst, RUN, 0);
+		CHECK(runs[nr] != NULL);
+		nr++;
+	}
+	CHECK_EQ(n->bump, NODE_COMMIT_PAGES);
+	CHECK_EQ(stats(inst).committed_bytes, step);
+	f.fail_commit = 1;
+	errno = 0;
+	CHECK(sm_kmalloc(inst, RUN, 0) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+	CHECK_EQ(stats(inst).committed_bytes, step);
+	CHECK_EQ(n->bump, NODE_COMMIT_PAGES);
+	/* A free run still serves while commit fails. */
+	sm_kfree(runs[3]);
+	void *re = sm_kmalloc(inst, RUN, 0);
+	CHECK(re == runs[3]);
+	runs[3] = re;
+	f.fail_commit = 0;
+	runs[nr] = sm_kmalloc(inst, RUN, 0);
+	CHECK(runs[nr] == n->data + step);
+	nr++;
+	CHECK_EQ(stats(inst).committed_bytes, 2 * step);
+	/* Small objects work again too. */
+	void *s = sm_kmalloc(inst, 100, 0);
+	CHECK(s != NULL);
+	sm_kfree(s);
+	for (unsigned i = 0; i < nr; i++)
+		sm_kfree(runs[i]);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+	CHECK_EQ(f.live, 0);
+	CHECK_EQ(f.releases, f.reserves - f.reserve_failures);
+}
+
+/* ---- page runs coalesce ---- */
+
+static void test_coalesce(void)
+{
+	struct test_errors e = { 0 };
+	struct fake_os f;
+	struct sm_os_ops ops = fake_ops(&f);
+	sm_instance_t *inst = small_instance(&e, &ops, MiB, 1);
+	CHECK(inst != NULL);
+	struct sm_node *n = inst->nodes[0];
+
+	/* Fill the node with runs of 9..16 pages. */
+	char *run[64];
+	uint32_t len[64];
+	unsigned nr = 0;
+	for (;;) {
+		uint32_t pages = 9 + nr % 8;
+		char *p = sm_kmalloc(inst, (size_t)pages << SM_PAGE_SHIFT, 0);
+		if (!p)
+			break;
+		if (nr)
+			CHECK(p == run[nr - 1] + ((size_t)len[nr - 1] << SM_PAGE_SHIFT));
+		else
+			CHECK(p == n->data);
+		memset(p, (int)nr, (size_t)pages << SM_PAGE_SHIFT);
+		run[nr] = p;
+		len[nr++] = pages;
+	}
+	CHECK(nr >= 10);
+	uint32_t rest = n->npages - n->bump;  /* fresh pages left at the end */
+	CHECK(rest < 9 + nr % 8);
+	struct sm_stats st0 = stats(inst);
+	CHECK_EQ(st0.committed_bytes, (size_t)n->npages << SM_PAGE_SHIFT);
+	CHECK_EQ(st0.free_dirty_bytes, 0);
+
+	/* Free every other run: none of them touch, none merge. */
+	size_t freed = 0;
+	uint32_t biggest = rest;
+	for (unsigned i = 1; i < nr; i += 2) {
+		sm_kfree(run[i]);
+		freed += (size_t)len[i] << SM_PAGE_SHIFT;
+		if (len[i] > biggest)
+			biggest = len[i];
+	}
+	struct sm_stats st = stats(inst);
+	CHECK_EQ(st.free_dirty_bytes, freed);
+	CHECK_EQ(st.large_bytes, ((size_t)n->bump << SM_PAGE_SHIFT) - freed);
+	errno = 0;
+	CHECK(sm_kmalloc(inst, (size_t)(biggest + 1) << SM_PAGE_SHIFT, 0) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+
+	/* Free run 2: runs 1, 2 and 3 become one free run... */
+	sm_kfree(run[2]);
+	freed += (size_t)len[2] << SM_PAGE_SHIFT;
+	CHECK_EQ(stats(inst).free_dirty_bytes, freed);
+	struct slab *h = &n->descs[node_page_index(n, run[1])];
+	CHECK_EQ(h->type, PT_FREE);
+	CHECK_EQ(h->npages, len[1] + len[2] + len[3]);
+	/* ...which a request of all three sizes takes, at run 1, without growing. */
+	size_t three = (size_t)(len[1] + len[2] + len[3]) << SM_PAGE_SHIFT;
+	char *big = sm_kmalloc(inst, three, 0);
+	CHECK(big == run[1]);
+	CHECK_EQ(sm_ksize(big), three);
+	freed -= three;
+	st = stats(inst);
+	CHECK_EQ(st.free_dirty_bytes, freed);
+	CHECK_EQ(st.committed_bytes, st0.committed_bytes);
+	CHECK_EQ(st.nodes, 1);
+	/* Run 0 and run 4 (live neighbours of the merged run) are intact. */
+	for (size_t j = 0; j < ((size_t)len[0] << SM_PAGE_SHIFT); j += 511)
+		CHECK_EQ((unsigned char)run[0][j], 0);
+	for (size_t j = 0; j < ((size_t)len[4] << SM_PAGE_SHIFT); j += 511)
+		CHECK_EQ((unsigned char)run[4][j], 4);
+
+	/* Two freed neighbours: free run 4, next to the free run 5. */
+	sm_kfree(run[4]);
+	size_t two = (size_t)(len[4] + len[5]) << SM_PAGE_SHIFT;
+	char *pair = sm_kmalloc(inst, two, 0);
+	CHECK(pair == run[4]);
+	freed -= (size_t)len[5] << SM_PAGE_SHIFT;
+	st = stats(inst);
+	CHECK_EQ(st.free_dirty_bytes, freed);
+	CHECK_EQ(st.committed_bytes, st0.committed_bytes);
+
+	/* A smaller request splits a free run; the rest stays free. */
+	char *part = sm_kmalloc(inst, (size_t)9 << SM_PAGE_SHIFT, 0);
+	CHECK(part != NULL);
+	freed -= (size_t)9 << SM_PAGE_SHIFT;
+	CHECK_EQ(stats(inst).free_dirty_bytes, freed);
+	sm_kfree(part);
+	freed += (size_t)9 << SM_PAGE_SHIFT;
+	CHECK_EQ(stats(inst).free_dirty_bytes, freed);
+
+	/* Everything freed: one run of all pages handed out, at the start. */
+	sm_kfree(big);
+	sm_kfree(pair);
+	for (unsigned i = 0; i < nr; i += 2)
+		if (i != 2 && i != 4)
+			sm_kfree(run[i]);
+	st = stats(inst);
+	CHECK_EQ(st.free_dirty_bytes, (size_t)n->bump << SM_PAGE_SHIFT);
+	CHECK_EQ(st.large_bytes, 0);
+	h = &n->descs[0];
+	CHECK_EQ(h->type, PT_FREE);
+	CHECK_EQ(h->npages, n->bump);
+	char *whole = sm_kmalloc(inst, (size_t)n->bump << SM_PAGE_SHIFT, 0);
+	CHECK(whole == n->data);
+	sm_kfree(whole);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+	CHECK_EQ(f.live, 0);
+}
+
+/* ---- node_of on foreign addresses (nothing is dereferenced) ---- */
+
+static void test_node_of(void)
+{
+	struct test_errors e = { 0 };
+	struct fake_os f;
+	struct sm_os_ops ops = fake_ops(&f);
+	/* The only instance of this process: its one node is the only node. */
+	sm_instance_t *inst = small_instance(&e, &ops, MiB, 1);
+	CHECK(inst != NULL);
+	struct sm_node *n = inst->nodes[0];
+	void *obj = sm_kmalloc(inst, 64, 0);
+	CHECK(node_of(obj) == n);
+
+	CHECK(node_of((void *)n->base) == n);
+	CHECK(node_of((void *)(n->base + n->reserved - 1)) == n);
+	CHECK(node_of((void *)(n->base - 1)) == NULL);
+	CHECK(node_of((void *)(n->base + n->reserved)) == NULL);
+	CHECK(sm_ptr_instance((void *)(n->base - 1)) == NULL);
+	CHECK(sm_ptr_instance((void *)(n->base + n->reserved)) == NULL);
+	CHECK(sm_ptr_instance((void *)(n->base + n->reserved - 1)) == inst);
+
+	/* Addresses with bits above 47 set, including ones whose low bits
+	   fall in this node's granule. */
+	const uintptr_t high[] = {
+		0xffff800000000000ull, 0x0000800000000000ull, UINTPTR_MAX,
+		0xffff800000000000ull | n->base, ((uintptr_t)1 << 47) | (uintptr_t)obj,
+		((uintptr_t)1 << 63) | (uintptr_t)obj,
+	};
+	for (unsigned i = 0; i < sizeof(high) / sizeof(high[0]); i++) {
+		CHECK(node_of((void *)high[i]) == NULL);
+		CHECK(sm_ptr_instance((void *)high[i]) == NULL);
+	}
+	CHECK(node_of(NULL) == NULL);
+	CHECK(node_of((void *)(uintptr_t)4096) == NULL);
+
+	/* A region that was mapped and unmapped again. */
+	void *m = mmap(NULL, 4 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED);
+	CHECK(node_of(m) == NULL);
+	munmap(m, 4 * MiB);
+	CHECK(node_of(m) == NULL);
+	CHECK(node_of((char *)m + MiB) == NULL);
+
+	/* A node that was released with its instance. */
+	uintptr_t base = n->base;
+	size_t reserved = n->reserved;
+	sm_kfree(obj);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+	CHECK_EQ(f.live, 0);
+	CHECK(node_of((void *)base) == NULL);
+	CHECK(node_of(obj) == NULL);
+	CHECK(node_of((void *)(base + reserved - 1)) == NULL);
+	CHECK(sm_ptr_instance(obj) == NULL);
+}
+
+int main(void)
+{
+	test_node_of(); /* first: no other node has ever existed in this process */
+	test_exhaustion();
+	test_growth();
+	test_thisnode();
+	test_os_failures();
+	test_coalesce();
+	printf("node: ok\n");
+	return 0;
+}

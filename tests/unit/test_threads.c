@@ -1,0 +1,846 @@
+/*
+ * test_threads.c - the core under several threads: objects freed by another
+ * thread than the one that allocated them, threads that exit with objects
+ * still cached in their sheaves, a barn that overflows, and sm_thread_flush.
+ *
+ * Every object carries a pattern derived from its address and a sequence
+ * number, checked before it is freed: an object handed out twice, or written
+ * by the allocator while live, shows up as a pattern mismatch.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "test.h"
+#include "instance.h"
+#include "kmem_cache.h"
+#include "sheaf.h"
+#include "size_classes.h"
+#include "tcache.h"
+
+/* ---- helpers ---- */
+
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint64_t rnd_next(uint64_t *s)
+{
+	*s += 0x9e3779b97f4a7c15ull;
+	return mix64(*s);
+}
+
+/* Fill [p, p+size) with the pattern of (p, seq). */
+static void pat_fill(void *p, size_t size, uint64_t seq)
+{
+	uint64_t h = mix64((uintptr_t)p ^ (seq * 0x100000001b3ull));
+	uint64_t *w = p;
+	size_t n = size / 8;
+	for (size_t i = 0; i < n; i++)
+		w[i] = h + i;
+	unsigned char *b = (unsigned char *)p + n * 8;
+	for (size_t j = 0; j < size % 8; j++)
+		b[j] = (unsigned char)(h >> (8 * j));
+}
+
+/* True if [p, p+size) still holds the pattern of (p, seq). */
+static bool pat_ok(const void *p, size_t size, uint64_t seq)
+{
+	uint64_t h = mix64((uintptr_t)p ^ (seq * 0x100000001b3ull));
+	const uint64_t *w = p;
+	size_t n = size / 8;
+	for (size_t i = 0; i < n; i++)
+		if (w[i] != h + i)
+			return false;
+	const unsigned char *b = (const unsigned char *)p + n * 8;
+	for (size_t j = 0; j < size % 8; j++)
+		if (b[j] != (unsigned char)(h >> (8 * j)))
+			return false;
+	return true;
+}
+
+/*
+ * A self-describing object (for exchanges where no side table is possible):
+ * word 0 the sequence number, word 1 the size, the rest the pattern.
+ */
+static void *obj_new(sm_instance_t *inst, size_t size, uint64_t seq)
+{
+	void *p = sm_kmalloc(inst, size, 0);
+	if (!p)
+		return NULL;
+	uint64_t *w = p;
+	w[0] = seq;
+	w[1] = size;
+	pat_fill(w + 2, size - 16, seq);
+	return p;
+}
+
+static bool obj_ok(const void *p)
+{
+	const uint64_t *w = p;
+	return w[1] >= 16 && w[1] <= sm_ksize(p) && pat_ok(w + 2, w[1] - 16, w[0]);
+}
+
+/* Random size: log-uniform in [8, 4096], or one time in 256 a 40 KiB page run. */
+static size_t rnd_size(uint64_t *s, size_t min)
+{
+	uint64_t r = rnd_next(s);
+	size_t size;
+	if ((r & 255) == 0) {
+		size = 40u << 10;
+	} else {
+		size_t hi = (size_t)8 << ((r >> 8) % 10), lo = hi / 2;
+		size = lo + (size_t)((r >> 16) % (hi - lo + 1));
+	}
+	return size < min ? min : size;
+}
+
+/* Stats of every cache of @inst, kmalloc caches first (sm_cache_foreach order). */
+struct all_stats {
+	unsigned n;
+	struct sm_cache_stats st[SM_MAX_CACHES];
+};
+
+static void collect(const struct sm_cache_stats *st, void *arg)
+{
+	struct all_stats *a = arg;
+	a->st[a->n++] = *st;
+}
+
+static struct all_stats *get_all_stats(sm_instance_t *inst)
+{
+	static struct all_stats a;
+	a.n = 0;
+	sm_cache_foreach(inst, collect, &a);
+	return &a;
+}
+
+/*
+ * Sheaves are objects of the kmalloc caches themselves (allocated straight
+ * from the slabs).  Count, per kmalloc class, the sheaves that exist: in the
+ * barns and in the threads' tcaches.
+ */
+static void count_sheaves(sm_instance_t *inst, size_t *per_class)
+{
+	memset(per_class, 0, SM_NR_KMALLOC * sizeof(*per_class));
+	struct list_head *pos;
+	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
+		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
+		unsigned k = kmalloc_index(sizeof(struct slab_sheaf) + s->sheaf_capacity * sizeof(void *));
+		for (unsigned n = 0; n < inst_nr_nodes(inst); n++)
+			per_class[k] += s->node[n].barn.nr_full + s->node[n].barn.nr_empty;
+		struct list_head *t;
+		for (t = inst->tcaches.next; t != &inst->tcaches; t = t->next) {
+			struct sm_tcache *tc = list_entry(t, struct sm_tcache, link);
+			per_class[k] += (tc->pcs[s->id].main != &sm_empty_sheaf) + (tc->pcs[s->id].spare != NULL);
+		}
+	}
+}
+
+/*
+ * With no thread running in @inst and every user object freed, the only
+ * objects out of the kmalloc caches are the sheaves themselves: active_objects
+ * of each class is exactly the number of sheaves of that size.  (The stats
+ * count the allocator's own sheaves as active objects of the class they were
+ * allocated from: e.g. kmalloc-96 holds the 8-slot sheaves of the caches of
+ * 2 KiB and up, and those stay in the barns until sm_purge(inst, true).)
+ */
+static void check_active_is_sheaves(sm_instance_t *inst)
+{
+	static size_t want[SM_NR_KMALLOC];
+	count_sheaves(inst, want);
+	struct all_stats *a = get_all_stats(inst);
+	for (unsigned i = 0; i < SM_NR_KMALLOC; i++) {
+		if (a->st[i].active_objects != want[i])
+			fprintf(stderr, "%s: active %zu, sheaves %zu\n", a->st[i].name,
+				a->st[i].active_objects, want[i]);
+		CHECK_EQ(a->st[i].active_objects, want[i]);
+	}
+}
+
+/*
+ * After every thread that touched @inst exited and sm_purge(inst, true):
+ * nothing is allocated, cached or kept in slabs, by any kmalloc cache.
+ */
+static void check_all_empty(sm_instance_t *inst)
+{
+	struct all_stats *a = get_all_stats(inst);
+	CHECK(a->n >= SM_NR_KMALLOC);
+	for (unsigned i = 0; i < SM_NR_KMALLOC; i++) {
+		const struct sm_cache_stats *st = &a->st[i];
+		CHECK_EQ(st->object_size, kmalloc_class_size(i));
+		if (st->active_objects || st->slabs || st->sheaf_objects || st->total_objects)
+			fprintf(stderr, "cache %s: active %zu slabs %zu sheaf %zu\n", st->name,
+				st->active_objects, st->slabs, st->sheaf_objects);
+		CHECK_EQ(st->active_objects, 0);
+		CHECK_EQ(st->sheaf_objects, 0);
+		CHECK_EQ(st->slabs, 0);
+		CHECK_EQ(st->total_objects, 0);
+		CHECK_EQ(st->slabs_freed, st->slabs_allocated);
+	}
+	/* The same from the slab layer itself: no object out of any slab. */
+	for (unsigned i = 0; i < SM_NR_KMALLOC; i++)
+		for (unsigned n = 0; n < inst_nr_nodes(inst); n++) {
+			CHECK_EQ(inst->kmalloc_caches[i].node[n].inuse, 0);
+			CHECK_EQ(inst->kmalloc_caches[i].node[n].barn.nr_full, 0);
+		}
+	struct sm_stats s;
+	sm_stats_get(inst, &s);
+	CHECK_EQ(s.slab_bytes, 0);
+}
+
+/* ---- 1. producers and consumers: every object freed by another thread ---- */
+
+#define NPROD 2
+#define NCONS 2
+#define BATCH 32
+#define RING 128
+
+struct item {
+	void *p;
+	size_t size;
+	uint64_t seq;
+};
+
+struct batch {
+	unsigned n;
+	struct item it[BATCH];
+};
+
+static struct {
+	sm_instance_t *inst;
+	pthread_mutex_t m;
+	pthread_cond_t not_full, not_empty;
+	struct batch slots[RING];
+	unsigned head, tail, count;
+	int producers_left;
+	size_t per_producer;
+	/* results */
+	size_t produced[NPROD], consumed[NCONS], bad[NCONS], foreign[NPROD];
+	size_t large[NPROD];
+} ring = {
+	.m = PTHREAD_MUTEX_INITIALIZER,
+	.not_full = PTHREAD_COND_INITIALIZER,
+	.not_empty = PTHREAD_COND_INITIALIZER,
+};
+
+static void ring_push(const struct batch *b)
+{
+	pthread_mutex_lock(&ring.m);
+	while (ring.count == RING)
+		pthread_cond_wait(&ring.not_full, &ring.m);
+	ring.slots[ring.tail] = *b;
+	ring.tail = (ring.tail + 1) % RING;
+	ring.count++;
+	pthread_cond_signal(&ring.not_empty);
+	pthread_mutex_unlock(&ring.m);
+}
+
+/* False when every producer is done and the ring is empty. */
+static bool ring_pop(struct batch *b)
+{
+	pthread_mutex_lock(&ring.m);
+	while (ring.count == 0 && ring.producers_left > 0)
+		pthread_cond_wait(&ring.not_empty, &ring.m);
+	if (ring.count == 0) {
+		pthread_mutex_unlock(&ring.m);
+		return false;
+	}
+	*b = ring.slots[ring.head];
+	ring.head = (ring.head + 1) % RING;
+	ring.count--;
+	pthread_cond_signal(&ring.not_full);
+	pthread_mutex_unlock(&ring.m);
+	return true;
+}
+
+static void *producer(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	uint64_t rs = 0x1234 + id;
+	struct batch b = { .n = 0 };
+	for (size_t i = 0; i < ring.per_producer; i++) {
+		size_t size = rnd_size(&rs, 8);
+		uint64_t seq = ((uint64_t)id << 48) | i;
+		void *p = sm_kmalloc(ring.inst, size, 0);
+		CHECK(p != NULL);
+		if (sm_ptr_instance(p) != ring.inst || sm_ksize(p) < size)
+			ring.foreign[id]++;
+		if (size > SM_KMALLOC_MAX_CACHE_SIZE)
+			ring.large[id]++;
+		pat_fill(p, size, seq);
+		b.it[b.n++] = (struct item){ p, size, seq };
+		if (b.n == BATCH) {
+			ring_push(&b);
+			b.n = 0;
+		}
+		ring.produced[id]++;
+	}
+	if (b.n)
+		ring_push(&b);
+	pthread_mutex_lock(&ring.m);
+	ring.producers_left--;
+	pthread_cond_broadcast(&ring.not_empty);
+	pthread_mutex_unlock(&ring.m);
+	return NULL;
+}
+
+static void *consumer(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	struct batch b;
+	while (ring_pop(&b)) {
+		for (unsigned i = 0; i < b.n; i++) {
+			struct item *it = &b.it[i];
+			if (!pat_ok(it->p, it->size, it->seq))
+				ring.bad[id]++;
+			sm_kfree(it->p);
+			ring.consumed[id]++;
+		}
+	}
+	return NULL;
+}
+
+static void test_cross_thread_free(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	ring.inst = sm_instance_create(&o);
+	CHECK(ring.inst != NULL);
+	ring.per_producer = under_valgrind() ? 200000 : 2000000; /* 4 million in all */
+	ring.producers_left = NPROD;
+
+	pthread_t pt[NPROD], ct[NCONS];
+	for (unsigned i = 0; i < NCONS; i++)
+		CHECK_EQ(pthread_create(&ct[i], NULL, consumer, (void *)(uintptr_t)i), 0);
+	for (unsigned i = 0; i < NPROD; i++)
+		CHECK_EQ(pthread_create(&pt[i], NULL, producer, (void *)(uintptr_t)i), 0);
+	for (unsigned i = 0; i < NPROD; i++)
+		CHECK_EQ(pthread_join(pt[i], NULL), 0);
+	for (unsigned i = 0; i < NCONS; i++)
+		CHECK_EQ(pthread_join(ct[i], NULL), 0);
+
+	size_t produced = 0, consumed = 0, large = 0;
+	for (unsigned i = 0; i < NPROD; i++) {
+		produced += ring.produced[i];
+		large += ring.large[i];
+		CHECK_EQ(ring.foreign[i], 0);
+	}
+	for (unsigned i = 0; i < NCONS; i++) {
+		consumed += ring.consumed[i];
+		CHECK_EQ(ring.bad[i], 0);
+	}
+	CHECK_EQ(produced, NPROD * ring.per_producer);
+	CHECK_EQ(consumed, produced);
+	CHECK(large > 0); /* the page-run path was exercised too */
+	CHECK_EQ(e.count, 0);
+
+	/* Every thread exited: their tcaches are gone and their sheaves went to the barns. */
+	CHECK(list_empty(&ring.inst->tcaches));
+	/*
+	 * Every size class from 8 B to 4 KiB that plain requests reach made
+	 * slabs (the 24, 40 and 56-byte classes may be kept for explicit 8-byte
+	 * alignments: requests above 8 bytes may be rounded to 16).
+	 */
+	struct all_stats *a = get_all_stats(ring.inst);
+	unsigned used = 0;
+	for (unsigned i = 0; i <= kmalloc_index(4096); i++) {
+		if (kmalloc_class_size(i) % 16 && kmalloc_class_size(i) != 8)
+			continue;
+		if (!a->st[i].slabs_allocated)
+			fprintf(stderr, "%s made no slab\n", a->st[i].name);
+		CHECK(a->st[i].slabs_allocated > 0);
+		used++;
+	}
+	CHECK_EQ(used, kmalloc_index(4096) + 1 - 3);
+	check_active_is_sheaves(ring.inst);
+
+	size_t purged = sm_purge(ring.inst, true);
+	CHECK(purged > 0);
+	check_all_empty(ring.inst);
+	struct sm_stats s;
+	sm_stats_get(ring.inst, &s);
+	CHECK_EQ(s.large_bytes, 0); /* page runs and the threads' tcaches were freed */
+	CHECK_EQ(s.free_dirty_bytes, 0);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(ring.inst);
+	printf("cross_thread_free: %zu objects (%zu page runs), %zu bytes purged\n", produced, large,
+	       purged);
+}
+
+/* ---- 2. all-to-all: four threads free each other's objects ---- */
+
+#define NT 4
+
+static struct {
+	sm_instance_t *inst;
+	pthread_barrier_t bar;
+	void **slots;       /* NT partitions of per_part slots */
+	uint8_t *owner;     /* thread that allocated slots[i] */
+	size_t per_part, rounds, chaos_ops;
+	uint64_t allocs[NT], frees[NT], cross[NT], bad[NT];
+} a2a;
+
+static void *a2a_thread(void *arg)
+{
+	unsigned t = (unsigned)(uintptr_t)arg;
+	uint64_t rs = 0xabc0 + t, seq = (uint64_t)t << 48;
+	size_t np = a2a.per_part;
+
+	/* Round 0: fill my own partition. */
+	for (size_t i = 0; i < np; i++) {
+		size_t k = t * np + i;
+		a2a.slots[k] = obj_new(a2a.inst, rnd_size(&rs, 16), seq++);
+		CHECK(a2a.slots[k] != NULL);
+		a2a.owner[k] = (uint8_t)t;
+		a2a.allocs[t]++;
+	}
+	pthread_barrier_wait(&a2a.bar);
+	/*
+	 * Round r: work on partition (t + 1 + (r - 1) % 3) % NT, never my own:
+	 * every object freed here was allocated by another thread.
+	 */
+	for (size_t r = 1; r <= a2a.rounds; r++) {
+		unsigned part = (t + 1 + (unsigned)((r - 1) % 3)) % NT;
+		for (size_t i = 0; i < np; i++) {
+			size_t k = part * np + i;
+			void *p = a2a.slots[k];
+			if (!obj_ok(p))
+				a2a.bad[t]++;
+			if (a2a.owner[k] != t)
+				a2a.cross[t]++;
+			sm_kfree(p);
+			a2a.frees[t]++;
+			a2a.slots[k] = obj_new(a2a.inst, rnd_size(&rs, 16), seq++);
+			CHECK(a2a.slots[k] != NULL);
+			a2a.owner[k] = (uint8_t)t;
+			a2a.allocs[t]++;
+		}
+		pthread_barrier_wait(&a2a.bar);
+	}
+	/* Chaos: swap random slots of the whole array, freeing what comes out. */
+	size_t total = NT * np;
+	for (size_t i = 0; i < a2a.chaos_ops; i++) {
+		size_t k = (size_t)(rnd_next(&rs) % total);
+		void *n = obj_new(a2a.inst, rnd_size(&rs, 16), seq++);
+		CHECK(n != NULL);
+		a2a.allocs[t]++;
+		void *old = __atomic_exchange_n(&a2a.slots[k], n, __ATOMIC_ACQ_REL);
+		if (!obj_ok(old))
+			a2a.bad[t]++;
+		sm_kfree(old);
+		a2a.frees[t]++;
+	}
+	pthread_barrier_wait(&a2a.bar);
+	/* Last: free the partition of the next thread. */
+	unsigned part = (t + 1) % NT;
+	for (size_t i = 0; i < np; i++) {
+		void *p = a2a.slots[part * np + i];
+		if (!obj_ok(p))
+			a2a.bad[t]++;
+		sm_kfree(p);
+		a2a.frees[t]++;
+	}
+	return NULL;
+}
+
+static void test_all_to_all(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	a2a.inst = sm_instance_create(&o);
+	CHECK(a2a.inst != NULL);
+	a2a.per_part = under_valgrind() ? 1024 : 4096;
+	a2a.rounds = under_valgrind() ? 12 : 60;
+	a2a.chaos_ops = under_valgrind() ? 20000 : 200000;
+	a2a.slots = calloc(NT * a2a.per_part, sizeof(void *));
+	a2a.owner = calloc(NT * a2a.per_part, 1);
+	CHECK(a2a.slots && a2a.owner);
+	CHECK_EQ(pthread_barrier_init(&a2a.bar, NULL, NT), 0);
+
+	pthread_t th[NT];
+	for (unsigned t = 0; t < NT; t++)
+		CHECK_EQ(pthread_create(&th[t], NULL, a2a_thread, (void *)(uintptr_t)t), 0);
+	for (unsigned t = 0; t < NT; t++)
+		CHECK_EQ(pthread_join(th[t], NULL), 0);
+
+	uint64_t allocs = 0, frees = 0;
+	for (unsigned t = 0; t < NT; t++) {
+		CHECK_EQ(a2a.bad[t], 0);
+		/* In the barrier rounds every free was of another thread's object. */
+		CHECK_EQ(a2a.cross[t], a2a.rounds * a2a.per_part);
+		allocs += a2a.allocs[t];
+		frees += a2a.frees[t];
+	}
+	CHECK_EQ(allocs, NT * a2a.per_part * (1 + a2a.rounds) + NT * a2a.chaos_ops);
+	CHECK_EQ(frees, allocs);
+	CHECK_EQ(e.count, 0);
+	CHECK(list_empty(&a2a.inst->tcaches));
+	check_active_is_sheaves(a2a.inst);
+
+	sm_purge(a2a.inst, true);
+	check_all_empty(a2a.inst);
+	struct sm_stats s;
+	sm_stats_get(a2a.inst, &s);
+	CHECK_EQ(s.large_bytes, 0);
+	pthread_barrier_destroy(&a2a.bar);
+	free(a2a.slots);
+	free(a2a.owner);
+	sm_instance_destroy(a2a.inst);
+}
+
+/* ---- 3. a thread exits with objects cached in its sheaves ---- */
+
+#define OBJ_SIZE 64
+
+static struct {
+	sm_instance_t *inst;
+	size_t nalloc, nfree;
+	void *kept[128];          /* objects the thread left allocated */
+	unsigned main_size, spare_size;
+	size_t sheaf_objects, active, large_bytes;
+} ex;
+
+static struct kmem_cache *cache_of_size(sm_instance_t *inst, size_t size)
+{
+	return &inst->kmalloc_caches[kmalloc_index(size)];
+}
+
+static void *exit_thread(void *arg)
+{
+	(void)arg;
+	void *p[128];
+	CHECK(ex.nalloc <= 128);
+	for (size_t i = 0; i < ex.nalloc; i++) {
+		p[i] = sm_kmalloc(ex.inst, OBJ_SIZE, 0);
+		CHECK(p[i] != NULL);
+		memset(p[i], 0x5a, OBJ_SIZE);
+	}
+	for (size_t i = 0; i < ex.nfree; i++)
+		sm_kfree(p[i]);
+	for (size_t i = ex.nfree; i < ex.nalloc; i++)
+		ex.kept[i - ex.nfree] = p[i];
+
+	/* The objects sit in this thread's sheaves. */
+	struct kmem_cache *s = cache_of_size(ex.inst, OBJ_SIZE);
+	struct sm_tcache *tc = sm_tls[ex.inst->slot].tc;
+	CHECK(tc != NULL);
+	CHECK_EQ(sm_tls[ex.inst->slot].gen, ex.inst->gen);
+	ex.main_size = tc->pcs[s->id].main->size;
+	ex.spare_size = tc->pcs[s->id].spare ? tc->pcs[s->id].spare->size : 0;
+	CHECK(ex.main_size > 0);
+	struct sm_cache_stats st;
+	sm_cache_stats_get(s, &st);
+	ex.sheaf_objects = st.sheaf_objects;
+	ex.active = st.active_objects;
+	struct sm_stats ss;
+	sm_stats_get(ex.inst, &ss);
+	ex.large_bytes = ss.large_bytes;
+	return NULL;
+}
+
+static void run_exit_thread(size_t nalloc, size_t nfree)
+{
+	ex.nalloc = nalloc;
+	ex.nfree = nfree;
+	pthread_t th;
+	CHECK_EQ(pthread_create(&th, NULL, exit_thread, NULL), 0);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+}
+
+/* Objects of @s out of its slabs, and full sheaves in its barns, summed over nodes. */
+static void slab_and_barn(sm_instance_t *inst, struct kmem_cache *s, size_t *inuse,
+			  size_t *full, size_t *empty)
+{
+	*inuse = *full = *empty = 0;
+	for (unsigned n = 0; n < inst_nr_nodes(inst); n++) {
+		*inuse += s->node[n].inuse;
+		*full += s->node[n].barn.nr_full;
+		*empty += s->node[n].barn.nr_empty;
+	}
+}
+
+static void test_thread_exit(void)
+{
+	const size_t tc_bytes = ALIGN_UP(sizeof(struct sm_tcache), SM_PAGE_SIZE);
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+
+	/*
+	 * (a) 100 objects allocated and all freed.  kmalloc-64 has sheaves of
+	 * 64: the allocations take two refills of 64 (128 objects out of the
+	 * slabs), the frees fill main (28 left + 36) and then a second sheaf
+	 * (64), so the thread ends with main and spare full: 128 objects.
+	 */
+	ex.inst = sm_instance_create(&o);
+	CHECK(ex.inst != NULL);
+	struct kmem_cache *s = cache_of_size(ex.inst, OBJ_SIZE);
+	CHECK_EQ(s->sheaf_capacity, 64);
+	run_exit_thread(100, 100);
+	CHECK_EQ(ex.main_size + ex.spare_size, 128);
+	CHECK_EQ(ex.sheaf_objects, 128);
+	CHECK_EQ(ex.active, 0);
+	CHECK_EQ(ex.large_bytes, tc_bytes); /* the live thread's tcache page run */
+
+	/* After the exit: both full sheaves went to the barn, none were lost. */
+	size_t inuse, full, empty;
+	slab_and_barn(ex.inst, s, &inuse, &full, &empty);
+	CHECK_EQ(full, 2);
+	CHECK_EQ(inuse, full * s->sheaf_capacity);
+	struct sm_cache_stats st;
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.sheaf_objects, full * s->sheaf_capacity);
+	CHECK_EQ(st.active_objects, 0);
+	/* "full sheaves given to a barn": the two returned at exit count. */
+	CHECK_EQ(st.barn_put, 2);
+	CHECK_EQ(st.barn_get, 0);
+	CHECK_EQ(st.refills, 2);
+	CHECK_EQ(st.slabs, 2);      /* 64 objects per 4 KiB slab, all 128 in the barn */
+	CHECK(list_empty(&ex.inst->tcaches));
+	struct sm_stats ss;
+	sm_stats_get(ex.inst, &ss);
+	CHECK_EQ(ss.large_bytes, 0); /* the tcache pages went back to the node */
+
+	/* A second thread takes the barn's sheaves: nothing was lost. */
+	run_exit_thread(128, 128);
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.barn_get, 2);
+	CHECK_EQ(st.refills, 2);    /* served from the barn alone */
+	/* Every full sheaf that entered the barn is counted in or out. */
+	slab_and_barn(ex.inst, s, &inuse, &full, &empty);
+	CHECK_EQ(st.barn_put - st.barn_get, full);
+	CHECK_EQ(st.active_objects, 0);
+	CHECK(list_empty(&ex.inst->tcaches));
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(ex.inst);
+
+	/*
+	 * (b) 100 allocated, 90 freed, 10 kept: main holds 90 - 36 = 54 (not
+	 * full: flushed to the slabs at exit, the sheaf kept as an empty by the
+	 * barn), spare is full (to the barn).  64 objects in the barn, 10 live.
+	 */
+	ex.inst = sm_instance_create(&o);
+	CHECK(ex.inst != NULL);
+	s = cache_of_size(ex.inst, OBJ_SIZE);
+	run_exit_thread(100, 90);
+	CHECK_EQ(ex.main_size, 54);
+	CHECK_EQ(ex.spare_size, 64);
+	CHECK_EQ(ex.active, 10);
+	slab_and_barn(ex.inst, s, &inuse, &full, &empty);
+	CHECK_EQ(full, 1);
+	CHECK_EQ(empty, 1);
+	CHECK_EQ(inuse, full * s->sheaf_capacity + 10);
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, 10);
+	CHECK_EQ(st.sheaf_objects, 64);
+	CHECK_EQ(st.flushes, 1);
+	CHECK(list_empty(&ex.inst->tcaches));
+	for (unsigned i = 0; i < 10; i++) {
+		unsigned char *c = ex.kept[i];
+		CHECK_EQ(sm_ptr_instance(c), ex.inst);
+		CHECK(c[0] == 0x5a && c[OBJ_SIZE - 1] == 0x5a);
+	}
+	/* The main thread frees the kept ones and flushes: all back. */
+	for (unsigned i = 0; i < 10; i++)
+		sm_kfree(ex.kept[i]);
+	sm_thread_flush(ex.inst);
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, 0);
+	slab_and_barn(ex.inst, s, &inuse, &full, &empty);
+	CHECK_EQ(inuse, full * s->sheaf_capacity);
+	sm_purge(ex.inst, true);
+	check_all_empty(ex.inst);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(ex.inst);
+}
+
+/* ---- 4. the barn overflows: more full sheaves than barn_max_full ---- */
+
+static struct {
+	sm_instance_t *inst;
+	unsigned max_full_seen;
+	struct sm_cache_stats after_free, after_32, after_33;
+	unsigned nr_full_after_free, nr_full_after_32, nr_empty_after_32;
+} bo;
+
+static void *overflow_thread(void *arg)
+{
+	(void)arg;
+	enum { N = 200 };
+	void *p[N];
+	struct kmem_cache *s = cache_of_size(bo.inst, OBJ_SIZE);
+	struct node_barn *barn = &s->node[0].barn;
+	for (int i = 0; i < N; i++) {
+		p[i] = sm_kmalloc(bo.inst, OBJ_SIZE, 0);
+		CHECK(p[i] != NULL);
+	}
+	for (int i = 0; i < N; i++) {
+		sm_kfree(p[i]);
+		unsigned f = barn->nr_full;
+		if (f > bo.max_full_seen)
+			bo.max_full_seen = f;
+	}
+	bo.nr_full_after_free = barn->nr_full;
+	sm_cache_stats_get(s, &bo.after_free);
+	for (int i = 0; i < 32; i++)
+		p[i] = sm_kmalloc(bo.inst, OBJ_SIZE, 0);
+	bo.nr_full_after_32 = barn->nr_full;
+	bo.nr_empty_after_32 = barn->nr_empty;
+	sm_cache_stats_get(s, &bo.after_32);
+	p[32] = sm_kmalloc(bo.inst, OBJ_SIZE, 0);
+	sm_cache_stats_get(s, &bo.after_33);
+	for (int i = 0; i < 33; i++)
+		sm_kfree(p[i]);
+	return NULL;
+}
+
+static void test_barn_overflow(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	o.barn_max_full = 2;
+	o.sheaf_capacity = 8;
+	bo.inst = sm_instance_create(&o);
+	CHECK(bo.inst != NULL);
+	struct kmem_cache *s = cache_of_size(bo.inst, OBJ_SIZE);
+	CHECK_EQ(s->sheaf_capacity, 8);
+
+	pthread_t th;
+	CHECK_EQ(pthread_create(&th, NULL, overflow_thread, NULL), 0);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+
+	/*
+	 * 200 allocations: 25 refills of 8, main ends empty.  200 frees: the
+	 * first 8 fill main, the next 8 a new main (the full one becomes the
+	 * spare), the next two full sheaves go to the barn (barn_put 2, the
+	 * barn is now at its limit), and each later full main is flushed to
+	 * the slabs: at frees 33, 41, ..., 193, i.e. 21 flushes.  main and
+	 * spare end full, 32 objects are out of the slabs.
+	 */
+	CHECK_EQ(bo.max_full_seen, 2);
+	CHECK_EQ(bo.nr_full_after_free, 2);
+	CHECK_EQ(bo.after_free.refills, 25);
+	CHECK_EQ(bo.after_free.barn_put, 2);
+	CHECK_EQ(bo.after_free.barn_get, 0);
+	CHECK_EQ(bo.after_free.flushes, 21);
+	CHECK_EQ(bo.after_free.sheaf_objects, 32);
+	CHECK_EQ(bo.after_free.active_objects, 0);
+	/*
+	 * 32 allocations: main (8), then the spare (8), then the barn's two
+	 * full sheaves (barn_get 2; the emptied ones are kept by the barn).
+	 * The 33rd refills from the slabs.
+	 */
+	CHECK_EQ(bo.nr_full_after_32, 0);
+	CHECK_EQ(bo.nr_empty_after_32, 2);
+	CHECK_EQ(bo.after_32.barn_get, 2);
+	CHECK_EQ(bo.after_32.refills, 25);
+	CHECK_EQ(bo.after_32.active_objects, 32);
+	CHECK_EQ(bo.after_33.refills, 26);
+	CHECK_EQ(bo.after_33.active_objects, 33);
+
+	/* After the exit nothing is live, and the barn still holds at most 2. */
+	struct sm_cache_stats st;
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, 0);
+	CHECK_LE(s->node[0].barn.nr_full, 2);
+	CHECK_LE(s->node[0].barn.nr_empty, o.barn_max_empty);
+	CHECK_EQ(s->node[0].inuse, s->node[0].barn.nr_full * 8u);
+	CHECK(list_empty(&bo.inst->tcaches));
+	sm_purge(bo.inst, true);
+	check_all_empty(bo.inst);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(bo.inst);
+}
+
+/* ---- 5. sm_thread_flush ---- */
+
+static void test_thread_flush(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	sm_instance_t *inst = sm_instance_create(&o);
+	CHECK(inst != NULL);
+	struct kmem_cache *s = cache_of_size(inst, OBJ_SIZE);
+
+	/* Flushing an instance this thread never used does nothing. */
+	sm_thread_flush(inst);
+	CHECK(list_empty(&inst->tcaches));
+
+	void *p[100];
+	for (int i = 0; i < 100; i++)
+		p[i] = sm_kmalloc(inst, OBJ_SIZE, 0);
+	for (int i = 0; i < 70; i++)
+		sm_kfree(p[i]);
+	/* main: 28 + 36 = 64 (full) became the spare; main holds 70 - 36 = 34. */
+	struct sm_tcache *tc = sm_tls[inst->slot].tc;
+	CHECK(tc != NULL);
+	struct slub_percpu_sheaves *pcs = &tc->pcs[s->id];
+	CHECK_EQ(pcs->main->size, 34);
+	CHECK(pcs->spare != NULL);
+	CHECK_EQ(pcs->spare->size, 64);
+	struct sm_cache_stats st;
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.sheaf_objects, 98);
+	CHECK_EQ(st.active_objects, 30);
+
+	sm_thread_flush(inst);
+	/* The thread holds no sheaf of any cache any more. */
+	for (unsigned i = 0; i < SM_MAX_CACHES; i++) {
+		CHECK(tc->pcs[i].main == &sm_empty_sheaf);
+		CHECK(tc->pcs[i].spare == NULL);
+	}
+	/* The full spare went to the barn, main's 34 objects to the slabs. */
+	size_t inuse, full, empty;
+	slab_and_barn(inst, s, &inuse, &full, &empty);
+	CHECK_EQ(full, 1);
+	CHECK_EQ(empty, 1);
+	CHECK_EQ(inuse, 64 + 30);
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.sheaf_objects, 64);
+	CHECK_EQ(st.active_objects, 30);
+
+	/* The thread keeps working after a flush: it takes the barn's sheaf. */
+	void *q = sm_kmalloc(inst, OBJ_SIZE, 0);
+	CHECK(q != NULL);
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.barn_get, 1);
+	CHECK_EQ(st.active_objects, 31);
+	sm_kfree(q);
+	for (int i = 70; i < 100; i++)
+		sm_kfree(p[i]);
+	sm_thread_flush(inst);
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, 0);
+	slab_and_barn(inst, s, &inuse, &full, &empty);
+	CHECK_EQ(inuse, full * s->sheaf_capacity);
+	/* A second flush in a row finds nothing to do. */
+	sm_thread_flush(inst);
+	size_t inuse2, full2, empty2;
+	slab_and_barn(inst, s, &inuse2, &full2, &empty2);
+	CHECK_EQ(inuse2, inuse);
+	CHECK_EQ(full2, full);
+	sm_purge(inst, true);
+	check_all_empty(inst);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
+int main(void)
+{
+	test_thread_flush();
+	printf("thread_flush ok\n");
+	test_thread_exit();
+	printf("thread_exit ok\n");
+	test_barn_overflow();
+	printf("barn_overflow ok\n");
+	test_all_to_all();
+	printf("all_to_all ok\n");
+	test_cross_thread_free();
+	printf("cross_thread_free ok\n");
+	return 0;
+}
