@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "slabmalloc.h"
 
@@ -52,6 +54,21 @@ static inline struct sm_options test_options(struct test_errors *e)
 static inline int under_valgrind(void)
 {
 	return getenv("SM_TEST_UNDER_VALGRIND") != NULL;
+}
+
+/* Resident set of this process in bytes, from /proc/self/statm. */
+static inline size_t rss_bytes(void)
+{
+	char buf[256];
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	CHECK(n > 0);
+	buf[n] = 0;
+	unsigned long size, resident;
+	CHECK_EQ(sscanf(buf, "%lu %lu", &size, &resident), 2);
+	return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 #endif /* SM_TEST_H */

@@ -50,20 +50,6 @@ static bool pat_ok(const void *p, size_t size, uint64_t tag)
 	return true;
 }
 
-static size_t rss_bytes(void)
-{
-	char buf[256];
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	CHECK(fd >= 0);
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	CHECK(n > 0);
-	buf[n] = 0;
-	unsigned long size, resident;
-	CHECK_EQ(sscanf(buf, "%lu %lu", &size, &resident), 2);
-	return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* Lines of /proc/self/maps; with @lo < @hi, also count those overlapping [lo, hi) in *@overlap. */
 static size_t maps_count(uintptr_t lo, uintptr_t hi, size_t *overlap)
 {

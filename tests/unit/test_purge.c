@@ -44,20 +44,6 @@ static const struct sm_os_ops fake_os = { .now_ns = fake_now_ns };
 
 /* ---- resident set ---- */
 
-static size_t rss_bytes(void)
-{
-	char buf[256];
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	CHECK(fd >= 0);
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	CHECK(n > 0);
-	buf[n] = 0;
-	unsigned long size, resident;
-	CHECK_EQ(sscanf(buf, "%lu %lu", &size, &resident), 2);
-	return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* ---- the burst ---- */
 
 static bool vg;
