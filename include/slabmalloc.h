@@ -88,6 +88,13 @@ struct sm_options {
 	unsigned slab_max_empty;   /* empty slabs a cache keeps per node before
 	                              handing the extra ones back at once */
 	size_t huge_threshold;     /* requests above this get their own mapping */
+	bool helper_thread;        /* frees deferred by the nolock path are
+	                              finished by a helper thread, started the
+	                              first time one is deferred (default true);
+	                              false: by the thread that deferred them, at
+	                              its next call, and by every slow path */
+	unsigned helper_idle_ms;   /* the helper exits after this long without
+	                              work (default 2000); started again on need */
 	/*
 	 * Called with a one-line message (no newline) when a caller hands the
 	 * allocator something invalid (a foreign or interior pointer, a double
@@ -118,7 +125,10 @@ SM_API sm_instance_t *sm_instance_create(const struct sm_options *o);
  */
 SM_API void sm_instance_destroy(sm_instance_t *inst);
 
-/* The process-wide instance that serves malloc.  Never NULL. */
+/*
+ * The process-wide instance that serves malloc, set up on first use.  NULL
+ * only from a signal handler that interrupted that set-up.
+ */
 SM_API sm_instance_t *sm_default_instance(void);
 
 /* ---- kmalloc: size-class caches ---- */
@@ -190,6 +200,37 @@ SM_API void *sm_cache_alloc(sm_cache_t *s, unsigned gfp);
 SM_API void *sm_cache_alloc_node(sm_cache_t *s, unsigned gfp, int node);
 /* Free @p, which must be an object of @s (checked; reported if not). */
 SM_API void sm_cache_free(sm_cache_t *s, void *p);
+
+/*
+ * The nolock API, the userspace kmalloc_nolock()/kfree_nolock().  Contract:
+ * never blocks, never spins or sleeps on a lock (each lock is tried once),
+ * calls only async-signal-safe functions (system calls; no stdio, locale,
+ * dlsym or thread creation) and may be called from a signal handler, from
+ * inside another allocator call on the same thread, or while the caller
+ * holds any lock.  errno is changed only when NULL is returned.
+ *
+ * sm_kmalloc_nolock returns @size bytes of @inst (SM_GFP_ZERO and
+ * SM_GFP_THISNODE as for sm_kmalloc_node), or NULL with errno ENOMEM when
+ * the memory is not there, or cannot be had without waiting: every allowed
+ * node's slab list for the size class is locked and a new slab cannot be
+ * listed either (for page runs: every node's page lock and the instance lock
+ * busy).  That takes a signal landing inside one of those short critical
+ * sections of the same size class; tests/preload/signal_stress measures the
+ * rate (well under 1% of handler allocations; docs/signal-safety.md).
+ *
+ * sm_kfree_nolock accepts every live object of slabmalloc, whatever API
+ * allocated it (malloc, sm_kmalloc, the nolock calls, caches, page runs,
+ * huge mappings): unlike the kernel, slabmalloc has no per-object state
+ * that only a blocking free could tear down.  A free whose lock is busy is
+ * deferred: pushed on a lock-free list and finished by the helper thread or
+ * the thread's next allocator call (docs/signal-safety.md bounds the delay).
+ * Bad pointers are reported as by sm_kfree.
+ */
+SM_API void *sm_kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned gfp, int node);
+SM_API void sm_kfree_nolock(void *p);
+/* The same for a cache: an object of @s, or NULL (errno ENOMEM). */
+SM_API void *sm_cache_alloc_nolock(sm_cache_t *s, unsigned gfp, int node);
+SM_API void sm_cache_free_nolock(sm_cache_t *s, void *p);
 /*
  * Return this thread's and the barns' cached objects of @s to their slabs and
  * give every empty slab back to the node.  Returns the number of empty slabs
@@ -254,6 +295,12 @@ struct sm_stats {
 	size_t huge_allocations;
 	size_t huge_bytes;         /* bytes in huge mappings (part of large_bytes) */
 	size_t caches;
+	/* The nolock path (docs/signal-safety.md). */
+	uint64_t deferred_frees;   /* frees deferred since creation */
+	uint64_t deferred_pending; /* of those, not yet back in their slabs */
+	uint64_t helper_starts;    /* times the helper thread was started */
+	uint64_t helper_wakeups;   /* times it woke up */
+	bool helper_running;
 };
 
 SM_API void sm_stats_get(sm_instance_t *inst, struct sm_stats *st);

@@ -32,8 +32,11 @@ static void report_only_handler(const char *msg, void *arg)
 	sm_printk("%s (ignored: SLABMALLOC_ON_ERROR=report)\n", msg);
 }
 
+/* NULL only for a signal handler that interrupted the set-up itself. */
 static __cold struct sm_instance *preload_init(void)
 {
+	if (sm_in_allocator())
+		return sm_default_instance_init(NULL);
 	env_parse(&env);
 	if (env.report_only)
 		env.opts.error_handler = report_only_handler;
@@ -43,16 +46,20 @@ static __cold struct sm_instance *preload_init(void)
 	return inst;
 }
 
-static __always_inline struct sm_instance *dflt(void)
+/* False (errno ENOMEM) only inside a signal handler that interrupted the set-up. */
+static __always_inline bool ready(void)
 {
-	if (unlikely(!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
-		preload_init();
-	return &sm_default_inst; /* a constant: the fast paths fold slot 0 */
+	if (likely(__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
+		return true;
+	if (preload_init())
+		return true;
+	errno = ENOMEM;
+	return false;
 }
 
 __attribute__((constructor)) static void preload_ctor(void)
 {
-	dflt();
+	ready();
 	pthread_atfork(sm_fork_prepare, sm_fork_parent, sm_fork_child);
 }
 
@@ -65,13 +72,15 @@ __attribute__((destructor)) static void preload_dtor(void)
 /* NULL comes back with errno ENOMEM already set (see kmalloc_inline). */
 static __always_inline void *alloc_flags(size_t size, size_t align, unsigned flags)
 {
-	return kmalloc_inline(dflt(), size, align, flags, SM_NO_NODE);
+	if (unlikely(!ready()))
+		return NULL;
+	/* &sm_default_inst is a constant: the fast paths fold slot 0. */
+	return kmalloc_inline(&sm_default_inst, size, align, flags, SM_NO_NODE);
 }
 
 /* The first malloc of the process: set up, then allocate (keeps malloc frameless). */
 static __noinline __cold void *malloc_first(size_t size)
 {
-	preload_init();
 	return alloc_flags(size, 0, SLAB_ALLOC_DEFAULT);
 }
 
@@ -191,12 +200,13 @@ SM_EXPORT void cfree(void *p)
 SM_EXPORT int malloc_trim(size_t pad)
 {
 	(void)pad;
-	return sm_purge(dflt(), true) != 0;
+	return ready() && sm_purge(&sm_default_inst, true) != 0;
 }
 
 SM_EXPORT void malloc_stats(void)
 {
-	sm_stats_print(dflt());
+	if (ready())
+		sm_stats_print(&sm_default_inst);
 }
 
 struct used {
@@ -210,14 +220,17 @@ static void add_active(const struct sm_cache_stats *st, void *arg)
 
 SM_EXPORT struct mallinfo2 mallinfo2(void)
 {
-	struct sm_instance *inst = dflt();
+	struct mallinfo2 mi = { 0 };
+	if (!ready())
+		return mi;
+	struct sm_instance *inst = &sm_default_inst;
 	struct sm_stats st;
 	struct used u = { 0 };
 	sm_stats_get(inst, &st);
 	sm_cache_foreach(inst, add_active, &u);
 	size_t in_use = u.bytes + st.large_bytes;
 	size_t arena = st.committed_bytes;
-	struct mallinfo2 mi = {
+	mi = (struct mallinfo2){
 		.arena = arena,
 		.ordblks = st.free_dirty_bytes || st.free_clean_bytes,
 		.hblks = st.huge_allocations,

@@ -31,8 +31,9 @@ void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc, unsigned fla
 	const struct slab_alloc_context *ctx = &c;
 	struct slub_percpu_sheaves *pcs = &tc->pcs[s->id];
 	struct slab_sheaf *m = pcs->main;
+	void *p;
 
-	if (unlikely(READ_ONCE(inst->deferred)))
+	if (unlikely(READ_ONCE(inst->deferred.head)))
 		deferred_drain(inst);
 	if (unlikely(m == &sm_empty_sheaf)) {
 		m = sheaf_alloc(s, ctx);
@@ -65,36 +66,53 @@ void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc, unsigned fla
 		}
 	}
 	if (!sheaf_refill(s, m, ctx)) {
-		tc->busy = 0;
+		slow_path_exit(inst);
 		errno = ENOMEM;
 		return NULL;
 	}
 pop:
 	m = pcs->main;
-	void *p = m->objects[--m->size];
-	tc->busy = 0;
-	inst_maybe_purge(inst, inst_now(inst));
+	p = m->objects[--m->size];
+	slow_path_exit(inst);
 	return p;
 single:
-	tc->busy = 0;
-	return slab_alloc_single(s, ctx);
+	p = slab_alloc_single(s, ctx);
+	slow_path_exit(inst);
+	return p;
 }
 
-void *__slab_alloc_notc(struct kmem_cache *s, unsigned flags, struct sm_tcache *tc)
+void *__slab_alloc_notc(struct kmem_cache *s, unsigned flags)
 {
-	if (!tc) {
-		tc = __tcache_get_slow(s->inst);
-		if (tc && !tc->busy) {
-			tc->busy = 1;
-			barrier();
-			return __slab_alloc_slow(s, tc, flags);
-		}
+	struct sm_tcache *tc = __tcache_get_slow(s->inst);
+	if (likely(tc)) {
+		sm_thread.busy = 1;
+		barrier();
+		return __slab_alloc_slow(s, tc, flags);
 	}
-	/* Re-entered (a signal landed inside a sheaf operation): never block. */
-	if (tc || tcache_creating())
-		flags |= SLAB_ALLOC_TRYLOCK;
+	/* The thread is exiting (or has no memory for a tcache): no sheaves. */
+	bool nested = sm_enter();
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, flags, SM_NO_NODE);
+	void *p = slab_alloc_single(s, &ctx);
+	sm_leave(nested);
+	return p;
+}
+
+void *__slab_alloc_nolock(struct kmem_cache *s, unsigned flags)
+{
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, flags | SLAB_ALLOC_TRYLOCK,
+						       SM_NO_NODE);
 	return slab_alloc_single(s, &ctx);
+}
+
+void *__slab_alloc_node(struct kmem_cache *s, unsigned flags, int node)
+{
+	bool nested = sm_enter();
+	if (nested)
+		flags |= SLAB_ALLOC_TRYLOCK;
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, flags, node);
+	void *p = slab_alloc_single(s, &ctx);
+	sm_leave(nested);
+	return p;
 }
 
 /* ---- large requests ---- */
@@ -140,8 +158,12 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 {
 	void *p = NULL;
 	if (size <= SM_MAX_ALLOC) {
+		bool nested = sm_enter();
+		if (nested)
+			flags |= SLAB_ALLOC_TRYLOCK;
 		struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags, node);
 		p = kmalloc_large(inst, size, align, &ctx);
+		sm_leave(nested);
 	}
 	if (!p)
 		errno = ENOMEM;
@@ -150,7 +172,17 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 
 void *__kmalloc(struct sm_instance *inst, size_t size, size_t align, const struct slab_alloc_context *ctx)
 {
-	return kmalloc_inline(inst, size, align, ctx->alloc_flags, ctx->node);
+	SM_BUG_ON(!(ctx->alloc_flags & SLAB_ALLOC_NO_RECURSE));
+	if (size <= SM_KMALLOC_MAX_CACHE_SIZE) {
+		unsigned i = align <= 8 ? kmalloc_index(ALIGN_UP(size, SM_MALLOC_ALIGN))
+					: kmalloc_aligned_index(size, align);
+		if (i < SM_NR_KMALLOC)
+			return slab_alloc_single(&inst->kmalloc_caches[i], ctx);
+	}
+	void *p = kmalloc_large(inst, size, align, ctx);
+	if (!p)
+		errno = ENOMEM;
+	return p;
 }
 
 static inline unsigned gfp_to_alloc_flags(unsigned gfp)
@@ -169,8 +201,7 @@ void *sm_kmalloc(sm_instance_t *inst, size_t size, unsigned gfp)
 
 void *sm_kmalloc_node(sm_instance_t *inst, size_t size, unsigned gfp, int node)
 {
-	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, gfp_to_alloc_flags(gfp), node);
-	void *p = __kmalloc(inst, size, 0, &ctx);
+	void *p = kmalloc_inline(inst, size, 0, gfp_to_alloc_flags(gfp), node);
 	if (!p)
 		errno = ENOMEM;
 	return p;
@@ -182,8 +213,7 @@ void *sm_kmalloc_aligned(sm_instance_t *inst, size_t size, size_t align, unsigne
 		errno = EINVAL;
 		return NULL;
 	}
-	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, gfp_to_alloc_flags(gfp), SM_NO_NODE);
-	void *p = __kmalloc(inst, size, align, &ctx);
+	void *p = kmalloc_inline(inst, size, align, gfp_to_alloc_flags(gfp), SM_NO_NODE);
 	if (!p)
 		errno = ENOMEM;
 	return p;
@@ -205,9 +235,9 @@ void *sm_cache_alloc(sm_cache_t *s, unsigned gfp)
 
 void *sm_cache_alloc_node(sm_cache_t *s, unsigned gfp, int node)
 {
-	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, gfp_to_alloc_flags(gfp), node);
+	unsigned flags = gfp_to_alloc_flags(gfp);
 	void *p = node == SM_NO_NODE && !(gfp & SM_GFP_THISNODE)
-			  ? slab_alloc(s->inst, s, s->id, ctx.alloc_flags) : slab_alloc_single(s, &ctx);
+			  ? slab_alloc(s->inst, s, s->id, flags) : __slab_alloc_node(s, flags, node);
 	if (!p) {
 		errno = ENOMEM;
 		return NULL;

@@ -20,18 +20,25 @@ sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, 
 		errno = EINVAL;
 		return NULL;
 	}
+	bool nested = sm_enter();
+	if (nested) {
+		sm_leave(nested);
+		errno = EDEADLK; /* from a signal handler: see docs/signal-safety.md */
+		return NULL;
+	}
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(sizeof(struct kmem_cache), SLAB_ALLOC_NO_RECURSE,
 						       SM_NO_NODE);
 	struct kmem_cache *s = __kmalloc(inst, sizeof(*s), SM_CACHELINE, &ctx);
+	int err = 0;
 	if (!s) {
-		errno = ENOMEM;
-		return NULL;
+		err = ENOMEM;
+		goto out;
 	}
 	memset(s, 0, sizeof(*s));
 	if (!kmem_cache_init(s, inst, name, size, align, flags, ctor)) {
 		__kfree_nosheaf(s);
-		errno = EINVAL;
-		return NULL;
+		err = EINVAL;
+		goto out;
 	}
 	sm_lock(&inst->lock);
 	unsigned id;
@@ -40,8 +47,8 @@ sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, 
 	if (id == SM_MAX_CACHES) {
 		sm_unlock(&inst->lock);
 		__kfree_nosheaf(s);
-		errno = ENOSPC;
-		return NULL;
+		err = ENOSPC;
+		goto out;
 	}
 	s->id = id;
 	s->inst_slot = inst->slot;
@@ -49,6 +56,12 @@ sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, 
 	inst->cache_by_id[id] = s;
 	list_add_tail(&s->list, &inst->caches);
 	sm_unlock(&inst->lock);
+out:
+	sm_leave(nested);
+	if (err) {
+		errno = err;
+		return NULL;
+	}
 	return s;
 }
 
@@ -81,22 +94,25 @@ static void steal_thread_sheaves(struct kmem_cache *s)
 size_t sm_cache_shrink(sm_cache_t *s)
 {
 	struct sm_instance *inst = s->inst;
+	if (sm_in_allocator())
+		return 0; /* from a signal handler: nothing can be done without waiting */
 	struct sm_tcache *tc = tcache_get(inst);
+	bool nested = sm_enter();
 	sm_lock(&inst->lock);
 	if (tc) {
 		struct slub_percpu_sheaves *pcs = &tc->pcs[s->id];
-		tc->busy = 1;
 		if (pcs->main != &sm_empty_sheaf)
 			sheaf_flush(s, pcs->main);
 		if (pcs->spare)
 			sheaf_flush(s, pcs->spare);
-		tc->busy = 0;
 	}
 	for (unsigned i = 0; i < inst_nr_nodes(inst); i++)
 		barn_drain(s, &s->node[i].barn);
 	sm_unlock(&inst->lock);
-	deferred_drain(inst);
-	return cache_release_empty(s, UINT64_MAX);
+	deferred_drain_all(inst);
+	size_t released = cache_release_empty(s, UINT64_MAX);
+	sm_leave(nested);
+	return released;
 }
 
 int sm_cache_destroy(sm_cache_t *s)
@@ -109,7 +125,12 @@ int sm_cache_destroy(sm_cache_t *s)
 			  s->name);
 		return -EPERM;
 	}
-	deferred_drain(inst);
+	bool nested = sm_enter();
+	if (nested) {
+		sm_leave(nested);
+		return -EDEADLK; /* from a signal handler: see docs/signal-safety.md */
+	}
+	deferred_drain_all(inst);
 	sm_lock(&inst->lock);
 	steal_thread_sheaves(s);
 	size_t live = 0;
@@ -119,6 +140,7 @@ int sm_cache_destroy(sm_cache_t *s)
 	}
 	if (live) {
 		sm_unlock(&inst->lock);
+		sm_leave(nested);
 		sm_report(inst, "kmem_cache_destroy(%s): %zu objects still allocated; cache kept",
 			  s->name, live);
 		return -EBUSY;
@@ -128,5 +150,6 @@ int sm_cache_destroy(sm_cache_t *s)
 	inst->cache_by_id[s->id] = NULL;
 	sm_unlock(&inst->lock);
 	__kfree_nosheaf(s);
+	sm_leave(nested);
 	return 0;
 }

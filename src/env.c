@@ -71,6 +71,8 @@ static const struct opt table[] = {
 	OPT("BARN_MAX_EMPTY", K_UINT, opts.barn_max_empty, 0, 1024),
 	OPT("SLAB_MAX_EMPTY", K_UINT, opts.slab_max_empty, 0, 1u << 20),
 	OPT("HUGE_THRESHOLD", K_SIZE, opts.huge_threshold, SM_KMALLOC_MAX_CACHE_SIZE, (size_t)1 << 46),
+	OPT("HELPER_THREAD", K_BOOL, opts.helper_thread, 0, 1),
+	OPT("HELPER_IDLE_MS", K_UINT, opts.helper_idle_ms, 0, 3600000),
 };
 
 static void apply(struct sm_env *env, const struct opt *o, const char *v, const char *var)
@@ -135,8 +137,9 @@ void env_print(const struct sm_env *env)
 	const struct sm_options *o = &env->opts;
 	sm_printk("slabmalloc: options: node_size=%zu max_nodes=%u purge_delay_ms=%u sheaf_capacity=%u "
 		  "barn_max_full=%u barn_max_empty=%u slab_max_empty=%u huge_threshold=%zu "
-		  "stats=%d on_error=%s\n",
+		  "helper_thread=%d helper_idle_ms=%u stats=%d on_error=%s\n",
 		  o->node_size, o->max_nodes, o->purge_delay_ms, o->sheaf_capacity, o->barn_max_full,
-		  o->barn_max_empty, o->slab_max_empty, o->huge_threshold, env->stats,
+		  o->barn_max_empty, o->slab_max_empty, o->huge_threshold, o->helper_thread,
+		  o->helper_idle_ms, env->stats,
 		  env->report_only ? "report" : "abort");
 }

@@ -5,7 +5,7 @@
  *
  * The sheaf is read only after busy is set: a signal handler that lands
  * before that finishes its own operation before we look; one that lands
- * after sees busy and keeps off the sheaves (see tcache.h).
+ * after sees busy and takes the nolock path (see tcache.h).
  */
 #ifndef SM_FASTPATH_H
 #define SM_FASTPATH_H
@@ -20,20 +20,29 @@
 #include "tcache.h"
 
 /*
- * Slow paths: entered with tc->busy set, return with it cleared.  The fast
+ * Slow paths: entered with busy set, return with it cleared.  The fast
  * paths pass plain alloc_flags; the slab_alloc_context is built here, off
  * the fast path, so the compiler keeps it out of the inlined code.
  */
 void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc, unsigned flags) __hidden __noinline;
 void __slab_free_slow(struct kmem_cache *s, struct sm_tcache *tc, void *p) __hidden __noinline;
 /*
- * No usable tcache: @tc NULL (none yet: create it and go on normally, or the
- * thread is exiting) or busy (re-entered from a signal handler).
+ * No tcache for this instance yet (create it and go on normally), a deferred
+ * free to see to first (SM_GEN_KICK), or the thread is exiting.
  */
-void *__slab_alloc_notc(struct kmem_cache *s, unsigned flags, struct sm_tcache *tc) __hidden __noinline;
-void __slab_free_notc(struct kmem_cache *s, void *p, struct sm_tcache *tc) __hidden __noinline;
+void *__slab_alloc_notc(struct kmem_cache *s, unsigned flags) __hidden __noinline;
+void __slab_free_notc(struct kmem_cache *s, void *p) __hidden __noinline;
+/*
+ * The nolock path, taken when busy is found set: the allocator was re-entered
+ * (a signal handler, or code the allocator called).  Never touches a sheaf,
+ * never waits for a lock; a free that cannot be done at once is deferred.
+ */
+void *__slab_alloc_nolock(struct kmem_cache *s, unsigned flags) __hidden __noinline;
+void __slab_free_nolock(struct kmem_cache *s, void *p) __hidden __noinline;
 /* One object straight from the slabs, bypassing sheaves (NULL: errno ENOMEM). */
 void *slab_alloc_single(struct kmem_cache *s, const struct slab_alloc_context *ctx) __hidden;
+/* The same for a public request with a node or THISNODE (brackets itself with busy). */
+void *__slab_alloc_node(struct kmem_cache *s, unsigned flags, int node) __hidden __noinline;
 void double_free_report(struct kmem_cache *s, void *p) __hidden __cold;
 
 /*
@@ -42,14 +51,19 @@ void double_free_report(struct kmem_cache *s, void *p) __hidden __cold;
  * time (malloc: the default instance and a kmalloc class) save the loads.
  * Returns NULL only when out of memory; @flags may carry SLAB_ALLOC_ZERO only
  * for the slow path's benefit (the caller zeroes).
+ *
+ * The re-entrancy check costs one load and branch: busy is tested before the
+ * tcache is looked up, in the same TLS block.
  */
 static __always_inline void *slab_alloc(struct sm_instance *inst, struct kmem_cache *s, unsigned id,
 					unsigned flags)
 {
+	if (unlikely(sm_thread.busy))
+		return __slab_alloc_nolock(s, flags);
 	struct sm_tcache *tc = tcache_peek(inst);
-	if (unlikely(!tc || tc->busy))
-		return __slab_alloc_notc(s, flags, tc);
-	tc->busy = 1;
+	if (unlikely(!tc))
+		return __slab_alloc_notc(s, flags);
+	sm_thread.busy = 1;
 	barrier();
 	struct slab_sheaf *m = tc->pcs[id].main;
 	unsigned sz = m->size;
@@ -57,7 +71,7 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, struct kmem_ca
 		void *p = m->objects[sz - 1];
 		m->size = sz - 1;
 		barrier();
-		tc->busy = 0;
+		sm_thread.busy = 0;
 		return p;
 	}
 	return __slab_alloc_slow(s, tc, flags);
@@ -65,26 +79,30 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, struct kmem_ca
 
 static __always_inline void slab_free(struct kmem_cache *s, void *p)
 {
-	struct sm_tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
-	if (unlikely(!tc || tc->busy)) {
-		__slab_free_notc(s, p, tc);
+	if (unlikely(sm_thread.busy)) {
+		__slab_free_nolock(s, p);
 		return;
 	}
-	tc->busy = 1;
+	struct sm_tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
+	if (unlikely(!tc)) {
+		__slab_free_notc(s, p);
+		return;
+	}
+	sm_thread.busy = 1;
 	barrier();
 	struct slab_sheaf *m = tc->pcs[s->id].main;
 	unsigned sz = m->size;
 	if (likely(sz < m->capacity)) {
 		/* The cheapest double free to catch: the object freed just before. */
 		if (unlikely(sz && m->objects[sz - 1] == p)) {
-			tc->busy = 0;
+			sm_thread.busy = 0;
 			double_free_report(s, p);
 			return;
 		}
 		m->objects[sz] = p;
 		m->size = sz + 1;
 		barrier();
-		tc->busy = 0;
+		sm_thread.busy = 0;
 		return;
 	}
 	__slab_free_slow(s, tc, p);
@@ -127,8 +145,28 @@ void *kmalloc_large(struct sm_instance *inst, size_t size, size_t align,
 /* kmalloc_inline's way out for requests above the kmalloc classes. */
 void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags,
 		      int node) __hidden __noinline;
-/* Free something obj_cache() did not recognise: a page run, a huge mapping or garbage. */
+/*
+ * Free something obj_cache() did not recognise: a page run, a huge mapping or
+ * garbage.  kfree_other brackets itself with busy and only tries locks when
+ * re-entered; __kfree_other is its body for callers that already hold busy
+ * (@trylock: defer the free rather than wait for a lock).
+ */
 void kfree_other(void *p) __hidden __noinline;
+void __kfree_other(void *p, bool trylock) __hidden;
+
+/*
+ * The end of every sheaf slow path: the delayed purge if due (still busy),
+ * then busy cleared, then the helper thread started if a deferred free asked
+ * for one (thread creation allocates: never with busy set).
+ */
+static inline void slow_path_exit(struct sm_instance *inst)
+{
+	inst_maybe_purge(inst, inst_now(inst));
+	barrier();
+	sm_thread.busy = 0;
+	if (unlikely(READ_ONCE(inst->deferred.want_helper)))
+		helper_maybe_start(inst);
+}
 
 /* Smallest kmalloc class that fits @size and whose objects are @align-aligned. */
 static inline unsigned kmalloc_aligned_index(size_t size, size_t align)
@@ -168,8 +206,7 @@ static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t siz
 				   node == SM_NO_NODE)) {
 				p = slab_alloc(inst, s, i, flags);
 			} else {
-				struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags, node);
-				p = slab_alloc_single(s, &ctx);
+				p = __slab_alloc_node(s, flags, node);
 			}
 			if (unlikely(flags & SLAB_ALLOC_ZERO) && p)
 				memset(p, 0, s->size);

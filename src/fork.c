@@ -3,7 +3,8 @@
  * fork every lock of every live instance is taken in lock order, so no lock
  * is held by a thread that will not exist in the child; afterwards the parent
  * releases them and the child re-initialises them, then hands back the
- * sheaves of the threads that did not survive the fork.
+ * sheaves of the threads that did not survive the fork and forgets the
+ * helper thread (the next deferred free starts a new one).
  */
 #include "instance.h"
 #include "sheaf.h"
@@ -14,13 +15,19 @@
  * tried (a purge holds it while it waits for inst->lock), so it is not taken
  * here; the child re-initialises it.
  */
+static __thread bool fork_nested;
+
 void sm_fork_prepare(void)
 {
+	/* Busy from here to the end of fork: a signal handler in between must
+	   not wait for the locks this thread now holds. */
+	fork_nested = sm_enter();
 	sm_lock(&sm_registry_lock);
 	for (unsigned slot = 0; slot < SM_MAX_INSTANCES; slot++) {
 		struct sm_instance *inst = registry_slot(slot);
 		if (!inst)
 			continue;
+		sm_lock(&inst->deferred.drain_lock);
 		sm_lock(&inst->lock);
 		unsigned nr = inst->nr_nodes;
 		struct list_head *pos;
@@ -62,8 +69,10 @@ static void fork_release(bool child)
 		if (child) {
 			sm_lock_init(&inst->purge_lock);
 			sm_lock_init(&inst->lock);
+			deferred_fork_child(inst);
 		} else {
 			sm_unlock(&inst->lock);
+			sm_unlock(&inst->deferred.drain_lock);
 		}
 	}
 	child ? sm_lock_init(&sm_registry_lock) : sm_unlock(&sm_registry_lock);
@@ -72,6 +81,7 @@ static void fork_release(bool child)
 void sm_fork_parent(void)
 {
 	fork_release(false);
+	sm_leave(fork_nested);
 }
 
 void sm_fork_child(void)
@@ -82,15 +92,19 @@ void sm_fork_child(void)
 		struct sm_instance *inst = registry_slot(slot);
 		if (!inst)
 			continue;
-		struct sm_tcache *mine = sm_tls[slot].gen == inst->gen ? sm_tls[slot].tc : NULL;
+		struct sm_tls_slot *sl = &sm_thread.slots[slot];
+		struct sm_tcache *mine = (sl->gen & ~SM_GEN_KICK) == inst->gen ? sl->tc : NULL;
 		struct list_head *pos, *tmp;
 		list_for_each_safe(pos, tmp, &inst->tcaches) {
 			struct sm_tcache *tc = list_entry(pos, struct sm_tcache, link);
 			/* A thread caught inside a sheaf operation may have left a sheaf
-			   both in its pcs and in a barn: leak its sheaves instead. */
-			if (tc != mine && !tc->busy)
+			   both in its pcs and in a barn: leak its sheaves instead.  Its
+			   busy byte is in its TLS, which the child still maps. */
+			if (tc != mine && !*tc->busy)
 				tcache_destroy(tc);
 		}
-		/* The deferred-free stack is lock-free: its objects stay valid. */
+		/* The deferred list is lock-free and was not being drained (the
+		   drain lock was held across the fork): its objects are intact. */
 	}
+	sm_leave(fork_nested);
 }

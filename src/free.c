@@ -1,7 +1,8 @@
 /*
  * free.c - freeing: the sheaf slow path (spare, barn, flush to slabs), the
- * deferred-free stack for frees that cannot be done without blocking, page
- * runs and huge mappings, and the public sm_kfree, sm_cache_free, sm_ksize.
+ * nolock path that defers what it cannot free without waiting (deferred.c),
+ * page runs and huge mappings, and the public sm_kfree, sm_cache_free,
+ * sm_ksize.
  * Every pointer is checked against the node map and its page descriptor
  * before anything is written; a bad one is reported and left alone.
  */
@@ -24,11 +25,11 @@ void __slab_free_slow(struct kmem_cache *s, struct sm_tcache *tc, void *p)
 
 	if (unlikely(m->size && m->objects[m->size - 1] == p)) {
 		/* The fast path's check, for a free that found main full. */
-		tc->busy = 0;
+		sm_thread.busy = 0;
 		double_free_report(s, p);
 		return;
 	}
-	if (unlikely(READ_ONCE(inst->deferred)))
+	if (unlikely(READ_ONCE(inst->deferred.head)))
 		deferred_drain(inst);
 	if (unlikely(m == &sm_empty_sheaf)) {
 		m = sheaf_alloc(s, &ctx);
@@ -72,61 +73,38 @@ void __slab_free_slow(struct kmem_cache *s, struct sm_tcache *tc, void *p)
 push:
 	m = pcs->main;
 	m->objects[m->size++] = p;
-	tc->busy = 0;
-	inst_maybe_purge(inst, inst_now(inst));
+	slow_path_exit(inst);
 	return;
 single:
-	tc->busy = 0;
 	slab_put_objects(s, &p, 1, false);
+	slow_path_exit(inst);
 }
 
-void __slab_free_notc(struct kmem_cache *s, void *p, struct sm_tcache *tc)
+void __slab_free_notc(struct kmem_cache *s, void *p)
 {
-	if (!tc) {
-		tc = __tcache_get_slow(s->inst);
-		if (tc && !tc->busy) {
-			tc->busy = 1;
-			barrier();
-			__slab_free_slow(s, tc, p);
-			return;
-		}
-	}
-	if (tc || tcache_creating()) {
-		/* Re-entered: never block.  What cannot be freed now is deferred. */
-		if (!slab_put_objects(s, &p, 1, true))
-			defer_free(s->inst, s, p);
+	struct sm_tcache *tc = __tcache_get_slow(s->inst);
+	if (likely(tc)) {
+		sm_thread.busy = 1;
+		barrier();
+		__slab_free_slow(s, tc, p);
 		return;
 	}
+	/* The thread is exiting (or has no memory for a tcache): no sheaves. */
+	bool nested = sm_enter();
 	slab_put_objects(s, &p, 1, false);
+	sm_leave(nested);
 }
 
-/* ---- deferred frees ---- */
-
-void defer_free(struct sm_instance *inst, struct kmem_cache *s, void *p)
+void __slab_free_nolock(struct kmem_cache *s, void *p)
 {
-	uintptr_t *link = (uintptr_t *)((char *)p + s->fp_offset);
-	uintptr_t head = __atomic_load_n(&inst->deferred, __ATOMIC_RELAXED);
-	do {
-		*link = head;
-	} while (!__atomic_compare_exchange_n(&inst->deferred, &head, (uintptr_t)p, true,
-					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-}
-
-void deferred_drain(struct sm_instance *inst)
-{
-	/* Taking the whole stack at once makes pops ABA-free. */
-	uintptr_t head = __atomic_exchange_n(&inst->deferred, 0, __ATOMIC_ACQUIRE);
-	while (head) {
-		void *p = (void *)head;
-		struct kmem_cache *s = obj_cache(p);
-		head = *(uintptr_t *)((char *)p + s->fp_offset);
-		slab_put_objects(s, &p, 1, false);
-	}
+	/* Re-entered: never wait.  What cannot be freed now is deferred. */
+	if (!slab_put_objects(s, &p, 1, true))
+		defer_free(s->inst, p, s->fp_offset);
 }
 
 /* ---- page runs and huge mappings ---- */
 
-static void kfree_huge(struct sm_node *n, void *p)
+static void kfree_huge(struct sm_node *n, void *p, bool trylock)
 {
 	struct sm_instance *inst = n->inst;
 	if (p != n->data) {
@@ -134,7 +112,10 @@ static void kfree_huge(struct sm_node *n, void *p)
 			  p, n->huge_size, (void *)n->data);
 		return;
 	}
-	sm_lock(&inst->lock);
+	if (!sm_lock_ctx(&inst->lock, trylock)) {
+		defer_free(inst, p, 0);
+		return;
+	}
 	list_del(&n->huge_link);
 	inst->nr_huge--;
 	inst->huge_bytes -= n->huge_size;
@@ -142,8 +123,7 @@ static void kfree_huge(struct sm_node *n, void *p)
 	node_destroy(n);
 }
 
-/* Free a pointer that is not a slab object: a page run, a huge mapping, or garbage. */
-void kfree_other(void *p)
+void __kfree_other(void *p, bool trylock)
 {
 	struct sm_node *n = node_of(p);
 	if (!n) {
@@ -151,7 +131,7 @@ void kfree_other(void *p)
 		return;
 	}
 	if (n->kind == NODE_HUGE) {
-		kfree_huge(n, p);
+		kfree_huge(n, p, trylock);
 		return;
 	}
 	uint32_t page = node_page_index(n, p);
@@ -159,11 +139,23 @@ void kfree_other(void *p)
 	    p == node_page_addr(n, page)) {
 		struct sm_instance *inst = n->inst;
 		uint64_t now = inst_now(inst);
-		node_free_pages(n, page, n->descs[page].npages, now, false);
-		inst_maybe_purge(inst, now);
+		if (!node_free_pages(n, page, n->descs[page].npages, now, trylock)) {
+			defer_free(inst, p, 0);
+			return;
+		}
+		if (!trylock)
+			inst_maybe_purge(inst, now);
 		return;
 	}
 	slab_check_object(NULL, p); /* reports what is wrong with it */
+}
+
+/* Free a pointer that is not a slab object: a page run, a huge mapping, or garbage. */
+void kfree_other(void *p)
+{
+	bool nested = sm_enter();
+	__kfree_other(p, nested);
+	sm_leave(nested);
 }
 
 void __kfree_nosheaf(void *p)
@@ -172,7 +164,7 @@ void __kfree_nosheaf(void *p)
 	if (likely(s))
 		slab_put_objects(s, &p, 1, false);
 	else
-		kfree_other(p);
+		__kfree_other(p, false);
 }
 
 void sm_kfree(void *p)

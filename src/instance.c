@@ -12,8 +12,11 @@
 #include "printk.h"
 #include "sheaf.h"
 #include "slab.h"
+#include "hooks.h"
+#include "deferred.h"
 
 sm_lock_t sm_registry_lock = SM_LOCK_INIT;
+void (*sm_test_hook)(struct sm_instance *inst, enum sm_hook_point where);
 static struct {
 	struct sm_instance *inst;
 	uint64_t gen;
@@ -81,6 +84,7 @@ static int instance_init(struct sm_instance *inst, const struct sm_options *o, b
 	inst->nodes[0] = n;
 	inst->nr_nodes = 1;
 	inst->next_purge = inst_now(inst) + (uint64_t)o->purge_delay_ms * 1000000u;
+	sm_lock_init(&inst->deferred.drain_lock);
 	int err = registry_add(inst, is_default);
 	if (err) {
 		node_destroy(n);
@@ -95,6 +99,10 @@ static int instance_init(struct sm_instance *inst, const struct sm_options *o, b
 
 sm_instance_t *sm_instance_create(const struct sm_options *o)
 {
+	if (sm_in_allocator()) {
+		errno = EDEADLK; /* from a signal handler: see docs/signal-safety.md */
+		return NULL;
+	}
 	struct sm_options def;
 	if (!o) {
 		sm_options_init(&def);
@@ -111,7 +119,9 @@ sm_instance_t *sm_instance_create(const struct sm_options *o)
 		return NULL;
 	}
 	inst->map_size = size;
+	bool nested = sm_enter();
 	int err = instance_init(inst, o, false);
+	sm_leave(nested);
 	if (err) {
 		os_unmap(inst, size);
 		errno = -err;
@@ -122,13 +132,17 @@ sm_instance_t *sm_instance_create(const struct sm_options *o)
 
 void sm_instance_destroy(sm_instance_t *inst)
 {
-	if (!inst || inst->is_default)
+	if (!inst || inst->is_default || sm_in_allocator())
 		return;
+	/* Its helper goes first: it must not be inside the instance below. */
+	helper_stop(inst);
 	/* After this no exiting thread flushes into the instance. */
+	bool nested = sm_enter();
 	sm_lock(&sm_registry_lock);
 	registry[inst->slot].inst = NULL;
 	registry[inst->slot].gen = 0;
 	sm_unlock(&sm_registry_lock);
+	sm_leave(nested);
 
 	struct list_head *pos, *tmp;
 	list_for_each_safe(pos, tmp, &inst->huge_list)
@@ -141,6 +155,12 @@ void sm_instance_destroy(sm_instance_t *inst)
 /* Set up the default instance with @o (NULL: defaults); no-op once it exists. */
 sm_instance_t *sm_default_instance_init(const struct sm_options *o)
 {
+	bool nested = sm_enter();
+	if (nested) {
+		/* A signal handler interrupted the set-up: it cannot wait for it. */
+		sm_leave(nested);
+		return __atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE) ? &sm_default_inst : NULL;
+	}
 	sm_lock(&default_init_lock);
 	if (!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)) {
 		struct sm_options def;
@@ -155,6 +175,7 @@ sm_instance_t *sm_default_instance_init(const struct sm_options *o)
 		__atomic_store_n(&sm_default_ready, 1, __ATOMIC_RELEASE);
 	}
 	sm_unlock(&default_init_lock);
+	sm_leave(nested);
 	return &sm_default_inst;
 }
 
@@ -187,6 +208,7 @@ int inst_grow(struct sm_instance *inst, const struct slab_alloc_context *ctx, un
 {
 	if (!sm_lock_ctx(&inst->lock, ctx->alloc_flags & SLAB_ALLOC_TRYLOCK))
 		return -1;
+	SM_HOOK(inst, SM_HOOK_GROW);
 	unsigned nr = inst->nr_nodes;
 	int id = -1;
 	if (nr != seen) {
@@ -264,11 +286,18 @@ void inst_maybe_purge(struct sm_instance *inst, uint64_t now)
 
 size_t sm_purge(sm_instance_t *inst, bool force)
 {
+	if (sm_in_allocator())
+		return 0; /* from a signal handler: a purge waits for locks */
 	if (!force) {
 		uint64_t now = inst_now(inst), delay = (uint64_t)inst->opts.purge_delay_ms * 1000000u;
-		return inst_purge(inst, now >= delay ? now - delay : 0);
+		bool nested = sm_enter();
+		size_t bytes = inst_purge(inst, now >= delay ? now - delay : 0);
+		sm_leave(nested);
+		return bytes;
 	}
 	sm_thread_flush(inst);
+	bool nested = sm_enter();
+	deferred_drain_all(inst);
 	sm_lock(&inst->lock);
 	struct list_head *pos;
 	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
@@ -277,5 +306,7 @@ size_t sm_purge(sm_instance_t *inst, bool force)
 			barn_drain(s, &s->node[i].barn);
 	}
 	sm_unlock(&inst->lock);
-	return inst_purge(inst, UINT64_MAX);
+	size_t bytes = inst_purge(inst, UINT64_MAX);
+	sm_leave(nested);
+	return bytes;
 }

@@ -7,12 +7,16 @@
  *
  * Lock order (outermost first; a lock is never taken while a later one is held):
  *   1. sm_registry_lock   the table of live instances (instance.c)
+ *   1b. deferred.drain_lock  held for a whole deferred drain (deferred.h)
  *   2. inst->lock         caches list and ids, tcaches list, node creation,
  *                         huge mappings
  *   3. barn.lock          one cache's barn on one node           } never
  *   4. list_lock          one cache's slabs on one node          } nested
  *   5. node->lock         one node's page runs
- * inst->purge_lock is only ever tried, never waited for.
+ * inst->purge_lock is only ever tried, never waited for.  Every lock is
+ * taken with the thread's busy marker set (tcache.h), and a call that finds
+ * busy set only ever tries locks: that is what makes the allocator safe to
+ * re-enter from a signal handler.
  */
 #ifndef SM_INSTANCE_H
 #define SM_INSTANCE_H
@@ -28,6 +32,7 @@
 #include "size_classes.h"
 #include "slabmalloc.h"
 #include "tcache.h"
+#include "deferred.h"
 
 struct sm_instance {
 	struct sm_options opts;         /* validated copy, read-only */
@@ -46,9 +51,7 @@ struct sm_instance {
 	struct list_head huge_list;     /* NODE_HUGE nodes */
 	size_t nr_huge, huge_bytes;
 
-	uintptr_t deferred;             /* lock-free stack of objects whose free
-	                                   could not be done without blocking;
-	                                   linked at cache->fp_offset */
+	struct sm_deferred deferred;    /* frees not done without blocking */
 	sm_lock_t purge_lock;           /* only tried */
 	uint64_t next_purge;            /* ns; relaxed atomic */
 	size_t purged_bytes;            /* relaxed atomic */
@@ -69,7 +72,7 @@ struct sm_tcache *__tcache_get_slow(struct sm_instance *inst) __hidden;
 
 static __always_inline struct sm_tcache *tcache_peek_slot(unsigned slot, uint64_t gen)
 {
-	struct sm_tls_slot *sl = &sm_tls[slot];
+	struct sm_tls_slot *sl = &sm_thread.slots[slot];
 	return likely(sl->gen == gen) ? sl->tc : NULL;
 }
 
@@ -125,7 +128,8 @@ struct sm_node *inst_alloc_pages(struct sm_instance *inst, uint32_t npages, uint
 				 const struct slab_alloc_context *ctx, uint32_t *first,
 				 bool *zeroed) __hidden;
 
-/* Run the delayed purge if it is due (cheap check; tries purge_lock only). */
+/* Run the delayed purge if it is due (cheap check; tries purge_lock only).
+   Blocking context: busy set, or the helper thread. */
 void inst_maybe_purge(struct sm_instance *inst, uint64_t now) __hidden;
 
 /* The instance in registry slot @slot if it has generation @gen, else NULL. Caller holds sm_registry_lock. */
@@ -139,10 +143,6 @@ void sm_fork_prepare(void) __hidden;
 void sm_fork_parent(void) __hidden;
 void sm_fork_child(void) __hidden;
 
-/* Push @p (an object of @s) on the deferred-free stack; lock-free, signal-safe. */
-void defer_free(struct sm_instance *inst, struct kmem_cache *s, void *p) __hidden;
-/* Put every deferred object back into its slab.  Blocking context only. */
-void deferred_drain(struct sm_instance *inst) __hidden;
 /* Purge what is older than @cutoff (ns): empty slabs, then free page runs. */
 size_t inst_purge(struct sm_instance *inst, uint64_t cutoff) __hidden;
 

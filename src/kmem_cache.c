@@ -14,6 +14,7 @@
 #include "kmem_cache.h"
 #include "printk.h"
 #include "slab.h"
+#include "hooks.h"
 
 #define SLAB_MAX_PAGES 32
 
@@ -175,6 +176,7 @@ unsigned slab_get_objects(struct kmem_cache *s, const struct slab_alloc_context 
 				continue;
 			if (!sm_lock_ctx(&kcn->list_lock, trylock))
 				continue;
+			SM_HOOK(inst, SM_HOOK_REFILL);
 			got += take_from_lists(s, inst_node(inst, (unsigned)ids[i]), kcn, objs + got, n - got);
 			sm_unlock(&kcn->list_lock);
 		}
@@ -232,6 +234,7 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 				continue;
 			}
 			cur = kcn;
+			SM_HOOK(inst, SM_HOOK_FLUSH);
 		}
 		if (!slab_push(s, d, obj))
 			continue;

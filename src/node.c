@@ -14,6 +14,7 @@
 
 #include "instance.h"
 #include "node.h"
+#include "hooks.h"
 #include "slab.h"
 
 struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
@@ -307,6 +308,7 @@ uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pag
 {
 	if (!sm_lock_ctx(&n->lock, ctx->alloc_flags & SLAB_ALLOC_TRYLOCK))
 		return UINT32_MAX;
+	SM_HOOK(n->inst, SM_HOOK_NODE_PAGES);
 	bool zero = false;
 	uint32_t first = take_from_bins(n, true, npages, align_pages);
 	if (first == UINT32_MAX) {
@@ -347,6 +349,7 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 		sm_unlock(&n->lock);
 		return 0;
 	}
+	SM_HOOK(inst, SM_HOOK_PURGE);
 	uint64_t oldest = UINT64_MAX;
 	for (unsigned b = 0; b < NODE_NR_BINS; b++) {
 		struct list_head *pos, *tmp;
@@ -396,13 +399,15 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 	return pages;
 }
 
-bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint64_t now)
+bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint64_t now,
+		     bool trylock)
 {
 	struct slab *h = &n->descs[first];
 	uint32_t old = h->npages;
 	if (new_pages == old)
 		return true;
-	sm_lock(&n->lock);
+	if (!sm_lock_ctx(&n->lock, trylock))
+		return false;
 	bool ok = false;
 	if (new_pages < old) {
 		/* Shrink: the tail becomes a dirty free run. */

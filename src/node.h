@@ -150,10 +150,11 @@ void node_mark_large(struct sm_node *n, uint32_t first, uint32_t npages) __hidde
 /*
  * Resize the live page run starting at @first to @new_pages in place:
  * shrinking frees the tail, growing takes the free run or fresh pages right
- * after it.  Returns false (nothing changed) when it cannot grow in place.
- * Takes n->lock.
+ * after it.  Returns false (nothing changed) when it cannot grow in place, or
+ * with @trylock when n->lock is busy.  Takes n->lock.
  */
-bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint64_t now) __hidden;
+bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint64_t now,
+		     bool trylock) __hidden;
 
 /*
  * Purge dirty free runs stamped at or before @cutoff (all of them with

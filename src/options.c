@@ -16,6 +16,8 @@ void sm_options_init(struct sm_options *o)
 		.barn_max_empty = 8,
 		.slab_max_empty = 2,
 		.huge_threshold = (size_t)32 << 20,
+		.helper_thread = true,
+		.helper_idle_ms = 2000,
 	};
 }
 
@@ -25,5 +27,6 @@ bool options_valid(const struct sm_options *o)
 	       o->max_nodes >= 1 && o->max_nodes <= SM_MAX_NODES &&
 	       o->sheaf_capacity <= SM_MAX_SHEAF_CAPACITY &&
 	       o->barn_max_full <= 1024 && o->barn_max_empty <= 1024 &&
-	       o->huge_threshold >= SM_KMALLOC_MAX_CACHE_SIZE;
+	       o->huge_threshold >= SM_KMALLOC_MAX_CACHE_SIZE &&
+	       o->helper_idle_ms <= 3600000;
 }

@@ -6,7 +6,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,12 +58,17 @@ static void linux_release(void *p, size_t size, void *arg)
 	munmap(p, size);
 }
 
-static uint64_t linux_now_ns(void *arg)
+uint64_t os_monotonic_ns(void)
 {
-	(void)arg;
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t linux_now_ns(void *arg)
+{
+	(void)arg;
+	return os_monotonic_ns();
 }
 
 const struct sm_os_ops sm_os_linux = {
@@ -130,4 +140,45 @@ size_t os_rss_bytes(void)
 	}
 	errno = saved;
 	return rss;
+}
+
+void os_futex_wait(uint32_t *addr, uint32_t val, uint64_t timeout_ns)
+{
+	int saved = errno;
+	struct timespec ts = { (time_t)(timeout_ns / 1000000000u), (long)(timeout_ns % 1000000000u) };
+	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, timeout_ns ? &ts : NULL, NULL, 0);
+	errno = saved;
+}
+
+void os_futex_wake(uint32_t *addr, int nr)
+{
+	int saved = errno;
+	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, nr, NULL, NULL, 0);
+	errno = saved;
+}
+
+void os_thread_set_name(const char *name)
+{
+	int saved = errno;
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	errno = saved;
+}
+
+bool os_thread_start(void *(*fn)(void *), void *arg)
+{
+	int saved = errno;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, (size_t)256 << 10);
+	/* The new thread inherits this mask: every signal stays blocked in it. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_t t;
+	int err = pthread_create(&t, &attr, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	errno = saved;
+	return err == 0;
 }

@@ -8,6 +8,7 @@
 #ifndef SM_OS_H
 #define SM_OS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "slabmalloc.h"
@@ -25,6 +26,27 @@ void os_unmap(void *p, size_t size) __hidden;
 
 /* Write all of @len bytes to stderr; async-signal-safe, never allocates. */
 void os_write_stderr(const char *s, size_t len) __hidden;
+
+/*
+ * Futex wait and wake on a private 32-bit word; both async-signal-safe
+ * (one system call each) and errno-preserving.  os_futex_wait returns when
+ * *@addr != @val, on a wake, or after @timeout_ns (0: no timeout).
+ */
+void os_futex_wait(uint32_t *addr, uint32_t val, uint64_t timeout_ns) __hidden;
+void os_futex_wake(uint32_t *addr, int nr) __hidden;
+
+/* CLOCK_MONOTONIC in ns: real time, whatever an instance's now_ns says. */
+uint64_t os_monotonic_ns(void) __hidden;
+
+/*
+ * Start a detached thread running @fn(@arg), with every signal blocked in it
+ * (so no signal handler, that is no user code, ever runs on it) and a small
+ * stack.  Must not be called from a signal handler or with allocator locks
+ * held: thread creation allocates.  Returns false on failure.
+ */
+bool os_thread_start(void *(*fn)(void *), void *arg) __hidden;
+/* Name the calling thread (shown by ps and in /proc/self/task/<tid>/comm). */
+void os_thread_set_name(const char *name) __hidden;
 
 /* Resident set of this process in bytes, from /proc/self/statm (0 if unknown). */
 size_t os_rss_bytes(void) __hidden;

@@ -173,7 +173,7 @@ void sm_report(struct sm_instance *inst, const char *fmt, ...)
 	va_end(ap);
 	if (!inst)
 		inst = sm_default_instance();
-	if (inst->opts.error_handler) {
+	if (inst && inst->opts.error_handler) {
 		inst->opts.error_handler(buf, inst->opts.error_arg);
 		return;
 	}

@@ -29,8 +29,14 @@ static void *move_object(void *p, size_t old, size_t n, unsigned gfp)
 
 void *sm_krealloc(void *p, size_t n, unsigned gfp)
 {
-	if (!p)
-		return sm_kmalloc(sm_default_instance(), n, gfp);
+	if (!p) {
+		struct sm_instance *inst = sm_default_instance();
+		if (!inst) {
+			errno = ENOMEM; /* a signal handler interrupted its set-up */
+			return NULL;
+		}
+		return sm_kmalloc(inst, n, gfp);
+	}
 	if (!n) {
 		kfree_inline(p);
 		return NULL;
@@ -62,7 +68,11 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	size_t usable = (size_t)nd->descs[page].npages << SM_PAGE_SHIFT;
 	if (n > SM_KMALLOC_MAX_CACHE_SIZE && n <= inst->opts.huge_threshold) {
 		uint32_t want = (uint32_t)(ALIGN_UP(n, SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
-		if (node_resize_run(nd, page, want, inst_now(inst))) {
+		/* Re-entered (a signal handler): only try the node lock. */
+		bool nested = sm_enter();
+		bool resized = node_resize_run(nd, page, want, inst_now(inst), nested);
+		sm_leave(nested);
+		if (resized) {
 			if ((gfp & SM_GFP_ZERO) && n > usable)
 				memset((char *)p + usable, 0, ((size_t)want << SM_PAGE_SHIFT) - usable);
 			nd->descs[page].size = n;

@@ -45,6 +45,11 @@ void sm_stats_print(sm_instance_t *inst)
 		  "nodes %zu\n",
 		  st.slab_bytes >> 10, st.large_bytes >> 10, st.huge_allocations, st.free_dirty_bytes >> 10,
 		  st.free_clean_bytes >> 10, st.committed_bytes >> 10, st.purged_bytes >> 10, st.nodes);
+	if (st.deferred_frees || st.helper_starts)
+		sm_printk("slabmalloc: nolock: deferred frees %llu (pending %llu), helper thread "
+			  "started %llu times, woken %llu times\n",
+			  (unsigned long long)st.deferred_frees, (unsigned long long)st.deferred_pending,
+			  (unsigned long long)st.helper_starts, (unsigned long long)st.helper_wakeups);
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		sm_printk("slabmalloc: peak RSS %ld KiB\n", ru.ru_maxrss);
 }

@@ -7,6 +7,7 @@
 #include "instance.h"
 #include "kmem_cache.h"
 #include "sheaf.h"
+#include "hooks.h"
 
 struct slab_sheaf sm_empty_sheaf = { .size = 0, .capacity = 0 };
 
@@ -56,6 +57,7 @@ struct slab_sheaf *barn_replace_empty_sheaf(struct kmem_cache *s, struct node_ba
 {
 	if (!READ_ONCE(barn->nr_full) || !sm_lock_ctx(&barn->lock, trylock))
 		return NULL;
+	SM_HOOK(s->inst, SM_HOOK_BARN);
 	struct slab_sheaf *full = NULL;
 	if (barn->nr_full) {
 		full = list_first_entry(&barn->full, struct slab_sheaf, barn_list);
@@ -78,6 +80,7 @@ bool barn_replace_full_sheaf(struct kmem_cache *s, struct node_barn *barn,
 {
 	if (READ_ONCE(barn->nr_full) >= s->inst->opts.barn_max_full || !sm_lock_ctx(&barn->lock, trylock))
 		return false;
+	SM_HOOK(s->inst, SM_HOOK_BARN);
 	bool ok = barn->nr_full < s->inst->opts.barn_max_full;
 	*empty = NULL;
 	if (ok) {
@@ -99,6 +102,7 @@ struct slab_sheaf *barn_get_full_sheaf(struct kmem_cache *s, struct node_barn *b
 {
 	if (!READ_ONCE(barn->nr_full) || !sm_lock_ctx(&barn->lock, trylock))
 		return NULL;
+	SM_HOOK(s->inst, SM_HOOK_BARN);
 	struct slab_sheaf *sh = NULL;
 	if (barn->nr_full) {
 		sh = list_first_entry(&barn->full, struct slab_sheaf, barn_list);
@@ -116,6 +120,7 @@ struct slab_sheaf *barn_get_empty_sheaf(struct kmem_cache *s, struct node_barn *
 	(void)s;
 	if (!READ_ONCE(barn->nr_empty) || !sm_lock_ctx(&barn->lock, trylock))
 		return NULL;
+	SM_HOOK(s->inst, SM_HOOK_BARN);
 	struct slab_sheaf *sh = NULL;
 	if (barn->nr_empty) {
 		sh = list_first_entry(&barn->empty, struct slab_sheaf, barn_list);

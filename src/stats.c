@@ -60,28 +60,52 @@ static void cache_stats_locked(struct kmem_cache *s, struct sm_cache_stats *st)
 	st->slabs_freed = READ_ONCE(s->stat[STAT_SLAB_FREE]);
 }
 
+/*
+ * Statistics wait for locks: re-entered (from a signal handler) they report
+ * nothing rather than risk waiting for the thread they interrupted.
+ */
 void sm_cache_stats_get(sm_cache_t *s, struct sm_cache_stats *st)
 {
+	bool nested = sm_enter();
+	if (nested) {
+		memset(st, 0, sizeof(*st));
+		sm_leave(nested);
+		return;
+	}
 	sm_lock(&s->inst->lock);
 	cache_stats_locked(s, st);
 	sm_unlock(&s->inst->lock);
+	sm_leave(nested);
 }
 
 void sm_cache_foreach(sm_instance_t *inst, void (*fn)(const struct sm_cache_stats *, void *), void *arg)
 {
 	struct sm_cache_stats st;
+	bool nested = sm_enter();
+	if (nested) {
+		sm_leave(nested);
+		return;
+	}
 	sm_lock(&inst->lock);
 	struct list_head *pos;
 	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
 		cache_stats_locked(list_entry(pos, struct kmem_cache, list), &st);
+		/* User code, run with inst->lock held and busy set: what it
+		   allocates comes through the nolock path. */
 		fn(&st, arg);
 	}
 	sm_unlock(&inst->lock);
+	sm_leave(nested);
 }
 
 void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 {
 	memset(st, 0, sizeof(*st));
+	bool nested = sm_enter();
+	if (nested) {
+		sm_leave(nested);
+		return;
+	}
 	sm_lock(&inst->lock);
 	unsigned nr = inst->nr_nodes;
 	st->nodes = nr;
@@ -109,4 +133,12 @@ void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 	st->large_bytes = (used > st->slab_bytes ? used - st->slab_bytes : 0) + huge;
 	st->huge_bytes = huge;
 	st->purged_bytes = READ_ONCE(inst->purged_bytes);
+	struct sm_deferred *d = &inst->deferred;
+	st->deferred_frees = READ_ONCE(d->pushed);
+	uint64_t drained = READ_ONCE(d->drained);
+	st->deferred_pending = st->deferred_frees > drained ? st->deferred_frees - drained : 0;
+	st->helper_starts = READ_ONCE(d->helper_starts);
+	st->helper_wakeups = READ_ONCE(d->helper_wakeups);
+	st->helper_running = READ_ONCE(d->helper) == HELPER_RUNNING;
+	sm_leave(nested);
 }

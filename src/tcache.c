@@ -10,10 +10,8 @@
 #include "instance.h"
 #include "tcache.h"
 
-__thread struct sm_tls_slot sm_tls[SM_MAX_INSTANCES] __attribute__((tls_model("initial-exec")));
+__thread struct sm_thread_state sm_thread __attribute__((tls_model("initial-exec")));
 
-enum { TC_NORMAL = 0, TC_CREATING, TC_DEAD };
-static __thread uint8_t tls_state __attribute__((tls_model("initial-exec")));
 static __thread uint8_t tls_key_set __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t exit_key;
@@ -31,21 +29,24 @@ void tcache_init_once(void)
 	pthread_once(&exit_key_once, make_key);
 }
 
-bool tcache_creating(void)
-{
-	return tls_state == TC_CREATING;
-}
-
 struct sm_tcache *__tcache_get_slow(struct sm_instance *inst)
 {
-	if (tls_state != TC_NORMAL)
+	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
+	if (sl->gen == (inst->gen | SM_GEN_KICK)) {
+		/* A nolock free on this thread left work behind: see to it now. */
+		sl->gen = inst->gen;
+		deferred_kicked(inst);
+		return sl->tc;
+	}
+	if (sm_thread.state != TS_NORMAL)
 		return NULL;
 	return tcache_create(inst);
 }
 
 struct sm_tcache *tcache_create(struct sm_instance *inst)
 {
-	tls_state = TC_CREATING;
+	bool nested = sm_enter();
+	SM_BUG_ON(nested);
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(sizeof(struct sm_tcache), SLAB_ALLOC_NO_RECURSE,
 						       SM_NO_NODE);
 	uint32_t npages = (uint32_t)(ALIGN_UP(sizeof(struct sm_tcache), SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
@@ -53,7 +54,7 @@ struct sm_tcache *tcache_create(struct sm_instance *inst)
 	bool zeroed;
 	struct sm_node *n = inst_alloc_pages(inst, npages, 1, &ctx, &first, &zeroed);
 	if (!n) {
-		tls_state = TC_NORMAL;
+		sm_leave(nested);
 		return NULL;
 	}
 	struct sm_tcache *tc = node_page_addr(n, first);
@@ -63,18 +64,20 @@ struct sm_tcache *tcache_create(struct sm_instance *inst)
 	tc->first_page = first;
 	tc->npages = npages;
 	tc->node_id = 0;
+	tc->busy = &sm_thread.busy;
 	for (unsigned i = 0; i < SM_MAX_CACHES; i++)
 		tc->pcs[i].main = &sm_empty_sheaf;
 	sm_lock(&inst->lock);
 	list_add(&tc->link, &inst->tcaches);
 	sm_unlock(&inst->lock);
-	sm_tls[inst->slot].tc = tc;
-	sm_tls[inst->slot].gen = inst->gen;
+	sm_thread.slots[inst->slot].tc = tc;
+	sm_thread.slots[inst->slot].gen = inst->gen;
 	if (!tls_key_set) {
+		/* May call calloc: served by the nolock path, busy being set. */
 		tls_key_set = 1;
 		pthread_setspecific(exit_key, (void *)1);
 	}
-	tls_state = TC_NORMAL;
+	sm_leave(nested);
 	return tc;
 }
 
@@ -110,15 +113,16 @@ void tcache_destroy(struct sm_tcache *tc)
 
 void sm_thread_flush(sm_instance_t *inst)
 {
-	struct sm_tls_slot *sl = &sm_tls[inst->slot];
-	if (sl->gen != inst->gen)
+	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
+	if ((sl->gen & ~SM_GEN_KICK) != inst->gen)
 		return;
-	struct sm_tcache *tc = sl->tc;
-	tc->busy = 1;
-	sm_lock(&inst->lock);
-	tcache_return_sheaves(tc);
-	sm_unlock(&inst->lock);
-	tc->busy = 0;
+	bool nested = sm_enter();
+	if (!nested) { /* from a signal handler: nothing can be done without blocking */
+		sm_lock(&inst->lock);
+		tcache_return_sheaves(sl->tc);
+		sm_unlock(&inst->lock);
+	}
+	sm_leave(nested);
 }
 
 static void thread_exit(void *arg)
@@ -126,17 +130,24 @@ static void thread_exit(void *arg)
 	(void)arg;
 	/* From here on this thread allocates without sheaves (later key
 	   destructors and TLS destructors may still call free). */
-	tls_state = TC_DEAD;
+	bool nested = sm_enter();
+	sm_thread.state = TS_DEAD;
 	for (unsigned i = 0; i < SM_MAX_INSTANCES; i++) {
-		if (!sm_tls[i].gen)
+		struct sm_tls_slot *sl = &sm_thread.slots[i];
+		if (!sl->gen)
 			continue;
-		struct sm_tcache *tc = sm_tls[i].tc;
-		uint64_t gen = sm_tls[i].gen;
-		sm_tls[i].gen = 0; /* first: a signal handler must not find it */
-		sm_tls[i].tc = NULL;
+		struct sm_tcache *tc = sl->tc;
+		uint64_t gen = sl->gen & ~SM_GEN_KICK;
+		sl->gen = 0; /* first: a signal handler must not find it */
+		sl->tc = NULL;
 		sm_lock(&sm_registry_lock);
-		if (registry_lookup_locked(i, gen))
+		struct sm_instance *inst = registry_lookup_locked(i, gen);
+		if (inst) {
 			tcache_destroy(tc);
+			/* What this thread's handlers deferred is not left behind. */
+			deferred_drain(inst);
+		}
 		sm_unlock(&sm_registry_lock);
 	}
+	sm_leave(nested);
 }

@@ -172,6 +172,29 @@ static inline void kmem_cache_free(struct kmem_cache *s, void *p)
 	sm_cache_free(s, p);
 }
 
+/* ---- the nolock API: any context, signal handlers included ---- */
+
+static inline void *kmalloc_nolock(size_t size, gfp_t flags, int node)
+{
+	sm_instance_t *inst = sm_default_instance();
+	return inst ? sm_kmalloc_nolock(inst, size, flags, node) : NULL;
+}
+
+static inline void kfree_nolock(const void *p)
+{
+	sm_kfree_nolock(__sm_unconst(p));
+}
+
+static inline void *kmem_cache_alloc_nolock(struct kmem_cache *s, gfp_t flags, int node)
+{
+	return sm_cache_alloc_nolock(s, flags, node);
+}
+
+static inline void kmem_cache_free_nolock(struct kmem_cache *s, void *p)
+{
+	sm_cache_free_nolock(s, p);
+}
+
 /*
  * Give cached objects and empty slabs of @s back.  Returns 0 if the cache
  * holds no slab afterwards, 1 if some remain (the kernel's meaning).

@@ -378,7 +378,7 @@ static void fill_slabs(sm_instance_t *inst, void *sl[8][8])
 			CHECK_EQ((uintptr_t)sl[k][j] & ~(uintptr_t)4095, (uintptr_t)sl[k][0]);
 		}
 	/* This thread's main sheaf of kmalloc-512 is empty now, no spare. */
-	struct sm_tcache *tc = sm_tls[inst->slot].tc;
+	struct sm_tcache *tc = sm_thread.slots[inst->slot].tc;
 	struct kmem_cache *s = &inst->kmalloc_caches[kmalloc_index(512)];
 	CHECK_EQ(tc->pcs[s->id].main->size, 0);
 	CHECK(tc->pcs[s->id].spare == NULL);

@@ -415,19 +415,19 @@ static void *outlive_thread(void *arg)
 		sm_kfree(p[i]);
 	lt.slot = lt.inst->slot;
 	lt.old_gen = lt.inst->gen;
-	lt.old_tc = sm_tls[lt.slot].tc;
+	lt.old_tc = sm_thread.slots[lt.slot].tc;
 	CHECK(lt.old_tc != NULL);
-	CHECK_EQ(sm_tls[lt.slot].gen, lt.old_gen);
+	CHECK_EQ(sm_thread.slots[lt.slot].gen, lt.old_gen);
 	pthread_barrier_wait(&lt.bar); /* main destroys it and creates another */
 	pthread_barrier_wait(&lt.bar);
 	/* The slot still names the dead instance's generation: never followed. */
-	CHECK_EQ(sm_tls[lt.slot].gen, lt.old_gen);
+	CHECK_EQ(sm_thread.slots[lt.slot].gen, lt.old_gen);
 	CHECK_EQ(lt.inst->slot, lt.slot);
 	CHECK(lt.inst->gen != lt.old_gen);
 	if (!lt.use_new)
 		return NULL; /* exit with only the stale slot */
 	sm_thread_flush(lt.inst); /* no tcache for the new instance yet: nothing to do */
-	CHECK_EQ(sm_tls[lt.slot].gen, lt.old_gen);
+	CHECK_EQ(sm_thread.slots[lt.slot].gen, lt.old_gen);
 	for (int i = 0; i < 200; i++) {
 		p[i] = sm_kmalloc(lt.inst, 48, 0);
 		CHECK(p[i] != NULL);
@@ -436,9 +436,9 @@ static void *outlive_thread(void *arg)
 	for (int i = 0; i < 100; i++)
 		sm_kfree(p[i]);
 	/* A new tcache, of the new instance. */
-	CHECK_EQ(sm_tls[lt.slot].gen, lt.inst->gen);
-	CHECK(sm_tls[lt.slot].tc != NULL);
-	CHECK(sm_tls[lt.slot].tc->inst == lt.inst);
+	CHECK_EQ(sm_thread.slots[lt.slot].gen, lt.inst->gen);
+	CHECK(sm_thread.slots[lt.slot].tc != NULL);
+	CHECK(sm_thread.slots[lt.slot].tc->inst == lt.inst);
 	for (int i = 100; i < 200; i++)
 		sm_kfree(p[i]);
 	return NULL;

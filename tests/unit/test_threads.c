@@ -528,9 +528,9 @@ static void *exit_thread(void *arg)
 
 	/* The objects sit in this thread's sheaves. */
 	struct kmem_cache *s = cache_of_size(ex.inst, OBJ_SIZE);
-	struct sm_tcache *tc = sm_tls[ex.inst->slot].tc;
+	struct sm_tcache *tc = sm_thread.slots[ex.inst->slot].tc;
 	CHECK(tc != NULL);
-	CHECK_EQ(sm_tls[ex.inst->slot].gen, ex.inst->gen);
+	CHECK_EQ(sm_thread.slots[ex.inst->slot].gen, ex.inst->gen);
 	ex.main_size = tc->pcs[s->id].main->size;
 	ex.spare_size = tc->pcs[s->id].spare ? tc->pcs[s->id].spare->size : 0;
 	CHECK(ex.main_size > 0);
@@ -777,7 +777,7 @@ static void test_thread_flush(void)
 	for (int i = 0; i < 70; i++)
 		sm_kfree(p[i]);
 	/* main: 28 + 36 = 64 (full) became the spare; main holds 70 - 36 = 34. */
-	struct sm_tcache *tc = sm_tls[inst->slot].tc;
+	struct sm_tcache *tc = sm_thread.slots[inst->slot].tc;
 	CHECK(tc != NULL);
 	struct slub_percpu_sheaves *pcs = &tc->pcs[s->id];
 	CHECK_EQ(pcs->main->size, 34);

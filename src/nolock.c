@@ -1,0 +1,117 @@
+/*
+ * nolock.c - the public nolock entry points, the userspace kmalloc_nolock()
+ * and kfree_nolock(): usable from a signal handler, from inside another
+ * allocator call, or with any lock held.  They never wait for a lock (every
+ * lock is tried once), never call a function that is not async-signal-safe
+ * and never start a thread.  Called outside the allocator (busy clear) they
+ * may use the thread's main sheaf, which is lock-free; re-entered they keep
+ * off the sheaves.  docs/signal-safety.md states the contract.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "fastpath.h"
+
+/* One object of @s without waiting: the main sheaf if usable, else the slabs. */
+static void *cache_alloc_nolock(struct kmem_cache *s, bool nested, unsigned flags, int node)
+{
+	if (!nested && node == SM_NO_NODE && !(flags & SLAB_ALLOC_THISNODE)) {
+		struct sm_tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
+		if (tc) {
+			struct slab_sheaf *m = tc->pcs[s->id].main;
+			if (m->size)
+				return m->objects[--m->size];
+		}
+	}
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, flags | SLAB_ALLOC_TRYLOCK, node);
+	return slab_alloc_single(s, &ctx);
+}
+
+static void cache_free_nolock(struct kmem_cache *s, void *p, bool nested)
+{
+	if (!nested) {
+		struct sm_tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
+		if (tc) {
+			struct slab_sheaf *m = tc->pcs[s->id].main;
+			if (m->size < m->capacity) {
+				if (unlikely(m->size && m->objects[m->size - 1] == p)) {
+					double_free_report(s, p);
+					return;
+				}
+				m->objects[m->size++] = p;
+				return;
+			}
+		}
+	}
+	if (!slab_put_objects(s, &p, 1, true))
+		defer_free(s->inst, p, s->fp_offset);
+}
+
+static inline unsigned nolock_flags(unsigned gfp)
+{
+	return ((gfp & SM_GFP_ZERO) ? SLAB_ALLOC_ZERO : 0) |
+	       ((gfp & SM_GFP_THISNODE) ? SLAB_ALLOC_THISNODE : 0);
+}
+
+void *sm_kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned gfp, int node)
+{
+	unsigned flags = nolock_flags(gfp);
+	bool nested = sm_enter();
+	void *p = NULL;
+	if (size <= SM_KMALLOC_MAX_CACHE_SIZE) {
+		if (size > 8)
+			size = ALIGN_UP(size, SM_MALLOC_ALIGN);
+		struct kmem_cache *s = &inst->kmalloc_caches[kmalloc_index(size)];
+		p = cache_alloc_nolock(s, nested, flags, node);
+		if (p && (flags & SLAB_ALLOC_ZERO))
+			memset(p, 0, s->size);
+	} else if (size <= SM_MAX_ALLOC) {
+		struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags | SLAB_ALLOC_TRYLOCK, node);
+		p = kmalloc_large(inst, size, 0, &ctx);
+	}
+	sm_leave(nested);
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+void sm_kfree_nolock(void *p)
+{
+	if (unlikely(!p))
+		return;
+	bool nested = sm_enter();
+	struct kmem_cache *s = obj_cache(p);
+	if (likely(s))
+		cache_free_nolock(s, p, nested);
+	else
+		__kfree_other(p, true);
+	sm_leave(nested);
+}
+
+void *sm_cache_alloc_nolock(sm_cache_t *s, unsigned gfp, int node)
+{
+	unsigned flags = nolock_flags(gfp);
+	bool nested = sm_enter();
+	void *p = cache_alloc_nolock(s, nested, flags, node);
+	sm_leave(nested);
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (flags & SLAB_ALLOC_ZERO)
+		memset(p, 0, s->object_size);
+	return p;
+}
+
+void sm_cache_free_nolock(sm_cache_t *s, void *p)
+{
+	if (unlikely(!p))
+		return;
+	if (unlikely(obj_cache(p) != s)) {
+		slab_check_object(s, p); /* reports what is wrong */
+		return;
+	}
+	bool nested = sm_enter();
+	cache_free_nolock(s, p, nested);
+	sm_leave(nested);
+}
