@@ -35,6 +35,8 @@ void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc, unsigned fla
 
 	if (unlikely(READ_ONCE(inst->deferred.head)))
 		deferred_drain(inst);
+	if (unlikely(m->size))
+		goto pop; /* came from the notc path: the fast path did not look */
 	if (unlikely(m == &sm_empty_sheaf)) {
 		m = sheaf_alloc(s, ctx);
 		if (!m)

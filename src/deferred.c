@@ -105,7 +105,6 @@ static void *helper_main(void *arg)
 	uint64_t tick_ns = MAX((uint64_t)inst->opts.purge_delay_ms * 1000000u / 2, (uint64_t)1000000u);
 	uint64_t idle_since = os_monotonic_ns();
 
-	os_thread_set_name("slabmalloc-bg");
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&d->wake, __ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&d->helper, __ATOMIC_ACQUIRE) == HELPER_STOPPING)
@@ -162,7 +161,7 @@ void helper_maybe_start(struct sm_instance *inst)
 	WRITE_ONCE(d->want_helper, 0);
 	__atomic_fetch_add(&d->alive, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->helper, HELPER_RUNNING, __ATOMIC_SEQ_CST);
-	if (os_thread_start(helper_main, inst)) {
+	if (os_thread_start(helper_main, inst, "slabmalloc-bg")) {
 		__atomic_fetch_add(&d->helper_starts, 1, __ATOMIC_RELAXED);
 		return;
 	}
@@ -208,6 +207,12 @@ void deferred_fork_child(struct sm_instance *inst)
 	d->alive = 0;
 	if (d->helper != HELPER_STOPPING)
 		d->helper = HELPER_IDLE;
-	if (d->head && inst->opts.helper_thread)
-		d->want_helper = 1;
+	if (d->head) {
+		/* The child's only thread finishes them on its next call. */
+		if (inst->opts.helper_thread)
+			d->want_helper = 1;
+		struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
+		if (sl->gen == inst->gen)
+			sl->gen = inst->gen | SM_GEN_KICK;
+	}
 }

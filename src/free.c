@@ -31,6 +31,8 @@ void __slab_free_slow(struct kmem_cache *s, struct sm_tcache *tc, void *p)
 	}
 	if (unlikely(READ_ONCE(inst->deferred.head)))
 		deferred_drain(inst);
+	if (unlikely(m->size < m->capacity))
+		goto push; /* came from the notc path: the fast path did not look */
 	if (unlikely(m == &sm_empty_sheaf)) {
 		m = sheaf_alloc(s, &ctx);
 		if (!m)

@@ -4,13 +4,13 @@
  * mprotect as nodes grow and purged with MADV_DONTNEED, which both drops the
  * pages from the resident set and guarantees they read back as zero.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -157,14 +157,7 @@ void os_futex_wake(uint32_t *addr, int nr)
 	errno = saved;
 }
 
-void os_thread_set_name(const char *name)
-{
-	int saved = errno;
-	prctl(PR_SET_NAME, name, 0, 0, 0);
-	errno = saved;
-}
-
-bool os_thread_start(void *(*fn)(void *), void *arg)
+bool os_thread_start(void *(*fn)(void *), void *arg, const char *name)
 {
 	int saved = errno;
 	pthread_attr_t attr;
@@ -179,6 +172,8 @@ bool os_thread_start(void *(*fn)(void *), void *arg)
 	int err = pthread_create(&t, &attr, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
+	if (!err)
+		pthread_setname_np(t, name); /* before we return: tests look for it */
 	errno = saved;
 	return err == 0;
 }

@@ -39,14 +39,13 @@ void os_futex_wake(uint32_t *addr, int nr) __hidden;
 uint64_t os_monotonic_ns(void) __hidden;
 
 /*
- * Start a detached thread running @fn(@arg), with every signal blocked in it
- * (so no signal handler, that is no user code, ever runs on it) and a small
- * stack.  Must not be called from a signal handler or with allocator locks
- * held: thread creation allocates.  Returns false on failure.
+ * Start a detached thread named @name (ps, /proc/self/task/<tid>/comm)
+ * running @fn(@arg), with every signal blocked in it (so no signal handler,
+ * that is no user code, ever runs on it) and a small stack.  Must not be
+ * called from a signal handler or with allocator locks held: thread creation
+ * allocates.  Returns false on failure.
  */
-bool os_thread_start(void *(*fn)(void *), void *arg) __hidden;
-/* Name the calling thread (shown by ps and in /proc/self/task/<tid>/comm). */
-void os_thread_set_name(const char *name) __hidden;
+bool os_thread_start(void *(*fn)(void *), void *arg, const char *name) __hidden;
 
 /* Resident set of this process in bytes, from /proc/self/statm (0 if unknown). */
 size_t os_rss_bytes(void) __hidden;
