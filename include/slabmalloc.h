@@ -85,6 +85,10 @@ struct sm_options {
 	unsigned sheaf_capacity;   /* objects per sheaf; 0 = chosen by size */
 	unsigned barn_max_full;    /* full sheaves a barn keeps per node */
 	unsigned barn_max_empty;   /* empty sheaves a barn keeps per node */
+	size_t barn_bytes;         /* a barn may also keep more sheaves of small
+	                              objects, up to this many bytes of objects
+	                              (default 256 KiB; 0: the two counts alone).
+	                              Barns idle for a purge interval are drained */
 	unsigned slab_max_empty;   /* empty slabs a cache keeps per node before
 	                              handing the extra ones back at once */
 	size_t huge_threshold;     /* requests above this get their own mapping */

@@ -69,6 +69,7 @@ static const struct opt table[] = {
 	OPT("SHEAF_CAPACITY", K_UINT, opts.sheaf_capacity, 0, 1024),
 	OPT("BARN_MAX_FULL", K_UINT, opts.barn_max_full, 0, 1024),
 	OPT("BARN_MAX_EMPTY", K_UINT, opts.barn_max_empty, 0, 1024),
+	OPT("BARN_BYTES", K_SIZE, opts.barn_bytes, 0, (size_t)1 << 30),
 	OPT("SLAB_MAX_EMPTY", K_UINT, opts.slab_max_empty, 0, 1u << 20),
 	OPT("HUGE_THRESHOLD", K_SIZE, opts.huge_threshold, SM_KMALLOC_MAX_CACHE_SIZE, (size_t)1 << 46),
 	OPT("HELPER_THREAD", K_BOOL, opts.helper_thread, 0, 1),
@@ -136,10 +137,10 @@ void env_print(const struct sm_env *env)
 {
 	const struct sm_options *o = &env->opts;
 	sm_printk("slabmalloc: options: node_size=%zu max_nodes=%u purge_delay_ms=%u sheaf_capacity=%u "
-		  "barn_max_full=%u barn_max_empty=%u slab_max_empty=%u huge_threshold=%zu "
+		  "barn_max_full=%u barn_max_empty=%u barn_bytes=%zu slab_max_empty=%u huge_threshold=%zu "
 		  "helper_thread=%d helper_idle_ms=%u stats=%d on_error=%s\n",
 		  o->node_size, o->max_nodes, o->purge_delay_ms, o->sheaf_capacity, o->barn_max_full,
-		  o->barn_max_empty, o->slab_max_empty, o->huge_threshold, o->helper_thread,
+		  o->barn_max_empty, o->barn_bytes, o->slab_max_empty, o->huge_threshold, o->helper_thread,
 		  o->helper_idle_ms, env->stats,
 		  env->report_only ? "report" : "abort");
 }

@@ -258,8 +258,15 @@ size_t inst_purge(struct sm_instance *inst, uint64_t cutoff)
 	deferred_drain(inst);
 	sm_lock(&inst->lock);
 	struct list_head *pos;
-	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next)
-		cache_release_empty(list_entry(pos, struct kmem_cache, list), cutoff);
+	unsigned nr_nodes = inst_nr_nodes(inst);
+	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
+		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
+		/* Idle barns first: their objects go back to slabs that may then
+		   be empty and old enough to release right below. */
+		for (unsigned i = 0; i < nr_nodes; i++)
+			barn_age(s, &s->node[i].barn);
+		cache_release_empty(s, cutoff);
+	}
 	sm_unlock(&inst->lock);
 	size_t pages = 0;
 	unsigned nr = inst_nr_nodes(inst);

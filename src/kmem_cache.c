@@ -81,6 +81,12 @@ bool kmem_cache_init(struct kmem_cache *s, struct sm_instance *inst, const char 
 	s->reciprocal = ((1ull << 32) + slot - 1) / slot;
 	s->sheaf_capacity = inst->opts.sheaf_capacity ? inst->opts.sheaf_capacity
 						       : (unsigned)MIN(64, MAX(8, 16384 / slot));
+	/* A barn holds barn_max_full sheaves, or more of small objects: up to
+	   barn_bytes of them (a full sheaf of 32-byte objects is 2 KiB). */
+	size_t sheaf_bytes = (size_t)s->sheaf_capacity * slot;
+	unsigned by_bytes = (unsigned)MIN((size_t)1024, inst->opts.barn_bytes / sheaf_bytes);
+	s->barn_max_full = MAX(inst->opts.barn_max_full, by_bytes);
+	s->barn_max_empty = MAX(inst->opts.barn_max_empty, by_bytes);
 	s->random = splitmix64((uintptr_t)s ^ inst_now(inst) ^ ((uint64_t)slot << 48)) | 1;
 	size_t len = strlen(name);
 	if (len >= sizeof(s->name))

@@ -27,7 +27,9 @@ struct sm_instance;
 /* The barn: full and empty sheaves of one cache on one node. */
 struct node_barn {
 	sm_lock_t lock;                 /* guards the lists and counts below */
-	unsigned nr_full, nr_empty;     /* nr_full <= max_full, nr_empty <= max_empty */
+	unsigned nr_full, nr_empty;     /* nr_full <= s->barn_max_full, nr_empty <= s->barn_max_empty */
+	unsigned long ops;              /* sheaves taken or given since creation */
+	unsigned long ops_at_purge;     /* ops at the last purge: unchanged = idle */
 	struct list_head full;          /* sheaves with size == capacity */
 	struct list_head empty;         /* sheaves with size == 0 */
 };
@@ -56,6 +58,8 @@ struct kmem_cache {
 	uint64_t reciprocal;            /* ceil(2^32 / size): offset -> index */
 	unsigned id;                    /* index into every thread's pcs[] */
 	unsigned sheaf_capacity;
+	unsigned barn_max_full;         /* from the options and the barn byte budget */
+	unsigned barn_max_empty;
 	struct sm_instance *inst;
 	unsigned inst_slot;             /* copies of inst->slot and inst->gen */
 	uint64_t inst_gen;

@@ -14,6 +14,7 @@ void sm_options_init(struct sm_options *o)
 		.sheaf_capacity = 0,
 		.barn_max_full = 8,
 		.barn_max_empty = 8,
+		.barn_bytes = (size_t)256 << 10,
 		.slab_max_empty = 2,
 		.huge_threshold = (size_t)32 << 20,
 		.helper_thread = true,
@@ -27,6 +28,7 @@ bool options_valid(const struct sm_options *o)
 	       o->max_nodes >= 1 && o->max_nodes <= SM_MAX_NODES &&
 	       o->sheaf_capacity <= SM_MAX_SHEAF_CAPACITY &&
 	       o->barn_max_full <= 1024 && o->barn_max_empty <= 1024 &&
+	       o->barn_bytes <= ((size_t)1 << 30) &&
 	       o->huge_threshold >= SM_KMALLOC_MAX_CACHE_SIZE &&
 	       o->helper_idle_ms <= 3600000;
 }

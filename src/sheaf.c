@@ -58,12 +58,13 @@ struct slab_sheaf *barn_replace_empty_sheaf(struct kmem_cache *s, struct node_ba
 	if (!READ_ONCE(barn->nr_full) || !sm_lock_ctx(&barn->lock, trylock))
 		return NULL;
 	SM_HOOK(s->inst, SM_HOOK_BARN);
+	barn->ops++;
 	struct slab_sheaf *full = NULL;
 	if (barn->nr_full) {
 		full = list_first_entry(&barn->full, struct slab_sheaf, barn_list);
 		list_del(&full->barn_list);
 		barn->nr_full--;
-		if (barn->nr_empty < s->inst->opts.barn_max_empty) {
+		if (barn->nr_empty < s->barn_max_empty) {
 			list_add(&(*empty)->barn_list, &barn->empty);
 			barn->nr_empty++;
 			*empty = NULL;
@@ -78,10 +79,11 @@ struct slab_sheaf *barn_replace_empty_sheaf(struct kmem_cache *s, struct node_ba
 bool barn_replace_full_sheaf(struct kmem_cache *s, struct node_barn *barn,
 			     struct slab_sheaf *full, struct slab_sheaf **empty, bool trylock)
 {
-	if (READ_ONCE(barn->nr_full) >= s->inst->opts.barn_max_full || !sm_lock_ctx(&barn->lock, trylock))
+	if (READ_ONCE(barn->nr_full) >= s->barn_max_full || !sm_lock_ctx(&barn->lock, trylock))
 		return false;
 	SM_HOOK(s->inst, SM_HOOK_BARN);
-	bool ok = barn->nr_full < s->inst->opts.barn_max_full;
+	barn->ops++;
+	bool ok = barn->nr_full < s->barn_max_full;
 	*empty = NULL;
 	if (ok) {
 		list_add(&full->barn_list, &barn->full);
@@ -103,6 +105,7 @@ struct slab_sheaf *barn_get_full_sheaf(struct kmem_cache *s, struct node_barn *b
 	if (!READ_ONCE(barn->nr_full) || !sm_lock_ctx(&barn->lock, trylock))
 		return NULL;
 	SM_HOOK(s->inst, SM_HOOK_BARN);
+	barn->ops++;
 	struct slab_sheaf *sh = NULL;
 	if (barn->nr_full) {
 		sh = list_first_entry(&barn->full, struct slab_sheaf, barn_list);
@@ -121,6 +124,7 @@ struct slab_sheaf *barn_get_empty_sheaf(struct kmem_cache *s, struct node_barn *
 	if (!READ_ONCE(barn->nr_empty) || !sm_lock_ctx(&barn->lock, trylock))
 		return NULL;
 	SM_HOOK(s->inst, SM_HOOK_BARN);
+	barn->ops++;
 	struct slab_sheaf *sh = NULL;
 	if (barn->nr_empty) {
 		sh = list_first_entry(&barn->empty, struct slab_sheaf, barn_list);
@@ -133,10 +137,9 @@ struct slab_sheaf *barn_get_empty_sheaf(struct kmem_cache *s, struct node_barn *
 
 void barn_return_sheaf(struct kmem_cache *s, struct node_barn *barn, struct slab_sheaf *sh)
 {
-	const struct sm_options *o = &s->inst->opts;
 	if (sh->size == sh->capacity) {
 		sm_lock(&barn->lock);
-		if (barn->nr_full < o->barn_max_full) {
+		if (barn->nr_full < s->barn_max_full) {
 			list_add(&sh->barn_list, &barn->full);
 			barn->nr_full++;
 			sm_unlock(&barn->lock);
@@ -147,7 +150,7 @@ void barn_return_sheaf(struct kmem_cache *s, struct node_barn *barn, struct slab
 	}
 	sheaf_flush(s, sh);
 	sm_lock(&barn->lock);
-	if (barn->nr_empty < o->barn_max_empty) {
+	if (barn->nr_empty < s->barn_max_empty) {
 		list_add(&sh->barn_list, &barn->empty);
 		barn->nr_empty++;
 		sh = NULL;
@@ -157,10 +160,32 @@ void barn_return_sheaf(struct kmem_cache *s, struct node_barn *barn, struct slab
 		sheaf_free(sh);
 }
 
+/* Take every sheaf out of @barn (entered with barn->lock held; drops it) and free them. */
+static void barn_empty_locked(struct kmem_cache *s, struct node_barn *barn);
+
 void barn_drain(struct kmem_cache *s, struct node_barn *barn)
 {
-	struct list_head full, empty;
 	sm_lock(&barn->lock);
+	barn_empty_locked(s, barn);
+}
+
+bool barn_age(struct kmem_cache *s, struct node_barn *barn)
+{
+	if (!READ_ONCE(barn->nr_full) && !READ_ONCE(barn->nr_empty))
+		return false;
+	sm_lock(&barn->lock);
+	if (barn->ops != barn->ops_at_purge) {
+		barn->ops_at_purge = barn->ops; /* in use: look again next time */
+		sm_unlock(&barn->lock);
+		return false;
+	}
+	barn_empty_locked(s, barn);
+	return true;
+}
+
+static void barn_empty_locked(struct kmem_cache *s, struct node_barn *barn)
+{
+	struct list_head full, empty;
 	list_splice_init(&barn->full, &full);
 	list_splice_init(&barn->empty, &empty);
 	barn->nr_full = barn->nr_empty = 0;

@@ -70,5 +70,11 @@ struct slab_sheaf *barn_get_empty_sheaf(struct kmem_cache *s, struct node_barn *
 void barn_return_sheaf(struct kmem_cache *s, struct node_barn *barn, struct slab_sheaf *sh) __hidden;
 /* Empty @barn: flush its full sheaves to slabs and free all its sheaves. */
 void barn_drain(struct kmem_cache *s, struct node_barn *barn) __hidden;
+/*
+ * The purge's view of a barn: if no sheaf went in or out since the last
+ * purge looked, the barn is idle and its sheaves only pin slabs: drain it
+ * (returns true).  Otherwise remember where it stands.  Takes barn->lock.
+ */
+bool barn_age(struct kmem_cache *s, struct node_barn *barn) __hidden;
 
 #endif /* SM_SHEAF_H */
