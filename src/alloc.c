@@ -166,6 +166,8 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 		struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags, node);
 		p = kmalloc_large(inst, size, align, &ctx);
 		sm_leave(nested);
+		if (!nested)
+			deferred_check(inst);
 	}
 	if (!p)
 		errno = ENOMEM;

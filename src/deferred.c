@@ -4,6 +4,9 @@
  * and a store to this thread's TLS.  Everything else runs in a blocking
  * context: a slow path with busy set, thread exit, or the helper itself.
  */
+#define _GNU_SOURCE /* sigisemptyset */
+#include <signal.h>
+
 #include "deferred.h"
 #include "fastpath.h"
 #include "hooks.h"
@@ -33,11 +36,12 @@ void defer_free(struct sm_instance *inst, void *p, unsigned link_off)
 		os_futex_wake(&d->wake, 1);
 		return;
 	}
-	/* No helper: this thread's next call into @inst finishes the free. */
+	/* No helper: this thread's next call into @inst finishes the free
+	   (a thread without a tcache gets a slot that only says so). */
 	if (inst->opts.helper_thread)
 		WRITE_ONCE(d->want_helper, 1);
 	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
-	if (sl->gen == inst->gen)
+	if (sl->gen == inst->gen || (!sl->gen && sm_thread.state == TS_NORMAL))
 		sl->gen = inst->gen | SM_GEN_KICK;
 }
 
@@ -149,10 +153,42 @@ static void *helper_main(void *arg)
 	}
 }
 
+/*
+ * Whether the calling thread may create a thread now.  pthread_create takes
+ * glibc locks (the stack cache, the TLS generation), so it must never run in
+ * a signal handler that may have interrupted their holder; and with busy
+ * clear, nothing tells an ordinary call from a handler that landed outside
+ * the allocator.  The signal mask does: while a handler runs, the kernel
+ * blocks its signal (unless the handler was installed with SA_NODEFER and
+ * an empty sa_mask).  So a thread starts the helper only while it blocks no
+ * signal at all (one system call).  When it may not, its next call is sent
+ * to the slow path again (SM_GEN_KICK) to retry, up to 64 times in a row: a
+ * thread that keeps signals blocked leaves the start to another thread.
+ */
+static __thread uint8_t create_refused;
+
+static bool may_create_thread(struct sm_instance *inst)
+{
+	sigset_t cur;
+	if (pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 && sigisemptyset(&cur)) {
+		create_refused = 0;
+		return true;
+	}
+	if (create_refused < 64) {
+		create_refused++;
+		struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
+		if (sl->gen == inst->gen || (!sl->gen && sm_thread.state == TS_NORMAL))
+			sl->gen = inst->gen | SM_GEN_KICK;
+	}
+	return false;
+}
+
 void helper_maybe_start(struct sm_instance *inst)
 {
 	struct sm_deferred *d = &inst->deferred;
-	if (!READ_ONCE(d->want_helper) || !inst->opts.helper_thread)
+	if (!READ_ONCE(d->want_helper) || !inst->opts.helper_thread || sm_in_allocator())
+		return;
+	if (!may_create_thread(inst))
 		return;
 	uint32_t idle = HELPER_IDLE;
 	if (!__atomic_compare_exchange_n(&d->helper, &idle, HELPER_STARTING, false,
@@ -173,6 +209,17 @@ void helper_maybe_start(struct sm_instance *inst)
 	bool nested = sm_enter();
 	deferred_drain(inst);
 	sm_leave(nested);
+}
+
+void deferred_check(struct sm_instance *inst)
+{
+	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
+	if (unlikely(sl->gen == (inst->gen | SM_GEN_KICK))) {
+		sl->gen = sl->tc ? inst->gen : 0;
+		deferred_kicked(inst);
+	} else if (unlikely(READ_ONCE(inst->deferred.want_helper))) {
+		helper_maybe_start(inst);
+	}
 }
 
 void deferred_kicked(struct sm_instance *inst)

@@ -78,6 +78,13 @@ void deferred_kicked(struct sm_instance *inst) __hidden;
 /* Start the helper if a push asked for it (busy clear, no lock held). */
 void helper_maybe_start(struct sm_instance *inst) __hidden;
 
+/*
+ * The end of a call that does not go through the sheaf paths (page runs,
+ * huge mappings): see to a kick left for this thread, and to a wanted
+ * helper, as the sheaf slow paths do.  Busy clear, no lock held.
+ */
+void deferred_check(struct sm_instance *inst) __hidden;
+
 /* Stop @inst's helper and wait until it has let go of the instance. */
 void helper_stop(struct sm_instance *inst) __hidden;
 

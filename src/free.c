@@ -155,9 +155,13 @@ void __kfree_other(void *p, bool trylock)
 /* Free a pointer that is not a slab object: a page run, a huge mapping, or garbage. */
 void kfree_other(void *p)
 {
+	struct sm_node *n = node_of(p);
+	struct sm_instance *inst = n ? n->inst : NULL; /* read before a huge @n goes */
 	bool nested = sm_enter();
 	__kfree_other(p, nested);
 	sm_leave(nested);
+	if (!nested && inst)
+		deferred_check(inst);
 }
 
 void __kfree_nosheaf(void *p)

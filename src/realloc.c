@@ -72,6 +72,8 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 		bool nested = sm_enter();
 		bool resized = node_resize_run(nd, page, want, inst_now(inst), nested);
 		sm_leave(nested);
+		if (!nested)
+			deferred_check(inst);
 		if (resized) {
 			if ((gfp & SM_GFP_ZERO) && n > usable)
 				memset((char *)p + usable, 0, ((size_t)want << SM_PAGE_SHIFT) - usable);

@@ -34,9 +34,10 @@ struct sm_tcache *__tcache_get_slow(struct sm_instance *inst)
 	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
 	if (sl->gen == (inst->gen | SM_GEN_KICK)) {
 		/* A nolock free on this thread left work behind: see to it now. */
-		sl->gen = inst->gen;
+		sl->gen = sl->tc ? inst->gen : 0;
 		deferred_kicked(inst);
-		return sl->tc;
+		if (sl->tc)
+			return sl->tc;
 	}
 	if (sm_thread.state != TS_NORMAL)
 		return NULL;
