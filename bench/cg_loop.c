@@ -1,0 +1,79 @@
+/*
+ * cg_loop.c - the loop bench/callgrind counts instructions of.
+ *
+ *   cg_loop malloc SIZE ITERS   ITERS pairs of malloc(SIZE) + free
+ *   cg_loop cache SIZE ITERS    ITERS pairs of sm_cache_alloc + sm_cache_free
+ *                               on a dedicated SIZE-byte cache (only in
+ *                               cg_loop_sm, which is linked with slabmalloc)
+ *
+ * One block of the same size stays allocated across the loop, so that no
+ * allocator returns a page or a slab on every free.  bench/callgrind runs each
+ * case with ITERS and with 0 and divides the difference by ITERS: what is left
+ * is one pair plus the few instructions of the loop itself.  malloc and free
+ * are called through the PLT as in any program (built with -fno-builtin so
+ * the compiler cannot pair them away), and each pointer goes to a volatile
+ * sink so the calls stay.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef CG_LOOP_SLABMALLOC
+#include "slabmalloc.h"
+#endif
+
+void *volatile cg_sink;
+
+static __attribute__((noinline)) void malloc_loop(size_t size, long iters)
+{
+	for (long i = 0; i < iters; i++) {
+		void *p = malloc(size);
+		cg_sink = p;
+		free(p);
+	}
+}
+
+#ifdef CG_LOOP_SLABMALLOC
+static __attribute__((noinline)) void cache_loop(sm_cache_t *s, long iters)
+{
+	for (long i = 0; i < iters; i++) {
+		void *p = sm_cache_alloc(s, 0);
+		cg_sink = p;
+		sm_cache_free(s, p);
+	}
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	size_t size;
+	long iters;
+	void *keep;
+
+	if (argc != 4 || (strcmp(argv[1], "malloc") && strcmp(argv[1], "cache"))) {
+		fprintf(stderr, "usage: %s malloc|cache SIZE ITERS\n", argv[0]);
+		return 2;
+	}
+	size = strtoul(argv[2], NULL, 0);
+	iters = strtol(argv[3], NULL, 0);
+	if (!strcmp(argv[1], "malloc")) {
+		keep = malloc(size);
+		malloc_loop(size, iters);
+		free(keep);
+		return 0;
+	}
+#ifdef CG_LOOP_SLABMALLOC
+	sm_cache_t *s = sm_cache_create(sm_default_instance(), "cg-loop", size, 0, 0, NULL);
+	if (!s)
+		return 1;
+	keep = sm_cache_alloc(s, 0);
+	cache_loop(s, iters);
+	sm_cache_free(s, keep);
+	sm_cache_destroy(s);
+	return 0;
+#else
+	fprintf(stderr, "%s: the cache case needs cg_loop_sm (linked with slabmalloc)\n", argv[0]);
+	return 2;
+#endif
+}

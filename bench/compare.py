@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""compare.py - the runs behind bench/compare (use that: it installs the
+packages, builds, and finds the allocators).
+
+Runs every workload (build/bench/bench/wl_*) under every allocator, several
+rounds with the allocators in a different order each round; then the
+Google Benchmark micro-benchmarks and the callgrind instruction counts under
+each allocator.  Everything measured, with the machine and the versions, is
+saved as JSON (BUILD_DIR/bench-results.json); report.py turns it into the
+tables printed here and the generated part of docs/benchmarks.md.
+
+Python standard library only.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+import report  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+
+# Workloads in the order of the tables; any other wl_* built is appended.
+WORKLOAD_ORDER = ["server", "prodcons", "falseshare", "fragment", "large", "symbolic"]
+RUN_TIMEOUT_S = 300
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def clean_env(preload):
+    """The environment of a measured run: nothing that tunes an allocator,
+    and LD_PRELOAD only when @preload names a library."""
+    env = {k: v for k, v in os.environ.items()
+           if k != "LD_PRELOAD" and not k.startswith(("SLABMALLOC_", "MALLOC_", "MIMALLOC_"))
+           and k not in ("GLIBC_TUNABLES",)}
+    env["LC_ALL"] = "C"
+    if preload:
+        env["LD_PRELOAD"] = preload
+    return env
+
+
+def run(cmd, preload, timeout=RUN_TIMEOUT_S):
+    """Run @cmd under @preload.  Returns stdout; raises RuntimeError on a
+    failure, a timeout, or a library the dynamic linker did not preload."""
+    try:
+        p = subprocess.run(cmd, env=clean_env(preload), capture_output=True, text=True,
+                           timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("timed out after %d s: %s" % (timeout, shlex.join(cmd)))
+    if "cannot be preloaded" in p.stderr:
+        raise RuntimeError("LD_PRELOAD=%s was not loaded: %s" % (preload, p.stderr.strip()))
+    if p.returncode != 0:
+        raise RuntimeError("exit status %d: %s\n%s" % (p.returncode, shlex.join(cmd),
+                                                       p.stderr.strip()[-2000:]))
+    return p.stdout
+
+
+def parse_result_line(out):
+    """The key=value pairs of the workload's "bench:" line, numbers as floats."""
+    for line in out.splitlines():
+        if line.startswith("bench: "):
+            fields = dict(kv.split("=", 1) for kv in line[7:].split())
+            result = {}
+            for k, v in fields.items():
+                try:
+                    result[k] = float(v)
+                except ValueError:
+                    result[k] = v
+            return result
+    raise RuntimeError("no result line in output:\n" + out)
+
+
+def find_workloads(bindir, only):
+    built = sorted(f[3:] for f in os.listdir(bindir)
+                   if f.startswith("wl_") and os.access(os.path.join(bindir, f), os.X_OK))
+    names = [w for w in WORKLOAD_ORDER if w in built] + [w for w in built if w not in WORKLOAD_ORDER]
+    if only:
+        unknown = set(only) - set(names)
+        if unknown:
+            sys.exit("compare: no such workload: " + ", ".join(sorted(unknown)))
+        names = [w for w in names if w in only]
+    return names
+
+
+def run_workloads(bindir, allocators, workloads, rounds, scale):
+    """samples[workload][allocator] = list of result dicts, one per round."""
+    samples = {w: {a: [] for a, _ in allocators} for w in workloads}
+    failed = set()
+    for r in range(rounds):
+        # rotate the order every round so no allocator always runs first
+        order = allocators[r % len(allocators):] + allocators[:r % len(allocators)]
+        for w in workloads:
+            cells = []
+            for name, lib in order:
+                if (w, name) in failed:
+                    continue
+                cmd = [os.path.join(bindir, "wl_" + w)] + ([repr(scale)] if scale != 1 else [])
+                try:
+                    res = parse_result_line(run(cmd, lib))
+                except RuntimeError as e:
+                    log("  %s under %s failed (dropped from the tables): %s" % (w, name, e))
+                    failed.add((w, name))
+                    samples[w][name] = []
+                    continue
+                samples[w][name].append(res)
+                cells.append("%s %.2fs %.0fMiB" % (name, res["time_s"], res["hwm_kib"] / 1024))
+            log("round %d/%d %-10s %s" % (r + 1, rounds, w, "  ".join(cells)))
+    return samples
+
+
+def micro_name(entry):
+    """'BM_cross_thread_free/64/real_time/threads:2' -> 'cross_thread_free/64'"""
+    name = entry.get("run_name") or entry["name"]
+    parts = [p for p in name.split("/") if p != "real_time" and not p.startswith("threads:")]
+    parts[0] = parts[0][3:] if parts[0].startswith("BM_") else parts[0]
+    return "/".join(parts)
+
+
+def run_micro(bindir, allocators, quick):
+    """micro[allocator][benchmark] = ns per item (median of the repetitions)."""
+    micro = {}
+    opts = (["--benchmark_min_time=0.01"] if quick else
+            ["--benchmark_min_time=0.1", "--benchmark_repetitions=3",
+             "--benchmark_report_aggregates_only=true"])
+    for name, lib in allocators:
+        prog = os.path.join(bindir, "bench_micro_sm" if name == "slabmalloc" else "bench_micro")
+        if not os.access(prog, os.X_OK):
+            log("micro-benchmarks skipped: %s not built (Google Benchmark missing?)" % prog)
+            return {}
+        preload = None if name == "slabmalloc" else lib   # bench_micro_sm links slabmalloc
+        t0 = time.time()
+        try:
+            out = run([prog, "--benchmark_format=json"] + opts, preload, timeout=600)
+        except RuntimeError as e:
+            log("micro-benchmarks under %s failed: %s" % (name, e))
+            continue
+        rows = {}
+        for b in json.loads(out)["benchmarks"]:
+            if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+                continue
+            if "items_per_second" in b and b["items_per_second"] > 0:
+                rows[micro_name(b)] = 1e9 / b["items_per_second"]
+        micro[name] = rows
+        log("micro-benchmarks under %s: %d rows in %.0f s" % (name, len(rows), time.time() - t0))
+    return micro
+
+
+def run_callgrind(builddir, allocators, iters):
+    """callgrind[allocator][case] = instructions per pair."""
+    if not shutil.which("valgrind"):
+        log("callgrind counts skipped: valgrind not installed")
+        return {}
+    cmd = [os.path.join(HERE, "callgrind"), "-n", str(iters), builddir]
+    cmd += ["%s=%s" % (n, lib or "") for n, lib in allocators]
+    p = subprocess.run(cmd, env=clean_env(None), capture_output=True, text=True)
+    if p.returncode != 0:
+        log("callgrind counts failed: " + p.stderr.strip())
+        return {}
+    lines = [l.split("\t") for l in p.stdout.strip().splitlines()]
+    head = lines[0][1:]
+    return {row[0]: {c: float(v) for c, v in zip(head, row[1:])} for row in lines[1:]}
+
+
+def user_args(argv):
+    """@argv without the --build-dir and --allocator options bench/compare adds."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--build-dir", "--allocator"):
+            skip = True
+        elif not a.startswith(("--build-dir=", "--allocator=")):
+            out.append(a)
+    return out
+
+
+def command_output(cmd, default="unknown"):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True,
+                              cwd=TOP).stdout.strip() or default
+    except (OSError, subprocess.CalledProcessError):
+        return default
+
+
+def package_version(path):
+    """The Debian package and version that installed @path, or the file name."""
+    real = os.path.realpath(path)
+    owner = command_output(["dpkg", "-S", real], "")
+    if ":" in owner:
+        pkg = owner.split(": ", 1)[0].split(",")[0].strip()
+        ver = command_output(["dpkg-query", "-W", "-f=${Version}", pkg], "")
+        if ver:
+            return "%s (Debian %s)" % (re.sub(r"[-+].*", "", ver), pkg.split(":")[0] + " " + ver)
+    return os.path.basename(real)
+
+
+def machine_info():
+    cpu = "unknown"
+    mem = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            kib = int(f.readline().split()[1])
+            mem = "%.0f GiB" % (kib / 2**20)
+    except OSError:
+        pass
+    osname = "unknown"
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    osname = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
+            "os": osname, "loadavg_at_start": "%.2f %.2f %.2f" % os.getloadavg()}
+
+
+def versions(allocators):
+    commit = command_output(["git", "rev-parse", "--short", "HEAD"])
+    if command_output(["git", "status", "--porcelain", "--", "src", "include", "preload"], ""):
+        commit += " + uncommitted changes in src/, include/ or preload/"
+    v = {"slabmalloc": commit,
+         "gcc": command_output(["gcc", "-dumpfullversion"]),
+         "glibc": os.confstr("CS_GNU_LIBC_VERSION") or "unknown",
+         "Google Benchmark": command_output(["dpkg-query", "-W", "-f=${Version}", "libbenchmark-dev"]),
+         "valgrind": command_output(["valgrind", "--version"])}
+    for name, lib in allocators:
+        if name in ("mimalloc", "jemalloc"):
+            v[name] = package_version(lib)
+    return v
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(
+        prog="bench/compare",
+        description="Run the workloads, micro-benchmarks and callgrind counts under each "
+                    "allocator; print the tables; regenerate the results part of "
+                    "docs/benchmarks.md and its charts.")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="rounds of the workloads, each allocator once per round (default 5)")
+    ap.add_argument("--quick", action="store_true",
+                    help="a smoke run: 1 round at scale 0.2, short micro-benchmarks, 10,000 "
+                         "callgrind iterations; docs/ is left alone unless --docs is given")
+    ap.add_argument("--scale", type=float, default=None,
+                    help="factor on the work of every workload (default 1)")
+    ap.add_argument("--workloads", default="",
+                    help="comma-separated workloads to run (default all)")
+    ap.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
+    ap.add_argument("--no-callgrind", action="store_true", help="skip the callgrind counts")
+    ap.add_argument("--docs", default=None, metavar="DIR",
+                    help="where benchmarks.md and the charts go (default docs/ of the tree)")
+    ap.add_argument("--no-docs", action="store_true", help="do not touch docs/")
+    ap.add_argument("--build-dir", default=os.path.join(TOP, "build", "bench"),
+                    help="the build with the benchmarks (bench/compare sets it)")
+    ap.add_argument("--allocator", action="append", default=[], metavar="NAME=LIB",
+                    help="an allocator to compare (bench/compare passes every one it found; "
+                         "'glibc=' means no preload); the first named slabmalloc is the reference")
+    return ap.parse_args()
+
+
+def main():
+    args = parse_args()
+    if not args.allocator:
+        sys.exit("compare.py: no --allocator given (run bench/compare, which finds them)")
+    allocators = [tuple(a.split("=", 1)) for a in args.allocator]
+    allocators = [(n, lib or None) for n, lib in allocators]
+    if not any(n == "slabmalloc" for n, _ in allocators):
+        sys.exit("compare.py: slabmalloc is the reference and must be among the allocators")
+    rounds = 1 if args.quick else args.rounds
+    scale = args.scale if args.scale is not None else (0.2 if args.quick else 1.0)
+    bindir = os.path.join(args.build_dir, "bench")
+    workloads = find_workloads(bindir, [w for w in args.workloads.split(",") if w])
+
+    started = time.time()
+    results = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": shlex.join(["bench/compare"] + user_args(sys.argv[1:])),
+        "rounds": rounds, "scale": scale,
+        "allocators": [n for n, _ in allocators],
+        "machine": machine_info(), "versions": versions(allocators),
+    }
+    log("allocators: " + ", ".join("%s (%s)" % (n, lib or "no preload") for n, lib in allocators))
+    log("workloads: %s; %d round%s at scale %g"
+        % (", ".join(workloads), rounds, "" if rounds == 1 else "s", scale))
+    results["workloads"] = run_workloads(bindir, allocators, workloads, rounds, scale)
+    if not args.no_micro:
+        results["micro"] = run_micro(bindir, allocators, args.quick)
+    if not args.no_callgrind:
+        results["callgrind"] = run_callgrind(args.build_dir, allocators,
+                                             10000 if args.quick else 100000)
+    results["elapsed_s"] = round(time.time() - started)
+    results["machine"]["loadavg_at_end"] = "%.2f %.2f %.2f" % os.getloadavg()
+
+    # a smoke run does not overwrite the results of the last full one
+    path = os.path.join(args.build_dir,
+                        "bench-results-quick.json" if args.quick else "bench-results.json")
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    print()
+    print(report.console(results))
+    log("raw results: %s (bench/report.py %s re-renders them)" % (path, path))
+    if args.no_docs or (args.quick and not args.docs):
+        return
+    docs = args.docs or os.path.join(TOP, "docs")
+    for written in report.write_docs(results, docs):
+        log("wrote " + written)
+
+
+if __name__ == "__main__":
+    main()
