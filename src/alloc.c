@@ -10,6 +10,14 @@
 #include "printk.h"
 #include "size_classes.h"
 
+const uint8_t sm_malloc_class16[SM_MALLOC_TABLE_MAX / 16 + 1] = {
+	0, 1, 3, 5, 7, 8, 9, 10, 11, 12, 12, 13, 13, 14, 14, 15,
+	15, 16, 16, 16, 16, 17, 17, 17, 17, 18, 18, 18, 18, 19, 19, 19,
+	19, 20, 20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21,
+	21, 22, 22, 22, 22, 22, 22, 22, 22, 23, 23, 23, 23, 23, 23, 23,
+	23,
+};
+
 void *slab_alloc_single(struct kmem_cache *s, const struct slab_alloc_context *ctx)
 {
 	void *p;
@@ -24,9 +32,9 @@ static inline struct node_barn *tc_barn(struct kmem_cache *s, struct sm_tcache *
 	return &s->node[tc->node_id].barn;
 }
 
-void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc, unsigned flags)
+void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct sm_tcache *tc, unsigned flags)
 {
-	struct sm_instance *inst = s->inst;
+	struct kmem_cache *s = inst->cache_by_id[id];
 	struct slab_alloc_context c = SLAB_ALLOC_CTX(s->object_size, flags, SM_NO_NODE);
 	const struct slab_alloc_context *ctx = &c;
 	struct slub_percpu_sheaves *pcs = &tc->pcs[s->id];
@@ -83,13 +91,14 @@ single:
 	return p;
 }
 
-void *__slab_alloc_notc(struct kmem_cache *s, unsigned flags)
+void *__slab_alloc_notc(struct sm_instance *inst, unsigned id, unsigned flags)
 {
-	struct sm_tcache *tc = __tcache_get_slow(s->inst);
+	struct kmem_cache *s = inst->cache_by_id[id];
+	struct sm_tcache *tc = __tcache_get_slow(inst);
 	if (likely(tc)) {
 		sm_thread.busy = 1;
 		barrier();
-		return __slab_alloc_slow(s, tc, flags);
+		return __slab_alloc_slow(inst, id, tc, flags);
 	}
 	/* The thread is exiting (or has no memory for a tcache): no sheaves. */
 	bool nested = sm_enter();
@@ -99,8 +108,9 @@ void *__slab_alloc_notc(struct kmem_cache *s, unsigned flags)
 	return p;
 }
 
-void *__slab_alloc_nolock(struct kmem_cache *s, unsigned flags)
+void *__slab_alloc_nolock(struct sm_instance *inst, unsigned id, unsigned flags)
 {
+	struct kmem_cache *s = inst->cache_by_id[id];
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, flags | SLAB_ALLOC_TRYLOCK,
 						       SM_NO_NODE);
 	return slab_alloc_single(s, &ctx);
@@ -227,7 +237,7 @@ void *sm_cache_alloc(sm_cache_t *s, unsigned gfp)
 {
 	if (unlikely(gfp & SM_GFP_THISNODE))
 		return sm_cache_alloc_node(s, gfp, SM_NO_NODE);
-	void *p = slab_alloc(s->inst, s, s->id, gfp_to_alloc_flags(gfp));
+	void *p = slab_alloc(s->inst, s->id, gfp_to_alloc_flags(gfp));
 	if (unlikely(!p)) {
 		errno = ENOMEM;
 		return NULL;
@@ -241,7 +251,7 @@ void *sm_cache_alloc_node(sm_cache_t *s, unsigned gfp, int node)
 {
 	unsigned flags = gfp_to_alloc_flags(gfp);
 	void *p = node == SM_NO_NODE && !(gfp & SM_GFP_THISNODE)
-			  ? slab_alloc(s->inst, s, s->id, flags) : __slab_alloc_node(s, flags, node);
+			  ? slab_alloc(s->inst, s->id, flags) : __slab_alloc_node(s, flags, node);
 	if (!p) {
 		errno = ENOMEM;
 		return NULL;

@@ -24,20 +24,21 @@
  * paths pass plain alloc_flags; the slab_alloc_context is built here, off
  * the fast path, so the compiler keeps it out of the inlined code.
  */
-void *__slab_alloc_slow(struct kmem_cache *s, struct sm_tcache *tc, unsigned flags) __hidden __noinline;
+void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct sm_tcache *tc,
+			unsigned flags) __hidden __noinline;
 void __slab_free_slow(struct kmem_cache *s, struct sm_tcache *tc, void *p) __hidden __noinline;
 /*
  * No tcache for this instance yet (create it and go on normally), a deferred
  * free to see to first (SM_GEN_KICK), or the thread is exiting.
  */
-void *__slab_alloc_notc(struct kmem_cache *s, unsigned flags) __hidden __noinline;
+void *__slab_alloc_notc(struct sm_instance *inst, unsigned id, unsigned flags) __hidden __noinline;
 void __slab_free_notc(struct kmem_cache *s, void *p) __hidden __noinline;
 /*
  * The nolock path, taken when busy is found set: the allocator was re-entered
  * (a signal handler, or code the allocator called).  Never touches a sheaf,
  * never waits for a lock; a free that cannot be done at once is deferred.
  */
-void *__slab_alloc_nolock(struct kmem_cache *s, unsigned flags) __hidden __noinline;
+void *__slab_alloc_nolock(struct sm_instance *inst, unsigned id, unsigned flags) __hidden __noinline;
 void __slab_free_nolock(struct kmem_cache *s, void *p) __hidden __noinline;
 /* One object straight from the slabs, bypassing sheaves (NULL: errno ENOMEM). */
 void *slab_alloc_single(struct kmem_cache *s, const struct slab_alloc_context *ctx) __hidden;
@@ -46,23 +47,23 @@ void *__slab_alloc_node(struct kmem_cache *s, unsigned flags, int node) __hidden
 void double_free_report(struct kmem_cache *s, void *p) __hidden __cold;
 
 /*
- * Allocate from @s through this thread's sheaf.  @inst and @id are @s's
- * instance and id, passed separately so that callers who know them at compile
- * time (malloc: the default instance and a kmalloc class) save the loads.
+ * Allocate from cache @id of @inst through this thread's sheaf.  The slow
+ * paths take the instance and id too (and look the cache up themselves), so
+ * that the fast path never computes the cache's address: malloc knows the
+ * instance at compile time and the id from its size.
  * Returns NULL only when out of memory; @flags may carry SLAB_ALLOC_ZERO only
  * for the slow path's benefit (the caller zeroes).
  *
  * The re-entrancy check costs one load and branch: busy is tested before the
  * tcache is looked up, in the same TLS block.
  */
-static __always_inline void *slab_alloc(struct sm_instance *inst, struct kmem_cache *s, unsigned id,
-					unsigned flags)
+static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, unsigned flags)
 {
 	if (unlikely(sm_thread.busy))
-		return __slab_alloc_nolock(s, flags);
+		return __slab_alloc_nolock(inst, id, flags);
 	struct sm_tcache *tc = tcache_peek(inst);
 	if (unlikely(!tc))
-		return __slab_alloc_notc(s, flags);
+		return __slab_alloc_notc(inst, id, flags);
 	sm_thread.busy = 1;
 	barrier();
 	struct slab_sheaf *m = tc->pcs[id].main;
@@ -74,7 +75,7 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, struct kmem_ca
 		sm_thread.busy = 0;
 		return p;
 	}
-	return __slab_alloc_slow(s, tc, flags);
+	return __slab_alloc_slow(inst, id, tc, flags);
 }
 
 static __always_inline void slab_free(struct kmem_cache *s, void *p)
@@ -196,15 +197,20 @@ static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t siz
 		 * included: round it to a multiple of 16, glibc's MALLOC_ALIGNMENT.
 		 * The 24/40/56-byte classes serve explicit 8-byte alignments.
 		 */
-		if (!align && size > 8)
-			size = ALIGN_UP(size, SM_MALLOC_ALIGN);
-		unsigned i = align <= 8 ? kmalloc_index(size) : kmalloc_aligned_index(size, align);
+		unsigned i;
+		if (likely(!align && size - 9 <= SM_MALLOC_TABLE_MAX - 9)) {
+			i = malloc_index16(size); /* 9..1024: rounded to 16 by the table */
+		} else {
+			if (!align && size > 8)
+				size = ALIGN_UP(size, SM_MALLOC_ALIGN);
+			i = align <= 8 ? kmalloc_index(size) : kmalloc_aligned_index(size, align);
+		}
 		if (likely(i < SM_NR_KMALLOC)) {
 			struct kmem_cache *s = &inst->kmalloc_caches[i];
 			void *p;
 			if (likely(!(flags & (SLAB_ALLOC_NO_RECURSE | SLAB_ALLOC_THISNODE)) &&
 				   node == SM_NO_NODE)) {
-				p = slab_alloc(inst, s, i, flags);
+				p = slab_alloc(inst, i, flags);
 			} else {
 				p = __slab_alloc_node(s, flags, node);
 			}

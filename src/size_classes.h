@@ -8,6 +8,7 @@
 #define SM_SIZE_CLASSES_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "compiler.h"
 #include "slabmalloc.h"
 
@@ -20,6 +21,23 @@ static __always_inline unsigned kmalloc_index(size_t size)
 		return size ? (unsigned)((size - 1) >> 3) : 0;
 	unsigned k = 63 - (unsigned)__builtin_clzl(size - 1); /* size in (2^k, 2^(k+1)] */
 	return 8 + (k - 6) * 4 + (unsigned)(((size - 1) >> (k - 2)) & 3);
+}
+
+/*
+ * The class of a malloc request of 9..1024 bytes without an alignment, which
+ * is rounded up to a multiple of 16 (kmalloc_inline): one load instead of
+ * the arithmetic above.  Entry j serves sizes 16j-15..16j; entry 0 is unused.
+ * Generated from kmalloc_index(16 * j); test_size_classes checks every entry.
+ */
+#define SM_MALLOC_TABLE_MAX 1024
+extern const uint8_t sm_malloc_class16[SM_MALLOC_TABLE_MAX / 16 + 1] __hidden;
+
+static __always_inline unsigned malloc_index16(size_t size)
+{
+	unsigned i = sm_malloc_class16[(size + 15) >> 4];
+	if (i >= SM_NR_KMALLOC)
+		__builtin_unreachable(); /* every entry is a class: no check needed */
+	return i;
 }
 
 /* Object size of class @i. */
