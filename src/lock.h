@@ -1,8 +1,11 @@
 /*
  * lock.h - the one lock type of the core: a futex-based mutex that never
- * allocates and has a trylock (the nolock path takes every lock with
- * sm_trylock only, so a signal handler never waits for the thread it
- * interrupted).  Three states: 0 free, 1 held, 2 held with waiters.
+ * allocates and has a trylock.  It is not recursive and not signal-safe by
+ * itself: what keeps a signal handler from waiting for a lock its own thread
+ * holds is the rule that every lock is taken with the thread's busy marker
+ * set, and that a re-entered call takes locks with sm_trylock only
+ * (tcache.h, docs/signal-safety.md).  Three states: 0 free, 1 held, 2 held
+ * with waiters.
  */
 #ifndef SM_LOCK_H
 #define SM_LOCK_H
