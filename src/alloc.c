@@ -141,7 +141,7 @@ static void *kmalloc_huge(struct sm_instance *inst, size_t size, size_t align,
 	}
 	list_add(&n->huge_link, &inst->huge_list);
 	inst->nr_huge++;
-	inst->huge_bytes += n->huge_size;
+	__atomic_fetch_add(&inst->huge_bytes, n->huge_size, __ATOMIC_RELAXED); /* realloc adds unlocked */
 	sm_unlock(&inst->lock);
 	return n->data; /* fresh from the OS: already zero */
 }

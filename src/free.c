@@ -120,7 +120,7 @@ static void kfree_huge(struct sm_node *n, void *p, bool trylock)
 	}
 	list_del(&n->huge_link);
 	inst->nr_huge--;
-	inst->huge_bytes -= n->huge_size;
+	__atomic_fetch_sub(&inst->huge_bytes, n->huge_size, __ATOMIC_RELAXED);
 	sm_unlock(&inst->lock);
 	node_destroy(n);
 }

@@ -118,6 +118,20 @@ struct sm_node *node_create_huge(struct sm_instance *inst, size_t size, size_t a
 	return n;
 }
 
+size_t node_grow_huge(struct sm_node *n, size_t size)
+{
+	struct sm_instance *inst = n->inst;
+	size_t want = ALIGN_UP(size, SM_PAGE_SIZE);
+	size_t room = n->base + n->reserved - (uintptr_t)n->data;
+	if (want < size || want > room || want <= n->huge_size)
+		return 0;
+	size_t add = want - n->huge_size;
+	if (inst->os.commit(n->data + n->huge_size, add, inst->os.arg) != 0)
+		return 0;
+	n->huge_size = want;
+	return add;
+}
+
 void node_destroy(struct sm_node *n)
 {
 	struct sm_instance *inst = n->inst;

@@ -123,6 +123,14 @@ static inline void *node_page_addr(const struct sm_node *n, uint32_t page)
 struct sm_node *node_create(struct sm_instance *inst, size_t size, int id) __hidden;
 /* A node holding one allocation of @size bytes aligned to @align (huge). */
 struct sm_node *node_create_huge(struct sm_instance *inst, size_t size, size_t align) __hidden;
+/*
+ * Grow huge node @n's data in place to @size bytes: possible while it fits in
+ * the node's reservation (rounded up to 64 MiB at creation), by committing
+ * the pages after it (fresh pages: they read as zero).  Returns the bytes
+ * added (0: does not fit, or the OS refused; nothing changed).  The caller
+ * owns the allocation; no lock is taken.
+ */
+size_t node_grow_huge(struct sm_node *n, size_t size) __hidden;
 /* Unregister and unmap @n.  Every pointer into it becomes foreign. */
 void node_destroy(struct sm_node *n) __hidden;
 

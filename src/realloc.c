@@ -56,6 +56,13 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	if (nd && nd->kind == NODE_HUGE && p == nd->data) {
 		if (keep_in_place(nd->huge_size, n))
 			return p;
+		/* Growing within the mapping's reservation: commit, no copy (the
+		   new pages are fresh, so SM_GFP_ZERO is already honoured). */
+		size_t added = n > nd->huge_size ? node_grow_huge(nd, n) : 0;
+		if (added) {
+			__atomic_fetch_add(&nd->inst->huge_bytes, added, __ATOMIC_RELAXED);
+			return p;
+		}
 		return move_object(p, nd->huge_size, n, gfp);
 	}
 	uint32_t page = nd ? node_page_index(nd, p) : UINT32_MAX;

@@ -346,6 +346,24 @@ static void test_huge(void)
 	CHECK_EQ(st.large_bytes, thr + (thr + SM_PAGE_SIZE) + ((size_t)3 << 20));
 	CHECK_EQ(st.nodes, 1); /* huge mappings are not nodes of the instance */
 
+	/* realloc grows a huge mapping in place while its 64 MiB reservation
+	   has room (fresh pages: zero), and moves it beyond. */
+	void *g = sm_kmalloc(inst, (size_t)20 << 20, 0);
+	CHECK(g && node_of(g)->kind == NODE_HUGE);
+	write_check(g, (size_t)20 << 20, 9);
+	void *g2 = sm_krealloc(g, (size_t)50 << 20, SM_GFP_ZERO);
+	CHECK(g2 == g);
+	CHECK_EQ(sm_ksize(g2), (size_t)50 << 20);
+	CHECK(all_zero((char *)g2 + ((size_t)20 << 20), (size_t)30 << 20));
+	write_check(g2, (size_t)50 << 20, 10);
+	sm_stats_get(inst, &st);
+	CHECK_EQ(st.huge_bytes, (thr + SM_PAGE_SIZE) + ((size_t)3 << 20) + ((size_t)50 << 20));
+	void *g3 = sm_krealloc(g2, (size_t)70 << 20, 0);
+	CHECK(g3 != NULL && g3 != g2);
+	for (size_t i = 0; i < ((size_t)50 << 20); i += 4093)
+		CHECK_EQ(((unsigned char *)g3)[i], (unsigned char)(i * 31 + 10)); /* copied */
+	sm_kfree(g3);
+
 	sm_kfree(h);
 	sm_stats_get(inst, &st);
 	CHECK_EQ(st.huge_allocations, 1);
