@@ -86,83 +86,8 @@
 #define MiB ((size_t)1 << 20)
 #define HUGE_SIZE (40 * MiB)
 
-static sm_instance_t *inst;
-static void (*stats_get)(sm_instance_t *, struct sm_stats *);
-
-static void stats_init(void)
-{
-#ifdef CONF_PRELOAD
-	sm_instance_t *(*def)(void) = (sm_instance_t * (*)(void)) dlsym(RTLD_DEFAULT, "sm_default_instance");
-	stats_get = (void (*)(sm_instance_t *, struct sm_stats *))dlsym(RTLD_DEFAULT, "sm_stats_get");
-	if (!def || !stats_get) {
-		fprintf(stderr, "helper_thread: sm_default_instance/sm_stats_get not found: "
-				"slabmalloc is not loaded (run with LD_PRELOAD)\n");
-		exit(1);
-	}
-	inst = def();
-#else
-	stats_get = sm_stats_get;
-	inst = sm_default_instance();
-#endif
-	CHECK(inst);
-}
-
-static struct sm_stats stats(void)
-{
-	struct sm_stats st;
-	stats_get(inst, &st);
-	return st;
-}
-
-/*
- * Threads of this process: all of them, and those named slabmalloc-bg.
- * Reads the directory with getdents64 into a stack buffer: opendir would
- * allocate, and an allocation is exactly the "next call" that finishes
- * deferred frees and starts the helper, which some checks must not cause.
- */
-static int count_threads(int *helpers)
-{
-	int dfd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	CHECK(dfd >= 0);
-	int n = 0, h = 0;
-	char buf[8192];
-	long got;
-	while ((got = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
-		for (long off = 0; off < got;) {
-			struct linux_dirent64 {
-				uint64_t d_ino;
-				int64_t d_off;
-				unsigned short d_reclen;
-				unsigned char d_type;
-				char d_name[];
-			} *de = (struct linux_dirent64 *)(buf + off);
-			off += de->d_reclen;
-			if (de->d_name[0] == '.')
-				continue;
-			char path[300], comm[32] = "";
-			snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				continue; /* it just exited */
-			ssize_t r = read(fd, comm, sizeof(comm) - 1);
-			close(fd);
-			n++;
-			if (r > 0 && !strncmp(comm, "slabmalloc-bg", 13))
-				h++;
-		}
-	}
-	close(dfd);
-	if (helpers)
-		*helpers = h;
-	return n;
-}
-
-static int helper_threads(void)
-{
-	int h;
-	count_threads(&h);
-	return h;
-}
+#define SLABSTATS_PROG "helper_thread"
+#include "slabstats.h"
 
 static __attribute__((unused)) void sleep_ms(unsigned ms)
 {
@@ -385,17 +310,6 @@ static void *short_thread(void *arg)
 	return keep;
 }
 
-static pthread_t spawn(void *(*fn)(void *), void *arg)
-{
-	pthread_t t;
-	int r = pthread_create(&t, NULL, fn, arg);
-	if (r) {
-		fprintf(stderr, "pthread_create: %s\n", strerror(r));
-		exit(1);
-	}
-	return t;
-}
-
 static void expect_never_deferred(const char *when)
 {
 	struct sm_stats st = stats();
@@ -417,10 +331,10 @@ static int t_never_defers(void)
 	expect_never_deferred("at start");
 	pthread_t t[ND_THREADS];
 	for (unsigned i = 0; i < ND_THREADS; i++)
-		t[i] = spawn(nd_thread, (void *)(uintptr_t)i);
+		t[i] = spawn_thread(nd_thread, (void *)(uintptr_t)i);
 	/* Meanwhile: short-lived threads, statistics, trims. */
 	for (unsigned i = 0; i < 200; i++) {
-		pthread_t s = spawn(short_thread, (void *)(uintptr_t)(i + 1));
+		pthread_t s = spawn_thread(short_thread, (void *)(uintptr_t)(i + 1));
 		void **keep;
 		CHECK(pthread_join(s, (void **)&keep) == 0);
 		for (int j = 0; j < 32; j++)
@@ -1141,7 +1055,7 @@ static int t_no_start_in_handler_stress(void)
 	sigemptyset(&block);
 	sigaddset(&block, SIGALRM);
 	CHECK(pthread_sigmask(SIG_BLOCK, &block, NULL) == 0);
-	pthread_t wd = spawn(stress_watchdog, NULL);
+	pthread_t wd = spawn_thread(stress_watchdog, NULL);
 	CHECK(pthread_sigmask(SIG_UNBLOCK, &block, NULL) == 0);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));

@@ -8,6 +8,7 @@
 #define SM_PTEST_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,18 @@
 #define CHECK_NULL_ERRNO(call, e) do { errno = 0; void *_r = (void *)(call); int _e = errno; \
 	if (_r || _e != (e)) { fprintf(stderr, "%s:%d: %s returned %p errno %d, expected NULL errno %d\n", \
 		__FILE__, __LINE__, #call, _r, _e, (int)(e)); exit(1); } } while (0)
+
+/* pthread_create or exit with the reason. */
+static inline pthread_t spawn_thread(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	int r = pthread_create(&t, NULL, fn, arg);
+	if (r) {
+		fprintf(stderr, "pthread_create: %s\n", strerror(r));
+		exit(1);
+	}
+	return t;
+}
 
 /* Hide a pointer's origin from the compiler (no free-of-non-heap warnings, no folding). */
 static inline void *launder(void *p)

@@ -92,58 +92,8 @@
 
 /* ------------------------------------------------------------ statistics -- */
 
-struct sm_stats;
-static void (*stats_get)(sm_instance_t *, struct sm_stats *);
-static sm_instance_t *stats_inst;
-
-static void stats_init(void)
-{
-#ifdef CONF_PRELOAD
-	sm_instance_t *(*def)(void) = (sm_instance_t * (*)(void)) dlsym(RTLD_DEFAULT, "sm_default_instance");
-	stats_get = (void (*)(sm_instance_t *, struct sm_stats *))dlsym(RTLD_DEFAULT, "sm_stats_get");
-	if (!def || !stats_get) {
-		fprintf(stderr, "signal_stress: sm_default_instance/sm_stats_get not found: "
-				"slabmalloc is not loaded (run with LD_PRELOAD)\n");
-		exit(1);
-	}
-	stats_inst = def();
-#else
-	stats_get = sm_stats_get;
-	stats_inst = sm_default_instance();
-#endif
-	CHECK(stats_inst);
-}
-
-static struct sm_stats stats(void)
-{
-	struct sm_stats st;
-	stats_get(stats_inst, &st);
-	return st;
-}
-
-/* Threads of this process named like slabmalloc's helper. */
-static int helper_threads(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	CHECK(d);
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char path[300], comm[32] = "";
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
-		int fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue; /* it just exited */
-		ssize_t r = read(fd, comm, sizeof(comm) - 1);
-		close(fd);
-		if (r > 0 && !strncmp(comm, "slabmalloc-bg", 13))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
+#define SLABSTATS_PROG "signal_stress"
+#include "slabstats.h"
 
 static uint64_t now_ns(void)
 {
@@ -310,28 +260,13 @@ static size_t blk_check(const void *p, size_t size, uint64_t seed, size_t hdr, s
 	return (size_t)-1;
 }
 
-static size_t zero_check(const unsigned char *c, size_t n)
-{
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t v;
-		__builtin_memcpy(&v, c + i, 8);
-		if (v)
-			break;
-	}
-	for (; i < n; i++)
-		if (c[i])
-			return i;
-	return (size_t)-1;
-}
-
 /* Offset of the first non-zero byte in the patterned spans (calloc), or -1. */
 static size_t blk_zero(const void *p, size_t size)
 {
 	size_t off[2], len[2];
 	unsigned n = spans(size, 0, size, off, len);
 	for (unsigned i = 0; i < n; i++) {
-		size_t o = zero_check((const unsigned char *)p + off[i], len[i]);
+		size_t o = first_nonzero((const unsigned char *)p + off[i], len[i]);
 		if (o != (size_t)-1)
 			return off[i] + o;
 	}

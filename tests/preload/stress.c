@@ -65,17 +65,6 @@ static void check_object(const void *p, size_t size, uint64_t seed)
 	CHECK_FILL(p, size, seed);
 }
 
-static pthread_t spawn_thread(void *(*fn)(void *), void *arg)
-{
-	pthread_t t;
-	int r = pthread_create(&t, NULL, fn, arg);
-	if (r) {
-		fprintf(stderr, "pthread_create: %s\n", strerror(r));
-		exit(1);
-	}
-	return t;
-}
-
 /* ------------------------------------------------- producer / consumer -- */
 
 #define PC_PRODUCERS 2
