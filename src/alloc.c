@@ -199,12 +199,6 @@ void *__kmalloc(struct sm_instance *inst, size_t size, size_t align, const struc
 	return p;
 }
 
-static inline unsigned gfp_to_alloc_flags(unsigned gfp)
-{
-	return ((gfp & SM_GFP_ZERO) ? SLAB_ALLOC_ZERO : 0) |
-	       ((gfp & SM_GFP_THISNODE) ? SLAB_ALLOC_THISNODE : 0);
-}
-
 void *sm_kmalloc(sm_instance_t *inst, size_t size, unsigned gfp)
 {
 	void *p = kmalloc_inline(inst, size, 0, gfp_to_alloc_flags(gfp), SM_NO_NODE);

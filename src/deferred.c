@@ -12,6 +12,26 @@
 #include "hooks.h"
 #include "os.h"
 
+/* ---- kicks: this thread's slot for an instance (tcache.h) ---- */
+
+/* Send this thread's next call into @inst to the slow path. */
+static void kick_this_thread(struct sm_instance *inst)
+{
+	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
+	/* A thread without a tcache gets a slot that only says so. */
+	if (sl->gen == inst->gen || (!sl->gen && sm_thread.state == TS_NORMAL))
+		sl->gen = inst->gen | SM_GEN_KICK;
+}
+
+bool deferred_take_kick(struct sm_instance *inst)
+{
+	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
+	if (likely(sl->gen != (inst->gen | SM_GEN_KICK)))
+		return false;
+	sl->gen = sl->tc ? inst->gen : 0;
+	return true;
+}
+
 /* ---- push (any context) ---- */
 
 void defer_free(struct sm_instance *inst, void *p, unsigned link_off)
@@ -36,13 +56,10 @@ void defer_free(struct sm_instance *inst, void *p, unsigned link_off)
 		os_futex_wake(&d->wake, 1);
 		return;
 	}
-	/* No helper: this thread's next call into @inst finishes the free
-	   (a thread without a tcache gets a slot that only says so). */
+	/* No helper: this thread's next call into @inst finishes the free. */
 	if (inst->opts.helper_thread)
 		WRITE_ONCE(d->want_helper, 1);
-	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
-	if (sl->gen == inst->gen || (!sl->gen && sm_thread.state == TS_NORMAL))
-		sl->gen = inst->gen | SM_GEN_KICK;
+	kick_this_thread(inst);
 }
 
 /* ---- drain (blocking context) ---- */
@@ -176,9 +193,7 @@ static bool may_create_thread(struct sm_instance *inst)
 	}
 	if (create_refused < 64) {
 		create_refused++;
-		struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
-		if (sl->gen == inst->gen || (!sl->gen && sm_thread.state == TS_NORMAL))
-			sl->gen = inst->gen | SM_GEN_KICK;
+		kick_this_thread(inst);
 	}
 	return false;
 }
@@ -213,11 +228,9 @@ void helper_maybe_start(struct sm_instance *inst)
 
 void deferred_check(struct sm_instance *inst)
 {
-	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
-	if (unlikely(sl->gen == (inst->gen | SM_GEN_KICK))) {
-		sl->gen = sl->tc ? inst->gen : 0;
+	if (unlikely(deferred_take_kick(inst)))
 		deferred_kicked(inst);
-	} else if (unlikely(READ_ONCE(inst->deferred.want_helper))) {
+	else if (unlikely(READ_ONCE(inst->deferred.want_helper))) {
 		helper_maybe_start(inst);
 	}
 }
@@ -258,8 +271,6 @@ void deferred_fork_child(struct sm_instance *inst)
 		/* The child's only thread finishes them on its next call. */
 		if (inst->opts.helper_thread)
 			d->want_helper = 1;
-		struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
-		if (sl->gen == inst->gen)
-			sl->gen = inst->gen | SM_GEN_KICK;
+		kick_this_thread(inst);
 	}
 }

@@ -69,6 +69,9 @@ void defer_free(struct sm_instance *inst, void *p, unsigned link_off) __hidden;
 void deferred_drain(struct sm_instance *inst) __hidden;
 void deferred_drain_all(struct sm_instance *inst) __hidden;
 
+/* Take back a kick left in this thread's slot for @inst; true if there was one. */
+bool deferred_take_kick(struct sm_instance *inst) __hidden;
+
 /*
  * This thread's slot had SM_GEN_KICK: drain, and start the helper if one is
  * wanted.  Called with busy clear and no lock held.

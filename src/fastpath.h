@@ -134,6 +134,13 @@ static __always_inline struct kmem_cache *obj_cache(const void *p)
 	return s;
 }
 
+/* The public SM_GFP_* flags as alloc_flags. */
+static inline unsigned gfp_to_alloc_flags(unsigned gfp)
+{
+	return ((gfp & SM_GFP_ZERO) ? SLAB_ALLOC_ZERO : 0) |
+	       ((gfp & SM_GFP_THISNODE) ? SLAB_ALLOC_THISNODE : 0);
+}
+
 /* Alignment of every object above 8 bytes when none is asked for. */
 #define SM_MALLOC_ALIGN 16
 
@@ -153,7 +160,7 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
  * (@trylock: defer the free rather than wait for a lock).
  */
 void kfree_other(void *p) __hidden __noinline;
-void __kfree_other(void *p, bool trylock) __hidden;
+struct sm_instance *__kfree_other(void *p, bool trylock) __hidden; /* the owner, or NULL if bad */
 
 /*
  * The end of every sheaf slow path: the delayed purge if due (still busy),

@@ -125,40 +125,37 @@ static void kfree_huge(struct sm_node *n, void *p, bool trylock)
 	node_destroy(n);
 }
 
-void __kfree_other(void *p, bool trylock)
+struct sm_instance *__kfree_other(void *p, bool trylock)
 {
 	struct sm_node *n = node_of(p);
 	if (!n) {
 		sm_report(NULL, "free of %p: not allocated by slabmalloc (foreign pointer)", p);
-		return;
+		return NULL;
 	}
+	struct sm_instance *inst = n->inst;
 	if (n->kind == NODE_HUGE) {
-		kfree_huge(n, p, trylock);
-		return;
+		kfree_huge(n, p, trylock); /* @n is gone after this */
+		return inst;
 	}
 	uint32_t page = node_page_index(n, p);
 	if (page != UINT32_MAX && n->descs[page].type == PT_LARGE &&
 	    p == node_page_addr(n, page)) {
-		struct sm_instance *inst = n->inst;
 		uint64_t now = inst_now(inst);
-		if (!node_free_pages(n, page, n->descs[page].npages, now, trylock)) {
+		if (!node_free_pages(n, page, n->descs[page].npages, now, trylock))
 			defer_free(inst, p, 0);
-			return;
-		}
-		if (!trylock)
+		else if (!trylock)
 			inst_maybe_purge(inst, now);
-		return;
+		return inst;
 	}
 	slab_check_object(NULL, p); /* reports what is wrong with it */
+	return NULL;
 }
 
 /* Free a pointer that is not a slab object: a page run, a huge mapping, or garbage. */
 void kfree_other(void *p)
 {
-	struct sm_node *n = node_of(p);
-	struct sm_instance *inst = n ? n->inst : NULL; /* read before a huge @n goes */
 	bool nested = sm_enter();
-	__kfree_other(p, nested);
+	struct sm_instance *inst = __kfree_other(p, nested);
 	sm_leave(nested);
 	if (!nested && inst)
 		deferred_check(inst);

@@ -47,15 +47,9 @@ static void cache_free_nolock(struct kmem_cache *s, void *p, bool nested)
 		defer_free(s->inst, p, s->fp_offset);
 }
 
-static inline unsigned nolock_flags(unsigned gfp)
-{
-	return ((gfp & SM_GFP_ZERO) ? SLAB_ALLOC_ZERO : 0) |
-	       ((gfp & SM_GFP_THISNODE) ? SLAB_ALLOC_THISNODE : 0);
-}
-
 void *sm_kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned gfp, int node)
 {
-	unsigned flags = nolock_flags(gfp);
+	unsigned flags = gfp_to_alloc_flags(gfp);
 	bool nested = sm_enter();
 	void *p = NULL;
 	if (size <= SM_KMALLOC_MAX_CACHE_SIZE) {
@@ -90,7 +84,7 @@ void sm_kfree_nolock(void *p)
 
 void *sm_cache_alloc_nolock(sm_cache_t *s, unsigned gfp, int node)
 {
-	unsigned flags = nolock_flags(gfp);
+	unsigned flags = gfp_to_alloc_flags(gfp);
 	bool nested = sm_enter();
 	void *p = cache_alloc_nolock(s, nested, flags, node);
 	sm_leave(nested);

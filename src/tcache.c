@@ -31,13 +31,12 @@ void tcache_init_once(void)
 
 struct sm_tcache *__tcache_get_slow(struct sm_instance *inst)
 {
-	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
-	if (sl->gen == (inst->gen | SM_GEN_KICK)) {
+	if (deferred_take_kick(inst)) {
 		/* A nolock free on this thread left work behind: see to it now. */
-		sl->gen = sl->tc ? inst->gen : 0;
 		deferred_kicked(inst);
-		if (sl->tc)
-			return sl->tc;
+		struct sm_tcache *tc = sm_thread.slots[inst->slot].tc;
+		if (tc)
+			return tc;
 	}
 	if (sm_thread.state != TS_NORMAL)
 		return NULL;

@@ -89,6 +89,13 @@
 #define SLABSTATS_PROG "helper_thread"
 #include "slabstats.h"
 
+static __thread volatile int in_handler;
+
+static int in_signal_handler(void)
+{
+	return in_handler;
+}
+
 static __attribute__((unused)) void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
@@ -911,29 +918,6 @@ static int t_fork_nohelper(void)
 
 /* ---------------------------------------------------- no_start_in_handler -- */
 
-/*
- * pthread_create, interposed: slabmalloc's helper start calls it through the
- * dynamic linker's global scope, so it lands here.  Counts the calls made
- * while this thread runs a signal handler.
- */
-static __thread volatile int in_handler;
-static volatile int creates, creates_in_handler;
-
-int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
-{
-	static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-	if (!real) {
-		real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym(
-			RTLD_NEXT, "pthread_create");
-		if (!real)
-			abort();
-	}
-	creates++;
-	if (in_handler)
-		creates_in_handler++;
-	return real(t, a, fn, arg);
-}
-
 static void *victim;
 static void victim_cb(const struct sm_cache_stats *st, void *arg)
 {
@@ -968,17 +952,18 @@ static int t_no_start_in_handler(void)
 	defer_huge(1, NULL);
 	CHECK_EQ(stats().deferred_pending, 1);
 	CHECK(!stats().helper_running);
-	int before = creates;
+	unsigned long before = atomic_load(&thread_creates);
 	/* The first allocator call after the deferral is the handler's. */
 	CHECK(pthread_kill(pthread_self(), SIGUSR1) == 0);
-	int in_h = creates_in_handler, during = creates - before;
+	unsigned long in_h = atomic_load(&thread_creates_in_handler),
+		      during = atomic_load(&thread_creates) - before;
 	struct sm_stats st = stats();
 	printf("no_start_in_handler: a free deferred, then a handler's malloc/free: pthread_create "
-	       "called %d times inside the handler; pending %llu, helper starts %llu\n", in_h,
+	       "called %lu times inside the handler; pending %llu, helper starts %llu\n", in_h,
 	       (unsigned long long)st.deferred_pending, (unsigned long long)st.helper_starts);
 	if (in_h) {
 		fprintf(stderr, "helper_thread: FAILED: the helper thread was started from inside a signal "
-				"handler (%d pthread_create calls there; docs/signal-safety.md: never from a "
+				"handler (%lu pthread_create calls there; docs/signal-safety.md: never from a "
 				"signal handler).  A handler that interrupted glibc's pthread_create/join (its "
 				"stack-cache lock held) deadlocks there: see no_start_in_handler_stress\n", in_h);
 		return 1;
@@ -1091,13 +1076,13 @@ static int t_no_start_in_handler_stress(void)
 	pthread_join(wd, NULL);
 	struct sm_stats st = stats();
 	printf("no_start_in_handler_stress: %lu threads created and joined under %lu signals; %lu "
-	       "frees deferred in the handler; helper started %llu times (%d of them inside the "
+	       "frees deferred in the handler; helper started %llu times (%lu of them inside the "
 	       "handler)\n", threads, stress_signals, stress_deferred,
-	       (unsigned long long)st.helper_starts, creates_in_handler);
+	       (unsigned long long)st.helper_starts, atomic_load(&thread_creates_in_handler));
 	CHECK(stress_deferred > 0);
-	if (creates_in_handler) {
+	if (atomic_load(&thread_creates_in_handler)) {
 		fprintf(stderr, "helper_thread: FAILED: the helper was started from inside a signal handler "
-				"%d times\n", creates_in_handler);
+				"%lu times\n", atomic_load(&thread_creates_in_handler));
 		return 1;
 	}
 	return 0;

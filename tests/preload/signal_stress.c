@@ -523,26 +523,9 @@ static void handler(int sig)
 	errno = saved;
 }
 
-/*
- * pthread_create, interposed (slabmalloc's helper start resolves it through
- * the global scope, so it lands here, linked or preloaded): counts the calls
- * made from inside the handler (docs/signal-safety.md: the helper is never
- * started from a signal handler; helper_thread.c checks it deterministically).
- */
-static atomic_ulong creates_in_handler;
-
-int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+static int in_signal_handler(void)
 {
-	static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-	if (!real) {
-		real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym(
-			RTLD_NEXT, "pthread_create");
-		if (!real)
-			abort();
-	}
-	if (h_depth)
-		atomic_fetch_add(&creates_in_handler, 1);
-	return real(t, a, fn, arg);
+	return h_depth != 0;
 }
 
 /* Verify and free the handler table of the calling thread (signals blocked). */
@@ -1258,7 +1241,7 @@ static int run(long ms, uint64_t seed, long timer_us)
 	       "mappings %zu (at start %zu)\n",
 	       (unsigned long long)(st.deferred_frees - st0.deferred_frees),
 	       (unsigned long long)st.deferred_pending, (unsigned long long)st.helper_starts,
-	       atomic_load(&creates_in_handler),
+	       atomic_load(&thread_creates_in_handler),
 	       (unsigned long long)st.helper_wakeups, (int)st.helper_running, helpers,
 	       st.huge_allocations, st0.huge_allocations);
 

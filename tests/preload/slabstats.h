@@ -2,14 +2,18 @@
  * slabstats.h - what the signal tests (signal_stress.c, helper_thread.c)
  * read of slabmalloc itself: the default instance's statistics (through
  * dlsym when the program is built against libc only and run with
- * LD_PRELOAD) and the threads of the process named like the helper thread.
- * Include after ptest.h and slabmalloc.h; define SLABSTATS_PROG first (the
- * program's name for messages).
+ * LD_PRELOAD), the threads of the process named like the helper thread, and
+ * the calls to pthread_create made from signal handlers (the helper must
+ * never be started there).  Include after ptest.h and slabmalloc.h; define
+ * SLABSTATS_PROG first (the program's name for messages) and, later in the
+ * file, in_signal_handler().
  */
 #ifndef SM_SLABSTATS_H
 #define SM_SLABSTATS_H
 
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,6 +98,31 @@ static int helper_threads(void)
 	int h;
 	count_threads(&h);
 	return h;
+}
+
+/* Nonzero while the calling thread runs one of the program's signal handlers. */
+static int in_signal_handler(void);
+
+static atomic_ulong thread_creates, thread_creates_in_handler;
+
+/*
+ * pthread_create, interposed: slabmalloc's helper start resolves it through
+ * the global scope, so it lands here, linked or preloaded.  Counts every call
+ * and those made from inside a handler.
+ */
+int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+{
+	static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+	if (!real) {
+		real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym(
+			RTLD_NEXT, "pthread_create");
+		if (!real)
+			abort();
+	}
+	atomic_fetch_add(&thread_creates, 1);
+	if (in_signal_handler())
+		atomic_fetch_add(&thread_creates_in_handler, 1);
+	return real(t, a, fn, arg);
 }
 
 #endif /* SM_SLABSTATS_H */
