@@ -15,7 +15,9 @@
 
 #include "env.h"
 #include "fastpath.h"
+#include "fork.h"
 #include "printk.h"
+#include "registry.h"
 
 #define SM_EXPORT __attribute__((visibility("default")))
 

@@ -1,16 +1,22 @@
 /*
  * cache_lifecycle.c - creating, shrinking and destroying kmem_caches.
  * The kmalloc caches are embedded in the instance and live as long as it;
- * caches made here get their descriptor from the kmalloc caches
- * (SLAB_ALLOC_NO_RECURSE) and an id that indexes every thread's pcs[].
+ * caches made here get their descriptor from a kmalloc cache of the same
+ * instance (kmem_cache_alloc_direct) and an id that indexes every thread's
+ * tcache.
  */
 #include <errno.h>
 #include <string.h>
 
-#include "instance.h"
-#include "kmem_cache.h"
+#include "barn.h"
+#include "registry.h"
 #include "printk.h"
-#include "sheaf.h"
+
+/* The kmalloc cache that cache descriptors of @inst come from. */
+static struct kmem_cache *descriptor_cache(struct sm_instance *inst)
+{
+	return &inst->kmalloc_caches[kmalloc_aligned_index(sizeof(struct kmem_cache), SM_CACHELINE)];
+}
 
 sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, size_t align,
 			    unsigned flags, void (*ctor)(void *))
@@ -28,15 +34,16 @@ sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, 
 	}
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(sizeof(struct kmem_cache), SLAB_ALLOC_NO_RECURSE,
 						       SM_NO_NODE);
-	struct kmem_cache *s = __kmalloc(inst, sizeof(*s), SM_CACHELINE, &ctx);
+	struct kmem_cache *dc = descriptor_cache(inst);
+	struct kmem_cache *s = kmem_cache_alloc_direct(dc, &ctx);
 	int err = 0;
 	if (!s) {
 		err = ENOMEM;
 		goto out;
 	}
 	memset(s, 0, sizeof(*s));
-	if (!kmem_cache_init(s, inst, name, size, align, flags, ctor)) {
-		__kfree_nosheaf(s);
+	if (!kmem_cache_init(s, &inst->pa, &inst->opts, name, size, align, flags, ctor)) {
+		kmem_cache_free_direct(dc, s);
 		err = EINVAL;
 		goto out;
 	}
@@ -46,15 +53,11 @@ sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, 
 		;
 	if (id == SM_MAX_CACHES) {
 		sm_unlock(&inst->lock);
-		__kfree_nosheaf(s);
+		kmem_cache_free_direct(dc, s);
 		err = ENOSPC;
 		goto out;
 	}
-	s->id = id;
-	s->inst_slot = inst->slot;
-	s->inst_gen = inst->gen;
-	inst->cache_by_id[id] = s;
-	list_add_tail(&s->list, &inst->caches);
+	inst_cache_register(inst, s, id);
 	sm_unlock(&inst->lock);
 out:
 	sm_leave(nested);
@@ -70,25 +73,11 @@ const char *sm_cache_name(const sm_cache_t *s)
 	return s->name;
 }
 
-/* Flush and free the sheaves of @s held by every thread (inst->lock held). */
-static void steal_thread_sheaves(struct kmem_cache *s)
+/* Empty every barn of @s: their objects go back to the slabs (inst->lock held). */
+static void drain_barns(struct kmem_cache *s)
 {
-	struct sm_instance *inst = s->inst;
-	struct list_head *pos;
-	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next) {
-		struct sm_tcache *tc = list_entry(pos, struct sm_tcache, link);
-		struct slub_percpu_sheaves *pcs = &tc->pcs[s->id];
-		if (pcs->main != &sm_empty_sheaf) {
-			sheaf_flush(s, pcs->main);
-			sheaf_free(pcs->main);
-			pcs->main = &sm_empty_sheaf;
-		}
-		if (pcs->spare) {
-			sheaf_flush(s, pcs->spare);
-			sheaf_free(pcs->spare);
-			pcs->spare = NULL;
-		}
-	}
+	for (unsigned i = 0; i < pa_nr_nodes(s->pa); i++)
+		barn_drain(s, &s->node[i].barn);
 }
 
 size_t sm_cache_shrink(sm_cache_t *s)
@@ -96,20 +85,14 @@ size_t sm_cache_shrink(sm_cache_t *s)
 	struct sm_instance *inst = s->inst;
 	if (sm_in_allocator())
 		return 0; /* from a signal handler: nothing can be done without waiting */
-	struct sm_tcache *tc = tcache_get(inst);
+	struct tcache *tc = tcache_get(inst);
 	bool nested = sm_enter();
 	sm_lock(&inst->lock);
-	if (tc) {
-		struct slub_percpu_sheaves *pcs = &tc->pcs[s->id];
-		if (pcs->main != &sm_empty_sheaf)
-			sheaf_flush(s, pcs->main);
-		if (pcs->spare)
-			sheaf_flush(s, pcs->spare);
-	}
-	for (unsigned i = 0; i < inst_nr_nodes(inst); i++)
-		barn_drain(s, &s->node[i].barn);
+	if (tc)
+		tcache_release_sheaves(tc, s);
+	drain_barns(s);
 	sm_unlock(&inst->lock);
-	deferred_drain_all(inst);
+	deferred_drain_all(&inst->deferred);
 	size_t released = cache_release_empty(s, UINT64_MAX);
 	sm_leave(nested);
 	return released;
@@ -121,7 +104,7 @@ int sm_cache_destroy(sm_cache_t *s)
 		return 0;
 	struct sm_instance *inst = s->inst;
 	if (s->is_kmalloc) {
-		sm_report(inst, "kmem_cache_destroy(%s): kmalloc caches live as long as the instance",
+		sm_report(&inst->err, "kmem_cache_destroy(%s): kmalloc caches live as long as the instance",
 			  s->name);
 		return -EPERM;
 	}
@@ -130,18 +113,21 @@ int sm_cache_destroy(sm_cache_t *s)
 		sm_leave(nested);
 		return -EDEADLK; /* from a signal handler: see docs/signal-safety.md */
 	}
-	deferred_drain_all(inst);
+	deferred_drain_all(&inst->deferred);
 	sm_lock(&inst->lock);
-	steal_thread_sheaves(s);
+	/* No thread may be using @s (the API's contract): take back every
+	   thread's sheaves of it, through the barns. */
+	struct list_head *pos;
+	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next)
+		tcache_release_sheaves(list_entry(pos, struct tcache, link), s);
+	drain_barns(s);
 	size_t live = 0;
-	for (unsigned i = 0; i < inst_nr_nodes(inst); i++) {
-		barn_drain(s, &s->node[i].barn);
+	for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++)
 		live += READ_ONCE(s->node[i].inuse);
-	}
 	if (live) {
 		sm_unlock(&inst->lock);
 		sm_leave(nested);
-		sm_report(inst, "kmem_cache_destroy(%s): %zu objects still allocated; cache kept",
+		sm_report(&inst->err, "kmem_cache_destroy(%s): %zu objects still allocated; cache kept",
 			  s->name, live);
 		return -EBUSY;
 	}
@@ -149,7 +135,7 @@ int sm_cache_destroy(sm_cache_t *s)
 	list_del(&s->list);
 	inst->cache_by_id[s->id] = NULL;
 	sm_unlock(&inst->lock);
-	__kfree_nosheaf(s);
+	kmem_cache_free_direct(descriptor_cache(inst), s);
 	sm_leave(nested);
 	return 0;
 }

@@ -11,14 +11,14 @@
  *   - the helper thread, when it is running: one futex wake;
  *   - otherwise the pushing thread itself, at its next call into the
  *     instance: its TLS slot generation gets SM_GEN_KICK, which sends even a
- *     fast path to the slow path (tcache.c), where the list is drained and
- *     the helper started if it is enabled.
+ *     fast path to the slow path, where the list is drained and the helper
+ *     started if it is enabled (helper.h).
  * Every slow path, every purge and thread exit also drain the list.
  *
- * The helper never runs user code (all signals blocked), never starts from a
- * signal handler or with a lock held, sleeps on a futex when idle and exits
- * after helper_idle_ms without work (so it never keeps a process alive that
- * would otherwise have ended); the next push starts it again.
+ * The list knows its instance only by what it was given at set-up (registry
+ * slot and generation for the kick, the page allocator for page runs and
+ * huge mappings), so it sits below the instance.  The helper thread's
+ * state lives here too, because a push reads it; the thread is in helper.c.
  *
  * Lock order: drain_lock sits between sm_registry_lock and inst->lock (a
  * drain frees huge mappings under inst->lock and slab objects under
@@ -30,8 +30,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
 #include "compiler.h"
 #include "lock.h"
+#include "page_alloc.h"
 
 struct sm_instance;
 
@@ -43,6 +45,13 @@ enum {
 };
 
 struct sm_deferred {
+	/* Set up once (deferred_init), read-only afterwards. */
+	struct sm_instance *inst;       /* owner: opaque here (test hooks) */
+	struct page_alloc *pa;          /* frees page runs and huge mappings */
+	unsigned slot;                  /* the owner's registry slot and */
+	uint64_t gen;                   /* generation, for the kick */
+	bool helper_enabled;            /* options.helper_thread */
+
 	uintptr_t head;         /* the stack of objects to free */
 	uint32_t wake;          /* futex word: bumped by every kick of the helper */
 	uint32_t helper;        /* HELPER_* */
@@ -54,44 +63,29 @@ struct sm_deferred {
 	uint64_t pushed, drained, helper_starts, helper_wakeups;
 };
 
-/*
- * Defer the free of @p (its link word at offset @link_off) on @inst.  Lock
- * free and async-signal-safe; callable with any lock held.
- */
-void defer_free(struct sm_instance *inst, void *p, unsigned link_off) __hidden;
+/* Set up @d for the instance @inst in registry slot @slot with generation @gen. */
+void deferred_init(struct sm_deferred *d, struct sm_instance *inst, struct page_alloc *pa,
+		   unsigned slot, uint64_t gen, bool helper_enabled) __hidden;
 
 /*
- * Free everything on @inst's deferred list.  Blocking context, busy set.
- * deferred_drain leaves the work to a drain already under way (it only
- * tries drain_lock); deferred_drain_all waits for it, so that every object
- * deferred before the call is back in its slab on return.
+ * Defer the free of @p (its link word at offset @link_off).  Lock free and
+ * async-signal-safe; callable with any lock held.
  */
-void deferred_drain(struct sm_instance *inst) __hidden;
-void deferred_drain_all(struct sm_instance *inst) __hidden;
+void defer_free(struct sm_deferred *d, void *p, unsigned link_off) __hidden;
 
-/* Take back a kick left in this thread's slot for @inst; true if there was one. */
-bool deferred_take_kick(struct sm_instance *inst) __hidden;
+/* Send this thread's next call into @d's instance to the slow path. */
+void deferred_kick_this_thread(struct sm_deferred *d) __hidden;
+
+/* Take back a kick left in this thread's slot for @d; true if there was one. */
+bool deferred_take_kick(struct sm_deferred *d) __hidden;
 
 /*
- * This thread's slot had SM_GEN_KICK: drain, and start the helper if one is
- * wanted.  Called with busy clear and no lock held.
+ * Free everything on @d.  Blocking context, busy set.  deferred_drain
+ * leaves the work to a drain already under way (it only tries drain_lock);
+ * deferred_drain_all waits for it, so that every object deferred before the
+ * call is back in its slab on return.
  */
-void deferred_kicked(struct sm_instance *inst) __hidden;
-
-/* Start the helper if a push asked for it (busy clear, no lock held). */
-void helper_maybe_start(struct sm_instance *inst) __hidden;
-
-/*
- * The end of a call that does not go through the sheaf paths (page runs,
- * huge mappings): see to a kick left for this thread, and to a wanted
- * helper, as the sheaf slow paths do.  Busy clear, no lock held.
- */
-void deferred_check(struct sm_instance *inst) __hidden;
-
-/* Stop @inst's helper and wait until it has let go of the instance. */
-void helper_stop(struct sm_instance *inst) __hidden;
-
-/* fork(): the child has no helper; it starts again on the next need. */
-void deferred_fork_child(struct sm_instance *inst) __hidden;
+void deferred_drain(struct sm_deferred *d) __hidden;
+void deferred_drain_all(struct sm_deferred *d) __hidden;
 
 #endif /* SM_DEFERRED_H */

@@ -6,9 +6,9 @@
  * sheaves of the threads that did not survive the fork and forgets the
  * helper thread (the next deferred free starts a new one).
  */
-#include "instance.h"
-#include "sheaf.h"
-#include "tcache.h"
+#include "fork.h"
+#include "helper.h"
+#include "registry.h"
 
 /*
  * Take every lock of every instance in lock order.  purge_lock is only ever
@@ -29,7 +29,7 @@ void sm_fork_prepare(void)
 			continue;
 		sm_lock(&inst->deferred.drain_lock);
 		sm_lock(&inst->lock);
-		unsigned nr = inst->nr_nodes;
+		unsigned nr = inst->pa.nr_nodes; /* stable while inst->lock is held */
 		struct list_head *pos;
 		for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
 			struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
@@ -39,7 +39,7 @@ void sm_fork_prepare(void)
 				sm_lock(&s->node[i].list_lock);
 		}
 		for (unsigned i = 0; i < nr; i++)
-			sm_lock(&inst->nodes[i]->lock);
+			sm_lock(&inst->pa.nodes[i]->lock);
 	}
 }
 
@@ -54,9 +54,9 @@ static void fork_release(bool child)
 		struct sm_instance *inst = registry_slot(slot);
 		if (!inst)
 			continue;
-		unsigned nr = inst->nr_nodes;
+		unsigned nr = inst->pa.nr_nodes;
 		for (unsigned i = 0; i < nr; i++)
-			child ? sm_lock_init(&inst->nodes[i]->lock) : sm_unlock(&inst->nodes[i]->lock);
+			child ? sm_lock_init(&inst->pa.nodes[i]->lock) : sm_unlock(&inst->pa.nodes[i]->lock);
 		struct list_head *pos;
 		for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
 			struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
@@ -69,7 +69,7 @@ static void fork_release(bool child)
 		if (child) {
 			sm_lock_init(&inst->purge_lock);
 			sm_lock_init(&inst->lock);
-			deferred_fork_child(inst);
+			helper_fork_child(inst);
 		} else {
 			sm_unlock(&inst->lock);
 			sm_unlock(&inst->deferred.drain_lock);
@@ -93,10 +93,10 @@ void sm_fork_child(void)
 		if (!inst)
 			continue;
 		struct sm_tls_slot *sl = &sm_thread.slots[slot];
-		struct sm_tcache *mine = (sl->gen & ~SM_GEN_KICK) == inst->gen ? sl->tc : NULL;
+		struct tcache *mine = (sl->gen & ~SM_GEN_KICK) == inst->gen ? sl->tc : NULL;
 		struct list_head *pos, *tmp;
 		list_for_each_safe(pos, tmp, &inst->tcaches) {
-			struct sm_tcache *tc = list_entry(pos, struct sm_tcache, link);
+			struct tcache *tc = list_entry(pos, struct tcache, link);
 			/* A thread caught inside a sheaf operation may have left a sheaf
 			   both in its pcs and in a barn: leak its sheaves instead.  Its
 			   busy byte is in its TLS, which the child still maps. */

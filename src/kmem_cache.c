@@ -8,13 +8,13 @@
  * empty slabs age at the tail.  More than slab_max_empty empty slabs, or
  * empty slabs older than the purge delay, are handed back to the node.
  */
+#include <errno.h>
 #include <string.h>
 
-#include "instance.h"
+#include "hooks.h"
 #include "kmem_cache.h"
 #include "printk.h"
 #include "slab.h"
-#include "hooks.h"
 
 #define SLAB_MAX_PAGES 32
 
@@ -53,8 +53,9 @@ static uint64_t splitmix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-bool kmem_cache_init(struct kmem_cache *s, struct sm_instance *inst, const char *name,
-		     size_t size, size_t align, unsigned flags, void (*ctor)(void *))
+bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct sm_options *opts,
+		     const char *name, size_t size, size_t align, unsigned flags,
+		     void (*ctor)(void *))
 {
 	if (!align)
 		align = 8;
@@ -76,18 +77,20 @@ bool kmem_cache_init(struct kmem_cache *s, struct sm_instance *inst, const char 
 	s->fp_offset = fp_offset;
 	s->flags = flags;
 	s->ctor = ctor;
-	s->inst = inst;
+	s->pa = pa;
+	s->inst = pa->origin.inst;
+	s->slab_max_empty = opts->slab_max_empty;
 	slab_geometry(slot, &s->slab_pages, &s->objects);
 	s->reciprocal = ((1ull << 32) + slot - 1) / slot;
-	s->sheaf_capacity = inst->opts.sheaf_capacity ? inst->opts.sheaf_capacity
+	s->sheaf_capacity = opts->sheaf_capacity ? opts->sheaf_capacity
 						       : (unsigned)MIN(64, MAX(8, 16384 / slot));
 	/* A barn holds barn_max_full sheaves, or more of small objects: up to
 	   barn_bytes of them (a full sheaf of 32-byte objects is 2 KiB). */
 	size_t sheaf_bytes = (size_t)s->sheaf_capacity * slot;
-	unsigned by_bytes = (unsigned)MIN((size_t)1024, inst->opts.barn_bytes / sheaf_bytes);
-	s->barn_max_full = MAX(inst->opts.barn_max_full, by_bytes);
-	s->barn_max_empty = MAX(inst->opts.barn_max_empty, by_bytes);
-	s->random = splitmix64((uintptr_t)s ^ inst_now(inst) ^ ((uint64_t)slot << 48)) | 1;
+	unsigned by_bytes = (unsigned)MIN((size_t)1024, opts->barn_bytes / sheaf_bytes);
+	s->barn_max_full = MAX(opts->barn_max_full, by_bytes);
+	s->barn_max_empty = MAX(opts->barn_max_empty, by_bytes);
+	s->random = splitmix64((uintptr_t)s ^ pa_now(pa) ^ ((uint64_t)slot << 48)) | 1;
 	size_t len = strlen(name);
 	if (len >= sizeof(s->name))
 		len = sizeof(s->name) - 1;
@@ -169,21 +172,21 @@ static unsigned take_from_lists(struct kmem_cache *s, struct sm_node *n,
 unsigned slab_get_objects(struct kmem_cache *s, const struct slab_alloc_context *ctx,
 			  void **objs, unsigned n)
 {
-	struct sm_instance *inst = s->inst;
+	struct page_alloc *pa = s->pa;
 	bool trylock = ctx->alloc_flags & SLAB_ALLOC_TRYLOCK;
 	unsigned got = 0;
 
 	if (!(ctx->alloc_flags & SLAB_ALLOC_NEW_SLAB)) {
 		int ids[SM_MAX_NODES];
-		unsigned cnt = inst_node_order(inst, ctx, ids);
+		unsigned cnt = pa_node_order(pa, ctx, ids);
 		for (unsigned i = 0; i < cnt && got < n; i++) {
 			struct kmem_cache_node *kcn = &s->node[ids[i]];
 			if (!READ_ONCE(kcn->nr_partial) && !READ_ONCE(kcn->nr_empty))
 				continue;
 			if (!sm_lock_ctx(&kcn->list_lock, trylock))
 				continue;
-			SM_HOOK(inst, SM_HOOK_REFILL);
-			got += take_from_lists(s, inst_node(inst, (unsigned)ids[i]), kcn, objs + got, n - got);
+			SM_HOOK(s->inst, SM_HOOK_REFILL);
+			got += take_from_lists(s, pa_node(pa, (unsigned)ids[i]), kcn, objs + got, n - got);
 			sm_unlock(&kcn->list_lock);
 		}
 		if (got)
@@ -218,7 +221,6 @@ unsigned slab_get_objects(struct kmem_cache *s, const struct slab_alloc_context 
 
 unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool trylock)
 {
-	struct sm_instance *inst = s->inst;
 	struct kmem_cache_node *cur = NULL;
 	struct slab *discard[8];
 	struct sm_node *discard_node[8];
@@ -240,16 +242,16 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 				continue;
 			}
 			cur = kcn;
-			SM_HOOK(inst, SM_HOOK_FLUSH);
+			SM_HOOK(s->inst, SM_HOOK_FLUSH);
 		}
 		if (!slab_push(s, d, obj))
 			continue;
 		kcn->inuse--;
 		if (d->inuse == 0 && !now)
-			now = inst_now(inst);
+			now = pa_now(s->pa);
 		slab_relist(kcn, d, now);
 		/* Too many empty slabs here: the oldest goes back to the node. */
-		if (kcn->nr_empty > inst->opts.slab_max_empty && nr_discard < ARRAY_SIZE(discard) && !trylock) {
+		if (kcn->nr_empty > s->slab_max_empty && nr_discard < ARRAY_SIZE(discard) && !trylock) {
 			struct slab *old = list_last_entry(&kcn->empty, struct slab, list);
 			slab_unlist(kcn, old);
 			kcn->nr_slabs--;
@@ -260,7 +262,7 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 	if (cur)
 		sm_unlock(&cur->list_lock);
 	if (nr_discard && !now)
-		now = inst_now(inst);
+		now = pa_now(s->pa);
 	for (unsigned i = 0; i < nr_discard; i++)
 		slab_discard(s, discard_node[i], discard[i], now);
 	return n - kept; /* reported double frees count as handled: they are dropped */
@@ -268,12 +270,11 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 
 size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff)
 {
-	struct sm_instance *inst = s->inst;
 	size_t released = 0;
-	unsigned nr = inst_nr_nodes(inst);
+	unsigned nr = pa_nr_nodes(s->pa);
 	for (unsigned id = 0; id < nr; id++) {
 		struct kmem_cache_node *kcn = &s->node[id];
-		struct sm_node *node = inst_node(inst, id);
+		struct sm_node *node = pa_node(s->pa, id);
 		if (!READ_ONCE(kcn->nr_empty))
 			continue;
 		for (;;) {
@@ -317,35 +318,54 @@ static bool page_in_live_run(const struct sm_node *n, uint32_t page)
 	return false;
 }
 
+void *kmem_cache_alloc_direct(struct kmem_cache *s, const struct slab_alloc_context *ctx)
+{
+	void *p;
+	if (slab_get_objects(s, ctx, &p, 1))
+		return p;
+	errno = ENOMEM;
+	return NULL;
+}
+
+void kmem_cache_free_direct(struct kmem_cache *s, void *p)
+{
+	slab_put_objects(s, &p, 1, false);
+}
+
 struct slab *slab_check_object(struct kmem_cache *expect, const void *p)
 {
 	struct sm_node *n = node_of(p);
-	struct sm_instance *inst = expect ? expect->inst : NULL;
+	const struct report_sink *err = expect ? cache_err(expect) : NULL;
 	if (!n) {
-		sm_report(inst, "free of %p: not allocated by slabmalloc (foreign pointer)", p);
+		sm_report(err, "free of %p: not allocated by slabmalloc (foreign pointer)", p);
 		return NULL;
 	}
-	inst = n->inst;
+	err = n->err;
+	if (n->kind == NODE_HUGE && p != n->data) {
+		sm_report(err, "free of %p: interior pointer into a %zu-byte huge allocation at %p",
+			  p, n->huge_size, (void *)n->data);
+		return NULL;
+	}
 	uint32_t page = node_page_index(n, p);
 	if (page == UINT32_MAX) {
-		sm_report(inst, "free of %p: not an object (node metadata or huge mapping)", p);
+		sm_report(err, "free of %p: not an object (node metadata or huge mapping)", p);
 		return NULL;
 	}
 	struct slab *d = &n->descs[page];
 	if (d->type != PT_SLAB) {
-		sm_report(inst, "free of %p: not a live slab object (%s page)", p,
+		sm_report(err, "free of %p: not a live slab object (%s page)", p,
 			  page_in_live_run(n, page) ? "page-run" : "free");
 		return NULL;
 	}
 	struct kmem_cache *s = d->cache;
 	if (expect && s != expect) {
-		sm_report(inst, "free of %p to cache %s: object belongs to cache %s", p,
+		sm_report(err, "free of %p to cache %s: object belongs to cache %s", p,
 			  expect->name, s->name);
 		return NULL;
 	}
 	uintptr_t off = (uintptr_t)p - (uintptr_t)node_page_addr(n, d->head);
 	if (slab_obj_index(s, off) < 0) {
-		sm_report(inst, "free of %p: interior pointer into cache %s (offset %u into a %u-byte object)",
+		sm_report(err, "free of %p: interior pointer into cache %s (offset %u into a %u-byte object)",
 			  p, s->name, (unsigned)(off % s->size), s->size);
 		return NULL;
 	}

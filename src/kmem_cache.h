@@ -1,12 +1,18 @@
 /*
  * kmem_cache.h - struct kmem_cache and struct kmem_cache_node, and the slab
- * layer below the sheaves: taking objects out of slabs and putting them back.
+ * layer below the sheaves: taking objects out of slabs and putting them
+ * back, finding the cache of a pointer, and the allocator's own objects.
  *
  * A cache keeps, for every node of its instance, a kmem_cache_node with the
  * partial and empty slab lists (guarded by list_lock) and the node's barn of
- * full and empty sheaves (guarded by barn.lock).  Full slabs are on no list.
- * The two locks never nest: a barn is a pure exchange of sheaves, and every
- * freelist operation happens under list_lock alone.
+ * full and empty sheaves (guarded by barn.lock; operations in barn.c, one
+ * layer up).  Full slabs are on no list.  The two locks never nest: a barn
+ * is a pure exchange of sheaves, and every freelist operation happens under
+ * list_lock alone.
+ *
+ * Everything the slab layer needs from its instance is reached through the
+ * cache itself: its page allocator (pages, clock, report sink) and a copy
+ * of the options it uses.  s->inst is kept for the layers above.
  */
 #ifndef SM_KMEM_CACHE_H
 #define SM_KMEM_CACHE_H
@@ -17,14 +23,17 @@
 #include "alloc_context.h"
 #include "list.h"
 #include "lock.h"
+#include "node.h"
+#include "page.h"
+#include "page_alloc.h"
 #include "slabmalloc.h"
 
-struct slab;
-struct slab_sheaf;
-struct sm_node;
 struct sm_instance;
 
-/* The barn: full and empty sheaves of one cache on one node. */
+/*
+ * The barn: full and empty sheaves of one cache on one node.  Embedded in
+ * each kmem_cache_node, so defined here; its operations are in barn.c.
+ */
 struct node_barn {
 	sm_lock_t lock;                 /* guards the lists and counts below */
 	unsigned nr_full, nr_empty;     /* nr_full <= s->barn_max_full, nr_empty <= s->barn_max_empty */
@@ -60,10 +69,13 @@ struct kmem_cache {
 	unsigned sheaf_capacity;
 	unsigned barn_max_full;         /* from the options and the barn byte budget */
 	unsigned barn_max_empty;
-	struct sm_instance *inst;
+	struct sm_instance *inst;       /* owner (opaque below the instance layer) */
 	unsigned inst_slot;             /* copies of inst->slot and inst->gen */
 	uint64_t inst_gen;
 	/* Read-only after creation. */
+	struct page_alloc *pa;          /* where slabs come from; its sink gets reports */
+	struct kmem_cache *sheaf_cache; /* the kmalloc cache this cache's sheaves come from */
+	unsigned slab_max_empty;        /* empty slabs kept per node (options) */
 	unsigned object_size;           /* bytes the user asked for */
 	unsigned align;
 	unsigned fp_offset;             /* freelist link inside a free object */
@@ -83,12 +95,57 @@ static inline void cache_stat_inc(struct kmem_cache *s, enum cache_stat i)
 	__atomic_fetch_add(&s->stat[i], 1, __ATOMIC_RELAXED);
 }
 
+static inline const struct report_sink *cache_err(const struct kmem_cache *s)
+{
+	return s->pa->origin.err;
+}
+
 /*
- * Set up @s in place: slot size, slab geometry and lists.  @s must be zeroed.
- * Returns false for an impossible size or alignment.
+ * Index of the object at offset @off into a slab of @s, or -1 if @off is not
+ * the start of an object: one multiply by the reciprocal and a shift, then
+ * an exact check.
  */
-bool kmem_cache_init(struct kmem_cache *s, struct sm_instance *inst, const char *name,
-		     size_t size, size_t align, unsigned flags, void (*ctor)(void *)) __hidden;
+static __always_inline long slab_obj_index(const struct kmem_cache *s, uintptr_t off)
+{
+	uint64_t idx = ((uint64_t)off * s->reciprocal) >> 32;
+	if (unlikely(idx * s->size != off || idx >= s->objects))
+		return -1;
+	return (long)idx;
+}
+
+/*
+ * The cache of @p if @p is the start of an object in a live slab; NULL
+ * otherwise (page runs, huge mappings, invalid pointers: the caller sorts
+ * those out on its slow path).  Arithmetic on the node map and descriptor
+ * only: @p itself is never read.  The kernel's virt_to_cache().
+ */
+static __always_inline struct kmem_cache *obj_cache(const void *p)
+{
+	struct sm_node *n = node_of_granule(p);
+	if (unlikely(!n))
+		return NULL;
+	uint32_t page = node_page_index(n, p);
+	if (unlikely(page == UINT32_MAX))
+		return NULL;
+	const struct slab *d = &n->descs[page];
+	if (unlikely(d->type != PT_SLAB))
+		return NULL;
+	struct kmem_cache *s = d->cache;
+	uintptr_t off = (uintptr_t)p - (uintptr_t)node_page_addr(n, d->head);
+	if (unlikely(slab_obj_index(s, off) < 0))
+		return NULL;
+	return s;
+}
+
+/*
+ * Set up @s in place for @pa with @opts: slot size, slab geometry, sheaf
+ * and barn sizes, lists.  @s must be zeroed; the caller then gives it its
+ * id, owner and sheaf_cache (instance.h: inst_cache_register).  Returns
+ * false for an impossible size or alignment.
+ */
+bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct sm_options *opts,
+		     const char *name, size_t size, size_t align, unsigned flags,
+		     void (*ctor)(void *)) __hidden;
 
 /* Object-slot geometry used by kmem_cache_init; exposed for the size-class tests. */
 void slab_geometry(size_t size, unsigned *pages, unsigned *objects) __hidden;
@@ -119,9 +176,24 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff) __hidden;
 
 /*
+ * The one entry by which the allocator allocates for itself (a sheaf, a
+ * cache descriptor) and by which requests that bypass the sheaves (a node
+ * asked for, the nolock path, a thread without sheaves) are served: one
+ * object of @s straight from its slabs.  Sheaves are never touched, so
+ * making a sheaf never needs a sheaf (SLUB allocates its sheaves from
+ * kmalloc caches the same way).  NULL when out of memory, or with TRYLOCK
+ * when a lock was busy; errno is then ENOMEM.
+ */
+void *kmem_cache_alloc_direct(struct kmem_cache *s, const struct slab_alloc_context *ctx) __hidden;
+/* Give @p back to its slab at once (blocking; the counterpart of the above). */
+void kmem_cache_free_direct(struct kmem_cache *s, void *p) __hidden;
+
+/*
  * Check that @p is the start of an object of a live slab of @s (the cache
  * comes from the page descriptor).  Returns the descriptor of @p's page, or
- * NULL after reporting the problem through the error handler.
+ * NULL after reporting what is wrong with @p (foreign, node metadata,
+ * interior to a huge mapping, a page run or a slab object, free page, wrong
+ * cache) to the sink of the instance that owns it.  @expect NULL: any cache.
  */
 struct slab *slab_check_object(struct kmem_cache *expect, const void *p) __hidden;
 

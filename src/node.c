@@ -12,10 +12,8 @@
  */
 #include <string.h>
 
-#include "instance.h"
-#include "node.h"
 #include "hooks.h"
-#include "slab.h"
+#include "node.h"
 
 struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
 
@@ -36,10 +34,12 @@ static unsigned bin_of(uint32_t npages)
 	return b < NODE_NR_BINS ? b : NODE_NR_BINS - 1;
 }
 
-static void node_init_common(struct sm_node *n, struct sm_instance *inst, uintptr_t base,
+static void node_init_common(struct sm_node *n, const struct node_origin *o, uintptr_t base,
 			     size_t reserved)
 {
-	n->inst = inst;
+	n->inst = o->inst;
+	n->os = o->os;
+	n->err = o->err;
 	n->base = base;
 	n->reserved = reserved;
 	sm_lock_init(&n->lock);
@@ -51,12 +51,13 @@ static void node_init_common(struct sm_node *n, struct sm_instance *inst, uintpt
 	n->oldest_dirty = UINT64_MAX;
 }
 
-struct sm_node *node_create(struct sm_instance *inst, size_t size, int id)
+struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 {
+	const struct sm_os_ops *os = o->os;
 	size_t reserved = ALIGN_UP(size, SM_NODE_ALIGN);
 	if (reserved < size || size < 16 * SM_PAGE_SIZE)
 		return NULL;
-	uintptr_t base = (uintptr_t)inst->os.reserve(reserved, SM_NODE_ALIGN, inst->os.arg);
+	uintptr_t base = (uintptr_t)os->reserve(reserved, SM_NODE_ALIGN, os->arg);
 	if (!base)
 		return NULL;
 
@@ -75,13 +76,13 @@ struct sm_node *node_create(struct sm_instance *inst, size_t size, int id)
 	   memory): a stray pointer anywhere in the data area must find a
 	   readable descriptor, even beyond the committed data pages. */
 	if (npages > UINT32_MAX / 2 ||
-	    inst->os.commit((void *)base, (hdr + desc_pages) << SM_PAGE_SHIFT, inst->os.arg) != 0) {
-		inst->os.release((void *)base, reserved, inst->os.arg);
+	    os->commit((void *)base, (hdr + desc_pages) << SM_PAGE_SHIFT, os->arg) != 0) {
+		os->release((void *)base, reserved, os->arg);
 		return NULL;
 	}
 	struct sm_node *n = (struct sm_node *)base;
 	memset(n, 0, sizeof(*n));
-	node_init_common(n, inst, base, reserved);
+	node_init_common(n, o, base, reserved);
 	n->descs = (struct slab *)(base + (hdr << SM_PAGE_SHIFT));
 	n->data = (char *)base + ((hdr + desc_pages + 1) << SM_PAGE_SHIFT);
 	n->npages = (uint32_t)npages;
@@ -91,24 +92,25 @@ struct sm_node *node_create(struct sm_instance *inst, size_t size, int id)
 	return n;
 }
 
-struct sm_node *node_create_huge(struct sm_instance *inst, size_t size, size_t align)
+struct sm_node *node_create_huge(const struct node_origin *o, size_t size, size_t align)
 {
+	const struct sm_os_ops *os = o->os;
 	size_t off = MAX(SM_PAGE_SIZE, align);
 	size_t data_size = ALIGN_UP(size, SM_PAGE_SIZE);
 	size_t reserved = ALIGN_UP(off + data_size, SM_NODE_ALIGN);
 	if (data_size < size || reserved < off + data_size)
 		return NULL;
-	uintptr_t base = (uintptr_t)inst->os.reserve(reserved, SM_NODE_ALIGN, inst->os.arg);
+	uintptr_t base = (uintptr_t)os->reserve(reserved, SM_NODE_ALIGN, os->arg);
 	if (!base)
 		return NULL;
-	if (inst->os.commit((void *)base, SM_PAGE_SIZE, inst->os.arg) != 0 ||
-	    inst->os.commit((void *)(base + off), data_size, inst->os.arg) != 0) {
-		inst->os.release((void *)base, reserved, inst->os.arg);
+	if (os->commit((void *)base, SM_PAGE_SIZE, os->arg) != 0 ||
+	    os->commit((void *)(base + off), data_size, os->arg) != 0) {
+		os->release((void *)base, reserved, os->arg);
 		return NULL;
 	}
 	struct sm_node *n = (struct sm_node *)base;
 	memset(n, 0, sizeof(*n));
-	node_init_common(n, inst, base, reserved);
+	node_init_common(n, o, base, reserved);
 	n->data = (char *)(base + off);
 	n->npages = 0; /* no descriptor table: node_page_index() fails for all */
 	n->kind = NODE_HUGE;
@@ -120,13 +122,13 @@ struct sm_node *node_create_huge(struct sm_instance *inst, size_t size, size_t a
 
 size_t node_grow_huge(struct sm_node *n, size_t size)
 {
-	struct sm_instance *inst = n->inst;
+	const struct sm_os_ops *os = n->os;
 	size_t want = ALIGN_UP(size, SM_PAGE_SIZE);
 	size_t room = n->base + n->reserved - (uintptr_t)n->data;
 	if (want < size || want > room || want <= n->huge_size)
 		return 0;
 	size_t add = want - n->huge_size;
-	if (inst->os.commit(n->data + n->huge_size, add, inst->os.arg) != 0)
+	if (os->commit(n->data + n->huge_size, add, os->arg) != 0)
 		return 0;
 	n->huge_size = want;
 	return add;
@@ -134,11 +136,11 @@ size_t node_grow_huge(struct sm_node *n, size_t size)
 
 void node_destroy(struct sm_node *n)
 {
-	struct sm_instance *inst = n->inst;
+	const struct sm_os_ops *os = n->os;
 	uintptr_t base = n->base;
 	size_t reserved = n->reserved;
 	map_set(base, reserved, NULL);
-	inst->os.release((void *)base, reserved, inst->os.arg);
+	os->release((void *)base, reserved, os->arg);
 }
 
 /* ---- free runs (node->lock held) ---- */
@@ -257,13 +259,13 @@ static bool node_commit_upto(struct sm_node *n, uint32_t end)
 	uint32_t target = ALIGN_UP(end, NODE_COMMIT_PAGES);
 	if (target > n->npages)
 		target = n->npages;
-	struct sm_instance *inst = n->inst;
+	const struct sm_os_ops *os = n->os;
 	uintptr_t dlo = ALIGN_DOWN((uintptr_t)&n->descs[n->committed], SM_PAGE_SIZE);
 	uintptr_t dhi = ALIGN_UP((uintptr_t)&n->descs[target], SM_PAGE_SIZE);
-	if (inst->os.commit((void *)dlo, dhi - dlo, inst->os.arg) != 0)
+	if (os->commit((void *)dlo, dhi - dlo, os->arg) != 0)
 		return false;
-	if (inst->os.commit(node_page_addr(n, n->committed),
-			    (size_t)(target - n->committed) << SM_PAGE_SHIFT, inst->os.arg) != 0)
+	if (os->commit(node_page_addr(n, n->committed),
+			    (size_t)(target - n->committed) << SM_PAGE_SHIFT, os->arg) != 0)
 		return false;
 	n->committed = target;
 	return true;
@@ -354,7 +356,7 @@ bool node_free_pages(struct sm_node *n, uint32_t first, uint32_t npages, uint64_
 
 size_t node_purge(struct sm_node *n, uint64_t cutoff)
 {
-	struct sm_instance *inst = n->inst;
+	const struct sm_os_ops *os = n->os;
 	struct list_head todo;
 	INIT_LIST_HEAD(&todo);
 
@@ -363,7 +365,7 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 		sm_unlock(&n->lock);
 		return 0;
 	}
-	SM_HOOK(inst, SM_HOOK_PURGE);
+	SM_HOOK(n->inst, SM_HOOK_PURGE);
 	uint64_t oldest = UINT64_MAX;
 	for (unsigned b = 0; b < NODE_NR_BINS; b++) {
 		struct list_head *pos, *tmp;
@@ -391,8 +393,8 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 	list_for_each_safe(pos, tmp, &todo) {
 		struct slab *h = list_entry(pos, struct slab, list);
 		uint32_t first = (uint32_t)(h - n->descs);
-		h->stamp = inst->os.purge(node_page_addr(n, first), (size_t)h->npages << SM_PAGE_SHIFT,
-					  inst->os.arg) == 0;
+		h->stamp = os->purge(node_page_addr(n, first), (size_t)h->npages << SM_PAGE_SHIFT,
+					  os->arg) == 0;
 		if (h->stamp)
 			pages += h->npages;
 	}

@@ -6,7 +6,7 @@
  *     [struct sm_node][struct slab descs[npages]][guard page][data pages]
  * and aligned to SM_NODE_ALIGN, so the global node map finds the node of any
  * address with one load, without touching the address.  Every data page has
- * a descriptor (struct slab, slab.h); node.c keeps these invariants:
+ * a descriptor (struct slab, page.h); node.c keeps these invariants:
  *   - a page inside a live slab has type PT_SLAB, its cache and its slab's
  *     first page (written for every page of the slab);
  *   - the first and last page of a live page run have PT_LARGE/PT_LARGE_TAIL;
@@ -21,6 +21,10 @@
  *
  * Locking: node->lock guards bump, committed, the free bins, and the PT_FREE
  * tags; PT_SLAB/PT_LARGE descriptors are written by whoever owns the run.
+ *
+ * A node carries everything its layer needs: the OS operations it was made
+ * with and the sink its owner's reports go to.  It never looks at the
+ * instance that owns it (the pointer is kept for the layers above).
  */
 #ifndef SM_NODE_H
 #define SM_NODE_H
@@ -32,9 +36,11 @@
 #include "compiler.h"
 #include "list.h"
 #include "lock.h"
+#include "page.h"
+#include "printk.h"
+#include "slabmalloc.h"
 
 struct sm_instance;
-struct slab;
 
 #define SM_NODE_SHIFT 26                       /* node map granule: 64 MiB */
 #define SM_NODE_ALIGN ((size_t)1 << SM_NODE_SHIFT)
@@ -52,7 +58,9 @@ enum node_kind {
 
 struct sm_node {
 	/* Set at creation, read-only afterwards. */
-	struct sm_instance *inst;
+	struct sm_instance *inst;      /* owner (opaque at this layer) */
+	const struct sm_os_ops *os;    /* every member set */
+	const struct report_sink *err; /* the owner's reports */
 	uintptr_t base;                /* the reservation (this struct is at base) */
 	size_t reserved;               /* bytes of the reservation */
 	char *data;                    /* first data page */
@@ -116,13 +124,20 @@ static inline void *node_page_addr(const struct sm_node *n, uint32_t page)
 	return n->data + ((size_t)page << SM_PAGE_SHIFT);
 }
 
+/* What a node is made with: its owner, OS operations and report sink. */
+struct node_origin {
+	struct sm_instance *inst;
+	const struct sm_os_ops *os;
+	const struct report_sink *err;
+};
+
 /*
- * Reserve a node of at least @size bytes for @inst.  Returns NULL if the OS
- * refuses.  The node is registered in the node map before it is returned.
+ * Reserve a node of at least @size bytes.  Returns NULL if the OS refuses.
+ * The node is registered in the node map before it is returned.
  */
-struct sm_node *node_create(struct sm_instance *inst, size_t size, int id) __hidden;
+struct sm_node *node_create(const struct node_origin *o, size_t size, int id) __hidden;
 /* A node holding one allocation of @size bytes aligned to @align (huge). */
-struct sm_node *node_create_huge(struct sm_instance *inst, size_t size, size_t align) __hidden;
+struct sm_node *node_create_huge(const struct node_origin *o, size_t size, size_t align) __hidden;
 /*
  * Grow huge node @n's data in place to @size bytes: possible while it fits in
  * the node's reservation (rounded up to 64 MiB at creation), by committing

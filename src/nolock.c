@@ -7,34 +7,33 @@
  * may use the thread's main sheaf, which is lock-free; re-entered they keep
  * off the sheaves.  docs/signal-safety.md states the contract.
  */
-#include <errno.h>
 #include <string.h>
 
 #include "fastpath.h"
+#include "large.h"
 
 /* One object of @s without waiting: the main sheaf if usable, else the slabs. */
 static void *cache_alloc_nolock(struct kmem_cache *s, bool nested, unsigned flags, int node)
 {
 	if (!nested && node == SM_NO_NODE && !(flags & SLAB_ALLOC_THISNODE)) {
-		struct sm_tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
+		struct tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
 		if (tc) {
-			struct slab_sheaf *m = tc->pcs[s->id].main;
+			struct slab_sheaf *m = tc->sheaves[s->id].main;
 			if (m->size)
 				return m->objects[--m->size];
 		}
 	}
-	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, flags | SLAB_ALLOC_TRYLOCK, node);
-	return slab_alloc_single(s, &ctx);
+	return slab_alloc_bypass(s, flags | SLAB_ALLOC_TRYLOCK, node);
 }
 
 static void cache_free_nolock(struct kmem_cache *s, void *p, bool nested)
 {
 	if (!nested) {
-		struct sm_tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
+		struct tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
 		if (tc) {
-			struct slab_sheaf *m = tc->pcs[s->id].main;
+			struct slab_sheaf *m = tc->sheaves[s->id].main;
 			if (m->size < m->capacity) {
-				if (unlikely(m->size && m->objects[m->size - 1] == p)) {
+				if (unlikely(sheaf_top_is(m, p))) {
 					double_free_report(s, p);
 					return;
 				}
@@ -44,7 +43,7 @@ static void cache_free_nolock(struct kmem_cache *s, void *p, bool nested)
 		}
 	}
 	if (!slab_put_objects(s, &p, 1, true))
-		defer_free(s->inst, p, s->fp_offset);
+		defer_free(&s->inst->deferred, p, s->fp_offset);
 }
 
 void *sm_kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned gfp, int node)
@@ -59,13 +58,11 @@ void *sm_kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned gfp, int node
 		p = cache_alloc_nolock(s, nested, flags, node);
 		if (p && (flags & SLAB_ALLOC_ZERO))
 			memset(p, 0, s->size);
-	} else if (size <= SM_MAX_ALLOC) {
+	} else {
 		struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags | SLAB_ALLOC_TRYLOCK, node);
-		p = kmalloc_large(inst, size, 0, &ctx);
+		p = large_alloc(&inst->pa, size, 0, &ctx);
 	}
 	sm_leave(nested);
-	if (!p)
-		errno = ENOMEM;
 	return p;
 }
 
@@ -78,7 +75,7 @@ void sm_kfree_nolock(void *p)
 	if (likely(s))
 		cache_free_nolock(s, p, nested);
 	else
-		__kfree_other(p, true);
+		__kfree_large(p, true);
 	sm_leave(nested);
 }
 
@@ -88,11 +85,7 @@ void *sm_cache_alloc_nolock(sm_cache_t *s, unsigned gfp, int node)
 	bool nested = sm_enter();
 	void *p = cache_alloc_nolock(s, nested, flags, node);
 	sm_leave(nested);
-	if (!p) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	if (flags & SLAB_ALLOC_ZERO)
+	if (p && (flags & SLAB_ALLOC_ZERO))
 		memset(p, 0, s->object_size);
 	return p;
 }

@@ -3,12 +3,14 @@
  * a caller's buffer and never allocates, so it is safe while allocator state
  * is held and inside signal handlers (libc's printf family is neither).
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "instance.h"
 #include "os.h"
 #include "printk.h"
+
+struct report_sink sm_default_sink;
 
 struct out {
 	char *buf;
@@ -163,7 +165,7 @@ void sm_printk(const char *fmt, ...)
 	os_write_stderr(buf, len);
 }
 
-void sm_report(struct sm_instance *inst, const char *fmt, ...)
+void sm_report(const struct report_sink *sink, const char *fmt, ...)
 {
 	char buf[400];
 	size_t len = sm_snprintf(buf, sizeof(buf), "slabmalloc: ");
@@ -171,10 +173,11 @@ void sm_report(struct sm_instance *inst, const char *fmt, ...)
 	va_start(ap, fmt);
 	len += sm_vsnprintf(buf + len, sizeof(buf) - len, fmt, ap);
 	va_end(ap);
-	if (!inst)
-		inst = sm_default_instance();
-	if (inst && inst->opts.error_handler) {
-		inst->opts.error_handler(buf, inst->opts.error_arg);
+	if (!sink)
+		sink = &sm_default_sink;
+	void (*handler)(const char *, void *) = READ_ONCE(sink->handler);
+	if (handler) {
+		handler(buf, sink->arg);
 		return;
 	}
 	buf[len] = '\n';

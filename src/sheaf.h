@@ -1,26 +1,30 @@
 /*
- * sheaf.h - sheaves (arrays of free object pointers of one cache) and the
- * barn operations that exchange them.
+ * sheaf.h - sheaves: arrays of free object pointers of one cache, which a
+ * thread allocates from and frees to without a lock (tcache.h), filled
+ * from slabs and flushed back to them in batches.  Their exchange with a
+ * node's barn is in barn.h.
  *
  * States of a sheaf:
  *   main of a thread     0 <= size <= capacity; only that thread touches it
  *   spare of a thread    as main; swapped with main when main runs dry/full
  *   in a barn, full      size == capacity, on barn->full
  *   in a barn, empty     size == 0, on barn->empty
- * A sheaf is allocated with SLAB_ALLOC_NO_RECURSE from the instance's
- * kmalloc caches, so making one never needs another sheaf.  The static
- * sm_empty_sheaf (capacity 0) stands in for "no sheaf yet": it is never
- * written, and both fast paths fall through to the slow path on it.
+ * A sheaf is an object of its cache's sheaf_cache (a kmalloc cache of the
+ * same instance), allocated with kmem_cache_alloc_direct, so making one
+ * never needs another sheaf.  The static sm_empty_sheaf (capacity 0)
+ * stands in for "no sheaf yet": it is never written, and both fast paths
+ * fall through to the slow path on it.
  */
 #ifndef SM_SHEAF_H
 #define SM_SHEAF_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "alloc_context.h"
 #include "compiler.h"
+#include "kmem_cache.h"
 #include "list.h"
-
-struct kmem_cache;
-struct node_barn;
 
 struct slab_sheaf {
 	unsigned size;                  /* objects held: objects[0..size) */
@@ -32,6 +36,21 @@ struct slab_sheaf {
 
 extern struct slab_sheaf sm_empty_sheaf __hidden;
 
+/* Bytes of a sheaf of @capacity objects. */
+static inline size_t sheaf_bytes(unsigned capacity)
+{
+	return sizeof(struct slab_sheaf) + (size_t)capacity * sizeof(void *);
+}
+
+/*
+ * Whether @p is the object most recently put into @sh: freeing it again
+ * now is a double free, the cheapest one to catch.
+ */
+static __always_inline bool sheaf_top_is(const struct slab_sheaf *sh, const void *p)
+{
+	return sh->size && sh->objects[sh->size - 1] == p;
+}
+
 /* A new empty sheaf for @s, or NULL (out of memory / busy lock with TRYLOCK). */
 struct slab_sheaf *sheaf_alloc(struct kmem_cache *s, const struct slab_alloc_context *ctx) __hidden;
 /* Free an empty sheaf (not sm_empty_sheaf). */
@@ -41,40 +60,5 @@ void sheaf_flush(struct kmem_cache *s, struct slab_sheaf *sh) __hidden;
 /* Fill @sh from slabs; returns objects added (0: out of memory). */
 unsigned sheaf_refill(struct kmem_cache *s, struct slab_sheaf *sh,
 		      const struct slab_alloc_context *ctx) __hidden;
-
-/*
- * Exchange an empty sheaf for a full one: returns a full sheaf from @barn or
- * NULL if it has none (or its lock is busy with @trylock).  On success @empty
- * is taken into the barn, or handed back through *@empty (to be freed by the
- * caller) when the barn already holds barn_max_empty empties.  Takes barn->lock.
- */
-struct slab_sheaf *barn_replace_empty_sheaf(struct kmem_cache *s, struct node_barn *barn,
-					    struct slab_sheaf **empty, bool trylock) __hidden;
-/*
- * Give a full sheaf to @barn.  Returns false, keeping @full with the caller,
- * when the barn already holds barn_max_full full sheaves (or its lock is
- * busy).  On success, *@empty receives an empty sheaf from the barn, or NULL
- * if it had none.  Takes barn->lock.
- */
-bool barn_replace_full_sheaf(struct kmem_cache *s, struct node_barn *barn,
-			     struct slab_sheaf *full, struct slab_sheaf **empty, bool trylock) __hidden;
-/* Take a full sheaf from @barn, or NULL. */
-struct slab_sheaf *barn_get_full_sheaf(struct kmem_cache *s, struct node_barn *barn, bool trylock) __hidden;
-/* Take an empty sheaf from @barn, or NULL. */
-struct slab_sheaf *barn_get_empty_sheaf(struct kmem_cache *s, struct node_barn *barn, bool trylock) __hidden;
-/*
- * Return a sheaf a thread no longer needs (thread exit, shrink): a full one
- * goes to the barn if there is room, anything else is flushed to slabs and
- * kept as an empty sheaf by the barn or freed.
- */
-void barn_return_sheaf(struct kmem_cache *s, struct node_barn *barn, struct slab_sheaf *sh) __hidden;
-/* Empty @barn: flush its full sheaves to slabs and free all its sheaves. */
-void barn_drain(struct kmem_cache *s, struct node_barn *barn) __hidden;
-/*
- * The purge's view of a barn: if no sheaf went in or out since the last
- * purge looked, the barn is idle and its sheaves only pin slabs: drain it
- * (returns true).  Otherwise remember where it stands.  Takes barn->lock.
- */
-bool barn_age(struct kmem_cache *s, struct node_barn *barn) __hidden;
 
 #endif /* SM_SHEAF_H */

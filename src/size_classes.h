@@ -49,4 +49,21 @@ static inline size_t kmalloc_class_size(unsigned i)
 	return ((size_t)1 << k) + (size_t)(j + 1) * ((size_t)1 << (k - 2));
 }
 
+/* Alignment of every malloc object above 8 bytes when none is asked for. */
+#define SM_MALLOC_ALIGN 16
+
+/*
+ * Smallest class that fits @size and whose objects are @align-aligned, or
+ * SM_NR_KMALLOC when none is (alignments above a page need a page run).
+ */
+static inline unsigned kmalloc_aligned_index(size_t size, size_t align)
+{
+	if (align > SM_PAGE_SIZE)
+		return SM_NR_KMALLOC;
+	unsigned i = kmalloc_index(MAX(size, align));
+	while (i < SM_NR_KMALLOC && (kmalloc_class_size(i) & (align - 1)))
+		i++;
+	return i;
+}
+
 #endif /* SM_SIZE_CLASSES_H */

@@ -10,18 +10,9 @@
  */
 #include <string.h>
 
-#include "instance.h"
-#include "kmem_cache.h"
+#include "page_alloc.h"
 #include "printk.h"
 #include "slab.h"
-
-long slab_obj_index(const struct kmem_cache *s, uintptr_t off)
-{
-	uint64_t idx = ((uint64_t)off * s->reciprocal) >> 32;
-	if (idx * s->size != off || idx >= s->objects)
-		return -1;
-	return (long)idx;
-}
 
 static inline uintptr_t fp_encode(const struct kmem_cache *s, uintptr_t next, const void *slot)
 {
@@ -32,7 +23,7 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 {
 	uint32_t first;
 	bool zeroed;
-	struct sm_node *n = inst_alloc_pages(s->inst, s->slab_pages, 1, ctx, &first, &zeroed);
+	struct sm_node *n = pa_alloc_pages(s->pa, s->slab_pages, 1, ctx, &first, &zeroed);
 	if (!n)
 		return NULL;
 	for (uint32_t i = 0; i < s->slab_pages; i++) {
@@ -83,7 +74,7 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 		uintptr_t next = fp_encode(s, *slot, slot);
 		long idx = next ? slab_obj_index(s, next - (uintptr_t)base) : 0;
 		if (next && (idx < 0 || (uint32_t)idx >= d->bump)) {
-			sm_report(s->inst, "corrupted freelist in cache %s: free object %p links to %p "
+			sm_report(cache_err(s), "corrupted freelist in cache %s: free object %p links to %p "
 				  "(use after free or overflow?)", s->name, obj, (void *)next);
 			next = 0; /* drop the rest of the list rather than follow it */
 		}
@@ -99,7 +90,7 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 bool slab_push(struct kmem_cache *s, struct slab *d, void *obj)
 {
 	if (unlikely(d->inuse == 0 || d->freelist == (uintptr_t)obj)) {
-		sm_report(s->inst, "double free of %p in cache %s", obj, s->name);
+		sm_report(cache_err(s), "double free of %p in cache %s", obj, s->name);
 		return false;
 	}
 	uintptr_t *slot = (uintptr_t *)((char *)obj + s->fp_offset);

@@ -6,9 +6,7 @@
  */
 #include <string.h>
 
-#include "instance.h"
-#include "kmem_cache.h"
-#include "sheaf.h"
+#include "tcache.h"
 
 /* Objects held in threads' sheaves of @s (inst->lock held; racy by nature). */
 static size_t thread_sheaf_objects(struct kmem_cache *s)
@@ -17,9 +15,9 @@ static size_t thread_sheaf_objects(struct kmem_cache *s)
 	size_t n = 0;
 	struct list_head *pos;
 	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next) {
-		struct sm_tcache *tc = list_entry(pos, struct sm_tcache, link);
-		struct slab_sheaf *m = READ_ONCE(tc->pcs[s->id].main);
-		struct slab_sheaf *sp = READ_ONCE(tc->pcs[s->id].spare);
+		struct tcache *tc = list_entry(pos, struct tcache, link);
+		struct slab_sheaf *m = READ_ONCE(tc->sheaves[s->id].main);
+		struct slab_sheaf *sp = READ_ONCE(tc->sheaves[s->id].spare);
 		n += READ_ONCE(m->size);
 		if (sp)
 			n += READ_ONCE(sp->size);
@@ -36,7 +34,7 @@ static void cache_stats_locked(struct kmem_cache *s, struct sm_cache_stats *st)
 	st->objects_per_slab = s->objects;
 	st->pages_per_slab = s->slab_pages;
 	size_t inuse = 0, sheaf = 0;
-	for (unsigned i = 0; i < inst_nr_nodes(inst); i++) {
+	for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++) {
 		struct kmem_cache_node *kcn = &s->node[i];
 		sm_lock(&kcn->list_lock);
 		st->slabs += kcn->nr_slabs;
@@ -107,7 +105,7 @@ void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 		return;
 	}
 	sm_lock(&inst->lock);
-	unsigned nr = inst->nr_nodes;
+	unsigned nr = pa_nr_nodes(&inst->pa);
 	st->nodes = nr;
 	struct list_head *pos;
 	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
@@ -116,12 +114,12 @@ void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 		for (unsigned i = 0; i < nr; i++)
 			st->slab_bytes += READ_ONCE(s->node[i].nr_slabs) * s->slab_pages * SM_PAGE_SIZE;
 	}
-	st->huge_allocations = inst->nr_huge;
-	size_t huge = inst->huge_bytes;
+	st->huge_allocations = READ_ONCE(inst->pa.nr_huge);
+	size_t huge = READ_ONCE(inst->pa.huge_bytes);
 	sm_unlock(&inst->lock);
 	size_t used = 0;
 	for (unsigned i = 0; i < nr; i++) {
-		struct sm_node *n = inst_node(inst, i);
+		struct sm_node *n = pa_node(&inst->pa, i);
 		sm_lock(&n->lock);
 		st->reserved_bytes += n->reserved;
 		st->committed_bytes += (size_t)n->committed << SM_PAGE_SHIFT;

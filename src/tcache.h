@@ -1,100 +1,100 @@
 /*
- * tcache.h - the per-thread state of one instance: for every cache a main
- * and a spare sheaf (the kernel's per-CPU slub_percpu_sheaves).
+ * tcache.h - the thread cache: a thread's sheaves for one instance, a main
+ * and a spare sheaf per cache (the kernel's per-CPU slub_percpu_sheaves;
+ * here per thread, as userspace cannot pin a CPU).
  *
- * A thread finds its tcache for an instance in sm_thread.slots[], indexed by
- * the instance's slot; the slot is valid only while its generation matches
- * the instance's, so a tcache of a destroyed instance is never followed.
- * Only the owning thread touches its pcs[], with one exception stated in
- * kmem_cache_destroy (no thread may be using that cache).
- *
- * sm_thread.busy is the userspace counterpart of local_lock_is_locked(): it
- * is set for the whole of every allocator operation of the thread that can
- * leave shared state half-updated (a sheaf push or pop, a slow path with its
- * barn, list and node locks, a purge, a tcache set-up or tear-down).  A call
- * that finds it set was re-entered (from a signal handler, or from code the
- * allocator itself called, such as a constructor): it takes the nolock path,
- * which never touches the sheaves and only tries locks (docs/signal-safety.md).
- * Invariant: no allocator lock is ever held by a thread whose busy is clear,
- * except by the helper thread, which runs with every signal blocked.
+ * A thread finds its tcache for an instance in sm_thread.slots[] (thread.h),
+ * indexed by the instance's registry slot; the slot is valid only while its
+ * generation matches the instance's, so a tcache of a destroyed instance is
+ * never followed.  Only the owning thread touches its sheaves, with the
+ * exceptions stated at kmem_cache_destroy, the statistics and the fork
+ * child.  A tcache is a 3-page run of its instance, linked on inst->tcaches
+ * under inst->lock.
  */
 #ifndef SM_TCACHE_H
 #define SM_TCACHE_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
 #include "compiler.h"
+#include "instance.h"
 #include "list.h"
 #include "sheaf.h"
 #include "slabmalloc.h"
+#include "thread.h"
 
-struct sm_instance;
-
-struct slub_percpu_sheaves {
+struct tcache_sheaves {
 	struct slab_sheaf *main;        /* never NULL: sm_empty_sheaf if none */
 	struct slab_sheaf *spare;       /* NULL or a real sheaf */
 };
 
-struct sm_tcache {
+struct tcache {
 	struct sm_instance *inst;
 	const volatile uint8_t *busy;   /* the owner's sm_thread.busy (read by
 	                                   the fork child only) */
 	struct list_head link;          /* on inst->tcaches, under inst->lock */
 	uint32_t first_page, npages;    /* the page run holding this tcache */
-	int8_t node_id;
-	struct slub_percpu_sheaves pcs[SM_MAX_CACHES];
+	int8_t node_id;                 /* whose barns it exchanges with (0) */
+	struct tcache_sheaves sheaves[SM_MAX_CACHES]; /* by cache id */
 };
-
-struct sm_tls_slot {
-	struct sm_tcache *tc;
-	uint64_t gen;                   /* == inst->gen while tc is valid;
-	                                   inst->gen | SM_GEN_KICK when a
-	                                   nolock free deferred work that this
-	                                   thread's next call must see */
-};
-
-#define SM_GEN_KICK (1ull << 63)
-
-/* Everything the allocator keeps per thread: one TLS block, one base address. */
-struct sm_thread_state {
-	volatile uint8_t busy;          /* inside the allocator (see above) */
-	uint8_t state;                  /* TS_* */
-	struct sm_tls_slot slots[SM_MAX_INSTANCES];
-};
-
-enum { TS_NORMAL = 0, TS_DEAD };        /* TS_DEAD: past the thread-exit destructor */
-
-extern __thread struct sm_thread_state sm_thread __hidden;
 
 /*
- * Bracket an allocator operation that is not a plain fast path: sets busy
- * and returns whether it was already set (true: this call re-entered the
- * allocator and must keep to the nolock path).  sm_leave() restores it.
+ * The calling thread's tcache of the instance in registry slot @slot with
+ * generation @gen, or NULL (none yet, or a kick pending: the slow path sees
+ * to both).  No call, so the fast paths that use it need no stack frame.
  */
-static __always_inline bool sm_enter(void)
+static __always_inline struct tcache *tcache_peek_slot(unsigned slot, uint64_t gen)
 {
-	bool nested = sm_thread.busy;
-	sm_thread.busy = 1;
-	barrier();
-	return nested;
+	struct sm_tls_slot *sl = &sm_thread.slots[slot];
+	return likely(sl->gen == gen) ? sl->tc : NULL;
 }
 
-static __always_inline void sm_leave(bool nested)
+static __always_inline struct tcache *tcache_peek(struct sm_instance *inst)
 {
-	barrier();
-	sm_thread.busy = nested;
+	/* The default instance always has slot 0: a constant when inst is known. */
+	unsigned slot = __builtin_constant_p(inst == &sm_default_inst) && inst == &sm_default_inst
+				? 0 : inst->slot;
+	return tcache_peek_slot(slot, inst->gen);
 }
 
-/* True when the calling thread is inside the allocator. */
-static __always_inline bool sm_in_allocator(void)
+/* The barn @tc exchanges sheaves of @s with. */
+static inline struct node_barn *tcache_barn(const struct tcache *tc, struct kmem_cache *s)
 {
-	return sm_thread.busy;
+	return &s->node[tc->node_id].barn;
 }
-/* Create this thread's tcache for @inst; NULL if it cannot (thread exiting, no memory). */
-struct sm_tcache *tcache_create(struct sm_instance *inst) __hidden;
-/* Return every sheaf of @tc to the barns and free it.  Called by its thread. */
-void tcache_destroy(struct sm_tcache *tc) __hidden;
-/* Create the thread-exit key; called once, before any tcache exists. */
-void tcache_init_once(void) __hidden;
+
+/*
+ * Create this thread's tcache for @inst and publish it in the thread's slot.
+ * NULL if there is no memory for it.  Busy set by the caller.
+ */
+struct tcache *tcache_create(struct sm_instance *inst) __hidden;
+/* Return every sheaf of @tc to the barns and free it.  Called by its thread (or the fork child). */
+void tcache_destroy(struct tcache *tc) __hidden;
+
+/*
+ * Give @tc's sheaves of @s back to the barn (full ones kept there, the
+ * rest flushed to slabs); @tc then has none for @s.  Caller holds
+ * inst->lock, and @tc is its own or its owner is not using @s.
+ */
+void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
+
+/*
+ * Make main a sheaf with objects in it (the kernel's
+ * __pcs_replace_empty_main): the spare if it has any, else a full sheaf
+ * from the barn, else main refilled from slabs.  Returns false when no
+ * object could be had (out of memory), with main possibly still
+ * sm_empty_sheaf.  Busy set, no lock held.
+ */
+bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s,
+			const struct slab_alloc_context *ctx) __hidden;
+/*
+ * Make main a sheaf with room in it (__pcs_replace_full_main): the spare if
+ * empty, an empty sheaf from the barn or a new one with the full main given
+ * to the barn, or main flushed to slabs.  Returns false only when there is
+ * no sheaf and none can be made: the caller frees its object to the slab.
+ * Busy set, no lock held.
+ */
+bool tcache_make_room(struct tcache *tc, struct kmem_cache *s) __hidden;
 
 #endif /* SM_TCACHE_H */

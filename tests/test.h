@@ -72,4 +72,49 @@ static inline size_t rss_bytes(void)
 	return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* ---- patterns and pseudo-random numbers for contents checks ---- */
+
+static inline uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static inline uint64_t rnd_next(uint64_t *s)
+{
+	*s += 0x9e3779b97f4a7c15ull;
+	return mix64(*s);
+}
+
+/* Fill [p, p+size) with the pattern of (p, seq). */
+static inline void pat_fill(void *p, size_t size, uint64_t seq)
+{
+	uint64_t h = mix64((uintptr_t)p ^ (seq * 0x100000001b3ull));
+	uint64_t *w = p;
+	size_t n = size / 8;
+	for (size_t i = 0; i < n; i++)
+		w[i] = h + i;
+	unsigned char *b = (unsigned char *)p + n * 8;
+	for (size_t j = 0; j < size % 8; j++)
+		b[j] = (unsigned char)(h >> (8 * j));
+}
+
+/* True if [p, p+size) still holds the pattern of (p, seq). */
+static inline bool pat_ok(const void *p, size_t size, uint64_t seq)
+{
+	uint64_t h = mix64((uintptr_t)p ^ (seq * 0x100000001b3ull));
+	const uint64_t *w = p;
+	size_t n = size / 8;
+	for (size_t i = 0; i < n; i++)
+		if (w[i] != h + i)
+			return false;
+	const unsigned char *b = (const unsigned char *)p + n * 8;
+	for (size_t j = 0; j < size % 8; j++)
+		if (b[j] != (unsigned char)(h >> (8 * j)))
+			return false;
+	return true;
+}
+
 #endif /* SM_TEST_H */

@@ -7,7 +7,7 @@
 #include <errno.h>
 
 #include "test.h"
-#include "instance.h"
+#include "registry.h"
 #include "kmem_cache.h"
 #include "node.h"
 #include "slab.h"
@@ -247,7 +247,7 @@ static void test_metadata(void)
 	sm_instance_t *inst = new_instance(&e);
 	void *obj = sm_kmalloc(inst, 128, 0);
 	struct sm_node *n = node_of(obj);
-	CHECK(n != NULL && n == inst->nodes[0]);
+	CHECK(n != NULL && n == inst->pa.nodes[0]);
 	void *bad[] = {
 		(void *)n->descs,                                  /* descriptor table */
 		(void *)&n->descs[node_page_index(n, obj)],        /* obj's own descriptor */
@@ -282,7 +282,7 @@ static void test_metadata(void)
 	o.node_size = (size_t)1 << 20;
 	inst = sm_instance_create(&o);
 	CHECK(inst != NULL);
-	n = inst->nodes[0];
+	n = inst->pa.nodes[0];
 	CHECK(n->data + ((size_t)n->npages << SM_PAGE_SHIFT) <= (char *)n->base + ((size_t)1 << 20));
 	void *beyond[] = { (char *)n->base + ((size_t)1 << 20), (void *)(n->base + n->reserved - 8) };
 	for (unsigned i = 0; i < 2; i++) {
@@ -378,10 +378,10 @@ static void fill_slabs(sm_instance_t *inst, void *sl[8][8])
 			CHECK_EQ((uintptr_t)sl[k][j] & ~(uintptr_t)4095, (uintptr_t)sl[k][0]);
 		}
 	/* This thread's main sheaf of kmalloc-512 is empty now, no spare. */
-	struct sm_tcache *tc = sm_thread.slots[inst->slot].tc;
+	struct tcache *tc = sm_thread.slots[inst->slot].tc;
 	struct kmem_cache *s = &inst->kmalloc_caches[kmalloc_index(512)];
-	CHECK_EQ(tc->pcs[s->id].main->size, 0);
-	CHECK(tc->pcs[s->id].spare == NULL);
+	CHECK_EQ(tc->sheaves[s->id].main->size, 0);
+	CHECK(tc->sheaves[s->id].spare == NULL);
 }
 
 static struct slab *desc_of(void *p)

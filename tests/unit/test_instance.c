@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "instance.h"
+#include "registry.h"
 #include "node.h"
 #include "options.h"
 #include "tcache.h"
@@ -25,30 +25,6 @@
 static bool vg;
 
 /* ---- helpers ---- */
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static void pat_fill(void *p, size_t size, uint64_t tag)
-{
-	uint64_t *w = p;
-	for (size_t i = 0; i < size / 8; i++)
-		w[i] = mix64(tag + i);
-}
-
-static bool pat_ok(const void *p, size_t size, uint64_t tag)
-{
-	const uint64_t *w = p;
-	for (size_t i = 0; i < size / 8; i++)
-		if (w[i] != mix64(tag + i))
-			return false;
-	return true;
-}
 
 /* Lines of /proc/self/maps; with @lo < @hi, also count those overlapping [lo, hi) in *@overlap. */
 static size_t maps_count(uintptr_t lo, uintptr_t hi, size_t *overlap)
@@ -180,7 +156,7 @@ static void test_isolation(void)
 	}
 	CHECK(count[0] > 0 && count[1] > 0);
 	/* The two instances' nodes are disjoint. */
-	struct sm_node *na = iso.inst[0]->nodes[0], *nb = iso.inst[1]->nodes[0];
+	struct sm_node *na = iso.inst[0]->pa.nodes[0], *nb = iso.inst[1]->pa.nodes[0];
 	CHECK(na->base + na->reserved <= nb->base || nb->base + nb->reserved <= na->base);
 	CHECK_EQ(e.count, 0);
 
@@ -399,7 +375,7 @@ static struct {
 	pthread_barrier_t bar;
 	unsigned slot;
 	uint64_t old_gen;
-	struct sm_tcache *old_tc;
+	struct tcache *old_tc;
 	bool use_new;
 	size_t new_ok;
 } lt;
@@ -456,7 +432,7 @@ static void run_outlive(bool use_new)
 	pthread_t th;
 	CHECK_EQ(pthread_create(&th, NULL, outlive_thread, NULL), 0);
 	pthread_barrier_wait(&lt.bar);
-	uintptr_t old_base = lt.inst->nodes[0]->base;
+	uintptr_t old_base = lt.inst->pa.nodes[0]->base;
 	sm_instance_destroy(lt.inst);
 	CHECK(!mapped(old_base)); /* the thread's old tcache went with the node */
 	lt.inst = sm_instance_create(&o); /* the lowest free slot: the same one */
@@ -517,7 +493,7 @@ static void test_default_instance(void)
 	CHECK(sm_ptr_instance(p) == d && sm_ptr_instance(big) == d);
 	memset(p, 0x33, 300);
 	memset(big, 0x44, 100000);
-	uintptr_t base = d->nodes[0]->base;
+	uintptr_t base = d->pa.nodes[0]->base;
 
 	sm_instance_destroy(d); /* ignored */
 	sm_instance_destroy(NULL); /* ignored */

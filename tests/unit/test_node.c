@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 
 #include "test.h"
-#include "instance.h"
+#include "tcache.h"
 #include "node.h"
 #include "os.h"
 #include "slab.h"
@@ -139,7 +139,7 @@ static void test_exhaustion(void)
 	struct sm_os_ops ops = fake_ops(&f);
 	sm_instance_t *inst = small_instance(&e, &ops, MiB, 1);
 	CHECK(inst != NULL);
-	struct sm_node *n = inst->nodes[0];
+	struct sm_node *n = inst->pa.nodes[0];
 	check_layout(n, MiB);
 	CHECK_EQ(f.reserves, 1);
 
@@ -213,7 +213,7 @@ static void test_exhaustion(void)
 	CHECK_EQ(st.free_dirty_bytes, 0);
 	CHECK_EQ(st.slab_bytes, 0);
 	/* What is left in use is this thread's tcache (a page run). */
-	size_t tc_bytes = (sizeof(struct sm_tcache) + SM_PAGE_SIZE - 1) & ~(SM_PAGE_SIZE - 1);
+	size_t tc_bytes = (sizeof(struct tcache) + SM_PAGE_SIZE - 1) & ~(SM_PAGE_SIZE - 1);
 	CHECK_EQ(st.large_bytes, tc_bytes);
 	CHECK_EQ(st.free_clean_bytes + st.large_bytes + ((size_t)(n->npages - n->bump) << SM_PAGE_SHIFT),
 		 (size_t)n->npages << SM_PAGE_SHIFT);
@@ -259,10 +259,10 @@ static void test_growth(void)
 		last_id = id;
 	}
 	CHECK_EQ(last_nodes, 3);
-	CHECK_EQ(inst->nr_nodes, 3);
+	CHECK_EQ(inst->pa.nr_nodes, 3);
 	unsigned expect = 0;
 	for (unsigned i = 0; i < 3; i++) {
-		struct sm_node *n = inst->nodes[i];
+		struct sm_node *n = inst->pa.nodes[i];
 		CHECK_EQ(n->id, (int)i);
 		check_layout(n, MiB << i); /* each node doubles the last */
 		expect += n->npages / RUN_PAGES;
@@ -321,7 +321,7 @@ static void test_thisnode(void)
 		v[nv++] = p;
 		nruns++;
 	}
-	CHECK_EQ(nruns, inst->nodes[0]->npages / RUN_PAGES);
+	CHECK_EQ(nruns, inst->pa.nodes[0]->npages / RUN_PAGES);
 	for (;;) {
 		errno = 0;
 		void *p = sm_kmalloc_node(inst, 512, SM_GFP_THISNODE, 0);
@@ -334,7 +334,7 @@ static void test_thisnode(void)
 		v[nv++] = p;
 	}
 	CHECK(nv > nruns);
-	CHECK_EQ(inst->nodes[0]->bump, inst->nodes[0]->npages); /* every page is used */
+	CHECK_EQ(inst->pa.nodes[0]->bump, inst->pa.nodes[0]->npages); /* every page is used */
 	/* THISNODE never grows the instance. */
 	CHECK_EQ(stats(inst).nodes, 1);
 	CHECK_EQ(f.reserves, 1);
@@ -445,7 +445,7 @@ static void test_os_failures(void)
 		}
 		runs[nr++] = p;
 	}
-	CHECK_EQ(nr, inst->nodes[0]->npages / RUN_PAGES);
+	CHECK_EQ(nr, inst->pa.nodes[0]->npages / RUN_PAGES);
 	CHECK_EQ(stats(inst).nodes, 1);
 	CHECK_EQ(f.reserve_failures, 2); /* the failed creation's and this one */
 	CHECK_EQ(f.reserves, 4);
@@ -485,7 +485,7 @@ static void test_os_failures(void)
 	/* Committing data pages fails: allocation fails cleanly, then recovers. */
 	inst = small_instance(&e, &ops, 8 * MiB, 1);
 	CHECK(inst != NULL);
-	struct sm_node *n = inst->nodes[0];
+	struct sm_node *n = inst->pa.nodes[0];
 	f.fail_commit = 1;
 	unsigned failures = f.commit_failures;
 	errno = 0;
@@ -550,7 +550,7 @@ static void test_coalesce(void)
 	struct sm_os_ops ops = fake_ops(&f);
 	sm_instance_t *inst = small_instance(&e, &ops, MiB, 1);
 	CHECK(inst != NULL);
-	struct sm_node *n = inst->nodes[0];
+	struct sm_node *n = inst->pa.nodes[0];
 
 	/* Fill the node with runs of 9..16 pages. */
 	char *run[64];
@@ -664,7 +664,7 @@ static void test_node_of(void)
 	/* The only instance of this process: its one node is the only node. */
 	sm_instance_t *inst = small_instance(&e, &ops, MiB, 1);
 	CHECK(inst != NULL);
-	struct sm_node *n = inst->nodes[0];
+	struct sm_node *n = inst->pa.nodes[0];
 	void *obj = sm_kmalloc(inst, 64, 0);
 	CHECK(node_of(obj) == n);
 

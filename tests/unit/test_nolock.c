@@ -25,7 +25,8 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "instance.h"
+#include "fork.h"
+#include "registry.h"
 #include "hooks.h"
 
 #define MiB ((size_t)1 << 20)
@@ -159,7 +160,7 @@ static size_t kmalloc_inuse(void)
 {
 	size_t n = 0;
 	for (unsigned c = 0; c < SM_NR_KMALLOC; c++)
-		for (unsigned i = 0; i < inst->nr_nodes; i++)
+		for (unsigned i = 0; i < inst->pa.nr_nodes; i++)
 			n += __atomic_load_n(&inst->kmalloc_caches[c].node[i].inuse, __ATOMIC_RELAXED);
 	return n;
 }
@@ -174,7 +175,7 @@ static struct sm_stats stats(void)
 static struct sm_options nolock_options(struct test_errors *e, bool helper)
 {
 	struct sm_options o = test_options(e);
-	o.node_size = MiB;              /* grows early: exercises inst_grow */
+	o.node_size = MiB;              /* grows early: exercises pa_grow */
 	o.purge_delay_ms = 0;
 	o.barn_max_full = 1;            /* sheaves flush to slabs often */
 	o.barn_max_empty = 1;

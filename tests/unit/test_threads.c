@@ -21,49 +21,6 @@
 
 /* ---- helpers ---- */
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static uint64_t rnd_next(uint64_t *s)
-{
-	*s += 0x9e3779b97f4a7c15ull;
-	return mix64(*s);
-}
-
-/* Fill [p, p+size) with the pattern of (p, seq). */
-static void pat_fill(void *p, size_t size, uint64_t seq)
-{
-	uint64_t h = mix64((uintptr_t)p ^ (seq * 0x100000001b3ull));
-	uint64_t *w = p;
-	size_t n = size / 8;
-	for (size_t i = 0; i < n; i++)
-		w[i] = h + i;
-	unsigned char *b = (unsigned char *)p + n * 8;
-	for (size_t j = 0; j < size % 8; j++)
-		b[j] = (unsigned char)(h >> (8 * j));
-}
-
-/* True if [p, p+size) still holds the pattern of (p, seq). */
-static bool pat_ok(const void *p, size_t size, uint64_t seq)
-{
-	uint64_t h = mix64((uintptr_t)p ^ (seq * 0x100000001b3ull));
-	const uint64_t *w = p;
-	size_t n = size / 8;
-	for (size_t i = 0; i < n; i++)
-		if (w[i] != h + i)
-			return false;
-	const unsigned char *b = (const unsigned char *)p + n * 8;
-	for (size_t j = 0; j < size % 8; j++)
-		if (b[j] != (unsigned char)(h >> (8 * j)))
-			return false;
-	return true;
-}
-
 /*
  * A self-describing object (for exchanges where no side table is possible):
  * word 0 the sequence number, word 1 the size, the rest the pattern.
@@ -132,12 +89,12 @@ static void count_sheaves(sm_instance_t *inst, size_t *per_class)
 	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
 		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
 		unsigned k = kmalloc_index(sizeof(struct slab_sheaf) + s->sheaf_capacity * sizeof(void *));
-		for (unsigned n = 0; n < inst_nr_nodes(inst); n++)
+		for (unsigned n = 0; n < pa_nr_nodes(&inst->pa); n++)
 			per_class[k] += s->node[n].barn.nr_full + s->node[n].barn.nr_empty;
 		struct list_head *t;
 		for (t = inst->tcaches.next; t != &inst->tcaches; t = t->next) {
-			struct sm_tcache *tc = list_entry(t, struct sm_tcache, link);
-			per_class[k] += (tc->pcs[s->id].main != &sm_empty_sheaf) + (tc->pcs[s->id].spare != NULL);
+			struct tcache *tc = list_entry(t, struct tcache, link);
+			per_class[k] += (tc->sheaves[s->id].main != &sm_empty_sheaf) + (tc->sheaves[s->id].spare != NULL);
 		}
 	}
 }
@@ -185,7 +142,7 @@ static void check_all_empty(sm_instance_t *inst)
 	}
 	/* The same from the slab layer itself: no object out of any slab. */
 	for (unsigned i = 0; i < SM_NR_KMALLOC; i++)
-		for (unsigned n = 0; n < inst_nr_nodes(inst); n++) {
+		for (unsigned n = 0; n < pa_nr_nodes(&inst->pa); n++) {
 			CHECK_EQ(inst->kmalloc_caches[i].node[n].inuse, 0);
 			CHECK_EQ(inst->kmalloc_caches[i].node[n].barn.nr_full, 0);
 		}
@@ -528,11 +485,11 @@ static void *exit_thread(void *arg)
 
 	/* The objects sit in this thread's sheaves. */
 	struct kmem_cache *s = cache_of_size(ex.inst, OBJ_SIZE);
-	struct sm_tcache *tc = sm_thread.slots[ex.inst->slot].tc;
+	struct tcache *tc = sm_thread.slots[ex.inst->slot].tc;
 	CHECK(tc != NULL);
 	CHECK_EQ(sm_thread.slots[ex.inst->slot].gen, ex.inst->gen);
-	ex.main_size = tc->pcs[s->id].main->size;
-	ex.spare_size = tc->pcs[s->id].spare ? tc->pcs[s->id].spare->size : 0;
+	ex.main_size = tc->sheaves[s->id].main->size;
+	ex.spare_size = tc->sheaves[s->id].spare ? tc->sheaves[s->id].spare->size : 0;
 	CHECK(ex.main_size > 0);
 	struct sm_cache_stats st;
 	sm_cache_stats_get(s, &st);
@@ -558,7 +515,7 @@ static void slab_and_barn(sm_instance_t *inst, struct kmem_cache *s, size_t *inu
 			  size_t *full, size_t *empty)
 {
 	*inuse = *full = *empty = 0;
-	for (unsigned n = 0; n < inst_nr_nodes(inst); n++) {
+	for (unsigned n = 0; n < pa_nr_nodes(&inst->pa); n++) {
 		*inuse += s->node[n].inuse;
 		*full += s->node[n].barn.nr_full;
 		*empty += s->node[n].barn.nr_empty;
@@ -567,7 +524,7 @@ static void slab_and_barn(sm_instance_t *inst, struct kmem_cache *s, size_t *inu
 
 static void test_thread_exit(void)
 {
-	const size_t tc_bytes = ALIGN_UP(sizeof(struct sm_tcache), SM_PAGE_SIZE);
+	const size_t tc_bytes = ALIGN_UP(sizeof(struct tcache), SM_PAGE_SIZE);
 	struct test_errors e = { 0 };
 	struct sm_options o = test_options(&e);
 
@@ -777,9 +734,9 @@ static void test_thread_flush(void)
 	for (int i = 0; i < 70; i++)
 		sm_kfree(p[i]);
 	/* main: 28 + 36 = 64 (full) became the spare; main holds 70 - 36 = 34. */
-	struct sm_tcache *tc = sm_thread.slots[inst->slot].tc;
+	struct tcache *tc = sm_thread.slots[inst->slot].tc;
 	CHECK(tc != NULL);
-	struct slub_percpu_sheaves *pcs = &tc->pcs[s->id];
+	struct tcache_sheaves *pcs = &tc->sheaves[s->id];
 	CHECK_EQ(pcs->main->size, 34);
 	CHECK(pcs->spare != NULL);
 	CHECK_EQ(pcs->spare->size, 64);
@@ -791,8 +748,8 @@ static void test_thread_flush(void)
 	sm_thread_flush(inst);
 	/* The thread holds no sheaf of any cache any more. */
 	for (unsigned i = 0; i < SM_MAX_CACHES; i++) {
-		CHECK(tc->pcs[i].main == &sm_empty_sheaf);
-		CHECK(tc->pcs[i].spare == NULL);
+		CHECK(tc->sheaves[i].main == &sm_empty_sheaf);
+		CHECK(tc->sheaves[i].spare == NULL);
 	}
 	/* The full spare went to the barn, main's 34 objects to the slabs. */
 	size_t inuse, full, empty;

@@ -1,0 +1,42 @@
+/*
+ * helper.h - the helper thread "slabmalloc-bg" (the userspace irq_work):
+ * it finishes the frees the nolock path deferred (deferred.h) and, while
+ * it runs, does the delayed purge, so an idle process gives its free memory
+ * back.  It never runs user code (all signals blocked), never starts from a
+ * signal handler or with a lock held, sleeps on a futex when idle and exits
+ * after helper_idle_ms without work (so it never keeps a process alive that
+ * would otherwise have ended); the next push starts it again.
+ */
+#ifndef SM_HELPER_H
+#define SM_HELPER_H
+
+#include "compiler.h"
+#include "instance.h"
+
+/* Start the helper if a push asked for it (busy clear, no lock held). */
+void helper_maybe_start(struct sm_instance *inst) __hidden;
+
+/*
+ * The end of a call that does not go through the sheaf slow paths (page
+ * runs, huge mappings): see to a kick a deferred free left for this thread
+ * (drain the list), and to a wanted helper, as the slow paths do.  Busy
+ * clear, no lock held.
+ */
+void helper_check(struct sm_instance *inst) __hidden;
+
+/*
+ * This thread's slot carried SM_GEN_KICK (already taken back): drain the
+ * list, and start the helper if one is wanted.  Busy clear, no lock held.
+ */
+void helper_kicked(struct sm_instance *inst) __hidden;
+
+/* Stop @inst's helper and wait until it has let go of the instance. */
+void helper_stop(struct sm_instance *inst) __hidden;
+
+/*
+ * fork(): the child has no helper thread.  Forget it, and have the child's
+ * next call drain the list and start one if objects are waiting.
+ */
+void helper_fork_child(struct sm_instance *inst) __hidden;
+
+#endif /* SM_HELPER_H */

@@ -1,0 +1,116 @@
+/*
+ * large.c - page runs and huge mappings (large.h): lookup, allocation,
+ * free and resize.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "large.h"
+
+bool large_lookup(const void *p, struct large_ref *r)
+{
+	struct sm_node *n = node_of(p);
+	if (!n)
+		return false;
+	r->node = n;
+	if (n->kind == NODE_HUGE) {
+		r->huge = true;
+		r->page = 0;
+		return p == n->data;
+	}
+	uint32_t page = node_page_index(n, p);
+	r->huge = false;
+	r->page = page;
+	return page != UINT32_MAX && n->descs[page].type == PT_LARGE && p == node_page_addr(n, page);
+}
+
+static void *huge_alloc(struct page_alloc *pa, size_t size, size_t align,
+			const struct slab_alloc_context *ctx)
+{
+	struct sm_node *n = node_create_huge(&pa->origin, size, align);
+	if (!n)
+		return NULL;
+	if (!sm_lock_ctx(pa->lock, ctx->alloc_flags & SLAB_ALLOC_TRYLOCK)) {
+		node_destroy(n);
+		return NULL;
+	}
+	list_add(&n->huge_link, &pa->huge_list);
+	pa->nr_huge++;
+	__atomic_fetch_add(&pa->huge_bytes, n->huge_size, __ATOMIC_RELAXED);
+	sm_unlock(pa->lock);
+	return n->data; /* fresh from the OS: already zero */
+}
+
+void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
+		  const struct slab_alloc_context *ctx)
+{
+	void *p = NULL;
+	if (size > SM_MAX_ALLOC)
+		goto out;
+	if (size > pa->huge_threshold) {
+		p = huge_alloc(pa, size, align, ctx);
+		goto out;
+	}
+	/* Size 0 gets here with an alignment above the page: one page, never none. */
+	uint32_t npages = (uint32_t)(ALIGN_UP(MAX(size, (size_t)1), SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
+	uint32_t align_pages = align > SM_PAGE_SIZE ? (uint32_t)(align >> SM_PAGE_SHIFT) : 1;
+	uint32_t first;
+	bool zeroed;
+	struct sm_node *n = pa_alloc_pages(pa, npages, align_pages, ctx, &first, &zeroed);
+	if (!n)
+		goto out;
+	n->descs[first].size = size;
+	p = node_page_addr(n, first);
+	if ((ctx->alloc_flags & SLAB_ALLOC_ZERO) && !zeroed)
+		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT);
+out:
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+bool large_free(struct page_alloc *pa, const struct large_ref *r, uint64_t now, bool trylock)
+{
+	struct sm_node *n = r->node;
+	if (!r->huge)
+		return node_free_pages(n, r->page, n->descs[r->page].npages, now, trylock);
+	if (!sm_lock_ctx(pa->lock, trylock))
+		return false;
+	list_del(&n->huge_link);
+	pa->nr_huge--;
+	__atomic_fetch_sub(&pa->huge_bytes, n->huge_size, __ATOMIC_RELAXED);
+	sm_unlock(pa->lock);
+	node_destroy(n);
+	return true;
+}
+
+size_t large_usable(const struct large_ref *r)
+{
+	if (r->huge)
+		return r->node->huge_size;
+	return (size_t)r->node->descs[r->page].npages << SM_PAGE_SHIFT;
+}
+
+bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bool zero, bool trylock)
+{
+	struct sm_node *nd = r->node;
+	if (r->huge) {
+		/* Growing within the mapping's reservation: commit, no copy (the
+		   new pages are fresh, so @zero is already honoured). */
+		size_t added = n > nd->huge_size ? node_grow_huge(nd, n) : 0;
+		if (!added)
+			return false;
+		__atomic_fetch_add(&pa->huge_bytes, added, __ATOMIC_RELAXED);
+		return true;
+	}
+	if (n <= SM_KMALLOC_MAX_CACHE_SIZE || n > pa->huge_threshold)
+		return false;
+	size_t usable = large_usable(r);
+	uint32_t want = (uint32_t)(ALIGN_UP(n, SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
+	if (!node_resize_run(nd, r->page, want, pa_now(pa), trylock))
+		return false;
+	if (zero && n > usable)
+		memset((char *)node_page_addr(nd, r->page) + usable, 0, ((size_t)want << SM_PAGE_SHIFT) - usable);
+	nd->descs[r->page].size = n;
+	return true;
+}

@@ -1,0 +1,58 @@
+/*
+ * page.h - struct slab, the out-of-band descriptor of one data page of a
+ * node, and the page types.  Below both the node layer, which writes the
+ * tags of free and large runs, and the slab layer, which writes the
+ * descriptors of a slab.
+ *
+ * The kernel overlays struct slab on struct page; here every data page of a
+ * node has a 64-byte struct slab in the node's descriptor table.  For a slab
+ * of k pages, all k descriptors carry the cache and the first page, so that
+ * any object pointer finds its slab with arithmetic alone; the fields below
+ * "first page only" are meaningful in the first page's descriptor.
+ *
+ * Who writes what: PT_FREE tags under node->lock (node.c); PT_SLAB and
+ * PT_LARGE descriptors by whoever owns the run; a slab's freelist, inuse,
+ * bump, on_list and stamp under its cache's list_lock on that node.
+ */
+#ifndef SM_PAGE_H
+#define SM_PAGE_H
+
+#include <stdint.h>
+
+#include "compiler.h"
+#include "list.h"
+
+struct kmem_cache;
+
+enum page_type {
+	PT_UNUSED = 0,    /* never handed out, or interior of a free run */
+	PT_SLAB,          /* part of a live slab */
+	PT_LARGE,         /* first page of a live page run (kmalloc large) */
+	PT_LARGE_TAIL,    /* last page of a live page run */
+	PT_FREE,          /* first or last page of a free run */
+};
+
+struct slab {
+	struct kmem_cache *cache;   /* PT_SLAB: owning cache (every page) */
+	uint32_t head;              /* first page of the run (every page of a
+	                               slab; both tags of free and large runs) */
+	uint8_t type;               /* enum page_type */
+	uint8_t dirty;              /* PT_FREE: may be resident */
+	uint8_t node_id;            /* PT_SLAB: node of this slab */
+	uint8_t on_list;            /* PT_SLAB: 0 none, 1 partial, 2 empty */
+	/* --- first page only --- */
+	uint32_t npages;            /* length of the run */
+	uint32_t inuse;             /* PT_SLAB: objects handed out */
+	uint32_t bump;              /* PT_SLAB: objects [bump, objects) untouched */
+	uint32_t objects;           /* PT_SLAB: objects in the slab */
+	union {
+		uintptr_t freelist; /* PT_SLAB: encoded first free object */
+		size_t size;        /* PT_LARGE: bytes asked for */
+	};
+	struct list_head list;      /* PT_SLAB: partial/empty list; PT_FREE: bin */
+	uint64_t stamp;             /* PT_FREE / empty slab: since when (ns) */
+};
+
+_Static_assert(sizeof(struct slab) == 64, "struct slab should stay one cache line");
+
+#endif /* SM_PAGE_H */

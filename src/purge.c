@@ -1,0 +1,69 @@
+/*
+ * purge.c - the delayed purge and sm_purge (purge.h).  Memory freed at time
+ * t goes back between t + delay and t + 1.5 delay while the program keeps
+ * calling the slow paths, or while the helper thread runs.
+ */
+#include "barn.h"
+#include "purge.h"
+#include "tcache.h"
+
+size_t inst_purge(struct sm_instance *inst, uint64_t cutoff)
+{
+	deferred_drain(&inst->deferred);
+	sm_lock(&inst->lock);
+	unsigned nr_nodes = pa_nr_nodes(&inst->pa);
+	struct list_head *pos;
+	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
+		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
+		/* Idle barns first: their objects go back to slabs that may then
+		   be empty and old enough to release right below. */
+		for (unsigned i = 0; i < nr_nodes; i++)
+			barn_age(s, &s->node[i].barn);
+		cache_release_empty(s, cutoff);
+	}
+	sm_unlock(&inst->lock);
+	size_t bytes = pa_purge(&inst->pa, cutoff) << SM_PAGE_SHIFT;
+	__atomic_fetch_add(&inst->purged_bytes, bytes, __ATOMIC_RELAXED);
+	return bytes;
+}
+
+void inst_maybe_purge(struct sm_instance *inst, uint64_t now)
+{
+	if (likely(now < READ_ONCE(inst->next_purge)))
+		return;
+	if (!sm_trylock(&inst->purge_lock))
+		return;
+	uint64_t delay = (uint64_t)inst->opts.purge_delay_ms * 1000000u;
+	/* Checked twice per delay: memory goes back between 1 and 1.5 delays
+	   after it was freed, as long as the program keeps calling in. */
+	WRITE_ONCE(inst->next_purge, now + delay / 2);
+	inst_purge(inst, now >= delay ? now - delay : 0);
+	sm_unlock(&inst->purge_lock);
+}
+
+size_t sm_purge(sm_instance_t *inst, bool force)
+{
+	if (sm_in_allocator())
+		return 0; /* from a signal handler: a purge waits for locks */
+	if (!force) {
+		uint64_t now = inst_now(inst), delay = (uint64_t)inst->opts.purge_delay_ms * 1000000u;
+		bool nested = sm_enter();
+		size_t bytes = inst_purge(inst, now >= delay ? now - delay : 0);
+		sm_leave(nested);
+		return bytes;
+	}
+	sm_thread_flush(inst);
+	bool nested = sm_enter();
+	deferred_drain_all(&inst->deferred);
+	sm_lock(&inst->lock);
+	struct list_head *pos;
+	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
+		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
+		for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++)
+			barn_drain(s, &s->node[i].barn);
+	}
+	sm_unlock(&inst->lock);
+	size_t bytes = inst_purge(inst, UINT64_MAX);
+	sm_leave(nested);
+	return bytes;
+}

@@ -1,0 +1,29 @@
+/*
+ * purge.h - giving memory back to the OS: drained deferred frees, idle
+ * barns, empty slabs older than the purge delay, then the free page runs of
+ * every node (docs/architecture.md, "Purge").
+ */
+#ifndef SM_PURGE_H
+#define SM_PURGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "instance.h"
+
+/*
+ * Purge what is older than @cutoff (ns): the deferred list, idle barns,
+ * empty slabs, then free page runs.  Returns bytes purged.  Blocking
+ * context (busy set, or the helper thread); takes inst->lock.
+ */
+size_t inst_purge(struct sm_instance *inst, uint64_t cutoff) __hidden;
+
+/*
+ * Run the delayed purge if it is due at @now (a cheap check; purge_lock is
+ * only tried, so one thread purges and the others go on).  Blocking
+ * context: busy set, or the helper thread.
+ */
+void inst_maybe_purge(struct sm_instance *inst, uint64_t now) __hidden;
+
+#endif /* SM_PURGE_H */

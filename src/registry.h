@@ -1,0 +1,44 @@
+/*
+ * registry.h - the lifetime of instances and of the threads that use them:
+ * the table of live instances (a registry slot and a generation each),
+ * creating and destroying instances, the default instance, a thread's first
+ * use of an instance (its tcache) and its exit (giving everything back).
+ */
+#ifndef SM_REGISTRY_H
+#define SM_REGISTRY_H
+
+#include <stdint.h>
+
+#include "compiler.h"
+#include "instance.h"
+#include "lock.h"
+#include "tcache.h"
+
+/* Lock order 1: guards the table below and thread exit's walk over it. */
+extern sm_lock_t sm_registry_lock __hidden;
+
+/* The instance in registry slot @slot if it has generation @gen, else NULL. Caller holds sm_registry_lock. */
+struct sm_instance *registry_lookup_locked(unsigned slot, uint64_t gen) __hidden;
+/* The instance in registry slot @slot or NULL (caller holds sm_registry_lock or is single-threaded). */
+struct sm_instance *registry_slot(unsigned slot) __hidden;
+
+/* Set up the default instance with @o (used by the preload shim before the first malloc). */
+sm_instance_t *sm_default_instance_init(const struct sm_options *o) __hidden;
+
+/*
+ * The calling thread's tcache of @inst, created on its first use (and the
+ * thread's exit then gives it back), after seeing to a kick a deferred free
+ * left in the thread's slot.  NULL when the thread is past its exit
+ * destructor or there is no memory for a tcache: the caller then works
+ * without sheaves.  Busy clear, no lock held.
+ */
+struct tcache *thread_attach(struct sm_instance *inst) __hidden;
+
+/* As tcache_peek, attaching the thread if it has no tcache yet (NULL: cannot). */
+static inline struct tcache *tcache_get(struct sm_instance *inst)
+{
+	struct tcache *tc = tcache_peek(inst);
+	return tc ? tc : thread_attach(inst);
+}
+
+#endif /* SM_REGISTRY_H */

@@ -1,0 +1,96 @@
+/*
+ * slowpath.h - the contracts between the entry points (alloc.c, free.c,
+ * realloc.c, nolock.c) and their slow paths: what the inlined fast paths
+ * (fastpath.h) fall through to, the sheaf-bypassing requests, page runs
+ * and huge mappings, and the end of every slow path.
+ *
+ * Naming (the kernel's ladder): x() is an entry point, __x() a slow path,
+ * noinline and entered from a fast path.  "busy" is the marker of thread.h.
+ */
+#ifndef SM_SLOWPATH_H
+#define SM_SLOWPATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "alloc_context.h"
+#include "compiler.h"
+#include "helper.h"
+#include "instance.h"
+#include "purge.h"
+#include "tcache.h"
+
+/*
+ * The sheaf slow paths: main had no object (alloc) or no room (free).
+ * Entered with busy set, return with it cleared.  The fast paths pass plain
+ * alloc_flags; the slab_alloc_context is built here, off the fast path, so
+ * the compiler keeps it out of the inlined code.
+ */
+void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc,
+			unsigned flags) __hidden __noinline;
+void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p) __hidden __noinline;
+/*
+ * No tcache in the thread's slot: the thread's first use of the instance
+ * (attach it and go on normally), a deferred free to see to first
+ * (SM_GEN_KICK), or the thread is exiting (no sheaves).  Busy clear.
+ */
+void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned flags) __hidden __noinline;
+void __slab_free_no_tcache(struct kmem_cache *s, void *p) __hidden __noinline;
+/*
+ * The nolock path, taken when busy is found set: the allocator was re-entered
+ * (a signal handler, or code the allocator called).  Never touches a sheaf,
+ * never waits for a lock; a free that cannot be done at once is deferred.
+ */
+void *__slab_alloc_nolock(struct sm_instance *inst, unsigned id, unsigned flags) __hidden __noinline;
+void __slab_free_nolock(struct kmem_cache *s, void *p) __hidden __noinline;
+
+/*
+ * One object of @s past the sheaves, for a request in @flags on @node: the
+ * one place such a request's context is built.  NULL: errno ENOMEM.
+ * slab_alloc_bypass leaves busy to the caller; __slab_alloc_node brackets
+ * itself with it (and only tries locks when re-entered).
+ */
+void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node) __hidden;
+void *__slab_alloc_node(struct kmem_cache *s, unsigned flags, int node) __hidden __noinline;
+
+/* Report a free of @p that is already free (the top of a sheaf). */
+void double_free_report(struct kmem_cache *s, void *p) __hidden __cold;
+
+/*
+ * Above the kmalloc classes: a page run or a huge mapping (large.h),
+ * bracketed with busy.  NULL means no memory, with errno ENOMEM.
+ */
+void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags,
+		      int node) __hidden __noinline;
+/*
+ * Free something obj_cache() did not recognise: a page run, a huge mapping
+ * or garbage (reported).  kfree_large brackets itself with busy and only
+ * tries locks when re-entered; __kfree_large is its body for callers that
+ * hold busy (@trylock: defer the free rather than wait for a lock).
+ * Returns the owning instance, or NULL if @p was reported.
+ */
+void kfree_large(void *p) __hidden __noinline;
+struct sm_instance *__kfree_large(void *p, bool trylock) __hidden;
+
+/* The public SM_GFP_* flags as alloc_flags. */
+static inline unsigned gfp_to_alloc_flags(unsigned gfp)
+{
+	return ((gfp & SM_GFP_ZERO) ? SLAB_ALLOC_ZERO : 0) |
+	       ((gfp & SM_GFP_THISNODE) ? SLAB_ALLOC_THISNODE : 0);
+}
+
+/*
+ * The end of every sheaf slow path: the delayed purge if due (still busy),
+ * then busy cleared, then the helper thread started if a deferred free asked
+ * for one (thread creation allocates: never with busy set).
+ */
+static inline void slow_path_exit(struct sm_instance *inst)
+{
+	inst_maybe_purge(inst, inst_now(inst));
+	barrier();
+	sm_thread.busy = 0;
+	if (unlikely(READ_ONCE(inst->deferred.want_helper)))
+		helper_maybe_start(inst);
+}
+
+#endif /* SM_SLOWPATH_H */
