@@ -15,7 +15,6 @@
 
 #include "env.h"
 #include "fastpath.h"
-#include "fork.h"
 #include "printk.h"
 #include "registry.h"
 
@@ -61,8 +60,7 @@ static __always_inline bool ready(void)
 
 __attribute__((constructor)) static void preload_ctor(void)
 {
-	ready();
-	pthread_atfork(sm_fork_prepare, sm_fork_parent, sm_fork_child);
+	ready(); /* the core registers its fork handler with the first instance */
 }
 
 __attribute__((destructor)) static void preload_dtor(void)

@@ -151,3 +151,13 @@ static void barn_empty_locked(struct kmem_cache *s, struct node_barn *barn)
 	list_for_each_safe(pos, tmp, &empty)
 		sheaf_free(list_entry(pos, struct slab_sheaf, barn_list));
 }
+
+void barn_fork_child(struct node_barn *barn)
+{
+	if (!sm_lock_is_locked(&barn->lock) || sm_lock_held_by_self(&barn->lock))
+		return;
+	sm_lock_init(&barn->lock);
+	INIT_LIST_HEAD(&barn->full);
+	INIT_LIST_HEAD(&barn->empty);
+	barn->nr_full = barn->nr_empty = 0;
+}

@@ -51,4 +51,10 @@ void barn_drain(struct kmem_cache *s, struct node_barn *barn) __hidden;
  */
 bool barn_age(struct kmem_cache *s, struct node_barn *barn) __hidden;
 
+/*
+ * In the child of fork(), before anything else runs: a barn lock that a
+ * vanished thread held is reset and the barn emptied (its sheaves leak).
+ */
+void barn_fork_child(struct node_barn *barn) __hidden;
+
 #endif /* SM_BARN_H */

@@ -72,6 +72,12 @@ void defer_free(struct sm_deferred *d, void *p, unsigned link_off)
 
 /* ---- drain (blocking context) ---- */
 
+/* The link word of deferred object @p, whose cache is @s (NULL: a page run or huge mapping). */
+static inline uintptr_t *deferred_link(void *p, const struct kmem_cache *s)
+{
+	return (uintptr_t *)((char *)p + (s ? s->fp_offset : 0));
+}
+
 /*
  * Free @p for good: the object is back in its slab or run when this
  * returns.  It was checked before it was deferred: a slab object or the
@@ -82,8 +88,9 @@ static void deferred_free_one(struct sm_deferred *d, void *p, struct kmem_cache 
 	struct large_ref r;
 	if (s)
 		kmem_cache_free_direct(s, p);
-	else if (large_lookup(p, &r))
-		large_free(d->pa, &r, pa_now(d->pa), false);
+	else if (!large_lookup(p, &r) || large_free(d->pa, &r, pa_now(d->pa), false) != LARGE_FREED)
+		sm_report(d->pa->origin.err, "double free of %p (a page run or huge mapping, "
+			  "found when its deferred free was finished)", p);
 }
 
 static void drain(struct sm_deferred *d, bool wait)
@@ -95,18 +102,52 @@ static void drain(struct sm_deferred *d, bool wait)
 	if (!sm_lock_ctx(&d->drain_lock, !wait))
 		return;
 	/* Taking the whole stack at once makes the pops ABA-free. */
-	uintptr_t head = __atomic_exchange_n(&d->head, 0, __ATOMIC_ACQUIRE);
-	uint64_t n = 0;
-	while (head) {
-		void *p = (void *)head;
+	d->draining = __atomic_exchange_n(&d->head, 0, __ATOMIC_ACQUIRE);
+	while (d->draining) {
+		void *p = (void *)d->draining;
 		struct kmem_cache *s = obj_cache(p);
-		head = *(uintptr_t *)((char *)p + (s ? s->fp_offset : 0));
+		/* Unlink before the free, which reuses the link word. */
+		WRITE_ONCE(d->current, (uintptr_t)p);
+		WRITE_ONCE(d->draining, *deferred_link(p, s));
 		SM_HOOK(d->inst, SM_HOOK_DRAIN);
 		deferred_free_one(d, p, s);
-		n++;
+		WRITE_ONCE(d->current, 0);
+		/* Counted once the object is back: pending 0 means all are. */
+		__atomic_fetch_add(&d->drained, 1, __ATOMIC_RELAXED);
 	}
-	__atomic_fetch_add(&d->drained, n, __ATOMIC_RELAXED);
 	sm_unlock(&d->drain_lock);
+}
+
+void deferred_fork_child(struct sm_deferred *d)
+{
+	if (!sm_lock_is_locked(&d->drain_lock) || sm_lock_held_by_self(&d->drain_lock))
+		return; /* no drain, or ours: the interrupted drain finishes */
+	sm_lock_init(&d->drain_lock);
+	uintptr_t chain = d->draining;
+	d->draining = 0;
+	/*
+	 * The object the drainer was freeing: a page run or huge mapping whose
+	 * free had not begun (still live, not claimed) goes back on the list;
+	 * a claimed huge mapping is unmapped by large_fork_child.  A slab
+	 * object cannot be told apart from one freed and handed out again
+	 * since: it is leaked, never freed twice.
+	 */
+	void *cur = (void *)d->current;
+	struct large_ref r;
+	d->current = 0;
+	if (cur && !obj_cache(cur) && large_lookup(cur, &r) && !(r.huge && r.node->freeing)) {
+		*deferred_link(cur, NULL) = chain;
+		chain = (uintptr_t)cur;
+	} else if (cur) {
+		d->drained++; /* freed or leaked: no longer pending either way */
+	}
+	if (!chain)
+		return;
+	uintptr_t *last = deferred_link((void *)chain, obj_cache((void *)chain));
+	while (*last)
+		last = deferred_link((void *)*last, obj_cache((void *)*last));
+	*last = d->head;
+	d->head = chain; /* not counted as drained yet: pending again */
 }
 
 void deferred_drain(struct sm_deferred *d)

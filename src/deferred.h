@@ -22,8 +22,10 @@
  *
  * Lock order: drain_lock sits between sm_registry_lock and inst->lock (a
  * drain frees huge mappings under inst->lock and slab objects under
- * list_lock).  It is held for the whole of a drain, so fork() never splits
- * a chain taken off the list between parent and child.
+ * list_lock).  It is held for the whole of a drain; the chain a drain took
+ * stays reachable through d->draining until each object is freed, so a
+ * fork child whose drainer vanished loses at most the one object that was
+ * being freed.
  */
 #ifndef SM_DEFERRED_H
 #define SM_DEFERRED_H
@@ -53,6 +55,10 @@ struct sm_deferred {
 	bool helper_enabled;            /* options.helper_thread */
 
 	uintptr_t head;         /* the stack of objects to free */
+	uintptr_t draining;     /* what a drain took off head and has not freed
+	                           yet (drain_lock held): a fork child puts it
+	                           back if the drainer vanished */
+	uintptr_t current;      /* the object the drain is freeing right now */
 	uint32_t wake;          /* futex word: bumped by every kick of the helper */
 	uint32_t helper;        /* HELPER_* */
 	uint32_t alive;         /* helper threads that may still touch the
@@ -87,5 +93,12 @@ bool deferred_take_kick(struct sm_deferred *d) __hidden;
  */
 void deferred_drain(struct sm_deferred *d) __hidden;
 void deferred_drain_all(struct sm_deferred *d) __hidden;
+
+/*
+ * In the child of fork(), before anything else runs: if a vanished thread
+ * was draining, release drain_lock and put what it had not freed yet back
+ * on the list.
+ */
+void deferred_fork_child(struct sm_deferred *d) __hidden;
 
 #endif /* SM_DEFERRED_H */

@@ -1,110 +1,114 @@
 /*
- * fork.c - keeping the allocator usable in the child of fork(): before the
- * fork every lock of every live instance is taken in lock order, so no lock
- * is held by a thread that will not exist in the child; afterwards the parent
- * releases them and the child re-initialises them, then hands back the
- * sheaves of the threads that did not survive the fork and forgets the
- * helper thread (the next deferred free starts a new one).
+ * fork.c - the child of fork() (fork.h).
+ *
+ * Nothing is locked before fork(): a lock taken there could be held by a
+ * thread blocked on something fork itself needs (stdio's list lock, a user
+ * lock held around sm_cache_foreach), and a handler that forks from inside
+ * fork would wait for locks its own thread holds.  Instead every lock names
+ * its holder (lock.h), and the child, before anything else runs in it,
+ * looks at each one:
+ *   - free, or held by this thread (fork was called from a signal handler
+ *     or callback inside the allocator): left alone; the interrupted
+ *     section finishes and releases it;
+ *   - held by a thread that did not survive: reset, and what it guards is
+ *     repaired when it can be rebuilt from data that is always consistent,
+ *     else abandoned:
+ *       registry lock      the table is word stores: kept
+ *       default_init_lock  a half-built default instance is built again
+ *       drain_lock         the drainer's remaining chain goes back on the list
+ *       inst->lock         caches list rebuilt from cache_by_id, huge list
+ *                          from the node map, tcaches list reduced to ours
+ *       barn.lock          the barn is emptied (its sheaves leak)
+ *       list_lock          the node's slab lists are abandoned (a new epoch:
+ *                          the old slabs' objects stay usable, their frees leak)
+ *       node->lock         the node is abandoned (stays mapped, hands out and
+ *                          takes back nothing)
+ *       purge_lock         kept (it guards nothing but the purge timer)
+ *   - runs a vanished purger had taken off a node's bins go back dirty.
+ * Then the other threads' tcaches are given back (those whose owner was
+ * caught inside the allocator are leaked), and the helper thread, which did
+ * not come along, is forgotten.  Objects of the parent that the child still
+ * references stay valid in every case.
  */
+#include "barn.h"
 #include "fork.h"
 #include "helper.h"
+#include "large.h"
 #include "registry.h"
 
-/*
- * Take every lock of every instance in lock order.  purge_lock is only ever
- * tried (a purge holds it while it waits for inst->lock), so it is not taken
- * here; the child re-initialises it.
- */
-static __thread bool fork_nested;
-
-void sm_fork_prepare(void)
+/* Reset @l if a thread other than the caller held it; true if so. */
+static bool lock_lost(sm_lock_t *l)
 {
-	/* Busy from here to the end of fork: a signal handler in between must
-	   not wait for the locks this thread now holds. */
-	fork_nested = sm_enter();
-	sm_lock(&sm_registry_lock);
-	for (unsigned slot = 0; slot < SM_MAX_INSTANCES; slot++) {
-		struct sm_instance *inst = registry_slot(slot);
-		if (!inst)
-			continue;
-		sm_lock(&inst->deferred.drain_lock);
-		sm_lock(&inst->lock);
-		unsigned nr = inst->pa.nr_nodes; /* stable while inst->lock is held */
-		struct list_head *pos;
-		for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
-			struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
-			for (unsigned i = 0; i < nr; i++)
-				sm_lock(&s->node[i].barn.lock);
-			for (unsigned i = 0; i < nr; i++)
-				sm_lock(&s->node[i].list_lock);
-		}
-		for (unsigned i = 0; i < nr; i++)
-			sm_lock(&inst->pa.nodes[i]->lock);
-	}
+	if (!sm_lock_is_locked(l) || sm_lock_held_by_self(l))
+		return false;
+	sm_lock_init(l);
+	return true;
 }
 
-/*
- * Release (parent) or re-initialise (child) what sm_fork_prepare took.  Each
- * instance's inner locks go first and inst->lock last, so the caches and
- * nodes walked here cannot change underneath.
- */
-static void fork_release(bool child)
+static void instance_fork_child(struct sm_instance *inst, bool nested)
 {
-	for (unsigned slot = 0; slot < SM_MAX_INSTANCES; slot++) {
-		struct sm_instance *inst = registry_slot(slot);
-		if (!inst)
-			continue;
-		unsigned nr = inst->pa.nr_nodes;
-		for (unsigned i = 0; i < nr; i++)
-			child ? sm_lock_init(&inst->pa.nodes[i]->lock) : sm_unlock(&inst->pa.nodes[i]->lock);
-		struct list_head *pos;
-		for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
-			struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
-			for (unsigned i = 0; i < nr; i++) {
-				struct kmem_cache_node *kcn = &s->node[i];
-				child ? sm_lock_init(&kcn->list_lock) : sm_unlock(&kcn->list_lock);
-				child ? sm_lock_init(&kcn->barn.lock) : sm_unlock(&kcn->barn.lock);
-			}
-		}
-		if (child) {
-			sm_lock_init(&inst->purge_lock);
-			sm_lock_init(&inst->lock);
-			helper_fork_child(inst);
-		} else {
-			sm_unlock(&inst->lock);
-			sm_unlock(&inst->deferred.drain_lock);
-		}
-	}
-	child ? sm_lock_init(&sm_registry_lock) : sm_unlock(&sm_registry_lock);
-}
+	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
+	struct tcache *mine = (sl->gen & ~SM_GEN_KICK) == inst->gen ? sl->tc : NULL;
 
-void sm_fork_parent(void)
-{
-	fork_release(false);
-	sm_leave(fork_nested);
+	deferred_fork_child(&inst->deferred);
+	bool lists_lost = lock_lost(&inst->lock);
+	if (lists_lost) {
+		INIT_LIST_HEAD(&inst->caches);
+		for (unsigned id = 0; id < SM_MAX_CACHES; id++)
+			if (inst->cache_by_id[id])
+				list_add_tail(&inst->cache_by_id[id]->list, &inst->caches);
+		INIT_LIST_HEAD(&inst->tcaches);
+		if (mine)
+			list_add(&mine->link, &inst->tcaches);
+	}
+	large_fork_child(&inst->pa, lists_lost);
+	lock_lost(&inst->purge_lock);
+	unsigned nr = inst->pa.nr_nodes;
+	for (unsigned i = 0; i < nr; i++)
+		node_fork_child(inst->pa.nodes[i]);
+	struct list_head *pos, *tmp;
+	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
+		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
+		kmem_cache_fork_child(s, nr);
+		for (unsigned i = 0; i < nr; i++)
+			barn_fork_child(&s->node[i].barn);
+	}
+	helper_fork_child(inst);
+
+	/* Only this thread survived: give back the other threads' sheaves.  Not
+	   when this thread is inside the allocator itself (it may hold the
+	   locks that takes): they are left, as are the sheaves of a thread
+	   caught inside a sheaf operation, which may have left a sheaf both in
+	   its tcache and in a barn.  Its busy byte is in its TLS, which the
+	   child still maps. */
+	if (nested)
+		return;
+	bool was_busy = sm_enter();
+	list_for_each_safe(pos, tmp, &inst->tcaches) {
+		struct tcache *tc = list_entry(pos, struct tcache, link);
+		if (tc == mine)
+			continue;
+		if (*tc->busy)
+			list_del(&tc->link); /* leaked */
+		else
+			tcache_destroy(tc);
+	}
+	sm_leave(was_busy);
 }
 
 void sm_fork_child(void)
 {
-	fork_release(true);
-	/* Only the forking thread survives: give back the other threads' sheaves. */
+	/* Busy already set: fork() was called from inside the allocator (a
+	   signal handler or a callback), whose interrupted section still runs. */
+	bool nested = sm_in_allocator();
+	registry_fork_child();
 	for (unsigned slot = 0; slot < SM_MAX_INSTANCES; slot++) {
 		struct sm_instance *inst = registry_slot(slot);
-		if (!inst)
-			continue;
-		struct sm_tls_slot *sl = &sm_thread.slots[slot];
-		struct tcache *mine = (sl->gen & ~SM_GEN_KICK) == inst->gen ? sl->tc : NULL;
-		struct list_head *pos, *tmp;
-		list_for_each_safe(pos, tmp, &inst->tcaches) {
-			struct tcache *tc = list_entry(pos, struct tcache, link);
-			/* A thread caught inside a sheaf operation may have left a sheaf
-			   both in its pcs and in a barn: leak its sheaves instead.  Its
-			   busy byte is in its TLS, which the child still maps. */
-			if (tc != mine && !*tc->busy)
-				tcache_destroy(tc);
-		}
-		/* The deferred list is lock-free and was not being drained (the
-		   drain lock was held across the fork): its objects are intact. */
+		if (inst)
+			instance_fork_child(inst, nested);
 	}
-	sm_leave(fork_nested);
+	/* This thread has a new kernel thread id: new locks carry it (locks the
+	   interrupted section holds keep the old one until it releases them). */
+	if (!nested)
+		sm_thread.lock_id = 0;
 }

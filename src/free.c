@@ -66,11 +66,21 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 		return NULL;
 	}
 	struct sm_instance *inst = r.node->inst;
+	const struct report_sink *err = r.node->err;
 	uint64_t now = inst_now(inst);
-	if (!large_free(&inst->pa, &r, now, trylock))
+	switch (large_free(&inst->pa, &r, now, trylock)) {
+	case LARGE_FREED:
+		if (!trylock && !r.huge)
+			inst_maybe_purge(inst, now);
+		break;
+	case LARGE_BUSY:
 		defer_free(&inst->deferred, p, 0);
-	else if (!trylock && !r.huge)
-		inst_maybe_purge(inst, now);
+		break;
+	case LARGE_NOT_LIVE:
+		sm_report(err, "double free of %p (a %s freed already)", p,
+			  r.huge ? "huge mapping" : "page run");
+		return NULL;
+	}
 	return inst;
 }
 

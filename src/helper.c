@@ -161,7 +161,6 @@ void helper_stop(struct sm_instance *inst)
 void helper_fork_child(struct sm_instance *inst)
 {
 	struct sm_deferred *d = &inst->deferred;
-	sm_lock_init(&d->drain_lock);
 	/* The helper thread did not survive the fork: forget it, and have the
 	   next call start one if objects are waiting. */
 	d->alive = 0;

@@ -244,6 +244,8 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 			cur = kcn;
 			SM_HOOK(s->inst, SM_HOOK_FLUSH);
 		}
+		if (unlikely(d->epoch != kcn->epoch))
+			continue; /* a slab abandoned in a fork child: leak @obj */
 		if (!slab_push(s, d, obj))
 			continue;
 		kcn->inuse--;
@@ -316,6 +318,20 @@ static bool page_in_live_run(const struct sm_node *n, uint32_t page)
 			return i == page;
 	}
 	return false;
+}
+
+void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes)
+{
+	for (unsigned i = 0; i < nr_nodes; i++) {
+		struct kmem_cache_node *kcn = &s->node[i];
+		if (!sm_lock_is_locked(&kcn->list_lock) || sm_lock_held_by_self(&kcn->list_lock))
+			continue;
+		sm_lock_init(&kcn->list_lock);
+		kcn->epoch++;
+		INIT_LIST_HEAD(&kcn->partial);
+		INIT_LIST_HEAD(&kcn->empty);
+		kcn->nr_partial = kcn->nr_empty = 0;
+	}
 }
 
 void *kmem_cache_alloc_direct(struct kmem_cache *s, const struct slab_alloc_context *ctx)

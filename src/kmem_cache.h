@@ -52,6 +52,9 @@ struct kmem_cache_node {
 	size_t nr_partial, nr_empty;
 	size_t nr_slabs;                /* partial + full + empty */
 	size_t inuse;                   /* objects handed out from these slabs */
+	uint8_t epoch;                  /* bumped when a fork child abandons the
+	                                   lists: slabs of an older epoch take
+	                                   nothing back (their objects leak) */
 	struct node_barn barn;
 } __attribute__((aligned(SM_CACHELINE)));
 
@@ -187,6 +190,14 @@ size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff) __hidden;
 void *kmem_cache_alloc_direct(struct kmem_cache *s, const struct slab_alloc_context *ctx) __hidden;
 /* Give @p back to its slab at once (blocking; the counterpart of the above). */
 void kmem_cache_free_direct(struct kmem_cache *s, void *p) __hidden;
+
+/*
+ * In the child of fork(), before anything else runs: a list_lock of @s
+ * (nodes [0, @nr_nodes)) that a vanished thread held is reset, and its
+ * lists and slabs abandoned (a new epoch): their objects stay usable but
+ * are never handed out again, and freeing them leaks them.
+ */
+void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes) __hidden;
 
 /*
  * Check that @p is the start of an object of a live slab of @s (the cache

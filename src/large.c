@@ -69,19 +69,35 @@ out:
 	return p;
 }
 
-bool large_free(struct page_alloc *pa, const struct large_ref *r, uint64_t now, bool trylock)
+enum large_free_result large_free(struct page_alloc *pa, const struct large_ref *r, uint64_t now,
+				  bool trylock)
 {
 	struct sm_node *n = r->node;
-	if (!r->huge)
-		return node_free_pages(n, r->page, n->descs[r->page].npages, now, trylock);
+	if (!r->huge) {
+		switch (node_free_run(n, r->page, now, trylock)) {
+		case NODE_FREED:
+			return LARGE_FREED;
+		case NODE_BUSY:
+			return LARGE_BUSY;
+		default:
+			return LARGE_NOT_LIVE;
+		}
+	}
 	if (!sm_lock_ctx(pa->lock, trylock))
-		return false;
+		return LARGE_BUSY;
+	if (n->freeing) {
+		sm_unlock(pa->lock);
+		return LARGE_NOT_LIVE;
+	}
+	n->freeing = sm_lock_self();
+	__atomic_fetch_add(&pa->huge_freeing, 1, __ATOMIC_RELAXED);
 	list_del(&n->huge_link);
 	pa->nr_huge--;
 	__atomic_fetch_sub(&pa->huge_bytes, n->huge_size, __ATOMIC_RELAXED);
 	sm_unlock(pa->lock);
 	node_destroy(n);
-	return true;
+	__atomic_fetch_sub(&pa->huge_freeing, 1, __ATOMIC_RELEASE);
+	return LARGE_FREED;
 }
 
 size_t large_usable(const struct large_ref *r)
@@ -113,4 +129,33 @@ bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bo
 		memset((char *)node_page_addr(nd, r->page) + usable, 0, ((size_t)want << SM_PAGE_SHIFT) - usable);
 	nd->descs[r->page].size = n;
 	return true;
+}
+
+void large_fork_child(struct page_alloc *pa, bool list_lost)
+{
+	if (!list_lost && !pa->huge_freeing)
+		return;
+	if (list_lost) {
+		INIT_LIST_HEAD(&pa->huge_list);
+		pa->nr_huge = 0;
+		pa->huge_bytes = 0;
+	}
+	uint32_t mine = 0;
+	for (size_t g = 0; g < ARRAY_SIZE(sm_node_map); g++) {
+		struct sm_node *n = sm_node_map[g];
+		/* Each huge node once: at the granule of its base. */
+		if (!n || n->inst != pa->origin.inst || n->kind != NODE_HUGE ||
+		    n->base != (uintptr_t)g << SM_NODE_SHIFT)
+			continue;
+		if (n->freeing == sm_thread.lock_id) {
+			mine++; /* our own free, interrupted: it finishes */
+		} else if (n->freeing) {
+			node_destroy(n); /* claimed by a thread that is gone: finish it */
+		} else if (list_lost) {
+			list_add(&n->huge_link, &pa->huge_list);
+			pa->nr_huge++;
+			pa->huge_bytes += n->huge_size;
+		}
+	}
+	pa->huge_freeing = mine;
 }

@@ -45,12 +45,20 @@ bool large_lookup(const void *p, struct large_ref *r) __hidden;
 void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 		  const struct slab_alloc_context *ctx) __hidden;
 
+enum large_free_result {
+	LARGE_FREED,
+	LARGE_BUSY,     /* @trylock and a lock was busy: nothing done (defer it) */
+	LARGE_NOT_LIVE, /* freed already: a double free (nothing done) */
+};
+
 /*
  * Free the allocation @r found: a page run goes back to its node as a dirty
- * run stamped @now, a huge mapping is unmapped.  Returns false, changing
- * nothing, only with @trylock when a lock was busy (the caller defers it).
+ * run stamped @now, a huge mapping is unmapped.  The free is claimed under
+ * the lock that guards it, so of two frees of one allocation, however they
+ * race, exactly one succeeds.
  */
-bool large_free(struct page_alloc *pa, const struct large_ref *r, uint64_t now, bool trylock) __hidden;
+enum large_free_result large_free(struct page_alloc *pa, const struct large_ref *r, uint64_t now,
+				  bool trylock) __hidden;
 
 /* Bytes usable at the allocation @r found (whole pages). */
 size_t large_usable(const struct large_ref *r) __hidden;
@@ -64,5 +72,13 @@ size_t large_usable(const struct large_ref *r) __hidden;
  */
 bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bool zero,
 		  bool trylock) __hidden;
+
+/*
+ * In the child of fork(): when a vanished thread held the lock that guards
+ * @pa's huge list (@list_lost), rebuild the list and its counters from the
+ * node map; and unmap the huge mappings a vanished thread had claimed for
+ * freeing but not unmapped yet.
+ */
+void large_fork_child(struct page_alloc *pa, bool list_lost) __hidden;
 
 #endif /* SM_LARGE_H */

@@ -19,6 +19,13 @@ struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
 
 #define RUN_PURGING 2 /* a PT_FREE tag whose run is being purged: never merge */
 
+/* One node_purge under way: the runs it took off the bins (n->purges). */
+struct purge_batch {
+	struct list_head link;         /* on n->purges, under n->lock */
+	struct list_head runs;         /* its runs; only the purger touches them */
+	uint32_t owner;                /* the purger's lock id */
+};
+
 static void map_set(uintptr_t base, size_t size, struct sm_node *n)
 {
 	for (uintptr_t a = base; a < base + size; a += SM_NODE_ALIGN)
@@ -44,6 +51,7 @@ static void node_init_common(struct sm_node *n, const struct node_origin *o, uin
 	n->reserved = reserved;
 	sm_lock_init(&n->lock);
 	INIT_LIST_HEAD(&n->huge_link);
+	INIT_LIST_HEAD(&n->purges);
 	for (unsigned i = 0; i < NODE_NR_BINS; i++) {
 		INIT_LIST_HEAD(&n->dirty_bins[i]);
 		INIT_LIST_HEAD(&n->clean_bins[i]);
@@ -324,6 +332,10 @@ uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pag
 {
 	if (!sm_lock_ctx(&n->lock, ctx->alloc_flags & SLAB_ALLOC_TRYLOCK))
 		return UINT32_MAX;
+	if (unlikely(n->abandoned)) {
+		sm_unlock(&n->lock);
+		return UINT32_MAX;
+	}
 	SM_HOOK(n->inst, SM_HOOK_NODE_PAGES);
 	bool zero = false;
 	uint32_t first = take_from_bins(n, true, npages, align_pages);
@@ -346,6 +358,10 @@ bool node_free_pages(struct sm_node *n, uint32_t first, uint32_t npages, uint64_
 {
 	if (!sm_lock_ctx(&n->lock, trylock))
 		return false;
+	if (unlikely(n->abandoned)) {
+		sm_unlock(&n->lock); /* the run is leaked: the bins cannot be trusted */
+		return true;
+	}
 	n->descs[first].type = PT_UNUSED;
 	n->descs[first + npages - 1].type = PT_UNUSED;
 	n->used_pages -= npages;
@@ -354,17 +370,41 @@ bool node_free_pages(struct sm_node *n, uint32_t first, uint32_t npages, uint64_
 	return true;
 }
 
+enum node_free_result node_free_run(struct sm_node *n, uint32_t first, uint64_t now, bool trylock)
+{
+	if (!sm_lock_ctx(&n->lock, trylock))
+		return NODE_BUSY;
+	struct slab *h = &n->descs[first];
+	if (unlikely(h->type != PT_LARGE || h->head != first)) {
+		sm_unlock(&n->lock);
+		return NODE_NOT_LIVE;
+	}
+	uint32_t npages = h->npages;
+	if (likely(!n->abandoned)) {
+		h->type = PT_UNUSED;
+		n->descs[first + npages - 1].type = PT_UNUSED;
+		n->used_pages -= npages;
+		run_insert(n, first, npages, 1, now);
+	}
+	sm_unlock(&n->lock);
+	return NODE_FREED;
+}
+
 size_t node_purge(struct sm_node *n, uint64_t cutoff)
 {
 	const struct sm_os_ops *os = n->os;
-	struct list_head todo;
-	INIT_LIST_HEAD(&todo);
+	struct purge_batch batch;
+	struct list_head *todo = &batch.runs;
+	INIT_LIST_HEAD(todo);
 
 	sm_lock(&n->lock);
-	if (n->oldest_dirty > cutoff || !n->free_dirty_pages) {
+	if (n->oldest_dirty > cutoff || !n->free_dirty_pages || n->abandoned) {
 		sm_unlock(&n->lock);
 		return 0;
 	}
+	/* Visible to a fork child, which puts the runs back if we vanish. */
+	batch.owner = sm_lock_self();
+	list_add(&batch.link, &n->purges);
 	SM_HOOK(n->inst, SM_HOOK_PURGE);
 	uint64_t oldest = UINT64_MAX;
 	for (unsigned b = 0; b < NODE_NR_BINS; b++) {
@@ -381,7 +421,7 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 			/* Off the bins and marked: nobody allocates or merges it now. */
 			h->dirty = RUN_PURGING;
 			n->descs[first + h->npages - 1].dirty = RUN_PURGING;
-			list_add(&h->list, &todo);
+			list_add(&h->list, todo);
 		}
 	}
 	n->oldest_dirty = oldest;
@@ -390,7 +430,7 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 	/* The system calls run without the lock held. */
 	size_t pages = 0;
 	struct list_head *pos, *tmp;
-	list_for_each_safe(pos, tmp, &todo) {
+	list_for_each_safe(pos, tmp, todo) {
 		struct slab *h = list_entry(pos, struct slab, list);
 		uint32_t first = (uint32_t)(h - n->descs);
 		h->stamp = os->purge(node_page_addr(n, first), (size_t)h->npages << SM_PAGE_SHIFT,
@@ -400,7 +440,7 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 	}
 
 	sm_lock(&n->lock);
-	list_for_each_safe(pos, tmp, &todo) {
+	list_for_each_safe(pos, tmp, todo) {
 		struct slab *h = list_entry(pos, struct slab, list);
 		uint32_t first = (uint32_t)(h - n->descs);
 		bool purged = h->stamp;
@@ -411,8 +451,39 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 		run_insert(n, first, h->npages, purged ? 0 : 1, purged ? 0 : cutoff);
 	}
 	n->purged_pages += pages;
+	list_del(&batch.link);
 	sm_unlock(&n->lock);
 	return pages;
+}
+
+void node_fork_child(struct sm_node *n)
+{
+	if (sm_lock_is_locked(&n->lock) && !sm_lock_held_by_self(&n->lock)) {
+		sm_lock_init(&n->lock);
+		n->abandoned = 1;
+		return;
+	}
+	/* Purges whose thread is gone: their runs go back as dirty (purged or
+	   not, a dirty run is always safe to hand out).  A purge of our own,
+	   interrupted by the signal handler that forked, finishes by itself.
+	   The batches live on the vanished threads' stacks, which the child
+	   still maps. */
+	struct list_head *bpos, *btmp;
+	list_for_each_safe(bpos, btmp, &n->purges) {
+		struct purge_batch *b = list_entry(bpos, struct purge_batch, link);
+		if (b->owner == sm_thread.lock_id)
+			continue;
+		struct list_head *pos, *tmp;
+		list_for_each_safe(pos, tmp, &b->runs) {
+			struct slab *h = list_entry(pos, struct slab, list);
+			uint32_t first = (uint32_t)(h - n->descs);
+			list_del(&h->list);
+			h->type = PT_UNUSED;
+			n->descs[first + h->npages - 1].type = PT_UNUSED;
+			run_insert(n, first, h->npages, 1, 0);
+		}
+		list_del(&b->link);
+	}
 }
 
 bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint64_t now,
@@ -425,6 +496,8 @@ bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint
 	if (!sm_lock_ctx(&n->lock, trylock))
 		return false;
 	bool ok = false;
+	if (unlikely(n->abandoned))
+		goto out;
 	if (new_pages < old) {
 		/* Shrink: the tail becomes a dirty free run. */
 		n->descs[first + old - 1].type = PT_UNUSED;
@@ -457,6 +530,7 @@ bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint
 			n->used_pages += extra;
 		}
 	}
+out:
 	sm_unlock(&n->lock);
 	return ok;
 }

@@ -69,9 +69,19 @@ struct sm_node {
 	uint8_t kind;                  /* enum node_kind */
 	int8_t id;                     /* index in inst->nodes, -1 for NODE_HUGE */
 	size_t huge_size;              /* NODE_HUGE: bytes of data */
+	uint32_t freeing;              /* NODE_HUGE: lock id of the thread that
+	                                  claimed its free (under the page
+	                                  allocator's lock), 0 while live */
 	struct list_head huge_link;    /* NODE_HUGE: on inst->huge_list */
 
 	sm_lock_t lock;                /* guards everything below */
+	uint8_t abandoned;             /* fork child: a vanished thread held the
+	                                  lock, the bins may be half-updated:
+	                                  no run is taken or given back again */
+	struct list_head purges;       /* purges under way (struct purge_batch
+	                                  on each purger's stack): their runs
+	                                  are off the bins while the madvise
+	                                  calls run without the lock */
 	uint32_t bump;                 /* pages [bump, npages) are fresh */
 	uint32_t committed;            /* pages [0, committed) are accessible */
 	uint64_t dirty_mask, clean_mask; /* bit b set: bin b is not empty */
@@ -167,6 +177,20 @@ uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pag
  */
 bool node_free_pages(struct sm_node *n, uint32_t first, uint32_t npages, uint64_t now,
 		     bool trylock) __hidden;
+enum node_free_result {
+	NODE_FREED,     /* the run is a free run of the node now */
+	NODE_BUSY,      /* @trylock and the lock was busy: nothing done */
+	NODE_NOT_LIVE,  /* its head is no longer PT_LARGE: freed already */
+};
+
+/*
+ * Free the live page run whose first page is @first (node_free_pages),
+ * checking under n->lock that it is still live: of two frees of the same
+ * run, the second gets NODE_NOT_LIVE whatever the timing.
+ */
+enum node_free_result node_free_run(struct sm_node *n, uint32_t first, uint64_t now,
+				    bool trylock) __hidden;
+
 /* Record a live page run (head and tail descriptors). */
 void node_mark_large(struct sm_node *n, uint32_t first, uint32_t npages) __hidden;
 
@@ -185,5 +209,13 @@ bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint
  * clean.  Returns the number of pages purged.  Takes n->lock.
  */
 size_t node_purge(struct sm_node *n, uint64_t cutoff) __hidden;
+
+/*
+ * In the child of fork(), before anything else runs: if a thread that did
+ * not survive held n->lock, abandon the node (its memory stays mapped and
+ * its live allocations usable, but it hands out and takes back nothing);
+ * runs another thread was purging go back to the bins as dirty runs.
+ */
+void node_fork_child(struct sm_node *n) __hidden;
 
 #endif /* SM_NODE_H */

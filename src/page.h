@@ -37,7 +37,12 @@ struct slab {
 	uint32_t head;              /* first page of the run (every page of a
 	                               slab; both tags of free and large runs) */
 	uint8_t type;               /* enum page_type */
-	uint8_t dirty;              /* PT_FREE: may be resident */
+	union {
+		uint8_t dirty;      /* PT_FREE: may be resident */
+		uint8_t epoch;      /* PT_SLAB: its kmem_cache_node's epoch when
+		                       made (first page); an older one was
+		                       abandoned in a fork child */
+	};
 	uint8_t node_id;            /* PT_SLAB: node of this slab */
 	uint8_t on_list;            /* PT_SLAB: 0 none, 1 partial, 2 empty */
 	/* --- first page only --- */

@@ -35,6 +35,8 @@ struct page_alloc {
 	struct list_head huge_list;     /* NODE_HUGE nodes (large.c) */
 	size_t nr_huge;                 /* under lock */
 	size_t huge_bytes;              /* relaxed atomic (a huge realloc adds unlocked) */
+	uint32_t huge_freeing;          /* huge mappings claimed for freeing and
+	                                   not unmapped yet (atomic; fork.c) */
 };
 
 static inline struct sm_node *pa_node(struct page_alloc *pa, unsigned id)

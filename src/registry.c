@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "fork.h"
 #include "helper.h"
 #include "options.h"
 #include "os.h"
@@ -74,6 +75,18 @@ static void thread_exit(void *arg)
 static void make_exit_key(void)
 {
 	pthread_key_create(&exit_key, thread_exit);
+	pthread_atfork(NULL, NULL, sm_fork_child);
+}
+
+void registry_fork_child(void)
+{
+	if (sm_lock_is_locked(&sm_registry_lock) && !sm_lock_held_by_self(&sm_registry_lock))
+		sm_lock_init(&sm_registry_lock);
+	if (sm_lock_is_locked(&default_init_lock) && !sm_lock_held_by_self(&default_init_lock)) {
+		sm_lock_init(&default_init_lock);
+		if (!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE))
+			memset(&sm_default_inst, 0, sizeof(sm_default_inst));
+	}
 }
 
 struct tcache *thread_attach(struct sm_instance *inst)

@@ -22,6 +22,13 @@ struct sm_instance *registry_lookup_locked(unsigned slot, uint64_t gen) __hidden
 /* The instance in registry slot @slot or NULL (caller holds sm_registry_lock or is single-threaded). */
 struct sm_instance *registry_slot(unsigned slot) __hidden;
 
+/*
+ * In the child of fork(), before anything else runs: the registry's locks
+ * that a vanished thread held are reset (a default instance it was setting
+ * up is set up again by the next call).
+ */
+void registry_fork_child(void) __hidden;
+
 /* Set up the default instance with @o (used by the preload shim before the first malloc). */
 sm_instance_t *sm_default_instance_init(const struct sm_options *o) __hidden;
 

@@ -41,6 +41,7 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 	d->objects = s->objects;
 	d->freelist = 0;
 	d->stamp = 0;
+	d->epoch = READ_ONCE(s->node[n->id].epoch);
 	INIT_LIST_HEAD(&d->list);
 	if (s->ctor) {
 		char *base = slab_base(n, d);

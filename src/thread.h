@@ -38,6 +38,8 @@ struct sm_tls_slot {
 struct sm_thread_state {
 	volatile uint8_t busy;          /* inside the allocator (see above) */
 	uint8_t state;                  /* TS_* */
+	uint32_t lock_id;               /* this thread in the locks it holds
+	                                   (lock.h); 0 until its first lock */
 	struct sm_tls_slot slots[SM_MAX_INSTANCES];
 };
 

@@ -25,7 +25,6 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "fork.h"
 #include "registry.h"
 #include "hooks.h"
 
@@ -563,7 +562,6 @@ int main(void)
 	CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
 	sm_test_hook = hook;
 	/* What the preload shim registers for the default instance. */
-	CHECK_EQ(pthread_atfork(sm_fork_prepare, sm_fork_parent, sm_fork_child), 0);
 
 	test_nolock_api();
 	test_refusals();
