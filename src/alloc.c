@@ -27,6 +27,7 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 	if (likely(tcache_refill_main(tc, s, &ctx))) {
 		struct slab_sheaf *m = tc->sheaves[id].main;
 		p = m->objects[--m->size];
+		*obj_free_word(s, p) = 0; /* handed out */
 	} else {
 		/* No sheaf to be had: one object straight from the slabs, if any. */
 		p = kmem_cache_alloc_direct(s, &ctx);
@@ -102,7 +103,7 @@ static __always_inline void *cache_alloc(sm_cache_t *s, unsigned gfp, int node)
 	unsigned flags = gfp_to_alloc_flags(gfp);
 	void *p;
 	if (likely(node == SM_NO_NODE && !(gfp & SM_GFP_THISNODE)))
-		p = slab_alloc(s->inst, s->id, flags);
+		p = slab_alloc(s->inst, s->id, flags, s->fp_offset);
 	else
 		p = __slab_alloc_node(s, flags, node);
 	if (unlikely(flags & SLAB_ALLOC_ZERO) && p)

@@ -161,3 +161,25 @@ void barn_fork_child(struct node_barn *barn)
 	INIT_LIST_HEAD(&barn->empty);
 	barn->nr_full = barn->nr_empty = 0;
 }
+
+static bool sheaf_list_holds(struct list_head *list, const void *p)
+{
+	struct list_head *pos;
+	for (pos = list->next; pos != list; pos = pos->next) {
+		struct slab_sheaf *sh = list_entry(pos, struct slab_sheaf, barn_list);
+		if (sheaf_holds(sh, p))
+			return true;
+	}
+	return false;
+}
+
+int barn_holds(struct node_barn *barn, const void *p, bool trylock)
+{
+	if (!READ_ONCE(barn->nr_full) && !READ_ONCE(barn->nr_empty))
+		return 0;
+	if (!sm_lock_ctx(&barn->lock, trylock))
+		return -1;
+	int found = sheaf_list_holds(&barn->full, p) || sheaf_list_holds(&barn->empty, p);
+	sm_unlock(&barn->lock);
+	return found;
+}

@@ -51,6 +51,9 @@ void barn_drain(struct kmem_cache *s, struct node_barn *barn) __hidden;
  */
 bool barn_age(struct kmem_cache *s, struct node_barn *barn) __hidden;
 
+/* Whether a sheaf in @barn holds @p.  1 yes, 0 no, -1 the lock was busy (@trylock). */
+int barn_holds(struct node_barn *barn, const void *p, bool trylock) __hidden;
+
 /*
  * In the child of fork(), before anything else runs: a barn lock that a
  * vanished thread held is reset and the barn emptied (its sheaves leak).

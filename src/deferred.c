@@ -43,12 +43,27 @@ bool deferred_take_kick(struct sm_deferred *d)
 
 /* ---- push (any context) ---- */
 
-void defer_free(struct sm_deferred *d, void *p, unsigned link_off)
+/* The link word of deferred object @p, whose cache is @s (NULL: a page run or huge mapping). */
+static inline uintptr_t *deferred_link(void *p, const struct kmem_cache *s)
 {
-	uintptr_t *link = (uintptr_t *)((char *)p + link_off);
+	return (uintptr_t *)((char *)p + (s ? s->fp_offset : 0));
+}
+
+static inline uintptr_t deferred_next(void *p, const struct kmem_cache *s)
+{
+	return *deferred_link(p, s) & SM_LINK_MASK;
+}
+
+static inline void deferred_set_next(void *p, const struct kmem_cache *s, uintptr_t next)
+{
+	*deferred_link(p, s) = s ? obj_tagged(s, next) : next;
+}
+
+void defer_free(struct sm_deferred *d, void *p, struct kmem_cache *s)
+{
 	uintptr_t head = __atomic_load_n(&d->head, __ATOMIC_RELAXED);
 	do {
-		*link = head;
+		deferred_set_next(p, s, head);
 	} while (!__atomic_compare_exchange_n(&d->head, &head, (uintptr_t)p, true,
 					      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
 	__atomic_fetch_add(&d->pushed, 1, __ATOMIC_RELAXED);
@@ -72,11 +87,6 @@ void defer_free(struct sm_deferred *d, void *p, unsigned link_off)
 
 /* ---- drain (blocking context) ---- */
 
-/* The link word of deferred object @p, whose cache is @s (NULL: a page run or huge mapping). */
-static inline uintptr_t *deferred_link(void *p, const struct kmem_cache *s)
-{
-	return (uintptr_t *)((char *)p + (s ? s->fp_offset : 0));
-}
 
 /*
  * Free @p for good: the object is back in its slab or run when this
@@ -108,7 +118,7 @@ static void drain(struct sm_deferred *d, bool wait)
 		struct kmem_cache *s = obj_cache(p);
 		/* Unlink before the free, which reuses the link word. */
 		WRITE_ONCE(d->current, (uintptr_t)p);
-		WRITE_ONCE(d->draining, *deferred_link(p, s));
+		WRITE_ONCE(d->draining, deferred_next(p, s));
 		SM_HOOK(d->inst, SM_HOOK_DRAIN);
 		deferred_free_one(d, p, s);
 		WRITE_ONCE(d->current, 0);
@@ -136,17 +146,17 @@ void deferred_fork_child(struct sm_deferred *d)
 	struct large_ref r;
 	d->current = 0;
 	if (cur && !obj_cache(cur) && large_lookup(cur, &r) && !(r.huge && r.node->freeing)) {
-		*deferred_link(cur, NULL) = chain;
+		deferred_set_next(cur, NULL, chain);
 		chain = (uintptr_t)cur;
 	} else if (cur) {
 		d->drained++; /* freed or leaked: no longer pending either way */
 	}
 	if (!chain)
 		return;
-	uintptr_t *last = deferred_link((void *)chain, obj_cache((void *)chain));
-	while (*last)
-		last = deferred_link((void *)*last, obj_cache((void *)*last));
-	*last = d->head;
+	void *last = (void *)chain;
+	while (deferred_next(last, obj_cache(last)))
+		last = (void *)deferred_next(last, obj_cache(last));
+	deferred_set_next(last, obj_cache(last), d->head);
 	d->head = chain; /* not counted as drained yet: pending again */
 }
 
@@ -158,4 +168,17 @@ void deferred_drain(struct sm_deferred *d)
 void deferred_drain_all(struct sm_deferred *d)
 {
 	drain(d, true);
+}
+
+int deferred_holds(struct sm_deferred *d, const void *p, bool trylock)
+{
+	if (!sm_lock_ctx(&d->drain_lock, trylock))
+		return -1;
+	/* With drain_lock held nothing is popped: every link below head stays. */
+	int found = 0;
+	for (uintptr_t q = __atomic_load_n(&d->head, __ATOMIC_ACQUIRE); q && !found;
+	     q = deferred_next((void *)q, obj_cache((void *)q)))
+		found = q == (uintptr_t)p;
+	sm_unlock(&d->drain_lock);
+	return found;
 }

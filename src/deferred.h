@@ -73,11 +73,18 @@ struct sm_deferred {
 void deferred_init(struct sm_deferred *d, struct sm_instance *inst, struct page_alloc *pa,
 		   unsigned slot, uint64_t gen, bool helper_enabled) __hidden;
 
+struct kmem_cache;
+
 /*
- * Defer the free of @p (its link word at offset @link_off).  Lock free and
+ * Defer the free of @p: an object of @s, or with @s NULL a page run or huge
+ * mapping.  The link goes into @p's free word (tagged, so the object still
+ * reads as free: kmem_cache.h), or its first word.  Lock free and
  * async-signal-safe; callable with any lock held.
  */
-void defer_free(struct sm_deferred *d, void *p, unsigned link_off) __hidden;
+void defer_free(struct sm_deferred *d, void *p, struct kmem_cache *s) __hidden;
+
+/* Whether @p is on @d.  1 yes, 0 no, -1 drain_lock was busy (@trylock). */
+int deferred_holds(struct sm_deferred *d, const void *p, bool trylock) __hidden;
 
 /* Send this thread's next call into @d's instance to the slow path. */
 void deferred_kick_this_thread(struct sm_deferred *d) __hidden;

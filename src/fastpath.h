@@ -24,12 +24,15 @@
  * that the fast path never computes the cache's address: malloc knows the
  * instance at compile time and the id from its size.
  * Returns NULL only when out of memory; @flags may carry SLAB_ALLOC_ZERO only
- * for the slow path's benefit (the caller zeroes).
+ * for the slow path's benefit (the caller zeroes).  @fp_off is the cache's
+ * fp_offset (a constant 0 for kmalloc): the object's free word is cleared
+ * as it is handed out (kmem_cache.h, "the free word").
  *
  * The re-entrancy check costs one load and branch: busy is tested before the
  * tcache is looked up, in the same TLS block.
  */
-static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, unsigned flags)
+static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, unsigned flags,
+					unsigned fp_off)
 {
 	if (unlikely(sm_thread.busy))
 		return __slab_alloc_nolock(inst, id, flags);
@@ -45,13 +48,24 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, u
 		m->size = sz - 1;
 		barrier();
 		sm_thread.busy = 0;
+		*(uintptr_t *)((char *)p + fp_off) = 0; /* handed out */
 		return p;
 	}
 	return __slab_alloc_slow(inst, id, tc, flags);
 }
 
+/*
+ * Free @p, an object of @s, into this thread's sheaf.  A free word that
+ * says "free already" (one load and compare beside the push, not before
+ * it) sends the free to __slab_free_suspect, which confirms a double free
+ * wherever the object sits before anything is written.
+ */
 static __always_inline void slab_free(struct kmem_cache *s, void *p)
 {
+	if (obj_maybe_free(s, p)) {
+		__slab_free_suspect(s, p);
+		return;
+	}
 	if (unlikely(sm_thread.busy)) {
 		__slab_free_nolock(s, p);
 		return;
@@ -66,11 +80,7 @@ static __always_inline void slab_free(struct kmem_cache *s, void *p)
 	struct slab_sheaf *m = tc->sheaves[s->id].main;
 	unsigned sz = m->size;
 	if (likely(sz < m->capacity)) {
-		if (unlikely(sheaf_top_is(m, p))) {
-			sm_thread.busy = 0;
-			double_free_report(s, p);
-			return;
-		}
+		*obj_free_word(s, p) = s->free_key;
 		m->objects[sz] = p;
 		m->size = sz + 1;
 		barrier();
@@ -110,7 +120,7 @@ static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t siz
 			void *p;
 			if (likely(!(flags & (SLAB_ALLOC_NO_RECURSE | SLAB_ALLOC_THISNODE)) &&
 				   node == SM_NO_NODE)) {
-				p = slab_alloc(inst, i, flags);
+				p = slab_alloc(inst, i, flags, 0);
 			} else {
 				p = __slab_alloc_node(s, flags, node);
 			}

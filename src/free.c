@@ -5,6 +5,7 @@
  * Every pointer is checked against the node map and its page descriptor
  * before anything is written; a bad one is reported and left alone.
  */
+#include "barn.h"
 #include "fastpath.h"
 #include "large.h"
 #include "printk.h"
@@ -15,20 +16,84 @@ void double_free_report(struct kmem_cache *s, void *p)
 	sm_report(cache_err(s), "double free of %p in cache %s", p, s->name);
 }
 
+/*
+ * Whether @p, an object of @s, is free right now: in a sheaf of this or
+ * another thread, in a barn, on its slab's freelist (or never handed out),
+ * or on the deferred list.  1 yes, 0 no, -1 cannot tell without waiting
+ * (@trylock and a lock was busy).  Another thread's sheaves are read
+ * without it: an object found there is free, whatever that thread does
+ * next.  Slow, and only reached when the free word says "free".
+ */
+static int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
+{
+	struct sm_instance *inst = s->inst;
+	struct tcache *mine = tcache_peek_slot(s->inst_slot, s->inst_gen);
+	if (mine && tcache_holds(mine, s, p))
+		return 1;
+	int r = slab_holds_free(s, p, trylock);
+	if (r)
+		return r;
+	bool unknown = false;
+	for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++) {
+		r = barn_holds(&s->node[i].barn, p, trylock);
+		if (r > 0)
+			return 1;
+		unknown |= r < 0;
+	}
+	if (sm_lock_ctx(&inst->lock, trylock)) {
+		bool found = false;
+		struct list_head *pos;
+		for (pos = inst->tcaches.next; pos != &inst->tcaches && !found; pos = pos->next) {
+			struct tcache *tc = list_entry(pos, struct tcache, link);
+			found = tc != mine && tcache_holds(tc, s, p);
+		}
+		sm_unlock(&inst->lock);
+		if (found)
+			return 1;
+	} else {
+		unknown = true;
+	}
+	r = deferred_holds(&inst->deferred, p, trylock);
+	if (r > 0)
+		return 1;
+	return unknown || r < 0 ? -1 : 0;
+}
+
+/*
+ * Confirm a suspected double free of @p (busy set).  Returns true when @p
+ * is live after all (its free word is cleared: the caller frees it), false
+ * when it was reported, or kept because it could not be told apart without
+ * waiting (a leak, never two owners).
+ */
+bool slab_free_confirm(struct kmem_cache *s, void *p, bool trylock)
+{
+	int r = obj_is_free(s, p, trylock);
+	if (r > 0)
+		double_free_report(s, p);
+	if (r)
+		return false;
+	*obj_free_word(s, p) = 0;
+	return true;
+}
+
+void __slab_free_suspect(struct kmem_cache *s, void *p)
+{
+	bool nested = sm_enter();
+	bool live = slab_free_confirm(s, p, nested);
+	sm_leave(nested);
+	if (live)
+		slab_free(s, p);
+}
+
 void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 {
 	struct sm_instance *inst = s->inst;
 
-	if (unlikely(sheaf_top_is(tc->sheaves[s->id].main, p))) {
-		/* The fast path's check, for a free that found main full. */
-		sm_thread.busy = 0;
-		double_free_report(s, p);
-		return;
-	}
 	if (unlikely(READ_ONCE(inst->deferred.head)))
 		deferred_drain(&inst->deferred);
 	if (likely(tcache_make_room(tc, s))) {
 		struct slab_sheaf *m = tc->sheaves[s->id].main;
+		*obj_free_word(s, p) = s->free_key;
 		m->objects[m->size++] = p;
 	} else {
 		kmem_cache_free_direct(s, p); /* no sheaf to be had */
@@ -55,7 +120,7 @@ void __slab_free_nolock(struct kmem_cache *s, void *p)
 {
 	/* Re-entered: never wait.  What cannot be freed now is deferred. */
 	if (!slab_put_objects(s, &p, 1, true))
-		defer_free(&s->inst->deferred, p, s->fp_offset);
+		defer_free(&s->inst->deferred, p, s);
 }
 
 struct sm_instance *__kfree_large(void *p, bool trylock)
@@ -74,7 +139,7 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 			inst_maybe_purge(inst, now);
 		break;
 	case LARGE_BUSY:
-		defer_free(&inst->deferred, p, 0);
+		defer_free(&inst->deferred, p, NULL);
 		break;
 	case LARGE_NOT_LIVE:
 		sm_report(err, "double free of %p (a %s freed already)", p,

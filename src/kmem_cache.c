@@ -13,6 +13,7 @@
 
 #include "hooks.h"
 #include "kmem_cache.h"
+#include "large.h"
 #include "printk.h"
 #include "slab.h"
 
@@ -91,6 +92,12 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 	s->barn_max_full = MAX(opts->barn_max_full, by_bytes);
 	s->barn_max_empty = MAX(opts->barn_max_empty, by_bytes);
 	s->random = splitmix64((uintptr_t)s ^ pa_now(pa) ^ ((uint64_t)slot << 48)) | 1;
+	/* The free tag: both bytes non-ASCII (strings never match it), never
+	   0xffff (small negative numbers): real data rarely holds it. */
+	uint64_t key = splitmix64(s->random) | ((uint64_t)0x8080 << SM_FREE_TAG_SHIFT);
+	if ((key >> SM_FREE_TAG_SHIFT) == 0xffff)
+		key ^= (uint64_t)1 << SM_FREE_TAG_SHIFT;
+	s->free_key = key;
 	size_t len = strlen(name);
 	if (len >= sizeof(s->name))
 		len = sizeof(s->name) - 1;
@@ -337,10 +344,24 @@ void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes)
 void *kmem_cache_alloc_direct(struct kmem_cache *s, const struct slab_alloc_context *ctx)
 {
 	void *p;
-	if (slab_get_objects(s, ctx, &p, 1))
+	if (slab_get_objects(s, ctx, &p, 1)) {
+		*obj_free_word(s, p) = 0; /* handed out */
 		return p;
+	}
 	errno = ENOMEM;
 	return NULL;
+}
+
+int slab_holds_free(struct kmem_cache *s, const void *p, bool trylock)
+{
+	struct sm_node *n = node_of(p);
+	struct slab *d = &n->descs[n->descs[node_page_index(n, p)].head];
+	struct kmem_cache_node *kcn = &s->node[n->id];
+	if (!sm_lock_ctx(&kcn->list_lock, trylock))
+		return -1;
+	int found = slab_on_freelist(s, n, d, p);
+	sm_unlock(&kcn->list_lock);
+	return found;
 }
 
 void kmem_cache_free_direct(struct kmem_cache *s, void *p)
@@ -353,7 +374,10 @@ struct slab *slab_check_object(struct kmem_cache *expect, const void *p)
 	struct sm_node *n = node_of(p);
 	const struct report_sink *err = expect ? cache_err(expect) : NULL;
 	if (!n) {
-		sm_report(err, "free of %p: not allocated by slabmalloc (foreign pointer)", p);
+		if (large_recently_unmapped(p))
+			sm_report(err, "double free of %p (a huge mapping freed already)", p);
+		else
+			sm_report(err, "free of %p: not allocated by slabmalloc (foreign pointer)", p);
 		return NULL;
 	}
 	err = n->err;
@@ -369,8 +393,12 @@ struct slab *slab_check_object(struct kmem_cache *expect, const void *p)
 	}
 	struct slab *d = &n->descs[page];
 	if (d->type != PT_SLAB) {
-		sm_report(err, "free of %p: not a live slab object (%s page)", p,
-			  page_in_live_run(n, page) ? "page-run" : "free");
+		bool in_run = page_in_live_run(n, page);
+		if (!in_run && p == node_page_addr(n, page))
+			sm_report(err, "double free of %p (free page: a page run freed already)", p);
+		else
+			sm_report(err, "free of %p: not a live slab object (%s page)", p,
+				  in_run ? "page-run" : "free");
 		return NULL;
 	}
 	struct kmem_cache *s = d->cache;

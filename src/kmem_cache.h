@@ -66,6 +66,9 @@ enum cache_stat {
 struct kmem_cache {
 	/* Read-mostly, used by the fast paths. */
 	unsigned size;                  /* bytes per object slot */
+	unsigned fp_offset;             /* the free word inside an object slot */
+	uint64_t free_key;              /* what a free object's free word holds
+	                                   (top 16 bits: the free tag) */
 	unsigned objects;               /* objects per slab */
 	uint64_t reciprocal;            /* ceil(2^32 / size): offset -> index */
 	unsigned id;                    /* index into every thread's pcs[] */
@@ -81,7 +84,6 @@ struct kmem_cache {
 	unsigned slab_max_empty;        /* empty slabs kept per node (options) */
 	unsigned object_size;           /* bytes the user asked for */
 	unsigned align;
-	unsigned fp_offset;             /* freelist link inside a free object */
 	unsigned slab_pages;
 	unsigned flags;
 	bool is_kmalloc;
@@ -101,6 +103,40 @@ static inline void cache_stat_inc(struct kmem_cache *s, enum cache_stat i)
 static inline const struct report_sink *cache_err(const struct kmem_cache *s)
 {
 	return s->pa->origin.err;
+}
+
+/*
+ * The free word: one word per object slot (at fp_offset: 0, or after the
+ * object when a constructor's state must survive) that tells a free object
+ * from a live one without leaving the object's cache line.  While an
+ * object is free it holds, wherever the object sits:
+ *   in a sheaf            s->free_key;
+ *   on a slab freelist    the hardened link, tagged (slab.c);
+ *   on the deferred list  the link, tagged (deferred.c);
+ * that is, its top 16 bits are the cache's free tag.  An object handed out
+ * has it cleared.  So a free whose free word carries the tag is a double
+ * free, unless the program itself stored the tag there (non-ASCII bytes,
+ * never 0 or 0xffff: rare for real data): free.c then confirms by looking
+ * for the object where free objects are.
+ */
+#define SM_FREE_TAG_SHIFT 48
+#define SM_LINK_MASK (((uintptr_t)1 << SM_FREE_TAG_SHIFT) - 1)
+
+static __always_inline uintptr_t *obj_free_word(const struct kmem_cache *s, const void *p)
+{
+	return (uintptr_t *)((char *)p + s->fp_offset);
+}
+
+/* Whether @p's free word carries @s's free tag (a candidate double free). */
+static __always_inline bool obj_maybe_free(const struct kmem_cache *s, const void *p)
+{
+	return unlikely(((*obj_free_word(s, p) ^ s->free_key) >> SM_FREE_TAG_SHIFT) == 0);
+}
+
+/* @v with @s's free tag in its top bits (@v below 2^48). */
+static inline uintptr_t obj_tagged(const struct kmem_cache *s, uintptr_t v)
+{
+	return (s->free_key & ~SM_LINK_MASK) | v;
 }
 
 /*
@@ -190,6 +226,12 @@ size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff) __hidden;
 void *kmem_cache_alloc_direct(struct kmem_cache *s, const struct slab_alloc_context *ctx) __hidden;
 /* Give @p back to its slab at once (blocking; the counterpart of the above). */
 void kmem_cache_free_direct(struct kmem_cache *s, void *p) __hidden;
+
+/*
+ * Whether @p (an object of @s) is on its slab's freelist or was never
+ * handed out by it.  1 yes, 0 no, -1 its list_lock was busy (@trylock).
+ */
+int slab_holds_free(struct kmem_cache *s, const void *p, bool trylock) __hidden;
 
 /*
  * In the child of fork(), before anything else runs: a list_lock of @s

@@ -7,6 +7,24 @@
 
 #include "large.h"
 
+/* The data addresses of the last huge mappings unmapped (a ring, relaxed atomics). */
+static uintptr_t recent_huge[64];
+static unsigned recent_next;
+
+static void recent_huge_add(uintptr_t data)
+{
+	unsigned i = __atomic_fetch_add(&recent_next, 1, __ATOMIC_RELAXED) % ARRAY_SIZE(recent_huge);
+	__atomic_store_n(&recent_huge[i], data, __ATOMIC_RELAXED);
+}
+
+bool large_recently_unmapped(const void *p)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(recent_huge); i++)
+		if (__atomic_load_n(&recent_huge[i], __ATOMIC_RELAXED) == (uintptr_t)p)
+			return true;
+	return false;
+}
+
 bool large_lookup(const void *p, struct large_ref *r)
 {
 	struct sm_node *n = node_of(p);
@@ -95,7 +113,9 @@ enum large_free_result large_free(struct page_alloc *pa, const struct large_ref 
 	pa->nr_huge--;
 	__atomic_fetch_sub(&pa->huge_bytes, n->huge_size, __ATOMIC_RELAXED);
 	sm_unlock(pa->lock);
+	uintptr_t data = (uintptr_t)n->data;
 	node_destroy(n);
+	recent_huge_add(data);
 	__atomic_fetch_sub(&pa->huge_freeing, 1, __ATOMIC_RELEASE);
 	return LARGE_FREED;
 }

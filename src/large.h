@@ -60,6 +60,13 @@ enum large_free_result {
 enum large_free_result large_free(struct page_alloc *pa, const struct large_ref *r, uint64_t now,
 				  bool trylock) __hidden;
 
+/*
+ * Whether @p is the start of one of the last 64 huge mappings unmapped in
+ * this process: its address is foreign now, but a free of it is most
+ * likely a double free, and is reported as one.
+ */
+bool large_recently_unmapped(const void *p) __hidden;
+
 /* Bytes usable at the allocation @r found (whole pages). */
 size_t large_usable(const struct large_ref *r) __hidden;
 

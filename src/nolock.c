@@ -19,8 +19,11 @@ static void *cache_alloc_nolock(struct kmem_cache *s, bool nested, unsigned flag
 		struct tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
 		if (tc) {
 			struct slab_sheaf *m = tc->sheaves[s->id].main;
-			if (m->size)
-				return m->objects[--m->size];
+			if (m->size) {
+				void *p = m->objects[--m->size];
+				*obj_free_word(s, p) = 0; /* handed out */
+				return p;
+			}
 		}
 	}
 	return slab_alloc_bypass(s, flags | SLAB_ALLOC_TRYLOCK, node);
@@ -28,22 +31,24 @@ static void *cache_alloc_nolock(struct kmem_cache *s, bool nested, unsigned flag
 
 static void cache_free_nolock(struct kmem_cache *s, void *p, bool nested)
 {
+	if (obj_maybe_free(s, p)) {
+		/* Confirmed with trylocks only: never waits. */
+		if (!slab_free_confirm(s, p, true))
+			return;
+	}
 	if (!nested) {
 		struct tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
 		if (tc) {
 			struct slab_sheaf *m = tc->sheaves[s->id].main;
 			if (m->size < m->capacity) {
-				if (unlikely(sheaf_top_is(m, p))) {
-					double_free_report(s, p);
-					return;
-				}
+				*obj_free_word(s, p) = s->free_key;
 				m->objects[m->size++] = p;
 				return;
 			}
 		}
 	}
 	if (!slab_put_objects(s, &p, 1, true))
-		defer_free(&s->inst->deferred, p, s->fp_offset);
+		defer_free(&s->inst->deferred, p, s);
 }
 
 void *sm_kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned gfp, int node)

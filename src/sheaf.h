@@ -43,12 +43,16 @@ static inline size_t sheaf_bytes(unsigned capacity)
 }
 
 /*
- * Whether @p is the object most recently put into @sh: freeing it again
- * now is a double free, the cheapest one to catch.
+ * Whether @sh holds @p.  Reads another thread's sheaf without its owner's
+ * cooperation only to confirm a double free: size is clamped to capacity.
  */
-static __always_inline bool sheaf_top_is(const struct slab_sheaf *sh, const void *p)
+static inline bool sheaf_holds(const struct slab_sheaf *sh, const void *p)
 {
-	return sh->size && sh->objects[sh->size - 1] == p;
+	unsigned n = MIN(READ_ONCE(sh->size), sh->capacity);
+	for (unsigned i = 0; i < n; i++)
+		if (READ_ONCE(sh->objects[i]) == p)
+			return true;
+	return false;
 }
 
 /* A new empty sheaf for @s, or NULL (out of memory / busy lock with TRYLOCK). */

@@ -2,10 +2,13 @@
  * slab.c - one slab: making it, discarding it, and its freelist.
  *
  * Freelist links are hardened the way CONFIG_SLAB_FREELIST_HARDENED does it:
- * the link stored in a free object is next ^ cache->random ^ &link, so an
- * overflow or use-after-free that writes a plausible pointer is caught when
- * the link is followed (it must decode to an object of the same slab), and a
- * leaked link does not reveal heap addresses.  The first free object is kept
+ * the link stored in a free object is next ^ cache->random ^ &link (48
+ * bits), tagged with the cache's free tag in its top 16 bits (kmem_cache.h,
+ * "the free word"), so an overflow or use-after-free that writes a
+ * plausible pointer is caught when the link is followed (the tag must
+ * match and it must decode to an object of the same slab), a leaked link
+ * does not reveal heap addresses, and a second free of an object on the
+ * freelist is recognised.  The first free object is kept
  * in the descriptor, out of the program's reach.
  */
 #include <string.h>
@@ -16,7 +19,15 @@
 
 static inline uintptr_t fp_encode(const struct kmem_cache *s, uintptr_t next, const void *slot)
 {
-	return next ^ s->random ^ (uintptr_t)slot;
+	return obj_tagged(s, (next ^ s->random ^ (uintptr_t)slot) & SM_LINK_MASK);
+}
+
+/* The next object of the link @w stored at @slot, or 1 if @w is not a link (corrupted). */
+static inline uintptr_t fp_decode(const struct kmem_cache *s, uintptr_t w, const void *slot)
+{
+	if ((w ^ s->free_key) >> SM_FREE_TAG_SHIFT)
+		return 1;
+	return (w ^ s->random ^ (uintptr_t)slot) & SM_LINK_MASK;
 }
 
 struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx, struct sm_node **np)
@@ -72,7 +83,7 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 	while (got < want && d->freelist) {
 		char *obj = (char *)d->freelist;
 		uintptr_t *slot = (uintptr_t *)(obj + s->fp_offset);
-		uintptr_t next = fp_encode(s, *slot, slot);
+		uintptr_t next = fp_decode(s, *slot, slot);
 		long idx = next ? slab_obj_index(s, next - (uintptr_t)base) : 0;
 		if (next && (idx < 0 || (uint32_t)idx >= d->bump)) {
 			sm_report(cache_err(s), "corrupted freelist in cache %s: free object %p links to %p "
@@ -99,4 +110,23 @@ bool slab_push(struct kmem_cache *s, struct slab *d, void *obj)
 	d->freelist = (uintptr_t)obj;
 	d->inuse--;
 	return true;
+}
+
+bool slab_on_freelist(struct kmem_cache *s, struct sm_node *n, struct slab *d, const void *obj)
+{
+	char *base = slab_base(n, d);
+	long idx = slab_obj_index(s, (uintptr_t)obj - (uintptr_t)base);
+	if (idx < 0 || (uint32_t)idx >= d->bump)
+		return true; /* never handed out */
+	uintptr_t cur = d->freelist;
+	/* At most objects steps: a corrupted list must not loop forever. */
+	for (uint32_t i = 0; cur && i < d->objects; i++) {
+		if (cur == (uintptr_t)obj)
+			return true;
+		uintptr_t *slot = (uintptr_t *)(cur + s->fp_offset);
+		cur = fp_decode(s, *slot, slot);
+		if (cur == 1 || slab_obj_index(s, cur - (uintptr_t)base) < 0)
+			break;
+	}
+	return false;
 }

@@ -56,5 +56,10 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
  * or the slab has no object out).  Caller holds the list_lock.
  */
 bool slab_push(struct kmem_cache *s, struct slab *d, void *obj) __hidden;
+/*
+ * Whether @obj is on @d's freelist or in its untouched tail (never handed
+ * out).  Caller holds the list_lock.
+ */
+bool slab_on_freelist(struct kmem_cache *s, struct sm_node *n, struct slab *d, const void *obj) __hidden;
 
 #endif /* SM_SLAB_H */

@@ -53,7 +53,21 @@ void __slab_free_nolock(struct kmem_cache *s, void *p) __hidden __noinline;
 void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node) __hidden;
 void *__slab_alloc_node(struct kmem_cache *s, unsigned flags, int node) __hidden __noinline;
 
-/* Report a free of @p that is already free (the top of a sheaf). */
+/*
+ * A free of @p whose free word says it may be free already: confirm by
+ * looking where free objects are (this thread's and other threads'
+ * sheaves, the barns, the slab's freelist, the deferred list); a double
+ * free is reported and the object left alone, anything else is freed.
+ * Re-entered, it only tries locks, and keeps (leaks) an object it cannot
+ * clear without waiting rather than risk handing it out twice.
+ */
+void __slab_free_suspect(struct kmem_cache *s, void *p) __hidden __noinline;
+/*
+ * Its body, for callers with busy set: true when @p is live after all (its
+ * free word cleared, the caller frees it); false when it was reported as a
+ * double free, or kept because @trylock could not tell (a leak).
+ */
+bool slab_free_confirm(struct kmem_cache *s, void *p, bool trylock) __hidden;
 void double_free_report(struct kmem_cache *s, void *p) __hidden __cold;
 
 /*

@@ -79,6 +79,14 @@ void tcache_destroy(struct tcache *tc) __hidden;
  */
 void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
 
+/* Whether @tc's sheaves of @s hold @p (racy for another thread's tcache: see sheaf_holds). */
+static inline bool tcache_holds(const struct tcache *tc, const struct kmem_cache *s, const void *p)
+{
+	const struct tcache_sheaves *ts = &tc->sheaves[s->id];
+	struct slab_sheaf *m = READ_ONCE(ts->main), *sp = READ_ONCE(ts->spare);
+	return sheaf_holds(m, p) || (sp && sheaf_holds(sp, p));
+}
+
 /*
  * Make main a sheaf with objects in it (the kernel's
  * __pcs_replace_empty_main): the spare if it has any, else a full sheaf

@@ -60,7 +60,8 @@ static void heap_check(size_t size, size_t count)
 {
 	void **v = calloc(count, sizeof(*v)), **w = calloc(count, sizeof(*w));
 	CHECK(v && w);
-	size_t pat = size < 64 * KiB ? size : 4 * KiB; /* big ones: the first 4 KiB */
+	/* the last byte is checked apart: the pattern stops before it */
+	size_t pat = size < 64 * KiB ? size - 1 : 4 * KiB; /* big ones: the first 4 KiB */
 	for (size_t i = 0; i < count; i++) {
 		v[i] = w[i] = malloc(size);
 		CHECK(v[i]);
