@@ -52,10 +52,13 @@ static int linux_purge(void *p, size_t size, void *arg)
 	return r;
 }
 
+/* errno is kept even if munmap fails: free() must not change it (POSIX 2024). */
 static void linux_release(void *p, size_t size, void *arg)
 {
 	(void)arg;
+	int saved = errno;
 	munmap(p, size);
+	errno = saved;
 }
 
 uint64_t os_monotonic_ns(void)
@@ -98,7 +101,9 @@ void *os_map_rw(size_t size)
 
 void os_unmap(void *p, size_t size)
 {
+	int saved = errno;
 	munmap(p, size);
+	errno = saved;
 }
 
 void os_write_stderr(const char *s, size_t len)

@@ -711,6 +711,31 @@ static void test_node_of(void)
 	CHECK(sm_ptr_instance(obj) == NULL);
 }
 
+/* ---- the real OS keeps errno (free of a huge mapping must not change it) ---- */
+
+static void test_os_errno(void)
+{
+	/* munmap fails (EINVAL: not page aligned): errno stays. */
+	errno = 4321;
+	sm_os_linux.release((void *)(uintptr_t)(SM_PAGE_SIZE + 1), SM_PAGE_SIZE, NULL);
+	CHECK_EQ(errno, 4321);
+
+	/* A huge mapping freed through the real OS. */
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	o.huge_threshold = (size_t)2 << 20;
+	sm_instance_t *inst = sm_instance_create(&o);
+	CHECK(inst != NULL);
+	void *h = sm_kmalloc(inst, (size_t)3 << 20, 0);
+	CHECK(h != NULL);
+	CHECK(node_of(h)->kind == NODE_HUGE);
+	errno = 4321;
+	sm_kfree(h);
+	CHECK_EQ(errno, 4321);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
 int main(void)
 {
 	test_node_of(); /* first: no other node has ever existed in this process */
@@ -719,6 +744,7 @@ int main(void)
 	test_thisnode();
 	test_os_failures();
 	test_coalesce();
+	test_os_errno();
 	printf("node: ok\n");
 	return 0;
 }
