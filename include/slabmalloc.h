@@ -77,8 +77,10 @@ struct sm_os_ops {
  */
 struct sm_options {
 	size_t node_size;          /* bytes reserved by the first node; each
-	                              further node doubles it (rounded up to
-	                              64 MiB of address space). Default 1 GiB */
+	                              further node doubles it, or more if the
+	                              request that makes it needs more (rounded
+	                              up to 64 MiB of address space; 1 MiB..
+	                              1 TiB). Default 64 MiB */
 	unsigned max_nodes;        /* nodes this instance may create (1..16) */
 	unsigned purge_delay_ms;   /* free pages and empty slabs older than this
 	                              go back to the OS; 0 = at once */
@@ -131,7 +133,9 @@ SM_API void sm_instance_destroy(sm_instance_t *inst);
 
 /*
  * The process-wide instance that serves malloc, set up on first use.  NULL
- * only from a signal handler that interrupted that set-up.
+ * only from a signal handler that interrupted that set-up: never because
+ * the OS refused its first node (it then starts without one, and its
+ * allocations fail with ENOMEM until a reservation succeeds).
  */
 SM_API sm_instance_t *sm_default_instance(void);
 

@@ -19,6 +19,9 @@ struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
 
 #define RUN_PURGING 2 /* a PT_FREE tag whose run is being purged: never merge */
 
+/* Pages of the header (struct sm_node) at the start of every node. */
+#define NODE_HDR_PAGES (ALIGN_UP(sizeof(struct sm_node), SM_PAGE_SIZE) >> SM_PAGE_SHIFT)
+
 static void map_set(uintptr_t base, size_t size, struct sm_node *n)
 {
 	for (uintptr_t a = base; a < base + size; a += SM_NODE_ALIGN)
@@ -51,32 +54,47 @@ static void node_init_common(struct sm_node *n, const struct node_origin *o, uin
 	n->oldest_dirty = UINT64_MAX;
 }
 
+/*
+ * The layout of a node of @size bytes, [header][descs][guard][data]: the
+ * largest data area that fits, in pages (0 if none), and its descriptor
+ * pages in *@desc_pages.
+ */
+static size_t node_layout(size_t size, size_t *desc_pages)
+{
+	size_t total = size >> SM_PAGE_SHIFT;
+	if (total < NODE_HDR_PAGES + 2)
+		return 0;
+	size_t npages = (total - NODE_HDR_PAGES - 1) * SM_PAGE_SIZE / (SM_PAGE_SIZE + sizeof(struct slab));
+	for (;;) {
+		*desc_pages = ALIGN_UP(npages * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
+		if (NODE_HDR_PAGES + *desc_pages + 1 + npages <= total)
+			return npages;
+		npages--;
+	}
+}
+
+size_t node_data_pages(size_t size)
+{
+	size_t desc_pages;
+	return node_layout(size, &desc_pages);
+}
+
 struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 {
 	const struct sm_os_ops *os = o->os;
 	size_t reserved = ALIGN_UP(size, SM_NODE_ALIGN);
 	if (reserved < size || size < 16 * SM_PAGE_SIZE)
 		return NULL;
+	size_t hdr = NODE_HDR_PAGES, desc_pages, npages = node_layout(size, &desc_pages);
+	if (npages > UINT32_MAX / 2)
+		return NULL;
 	uintptr_t base = (uintptr_t)os->reserve(reserved, SM_NODE_ALIGN, os->arg);
 	if (!base)
 		return NULL;
-
-	/* [header][descs][guard][data]: find the largest data area that fits @size. */
-	size_t total = size >> SM_PAGE_SHIFT;
-	size_t hdr = ALIGN_UP(sizeof(struct sm_node), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
-	size_t npages = (total - hdr - 1) * SM_PAGE_SIZE / (SM_PAGE_SIZE + sizeof(struct slab));
-	size_t desc_pages;
-	for (;;) {
-		desc_pages = ALIGN_UP(npages * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
-		if (hdr + desc_pages + 1 + npages <= total)
-			break;
-		npages--;
-	}
 	/* The whole descriptor table is committed now (untouched, it costs no
 	   memory): a stray pointer anywhere in the data area must find a
 	   readable descriptor, even beyond the committed data pages. */
-	if (npages > UINT32_MAX / 2 ||
-	    os->commit((void *)base, (hdr + desc_pages) << SM_PAGE_SHIFT, os->arg) != 0) {
+	if (os->commit((void *)base, (hdr + desc_pages) << SM_PAGE_SHIFT, os->arg) != 0) {
 		os->release((void *)base, reserved, os->arg);
 		return NULL;
 	}

@@ -132,10 +132,13 @@ struct node_origin {
 };
 
 /*
- * Reserve a node of at least @size bytes.  Returns NULL if the OS refuses.
- * The node is registered in the node map before it is returned.
+ * Reserve a node of @size bytes (its reservation is @size rounded up to
+ * SM_NODE_ALIGN).  Returns NULL if the OS refuses.  The node is registered
+ * in the node map before it is returned.
  */
 struct sm_node *node_create(const struct node_origin *o, size_t size, int id) __hidden;
+/* Data pages of a node created with @size bytes (0: too small for any). */
+size_t node_data_pages(size_t size) __hidden;
 /* A node holding one allocation of @size bytes aligned to @align (huge). */
 struct sm_node *node_create_huge(const struct node_origin *o, size_t size, size_t align) __hidden;
 /*

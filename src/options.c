@@ -8,7 +8,7 @@
 void sm_options_init(struct sm_options *o)
 {
 	*o = (struct sm_options){
-		.node_size = (size_t)1 << 30,
+		.node_size = SM_DEFAULT_NODE_SIZE,
 		.max_nodes = SM_MAX_NODES,
 		.purge_delay_ms = SM_DEFAULT_PURGE_DELAY_MS,
 		.sheaf_capacity = 0,

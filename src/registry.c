@@ -133,8 +133,11 @@ static int instance_init(struct sm_instance *inst, const struct sm_options *o, b
 	INIT_LIST_HEAD(&inst->caches);
 	INIT_LIST_HEAD(&inst->tcaches);
 	struct node_origin origin = { .inst = inst, .os = &inst->os, .err = &inst->err };
+	/* The default instance must exist whatever the OS says (callers of
+	   sm_default_instance() do not check): without its first node it
+	   starts empty, and its first allocation tries again (pa_grow). */
 	int err = pa_init(&inst->pa, &origin, o, &inst->lock);
-	if (err)
+	if (err && !is_default)
 		return err;
 	for (unsigned i = 0; i < SM_NR_KMALLOC; i++) {
 		struct kmem_cache *s = &inst->kmalloc_caches[i];
@@ -222,10 +225,7 @@ sm_instance_t *sm_default_instance_init(const struct sm_options *o)
 			sm_options_init(&def);
 			o = &def;
 		}
-		if (instance_init(&sm_default_inst, o, true) != 0) {
-			sm_printk("slabmalloc: cannot reserve the first node (%zu bytes)\n", o->node_size);
-			__builtin_trap();
-		}
+		instance_init(&sm_default_inst, o, true); /* cannot fail for the default */
 		sm_default_sink = sm_default_inst.err;
 		__atomic_store_n(&sm_default_ready, 1, __ATOMIC_RELEASE);
 	}
