@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "env.h"
+#include "options.h"
 #include "printk.h"
 
 extern char **environ;
@@ -64,14 +65,14 @@ static const struct opt table[] = {
 	OPT("VERBOSE", K_BOOL, verbose, 0, 1),
 	OPT("ON_ERROR", K_ONERROR, report_only, 0, 1),
 	OPT("PURGE_DELAY_MS", K_UINT, opts.purge_delay_ms, 0, 3600000),
-	OPT("NODE_SIZE", K_SIZE, opts.node_size, (size_t)1 << 20, (size_t)1 << 40),
+	OPT("NODE_SIZE", K_SIZE, opts.node_size, SM_MIN_NODE_SIZE, SM_MAX_NODE_SIZE),
 	OPT("MAX_NODES", K_UINT, opts.max_nodes, 1, SM_MAX_NODES),
 	OPT("SHEAF_CAPACITY", K_UINT, opts.sheaf_capacity, 0, 1024),
 	OPT("BARN_MAX_FULL", K_UINT, opts.barn_max_full, 0, 1024),
 	OPT("BARN_MAX_EMPTY", K_UINT, opts.barn_max_empty, 0, 1024),
 	OPT("BARN_BYTES", K_SIZE, opts.barn_bytes, 0, (size_t)1 << 30),
 	OPT("SLAB_MAX_EMPTY", K_UINT, opts.slab_max_empty, 0, 1u << 20),
-	OPT("HUGE_THRESHOLD", K_SIZE, opts.huge_threshold, SM_KMALLOC_MAX_CACHE_SIZE, (size_t)1 << 46),
+	OPT("HUGE_THRESHOLD", K_SIZE, opts.huge_threshold, SM_KMALLOC_MAX_CACHE_SIZE, SM_MAX_HUGE_THRESHOLD),
 	OPT("HELPER_THREAD", K_BOOL, opts.helper_thread, 0, 1),
 	OPT("HELPER_IDLE_MS", K_UINT, opts.helper_idle_ms, 0, 3600000),
 };

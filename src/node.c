@@ -22,6 +22,13 @@ struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
 /* Pages of the header (struct sm_node) at the start of every node. */
 #define NODE_HDR_PAGES (ALIGN_UP(sizeof(struct sm_node), SM_PAGE_SIZE) >> SM_PAGE_SHIFT)
 
+/* Whether the node map describes every granule of [base, base + size). */
+static bool map_covers(uintptr_t base, size_t size)
+{
+	return base + size > base && base + size <= ((uintptr_t)1 << SM_VA_BITS);
+}
+
+/* Point the granules of [base, base + size) at @n (map_covers holds). */
 static void map_set(uintptr_t base, size_t size, struct sm_node *n)
 {
 	for (uintptr_t a = base; a < base + size; a += SM_NODE_ALIGN)
@@ -52,6 +59,21 @@ static void node_init_common(struct sm_node *n, const struct node_origin *o, uin
 		INIT_LIST_HEAD(&n->clean_bins[i]);
 	}
 	n->oldest_dirty = UINT64_MAX;
+}
+
+/*
+ * Reserve @size bytes aligned to @align for a node; 0 when the OS refuses,
+ * or when the node map could not describe the range (given back: an address
+ * at or above 2^SM_VA_BITS would index past the map).
+ */
+static uintptr_t reserve(const struct sm_os_ops *os, size_t size, size_t align)
+{
+	uintptr_t base = (uintptr_t)os->reserve(size, align, os->arg);
+	if (base && !map_covers(base, size)) {
+		os->release((void *)base, size, os->arg);
+		base = 0;
+	}
+	return base;
 }
 
 /*
@@ -88,7 +110,7 @@ struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 	size_t hdr = NODE_HDR_PAGES, desc_pages, npages = node_layout(size, &desc_pages);
 	if (npages > UINT32_MAX / 2)
 		return NULL;
-	uintptr_t base = (uintptr_t)os->reserve(reserved, SM_NODE_ALIGN, os->arg);
+	uintptr_t base = reserve(os, reserved, SM_NODE_ALIGN);
 	if (!base)
 		return NULL;
 	/* The whole descriptor table is committed now (untouched, it costs no
@@ -113,12 +135,14 @@ struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 struct sm_node *node_create_huge(const struct node_origin *o, size_t size, size_t align)
 {
 	const struct sm_os_ops *os = o->os;
+	/* The header page at base, the data at base + off: aligned to @align
+	   because the reservation is. */
 	size_t off = MAX(SM_PAGE_SIZE, align);
 	size_t data_size = ALIGN_UP(size, SM_PAGE_SIZE);
 	size_t reserved = ALIGN_UP(off + data_size, SM_NODE_ALIGN);
 	if (data_size < size || reserved < off + data_size)
 		return NULL;
-	uintptr_t base = (uintptr_t)os->reserve(reserved, SM_NODE_ALIGN, os->arg);
+	uintptr_t base = reserve(os, reserved, MAX(align, SM_NODE_ALIGN));
 	if (!base)
 		return NULL;
 	if (os->commit((void *)base, SM_PAGE_SIZE, os->arg) != 0 ||

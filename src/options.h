@@ -19,6 +19,12 @@
  * with each further node doubling, 15 nodes reach the 1 TiB maximum.
  */
 #define SM_DEFAULT_NODE_SIZE ((size_t)64 << 20)
+/*
+ * The largest huge threshold: a page run below it must fit in a node of
+ * SM_MAX_NODE_SIZE, aligned (to 2 MiB at most), and its page count in the
+ * 32 bits of the page descriptors.
+ */
+#define SM_MAX_HUGE_THRESHOLD (SM_MAX_NODE_SIZE / 2)
 #define SM_MAX_SHEAF_CAPACITY 1024
 #define SM_DEFAULT_PURGE_DELAY_MS 100
 
