@@ -133,7 +133,8 @@ SM_API sm_instance_t *sm_instance_create(const struct sm_options *o);
 SM_API void sm_instance_destroy(sm_instance_t *inst);
 
 /*
- * The process-wide instance that serves malloc, set up on first use.  NULL
+ * The process-wide instance that serves malloc, set up on first use, whatever
+ * the call, with the options of the SLABMALLOC_* environment.  NULL
  * only from a signal handler that interrupted that set-up: never because
  * the OS refused its first node (it then starts without one, and its
  * allocations fail with ENOMEM until a reservation succeeds).

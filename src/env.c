@@ -107,6 +107,34 @@ static void apply(struct sm_env *env, const struct opt *o, const char *v, const 
 			  var, o->min, o->max, o->kind == K_ONERROR ? ", abort|report" : "");
 }
 
+/* SLABMALLOC_ON_ERROR=report: print the report and let the program go on. */
+static void report_and_go_on(const char *msg, void *arg)
+{
+	(void)arg;
+	sm_printk("%s (ignored: SLABMALLOC_ON_ERROR=report)\n", msg);
+}
+
+/* The value of SLABMALLOC_<name> (the last one, as env_parse applies them), or NULL. */
+static const char *env_value(const char *name)
+{
+	size_t len = strlen(name);
+	const char *v = NULL;
+	for (char **e = environ; e && *e; e++)
+		if (!strncmp(*e, PREFIX, sizeof(PREFIX) - 1) &&
+		    !strncmp(*e + sizeof(PREFIX) - 1, name, len) && (*e)[sizeof(PREFIX) - 1 + len] == '=')
+			v = *e + sizeof(PREFIX) + len;
+	return v;
+}
+
+struct report_sink env_error_sink(void)
+{
+	const char *v = env_value("ON_ERROR");
+	struct report_sink sink = { NULL, NULL };
+	if (v && !strcmp(v, "report"))
+		sink.handler = report_and_go_on;
+	return sink;
+}
+
 void env_parse(struct sm_env *env)
 {
 	memset(env, 0, sizeof(*env));
@@ -132,6 +160,8 @@ void env_parse(struct sm_env *env)
 		}
 		apply(env, o, eq + 1, var);
 	}
+	if (env->report_only)
+		env->opts.error_handler = report_and_go_on;
 }
 
 void env_print(const struct sm_env *env)

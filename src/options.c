@@ -1,6 +1,7 @@
 /*
  * options.c - the defaults of struct sm_options and their validation.
- * The environment (SLABMALLOC_*) is read by the preload shim, not here.
+ * The environment (SLABMALLOC_*) is read by env.c when the default instance
+ * is set up (registry.c), not here.
  */
 #include "compiler.h"
 #include "options.h"
