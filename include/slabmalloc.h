@@ -77,8 +77,10 @@ struct sm_os_ops {
  */
 struct sm_options {
 	size_t node_size;          /* bytes reserved by the first node; each
-	                              further node doubles it (rounded up to
-	                              64 MiB of address space). Default 1 GiB */
+	                              further node doubles it, or more if the
+	                              request that makes it needs more (rounded
+	                              up to 64 MiB of address space; 1 MiB..
+	                              1 TiB). Default 64 MiB */
 	unsigned max_nodes;        /* nodes this instance may create (1..16) */
 	unsigned purge_delay_ms;   /* free pages and empty slabs older than this
 	                              go back to the OS; 0 = at once */
@@ -91,7 +93,8 @@ struct sm_options {
 	                              Barns idle for a purge interval are drained */
 	unsigned slab_max_empty;   /* empty slabs a cache keeps per node before
 	                              handing the extra ones back at once */
-	size_t huge_threshold;     /* requests above this get their own mapping */
+	size_t huge_threshold;     /* requests above this get their own mapping
+	                              (32 KiB..512 GiB, default 32 MiB) */
 	bool helper_thread;        /* frees deferred by the nolock path are
 	                              finished by a helper thread, started the
 	                              first time one is deferred (default true);
@@ -130,8 +133,11 @@ SM_API sm_instance_t *sm_instance_create(const struct sm_options *o);
 SM_API void sm_instance_destroy(sm_instance_t *inst);
 
 /*
- * The process-wide instance that serves malloc, set up on first use.  NULL
- * only from a signal handler that interrupted that set-up.
+ * The process-wide instance that serves malloc, set up on first use, whatever
+ * the call, with the options of the SLABMALLOC_* environment.  NULL
+ * only from a signal handler that interrupted that set-up: never because
+ * the OS refused its first node (it then starts without one, and its
+ * allocations fail with ENOMEM until a reservation succeeds).
  */
 SM_API sm_instance_t *sm_default_instance(void);
 
@@ -150,7 +156,11 @@ SM_API void *sm_kmalloc(sm_instance_t *inst, size_t size, unsigned gfp);
 SM_API void *sm_kmalloc_node(sm_instance_t *inst, size_t size, unsigned gfp, int node);
 /*
  * As sm_kmalloc with the object aligned to @align (a power of two).  NULL with
- * errno EINVAL for a bad alignment, ENOMEM when out of memory.
+ * errno EINVAL for a bad alignment, ENOMEM when out of memory or when @align
+ * is above SM_MAX_ALIGN (glibc, too, fails such alignments with ENOMEM).
+ * Up to a page the object comes from a size class, up to 2 MiB from a page
+ * run, above 2 MiB from a mapping of its own aligned by its reservation
+ * (the alignment costs address space there, never memory).
  */
 SM_API void *sm_kmalloc_aligned(sm_instance_t *inst, size_t size, size_t align,
 				unsigned gfp);
@@ -178,6 +188,9 @@ SM_API size_t sm_ksize(const void *p);
 
 /* The instance @p belongs to, or NULL if @p lies outside every node. */
 SM_API sm_instance_t *sm_ptr_instance(const void *p);
+
+/* Largest alignment sm_kmalloc_aligned (and the malloc family) can meet: 1 TiB. */
+#define SM_MAX_ALIGN ((size_t)1 << 40)
 
 /* Largest request served by a kmalloc cache; above it, page runs. */
 #define SM_KMALLOC_MAX_CACHE_SIZE 32768u

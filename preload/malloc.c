@@ -2,8 +2,9 @@
  * malloc.c - the drop-in: the glibc malloc family mapped onto the default
  * instance.  Each function does what glibc documents for it (errno, NULL and
  * size-0 cases, overflow) and nothing else; all allocator logic is in src/.
- * The default instance is set up on the first call, from the environment
- * (src/env.c), before constructors run if need be.
+ * The core sets the default instance up on the first call, from the
+ * environment (sm_default_instance(), src/default.c), before constructors
+ * run if need be, and prints what SLABMALLOC_STATS asks for at exit.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -13,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "env.h"
 #include "fastpath.h"
 #include "printk.h"
 #include "registry.h"
@@ -25,34 +25,12 @@ void free_sized(void *p, size_t size);
 void free_aligned_sized(void *p, size_t align, size_t size);
 void cfree(void *p);
 
-static struct sm_env env;
-
-static void report_only_handler(const char *msg, void *arg)
-{
-	(void)arg;
-	sm_printk("%s (ignored: SLABMALLOC_ON_ERROR=report)\n", msg);
-}
-
-/* NULL only for a signal handler that interrupted the set-up itself. */
-static __cold struct sm_instance *preload_init(void)
-{
-	if (sm_in_allocator())
-		return sm_default_instance_init(NULL);
-	env_parse(&env);
-	if (env.report_only)
-		env.opts.error_handler = report_only_handler;
-	struct sm_instance *inst = sm_default_instance_init(&env.opts);
-	if (env.verbose)
-		env_print(&env);
-	return inst;
-}
-
 /* False (errno ENOMEM) only inside a signal handler that interrupted the set-up. */
 static __always_inline bool ready(void)
 {
 	if (likely(__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
 		return true;
-	if (preload_init())
+	if (sm_default_instance())
 		return true;
 	errno = ENOMEM;
 	return false;
@@ -61,12 +39,6 @@ static __always_inline bool ready(void)
 __attribute__((constructor)) static void preload_ctor(void)
 {
 	ready(); /* the core registers its fork handler with the first instance */
-}
-
-__attribute__((destructor)) static void preload_dtor(void)
-{
-	if (env.stats)
-		sm_stats_print(&sm_default_inst);
 }
 
 /* NULL comes back with errno ENOMEM already set (see kmalloc_inline). */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "env.h"
+#include "options.h"
 #include "printk.h"
 
 extern char **environ;
@@ -64,14 +65,14 @@ static const struct opt table[] = {
 	OPT("VERBOSE", K_BOOL, verbose, 0, 1),
 	OPT("ON_ERROR", K_ONERROR, report_only, 0, 1),
 	OPT("PURGE_DELAY_MS", K_UINT, opts.purge_delay_ms, 0, 3600000),
-	OPT("NODE_SIZE", K_SIZE, opts.node_size, (size_t)1 << 20, (size_t)1 << 40),
+	OPT("NODE_SIZE", K_SIZE, opts.node_size, SM_MIN_NODE_SIZE, SM_MAX_NODE_SIZE),
 	OPT("MAX_NODES", K_UINT, opts.max_nodes, 1, SM_MAX_NODES),
 	OPT("SHEAF_CAPACITY", K_UINT, opts.sheaf_capacity, 0, 1024),
 	OPT("BARN_MAX_FULL", K_UINT, opts.barn_max_full, 0, 1024),
 	OPT("BARN_MAX_EMPTY", K_UINT, opts.barn_max_empty, 0, 1024),
 	OPT("BARN_BYTES", K_SIZE, opts.barn_bytes, 0, (size_t)1 << 30),
 	OPT("SLAB_MAX_EMPTY", K_UINT, opts.slab_max_empty, 0, 1u << 20),
-	OPT("HUGE_THRESHOLD", K_SIZE, opts.huge_threshold, SM_KMALLOC_MAX_CACHE_SIZE, (size_t)1 << 46),
+	OPT("HUGE_THRESHOLD", K_SIZE, opts.huge_threshold, SM_KMALLOC_MAX_CACHE_SIZE, SM_MAX_HUGE_THRESHOLD),
 	OPT("HELPER_THREAD", K_BOOL, opts.helper_thread, 0, 1),
 	OPT("HELPER_IDLE_MS", K_UINT, opts.helper_idle_ms, 0, 3600000),
 };
@@ -106,6 +107,34 @@ static void apply(struct sm_env *env, const struct opt *o, const char *v, const 
 			  var, o->min, o->max, o->kind == K_ONERROR ? ", abort|report" : "");
 }
 
+/* SLABMALLOC_ON_ERROR=report: print the report and let the program go on. */
+static void report_and_go_on(const char *msg, void *arg)
+{
+	(void)arg;
+	sm_printk("%s (ignored: SLABMALLOC_ON_ERROR=report)\n", msg);
+}
+
+/* The value of SLABMALLOC_<name> (the last one, as env_parse applies them), or NULL. */
+static const char *env_value(const char *name)
+{
+	size_t len = strlen(name);
+	const char *v = NULL;
+	for (char **e = environ; e && *e; e++)
+		if (!strncmp(*e, PREFIX, sizeof(PREFIX) - 1) &&
+		    !strncmp(*e + sizeof(PREFIX) - 1, name, len) && (*e)[sizeof(PREFIX) - 1 + len] == '=')
+			v = *e + sizeof(PREFIX) + len;
+	return v;
+}
+
+struct report_sink env_error_sink(void)
+{
+	const char *v = env_value("ON_ERROR");
+	struct report_sink sink = { NULL, NULL };
+	if (v && !strcmp(v, "report"))
+		sink.handler = report_and_go_on;
+	return sink;
+}
+
 void env_parse(struct sm_env *env)
 {
 	memset(env, 0, sizeof(*env));
@@ -131,6 +160,8 @@ void env_parse(struct sm_env *env)
 		}
 		apply(env, o, eq + 1, var);
 	}
+	if (env->report_only)
+		env->opts.error_handler = report_and_go_on;
 }
 
 void env_print(const struct sm_env *env)

@@ -1,13 +1,15 @@
 /*
  * env.h - options from the environment (SLABMALLOC_*), for the process-wide
- * default instance.  Parsing reads environ directly, allocates nothing and
- * prints with sm_printk, so it can run inside the first malloc of a process.
+ * default instance, read when it is set up (registry.c), whatever the first
+ * call.  Parsing reads environ directly, allocates nothing and prints with
+ * sm_printk, so it can run inside the first malloc of a process.
  */
 #ifndef SM_ENV_H
 #define SM_ENV_H
 
 #include <stdbool.h>
 #include "compiler.h"
+#include "printk.h"
 #include "slabmalloc.h"
 
 struct sm_env {
@@ -19,9 +21,19 @@ struct sm_env {
 
 /*
  * Fill @env from defaults and the environment.  Unknown SLABMALLOC_*
- * variables and malformed values are reported once on stderr and ignored.
+ * variables and malformed values are reported on stderr and ignored (the
+ * default instance parses once).  With SLABMALLOC_ON_ERROR=report,
+ * opts.error_handler prints each report and lets the program go on.
  */
 void env_parse(struct sm_env *env) __hidden;
+
+/*
+ * The sink SLABMALLOC_ON_ERROR asks for, the one env_parse gives the
+ * default instance: reads that variable alone and prints nothing, so it
+ * may run anywhere, a signal handler included (reports about pointers of
+ * no instance before the default instance is set up: registry.c).
+ */
+struct report_sink env_error_sink(void) __hidden;
 
 /* Print the options in effect (verbose mode). */
 void env_print(const struct sm_env *env) __hidden;

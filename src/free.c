@@ -127,7 +127,8 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 {
 	struct large_ref r;
 	if (unlikely(!large_lookup(p, &r))) {
-		slab_check_object(NULL, p); /* reports what is wrong with it */
+		registry_default_sink_prepare(); /* a foreign pointer's report goes there */
+		slab_check_object(NULL, p);      /* reports what is wrong with it */
 		return NULL;
 	}
 	struct sm_instance *inst = r.node->inst;
@@ -186,6 +187,8 @@ size_t sm_ksize(const void *p)
 	if (large_lookup(p, &r))
 		return large_usable(&r);
 	struct sm_node *n = node_of(p);
+	if (!n)
+		registry_default_sink_prepare();
 	sm_report(n ? n->err : NULL, "ksize of %p: not a live object", p);
 	return 0;
 }

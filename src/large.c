@@ -6,6 +6,11 @@
 #include <string.h>
 
 #include "large.h"
+#include "options.h"
+
+_Static_assert((SM_MAX_HUGE_THRESHOLD >> SM_PAGE_SHIFT) + (SM_RUN_MAX_ALIGN >> SM_PAGE_SHIFT) < UINT32_MAX / 2,
+	       "page runs count their pages in 32 bits");
+_Static_assert(SM_MAX_ALIGN <= ((size_t)1 << SM_VA_BITS) / 4, "an aligned mapping must fit the address space");
 
 /* The data addresses of the last huge mappings unmapped (a ring, relaxed atomics). */
 static uintptr_t recent_huge[64];
@@ -63,13 +68,15 @@ void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 		  const struct slab_alloc_context *ctx)
 {
 	void *p = NULL;
-	if (size > SM_MAX_ALLOC)
+	if (size > SM_MAX_ALLOC || align > SM_MAX_ALIGN)
 		goto out;
-	if (size > pa->huge_threshold) {
+	if (size > pa->huge_threshold || align > SM_RUN_MAX_ALIGN) {
 		p = huge_alloc(pa, size, align, ctx);
 		goto out;
 	}
-	/* Size 0 gets here with an alignment above the page: one page, never none. */
+	/* Size 0 gets here with an alignment above the page: one page, never
+	   none.  size <= huge_threshold <= SM_MAX_HUGE_THRESHOLD and align <=
+	   SM_RUN_MAX_ALIGN: both page counts fit in 32 bits. */
 	uint32_t npages = (uint32_t)(ALIGN_UP(MAX(size, (size_t)1), SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
 	uint32_t align_pages = align > SM_PAGE_SIZE ? (uint32_t)(align >> SM_PAGE_SHIFT) : 1;
 	uint32_t first;

@@ -22,6 +22,15 @@
 /* Requests above this cannot be satisfied on any machine (and would overflow). */
 #define SM_MAX_ALLOC ((size_t)1 << 46)
 
+/*
+ * The largest alignment a page run gets.  A run aligned to A needs up to
+ * A - 1 pages more to be found in a node; above 2 MiB (a transparent huge
+ * page) a request gets a mapping of its own instead, which its reservation
+ * aligns exactly (node_create_huge).  Alignments above SM_MAX_ALIGN
+ * (slabmalloc.h) fail at once.
+ */
+#define SM_RUN_MAX_ALIGN ((size_t)2 << 20)
+
 /* A live page run or huge mapping, as large_lookup finds it. */
 struct large_ref {
 	struct sm_node *node;
@@ -38,9 +47,12 @@ bool large_lookup(const void *p, struct large_ref *r) __hidden;
 
 /*
  * @size bytes aligned to @align (0 or a power of two): a page run from
- * @pa's nodes, or above its huge threshold a mapping of its own (fresh from
- * the OS: zero).  SLAB_ALLOC_ZERO zeroes what is not known to be zero.
- * NULL when out of memory (errno ENOMEM), or with TRYLOCK when a lock was busy.
+ * @pa's nodes, or a mapping of its own (fresh from the OS: zero) above its
+ * huge threshold or SM_RUN_MAX_ALIGN.  SLAB_ALLOC_ZERO zeroes what is not
+ * known to be zero.  NULL (errno ENOMEM) when out of memory, at once for
+ * @size above SM_MAX_ALLOC or @align above SM_MAX_ALIGN (nothing is
+ * reserved for a request that cannot succeed), or with TRYLOCK when a lock
+ * was busy.
  */
 void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 		  const struct slab_alloc_context *ctx) __hidden;

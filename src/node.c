@@ -26,6 +26,16 @@ struct purge_batch {
 	uint32_t owner;                /* the purger's lock id */
 };
 
+/* Pages of the header (struct sm_node) at the start of every node. */
+#define NODE_HDR_PAGES (ALIGN_UP(sizeof(struct sm_node), SM_PAGE_SIZE) >> SM_PAGE_SHIFT)
+
+/* Whether the node map describes every granule of [base, base + size). */
+static bool map_covers(uintptr_t base, size_t size)
+{
+	return base + size > base && base + size <= ((uintptr_t)1 << SM_VA_BITS);
+}
+
+/* Point the granules of [base, base + size) at @n (map_covers holds). */
 static void map_set(uintptr_t base, size_t size, struct sm_node *n)
 {
 	for (uintptr_t a = base; a < base + size; a += SM_NODE_ALIGN)
@@ -59,32 +69,62 @@ static void node_init_common(struct sm_node *n, const struct node_origin *o, uin
 	n->oldest_dirty = UINT64_MAX;
 }
 
+/*
+ * Reserve @size bytes aligned to @align for a node; 0 when the OS refuses,
+ * or when the node map could not describe the range (given back: an address
+ * at or above 2^SM_VA_BITS would index past the map).
+ */
+static uintptr_t reserve(const struct sm_os_ops *os, size_t size, size_t align)
+{
+	uintptr_t base = (uintptr_t)os->reserve(size, align, os->arg);
+	if (base && !map_covers(base, size)) {
+		os->release((void *)base, size, os->arg);
+		base = 0;
+	}
+	return base;
+}
+
+/*
+ * The layout of a node of @size bytes, [header][descs][guard][data]: the
+ * largest data area that fits, in pages (0 if none), and its descriptor
+ * pages in *@desc_pages.
+ */
+static size_t node_layout(size_t size, size_t *desc_pages)
+{
+	size_t total = size >> SM_PAGE_SHIFT;
+	if (total < NODE_HDR_PAGES + 2)
+		return 0;
+	size_t npages = (total - NODE_HDR_PAGES - 1) * SM_PAGE_SIZE / (SM_PAGE_SIZE + sizeof(struct slab));
+	for (;;) {
+		*desc_pages = ALIGN_UP(npages * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
+		if (NODE_HDR_PAGES + *desc_pages + 1 + npages <= total)
+			return npages;
+		npages--;
+	}
+}
+
+size_t node_data_pages(size_t size)
+{
+	size_t desc_pages;
+	return node_layout(size, &desc_pages);
+}
+
 struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 {
 	const struct sm_os_ops *os = o->os;
 	size_t reserved = ALIGN_UP(size, SM_NODE_ALIGN);
 	if (reserved < size || size < 16 * SM_PAGE_SIZE)
 		return NULL;
-	uintptr_t base = (uintptr_t)os->reserve(reserved, SM_NODE_ALIGN, os->arg);
+	size_t hdr = NODE_HDR_PAGES, desc_pages, npages = node_layout(size, &desc_pages);
+	if (npages > UINT32_MAX / 2)
+		return NULL;
+	uintptr_t base = reserve(os, reserved, SM_NODE_ALIGN);
 	if (!base)
 		return NULL;
-
-	/* [header][descs][guard][data]: find the largest data area that fits @size. */
-	size_t total = size >> SM_PAGE_SHIFT;
-	size_t hdr = ALIGN_UP(sizeof(struct sm_node), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
-	size_t npages = (total - hdr - 1) * SM_PAGE_SIZE / (SM_PAGE_SIZE + sizeof(struct slab));
-	size_t desc_pages;
-	for (;;) {
-		desc_pages = ALIGN_UP(npages * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
-		if (hdr + desc_pages + 1 + npages <= total)
-			break;
-		npages--;
-	}
 	/* The whole descriptor table is committed now (untouched, it costs no
 	   memory): a stray pointer anywhere in the data area must find a
 	   readable descriptor, even beyond the committed data pages. */
-	if (npages > UINT32_MAX / 2 ||
-	    os->commit((void *)base, (hdr + desc_pages) << SM_PAGE_SHIFT, os->arg) != 0) {
+	if (os->commit((void *)base, (hdr + desc_pages) << SM_PAGE_SHIFT, os->arg) != 0) {
 		os->release((void *)base, reserved, os->arg);
 		return NULL;
 	}
@@ -103,12 +143,14 @@ struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 struct sm_node *node_create_huge(const struct node_origin *o, size_t size, size_t align)
 {
 	const struct sm_os_ops *os = o->os;
+	/* The header page at base, the data at base + off: aligned to @align
+	   because the reservation is. */
 	size_t off = MAX(SM_PAGE_SIZE, align);
 	size_t data_size = ALIGN_UP(size, SM_PAGE_SIZE);
 	size_t reserved = ALIGN_UP(off + data_size, SM_NODE_ALIGN);
 	if (data_size < size || reserved < off + data_size)
 		return NULL;
-	uintptr_t base = (uintptr_t)os->reserve(reserved, SM_NODE_ALIGN, os->arg);
+	uintptr_t base = reserve(os, reserved, MAX(align, SM_NODE_ALIGN));
 	if (!base)
 		return NULL;
 	if (os->commit((void *)base, SM_PAGE_SIZE, os->arg) != 0 ||

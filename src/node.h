@@ -44,7 +44,7 @@ struct sm_instance;
 
 #define SM_NODE_SHIFT 26                       /* node map granule: 64 MiB */
 #define SM_NODE_ALIGN ((size_t)1 << SM_NODE_SHIFT)
-#define SM_VA_BITS    47                       /* user address space */
+#define SM_VA_BITS    48                       /* user address space the map covers */
 
 #define NODE_NR_BINS   64
 #define NODE_EXACT_BINS 48                     /* bins 0..47: runs of 1..48 pages */
@@ -94,14 +94,21 @@ struct sm_node {
 	size_t purged_pages;           /* total purged since creation */
 };
 
-/* The process-wide node map: granule index -> node, NULL for foreign. */
+/*
+ * The process-wide node map: granule index -> node, NULL for foreign.  It
+ * covers the 48-bit user address space of x86-64 and arm64 (2^22 entries,
+ * 32 MiB of static storage, resident only where touched).  Linux maps
+ * above that only where an mmap hint asks for it (x86-64 5-level paging,
+ * arm64 52-bit VA); node.c gives back any reservation that reaches beyond
+ * the map, so every granule of every node has an entry.
+ */
 extern struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)] __hidden;
 
 #define SM_NODE_MAP_MASK (((uintptr_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)) - 1)
 
 /*
  * The node whose map granule @p falls in, or NULL.  Addresses above the
- * 47-bit user space alias a granule by the mask; they, like any address
+ * 48-bit user space alias a granule by the mask; they, like any address
  * outside a node's data, then fail node_page_index() (a huge node's data is
  * checked by exact address), so every caller treats them as foreign.
  */
@@ -142,11 +149,20 @@ struct node_origin {
 };
 
 /*
- * Reserve a node of at least @size bytes.  Returns NULL if the OS refuses.
- * The node is registered in the node map before it is returned.
+ * Reserve a node of @size bytes (its reservation is @size rounded up to
+ * SM_NODE_ALIGN).  Returns NULL if the OS refuses.  The node is registered
+ * in the node map before it is returned.
  */
 struct sm_node *node_create(const struct node_origin *o, size_t size, int id) __hidden;
-/* A node holding one allocation of @size bytes aligned to @align (huge). */
+/* Data pages of a node created with @size bytes (0: too small for any). */
+size_t node_data_pages(size_t size) __hidden;
+/*
+ * A node holding one allocation of @size bytes aligned to @align (huge): a
+ * header page at its base and the data @align (at least a page) above it,
+ * reserved aligned to max(@align, SM_NODE_ALIGN).  An alignment above the
+ * page thus costs that much address space before the data (never
+ * committed), and any alignment up to SM_MAX_ALIGN is met exactly.
+ */
 struct sm_node *node_create_huge(const struct node_origin *o, size_t size, size_t align) __hidden;
 /*
  * Grow huge node @n's data in place to @size bytes: possible while it fits in

@@ -1,6 +1,7 @@
 /*
  * options.c - the defaults of struct sm_options and their validation.
- * The environment (SLABMALLOC_*) is read by the preload shim, not here.
+ * The environment (SLABMALLOC_*) is read by env.c when the default instance
+ * is set up (registry.c), not here.
  */
 #include "compiler.h"
 #include "options.h"
@@ -8,7 +9,7 @@
 void sm_options_init(struct sm_options *o)
 {
 	*o = (struct sm_options){
-		.node_size = (size_t)1 << 30,
+		.node_size = SM_DEFAULT_NODE_SIZE,
 		.max_nodes = SM_MAX_NODES,
 		.purge_delay_ms = SM_DEFAULT_PURGE_DELAY_MS,
 		.sheaf_capacity = 0,
@@ -30,5 +31,6 @@ bool options_valid(const struct sm_options *o)
 	       o->barn_max_full <= 1024 && o->barn_max_empty <= 1024 &&
 	       o->barn_bytes <= ((size_t)1 << 30) &&
 	       o->huge_threshold >= SM_KMALLOC_MAX_CACHE_SIZE &&
+	       o->huge_threshold <= SM_MAX_HUGE_THRESHOLD &&
 	       o->helper_idle_ms <= 3600000;
 }

@@ -17,24 +17,66 @@
 
 #include "os.h"
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older kernels take it as a hint */
+#endif
+
+/*
+ * Map @size bytes of inaccessible address space: anywhere (@at NULL), or
+ * exactly at @at and only if nothing is mapped there.  NULL on failure.
+ */
+static void *map_none(void *at, size_t size)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (at ? MAP_FIXED_NOREPLACE : 0);
+	void *p = mmap(at, size, PROT_NONE, flags, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (at && p != at) { /* a kernel older than MAP_FIXED_NOREPLACE moved it */
+		munmap(p, size);
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * Reserve @size bytes aligned to @align, mapping no more than @size at a
+ * time whenever possible: under RLIMIT_AS, over-reserving by the alignment
+ * would need the address space twice.  Map @size anywhere; if that is not
+ * aligned, give it back and map @size at the aligned address just below it
+ * (the kernel hands out address space top-down, so the space just below a
+ * fresh mapping is usually free), or else just above it (bottom-up
+ * layouts), never over anything mapped (MAP_FIXED_NOREPLACE).  Only when
+ * both are taken, map @size + @align and trim both ends.  errno is kept:
+ * the callers decide what a failure means.
+ */
 static void *linux_reserve(size_t size, size_t align, void *arg)
 {
 	(void)arg;
-	/* Over-reserve by @align and trim both ends to get an aligned range. */
-	size_t len = size + align;
-	if (len < size)
-		return NULL;
-	char *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	uintptr_t start = ALIGN_UP((uintptr_t)p, align);
-	size_t head = start - (uintptr_t)p;
-	if (head)
-		munmap(p, head);
-	size_t tail = len - head - size;
-	if (tail)
-		munmap((char *)start + size, tail);
-	return (void *)start;
+	int saved = errno;
+	char *p = map_none(NULL, size);
+	if (!p || !((uintptr_t)p & (align - 1)))
+		goto out;
+	uintptr_t down = ALIGN_DOWN((uintptr_t)p, align), up = down + align;
+	munmap(p, size);
+	p = down ? map_none((void *)down, size) : NULL;
+	if (!p && up > down && up + size > up)
+		p = map_none((void *)up, size);
+	if (!p && size + align > size) {
+		size_t len = size + align;
+		char *q = map_none(NULL, len);
+		if (q) {
+			uintptr_t start = ALIGN_UP((uintptr_t)q, align);
+			size_t head = start - (uintptr_t)q, tail = len - head - size;
+			if (head)
+				munmap(q, head);
+			if (tail)
+				munmap((char *)start + size, tail);
+			p = (char *)start;
+		}
+	}
+out:
+	errno = saved;
+	return p;
 }
 
 static int linux_commit(void *p, size_t size, void *arg)
@@ -52,10 +94,13 @@ static int linux_purge(void *p, size_t size, void *arg)
 	return r;
 }
 
+/* errno is kept even if munmap fails: free() must not change it (POSIX 2024). */
 static void linux_release(void *p, size_t size, void *arg)
 {
 	(void)arg;
+	int saved = errno;
 	munmap(p, size);
+	errno = saved;
 }
 
 uint64_t os_monotonic_ns(void)
@@ -98,7 +143,9 @@ void *os_map_rw(size_t size)
 
 void os_unmap(void *p, size_t size)
 {
+	int saved = errno;
 	munmap(p, size);
+	errno = saved;
 }
 
 void os_write_stderr(const char *s, size_t len)

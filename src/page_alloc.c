@@ -20,7 +20,7 @@ int pa_init(struct page_alloc *pa, const struct node_origin *o, const struct sm_
 	INIT_LIST_HEAD(&pa->huge_list);
 	struct sm_node *n = node_create(&pa->origin, pa->node_size, 0);
 	if (!n)
-		return -ENOMEM;
+		return -ENOMEM; /* valid without nodes: pa_grow makes node 0 */
 	pa->nodes[0] = n;
 	pa->nr_nodes = 1;
 	return 0;
@@ -51,21 +51,37 @@ unsigned pa_node_order(struct page_alloc *pa, const struct slab_alloc_context *c
 	return cnt;
 }
 
-int pa_grow(struct page_alloc *pa, const struct slab_alloc_context *ctx, unsigned seen)
+/*
+ * Bytes of node @nr for a run of @pages pages: node_size doubled @nr times,
+ * and doubled further until such a run fits, at most SM_MAX_NODE_SIZE; 0
+ * when no node can hold the run.
+ */
+static size_t grow_size(const struct page_alloc *pa, unsigned nr, size_t pages)
+{
+	size_t size = pa->node_size;
+	for (unsigned i = 0; i < nr && size < SM_MAX_NODE_SIZE; i++)
+		size <<= 1;
+	size = MIN(size, SM_MAX_NODE_SIZE);
+	while (node_data_pages(size) < pages) {
+		if (size >= SM_MAX_NODE_SIZE)
+			return 0;
+		size = MIN(size << 1, SM_MAX_NODE_SIZE);
+	}
+	return size;
+}
+
+int pa_grow(struct page_alloc *pa, const struct slab_alloc_context *ctx, unsigned seen, size_t pages)
 {
 	if (!sm_lock_ctx(pa->lock, ctx->alloc_flags & SLAB_ALLOC_TRYLOCK))
 		return -1;
 	SM_HOOK(pa->origin.inst, SM_HOOK_GROW);
 	unsigned nr = pa->nr_nodes;
 	int id = -1;
+	size_t size;
 	if (nr != seen) {
 		id = (int)nr - 1; /* another thread grew it meanwhile */
-	} else if (nr < pa->max_nodes) {
-		/* Each node doubles the last one, up to the largest node size. */
-		size_t size = pa->node_size;
-		for (unsigned i = 0; i < nr && size < SM_MAX_NODE_SIZE; i++)
-			size <<= 1;
-		struct sm_node *n = node_create(&pa->origin, MIN(size, SM_MAX_NODE_SIZE), (int)nr);
+	} else if (nr < pa->max_nodes && (size = grow_size(pa, nr, pages)) != 0) {
+		struct sm_node *n = node_create(&pa->origin, size, (int)nr);
 		if (n) {
 			__atomic_store_n(&pa->nodes[nr], n, __ATOMIC_RELEASE);
 			__atomic_store_n(&pa->nr_nodes, nr + 1, __ATOMIC_RELEASE);
@@ -90,7 +106,8 @@ struct sm_node *pa_alloc_pages(struct page_alloc *pa, uint32_t npages, uint32_t 
 	}
 	if (ctx->alloc_flags & SLAB_ALLOC_THISNODE)
 		return NULL;
-	int id = pa_grow(pa, ctx, seen);
+	/* Room for the run wherever the alignment puts its first page. */
+	int id = pa_grow(pa, ctx, seen, (size_t)npages + align_pages - 1);
 	if (id < 0)
 		return NULL;
 	struct sm_node *n = pa_node(pa, (unsigned)id);

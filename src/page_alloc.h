@@ -24,7 +24,7 @@
 struct page_alloc {
 	/* Set up once, read-only afterwards. */
 	struct node_origin origin;      /* owner, OS ops and report sink of every node */
-	size_t node_size;               /* the first node; each further one doubles it */
+	size_t node_size;               /* node k has at least node_size * 2^k bytes */
 	unsigned max_nodes;
 	size_t huge_threshold;          /* larger requests get a node of their own */
 	sm_lock_t *lock;                /* the owner's instance lock (lock order 3):
@@ -58,7 +58,9 @@ static inline uint64_t pa_now(const struct page_alloc *pa)
 /*
  * Set up @pa with @o as the origin of its nodes, guarded by @lock, and
  * reserve its first node.  Returns 0, or -ENOMEM when the OS refuses the
- * reservation.
+ * reservation: @pa is then valid with no node (every allocation goes to
+ * pa_grow, which tries node 0 again), and the caller decides whether an
+ * instance without memory yet may exist.
  */
 int pa_init(struct page_alloc *pa, const struct node_origin *o, const struct sm_options *opts,
 	    sm_lock_t *lock) __hidden;
@@ -74,10 +76,14 @@ unsigned pa_node_order(struct page_alloc *pa, const struct slab_alloc_context *c
 /*
  * Add a node after every node allowed by @ctx ran out (@seen: the node
  * count the caller saw; if it changed, the newest node is returned instead
- * of a new one).  Returns its id, or -1 when max_nodes is reached, the OS
- * refuses, or (TRYLOCK) the lock is busy.  Takes pa->lock.
+ * of a new one).  Node k has node_size * 2^k bytes (at most
+ * SM_MAX_NODE_SIZE), or more when that cannot hold a run of @pages pages:
+ * the smallest further doubling that can.  Returns its id, or -1 when
+ * max_nodes is reached, no node can hold @pages, the OS refuses, or
+ * (TRYLOCK) the lock is busy: then nothing was reserved.  Takes pa->lock.
  */
-int pa_grow(struct page_alloc *pa, const struct slab_alloc_context *ctx, unsigned seen) __hidden;
+int pa_grow(struct page_alloc *pa, const struct slab_alloc_context *ctx, unsigned seen,
+	    size_t pages) __hidden;
 
 /*
  * A run of @npages pages aligned to @align_pages in @ctx's node order,

@@ -7,6 +7,7 @@
 
 #include "fastpath.h"
 #include "large.h"
+#include "registry.h"
 
 /* A smaller request keeps the object while it still uses over half of it. */
 static inline bool keep_in_place(size_t usable, size_t n)
@@ -54,7 +55,8 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	}
 	struct large_ref r;
 	if (!large_lookup(p, &r)) {
-		slab_check_object(NULL, p); /* reports what is wrong */
+		registry_default_sink_prepare(); /* a foreign pointer's report goes there */
+		slab_check_object(NULL, p);      /* reports what is wrong */
 		errno = EINVAL;
 		return NULL;
 	}

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "env.h"
 #include "fork.h"
 #include "helper.h"
 #include "options.h"
@@ -23,6 +24,8 @@ static uint64_t next_gen = 1;
 
 struct sm_instance sm_default_inst;
 uint8_t sm_default_ready;
+struct sm_env sm_default_env;
+/* Serialises the default instance's set-up; taken before sm_registry_lock. */
 static sm_lock_t default_init_lock = SM_LOCK_INIT;
 
 struct sm_instance *registry_lookup_locked(unsigned slot, uint64_t gen)
@@ -146,8 +149,11 @@ static int instance_init(struct sm_instance *inst, const struct sm_options *o, b
 	INIT_LIST_HEAD(&inst->caches);
 	INIT_LIST_HEAD(&inst->tcaches);
 	struct node_origin origin = { .inst = inst, .os = &inst->os, .err = &inst->err };
+	/* The default instance must exist whatever the OS says (callers of
+	   sm_default_instance() do not check): without its first node it
+	   starts empty, and its first allocation tries again (pa_grow). */
 	int err = pa_init(&inst->pa, &origin, o, &inst->lock);
-	if (err)
+	if (err && !is_default)
 		return err;
 	for (unsigned i = 0; i < SM_NR_KMALLOC; i++) {
 		struct kmem_cache *s = &inst->kmalloc_caches[i];
@@ -219,7 +225,6 @@ void sm_instance_destroy(sm_instance_t *inst)
 	os_unmap(inst, inst->map_size);
 }
 
-/* Set up the default instance with @o (NULL: defaults); no-op once it exists. */
 sm_instance_t *sm_default_instance_init(const struct sm_options *o)
 {
 	bool nested = sm_enter();
@@ -230,26 +235,39 @@ sm_instance_t *sm_default_instance_init(const struct sm_options *o)
 	}
 	sm_lock(&default_init_lock);
 	if (!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)) {
+		bool from_env = !o;
+		if (from_env) {
+			env_parse(&sm_default_env); /* warns about unknown options */
+			o = &sm_default_env.opts;
+		}
 		struct sm_options def;
-		if (!o || !options_valid(o)) {
+		if (!options_valid(o)) {
 			sm_options_init(&def);
 			o = &def;
 		}
-		if (instance_init(&sm_default_inst, o, true) != 0) {
-			sm_printk("slabmalloc: cannot reserve the first node (%zu bytes)\n", o->node_size);
-			__builtin_trap();
-		}
+		instance_init(&sm_default_inst, o, true); /* cannot fail for the default */
 		sm_default_sink = sm_default_inst.err;
 		__atomic_store_n(&sm_default_ready, 1, __ATOMIC_RELEASE);
+		if (from_env && sm_default_env.verbose)
+			env_print(&sm_default_env);
 	}
 	sm_unlock(&default_init_lock);
 	sm_leave(nested);
 	return &sm_default_inst;
 }
 
-sm_instance_t *sm_default_instance(void)
+void registry_default_sink_prepare(void)
 {
 	if (likely(__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
-		return &sm_default_inst;
-	return sm_default_instance_init(NULL);
+		return;
+	/* Only tried: a set-up in progress fills the sink itself (if it runs
+	   on another thread, a report racing with it may still find the sink
+	   empty, that is abort). */
+	bool nested = sm_enter();
+	if (sm_trylock(&default_init_lock)) {
+		if (!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE))
+			sm_default_sink = env_error_sink();
+		sm_unlock(&default_init_lock);
+	}
+	sm_leave(nested);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "compiler.h"
+#include "env.h"
 #include "instance.h"
 #include "lock.h"
 #include "tcache.h"
@@ -29,8 +30,26 @@ struct sm_instance *registry_slot(unsigned slot) __hidden;
  */
 void registry_fork_child(void) __hidden;
 
-/* Set up the default instance with @o (used by the preload shim before the first malloc). */
+/*
+ * Set up the default instance, once (later calls return it as it is): with
+ * @o, or with NULL from the environment (env.c: SLABMALLOC_* options,
+ * warnings about unknown ones, the error handler SLABMALLOC_ON_ERROR asks
+ * for, the options line SLABMALLOC_VERBOSE asks for), whichever entry point
+ * is first.  Never fails (without memory it starts with no node); NULL only
+ * when re-entered from a signal handler that interrupted the set-up.
+ */
 sm_instance_t *sm_default_instance_init(const struct sm_options *o) __hidden;
+
+/* The environment the default instance was set up from (zero if set up with options). */
+extern struct sm_env sm_default_env __hidden;
+
+/*
+ * Before a report about a pointer of no instance, which goes to
+ * sm_default_sink (printk.h): while the default instance is not set up,
+ * fill the sink from SLABMALLOC_ON_ERROR as the set-up will (env.c).  Sets
+ * nothing else up, so it may run re-entered or in a signal handler.
+ */
+void registry_default_sink_prepare(void) __hidden __cold;
 
 /*
  * The calling thread's tcache of @inst, created on its first use (and the

@@ -356,6 +356,7 @@ static void test_invalid_options(void)
 	o = base; o.max_nodes = SM_MAX_NODES + 1;       expect_einval(&o, "max_nodes 17");
 	o = base; o.sheaf_capacity = SM_MAX_SHEAF_CAPACITY + 1; expect_einval(&o, "sheaf_capacity");
 	o = base; o.huge_threshold = SM_KMALLOC_MAX_CACHE_SIZE - 1; expect_einval(&o, "huge_threshold");
+	o = base; o.huge_threshold = SM_MAX_HUGE_THRESHOLD + 1; expect_einval(&o, "huge_threshold too large");
 	CHECK_EQ(SM_MAX_NODES, 16);
 	if (!vg)
 		CHECK_EQ(maps_count(0, 0, NULL), maps0); /* refused before anything was mapped */
@@ -365,6 +366,7 @@ static void test_invalid_options(void)
 	o = base; o.max_nodes = 1;                      expect_ok(&o);
 	o = base; o.max_nodes = SM_MAX_NODES;           expect_ok(&o);
 	o = base; o.sheaf_capacity = SM_MAX_SHEAF_CAPACITY; expect_ok(&o);
+	o = base; o.huge_threshold = SM_MAX_HUGE_THRESHOLD; expect_ok(&o);
 	expect_ok(NULL);                                /* the defaults */
 }
 

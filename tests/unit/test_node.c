@@ -9,6 +9,7 @@
 #include "test.h"
 #include "tcache.h"
 #include "node.h"
+#include "options.h"
 #include "os.h"
 #include "slab.h"
 
@@ -296,6 +297,68 @@ static void test_growth(void)
 	sm_instance_destroy(inst);
 	CHECK_EQ(f.live, 0);
 	CHECK_EQ(f.releases, 3);
+}
+
+/* ---- a page allocator whose first node was refused (the default instance's case) ---- */
+
+static void test_starts_empty(void)
+{
+	struct fake_os f;
+	struct sm_os_ops fake = fake_ops(&f), os;
+	os_ops_complete(&os, &fake);
+	struct report_sink err = { 0 };
+	struct node_origin origin = { .inst = NULL, .os = &os, .err = &err };
+	struct sm_options opts;
+	sm_options_init(&opts);
+	opts.node_size = MiB;
+	opts.max_nodes = 2;
+	sm_lock_t lock = SM_LOCK_INIT;
+	static struct page_alloc pa;
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(RUN, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
+	uint32_t first;
+	bool zeroed;
+
+	/* The OS refuses node 0: valid, without nodes, and every request asks again. */
+	f.reserve_budget = 0;
+	CHECK_EQ(pa_init(&pa, &origin, &opts, &lock), -ENOMEM);
+	CHECK_EQ(pa_nr_nodes(&pa), 0);
+	CHECK(pa_alloc_pages(&pa, RUN_PAGES, 1, &ctx, &first, &zeroed) == NULL);
+	CHECK_EQ(f.reserves, 2);
+	CHECK_EQ(f.live, 0);
+
+	/* The OS cooperates: node 0 appears, with the size node 0 has. */
+	f.reserve_budget = -1;
+	struct sm_node *n = pa_alloc_pages(&pa, RUN_PAGES, 1, &ctx, &first, &zeroed);
+	CHECK(n != NULL && n == pa.nodes[0]);
+	CHECK_EQ(n->id, 0);
+	CHECK_EQ(pa_nr_nodes(&pa), 1);
+	check_layout(n, MiB);
+
+	/* A run that node 1's doubling (2 MiB) cannot hold gets a node that can:
+	   not 4 MiB (less than 1024 data pages) but 8 MiB. */
+	CHECK(node_data_pages(4 * MiB) < 1024 && node_data_pages(8 * MiB) >= 1024);
+	struct sm_node *n1 = pa_alloc_pages(&pa, 1024, 1, &ctx, &first, &zeroed);
+	CHECK(n1 != NULL && n1 == pa.nodes[1]);
+	CHECK_EQ(n1->id, 1);
+	check_layout(n1, 8 * MiB);
+
+	/* max_nodes reached: what does not fit fails without reserving. */
+	unsigned reserves = f.reserves;
+	CHECK(pa_alloc_pages(&pa, 4096, 1, &ctx, &first, &zeroed) == NULL);
+	CHECK_EQ(f.reserves, reserves);
+	pa_destroy(&pa);
+	CHECK_EQ(f.live, 0);
+
+	/* A run no node of SM_MAX_NODE_SIZE could hold: nothing is reserved. */
+	opts.max_nodes = SM_MAX_NODES;
+	CHECK_EQ(pa_init(&pa, &origin, &opts, &lock), 0);
+	reserves = f.reserves;
+	CHECK(pa_alloc_pages(&pa, (uint32_t)(SM_MAX_NODE_SIZE >> SM_PAGE_SHIFT), 1, &ctx, &first,
+			     &zeroed) == NULL);
+	CHECK_EQ(f.reserves, reserves);
+	CHECK_EQ(pa_nr_nodes(&pa), 1);
+	pa_destroy(&pa);
+	CHECK_EQ(f.live, 0);
 }
 
 /* ---- SM_GFP_THISNODE ---- */
@@ -711,14 +774,41 @@ static void test_node_of(void)
 	CHECK(sm_ptr_instance(obj) == NULL);
 }
 
+/* ---- the real OS keeps errno (free of a huge mapping must not change it) ---- */
+
+static void test_os_errno(void)
+{
+	/* munmap fails (EINVAL: not page aligned): errno stays. */
+	errno = 4321;
+	sm_os_linux.release((void *)(uintptr_t)(SM_PAGE_SIZE + 1), SM_PAGE_SIZE, NULL);
+	CHECK_EQ(errno, 4321);
+
+	/* A huge mapping freed through the real OS. */
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	o.huge_threshold = (size_t)2 << 20;
+	sm_instance_t *inst = sm_instance_create(&o);
+	CHECK(inst != NULL);
+	void *h = sm_kmalloc(inst, (size_t)3 << 20, 0);
+	CHECK(h != NULL);
+	CHECK(node_of(h)->kind == NODE_HUGE);
+	errno = 4321;
+	sm_kfree(h);
+	CHECK_EQ(errno, 4321);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
 int main(void)
 {
 	test_node_of(); /* first: no other node has ever existed in this process */
 	test_exhaustion();
 	test_growth();
+	test_starts_empty();
 	test_thisnode();
 	test_os_failures();
 	test_coalesce();
+	test_os_errno();
 	printf("node: ok\n");
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include "test.h"
 #include "instance.h"
 #include "kmem_cache.h"
+#include "large.h"
 #include "node.h"
 #include "size_classes.h"
 
@@ -421,6 +422,44 @@ static void test_aligned(void)
 	CHECK(p != NULL);
 	CHECK_EQ(sm_ksize(p), 4096);
 	sm_kfree(p);
+
+	/* Up to SM_RUN_MAX_ALIGN a page run; above it a mapping of its own,
+	   aligned by its reservation, also above the 64 MiB of the map's
+	   granule (node_create_huge). */
+	p = sm_kmalloc_aligned(inst, 100, SM_RUN_MAX_ALIGN, 0);
+	CHECK(p != NULL);
+	CHECK_EQ((uintptr_t)p % SM_RUN_MAX_ALIGN, 0);
+	CHECK(node_of(p)->kind == NODE_NORMAL);
+	sm_kfree(p);
+	const size_t big_align[] = { SM_RUN_MAX_ALIGN * 2, (size_t)64 << 20, (size_t)128 << 20,
+				     (size_t)1 << 30 };
+	for (unsigned i = 0; i < sizeof(big_align) / sizeof(big_align[0]); i++) {
+		const size_t sizes2[] = { 100, (size_t)40 << 20 };
+		for (unsigned j = 0; j < 2; j++) {
+			p = sm_kmalloc_aligned(inst, sizes2[j], big_align[i], 0);
+			CHECK(p != NULL);
+			CHECK_EQ((uintptr_t)p % big_align[i], 0);
+			CHECK(node_of(p)->kind == NODE_HUGE);
+			CHECK(sm_ksize(p) >= sizes2[j]);
+			((volatile char *)p)[sizes2[j] - 1] = 1;
+			sm_kfree(p);
+		}
+	}
+	/* Above SM_MAX_ALIGN: ENOMEM at once, nothing reserved, whatever the size. */
+	struct sm_stats st0, st1;
+	sm_stats_get(inst, &st0);
+	for (unsigned shift = 41; shift < 64; shift++) {
+		errno = 0;
+		CHECK(sm_kmalloc_aligned(inst, 1, (size_t)1 << shift, 0) == NULL);
+		CHECK_EQ(errno, ENOMEM);
+		errno = 0;
+		CHECK(sm_kmalloc_aligned(inst, (size_t)1 << 20, (size_t)1 << shift, 0) == NULL);
+		CHECK_EQ(errno, ENOMEM);
+	}
+	sm_stats_get(inst, &st1);
+	CHECK_EQ(st1.nodes, st0.nodes);
+	CHECK_EQ(st1.reserved_bytes, st0.reserved_bytes);
+	CHECK_EQ(st1.huge_allocations, 0);
 
 	/* Bad alignments: NULL with EINVAL (0 is not a power of two either). */
 	const size_t bad[] = { 0, 3, 6, 24, 48, 4097, 12288 };
