@@ -57,6 +57,27 @@ static inline int under_valgrind(void)
 	return getenv("SM_TEST_UNDER_VALGRIND") != NULL;
 }
 
+/*
+ * True when the test is built with ThreadSanitizer (the tsan preset).  Like
+ * valgrind, TSan maps memory of its own into the process (shadow memory, its
+ * allocator's regions), so /proc/self/maps and the resident set are no longer
+ * the allocator's alone: tests that measure them skip those checks under it.
+ */
+static inline int under_tsan(void)
+{
+#if defined(__SANITIZE_THREAD__)
+	return 1;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+	return 1;
+#else
+	return 0;
+#endif
+#else
+	return 0;
+#endif
+}
+
 /* Resident set of this process in bytes, from /proc/self/statm. */
 static inline size_t rss_bytes(void)
 {

@@ -22,7 +22,7 @@
 
 #define MiB ((size_t)1 << 20)
 
-static bool vg;
+static bool vg; /* under valgrind or TSan: smaller loops, no maps/RSS checks */
 
 /* ---- helpers ---- */
 
@@ -521,7 +521,7 @@ static void test_default_instance(void)
 
 int main(void)
 {
-	vg = under_valgrind();
+	vg = under_valgrind() || under_tsan();
 	test_invalid_options();
 	printf("invalid options ok\n");
 	test_max_instances();

@@ -138,8 +138,9 @@ static void on_signal(int sig)
 
 static void hook(struct sm_instance *i, enum sm_hook_point where)
 {
-	if (i != inst || in_handler || !(armed & (1u << where)) || budget[where] <= 0 ||
-	    !pthread_equal(pthread_self(), main_thread))
+	/* Other threads first: the helper must not read the main thread's state. */
+	if (!pthread_equal(pthread_self(), main_thread) || i != inst || in_handler ||
+	    !(armed & (1u << where)) || budget[where] <= 0)
 		return;
 	budget[where]--;
 	fired[where]++;

@@ -46,7 +46,7 @@ static const struct sm_os_ops fake_os = { .now_ns = fake_now_ns };
 
 /* ---- the burst ---- */
 
-static bool vg;
+static bool vg; /* under valgrind or TSan: smaller loops, no maps/RSS checks */
 static size_t small_target, nr_runs; /* bytes of small objects, number of page runs */
 
 /* Small objects cycle through five sizes (five kmalloc caches). */
@@ -298,7 +298,7 @@ static void test_immediate_purge(void)
 
 int main(void)
 {
-	vg = under_valgrind();
+	vg = under_valgrind() || under_tsan();
 	small_target = vg ? 8 * MiB : 64 * MiB;
 	nr_runs = vg ? 32 : 256; /* 8 MiB or 64 MiB of 256 KiB runs */
 	printf("page size %ld, baseline rss %zu KiB\n", sysconf(_SC_PAGESIZE), rss_bytes() >> 10);
