@@ -5,6 +5,8 @@
  * Every pointer is checked against the node map and its page descriptor
  * before anything is written; a bad one is reported and left alone.
  */
+#include <errno.h>
+
 #include "barn.h"
 #include "fastpath.h"
 #include "large.h"
@@ -88,6 +90,8 @@ void __slab_free_suspect(struct kmem_cache *s, void *p)
 void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 {
 	struct sm_instance *inst = s->inst;
+	int saved = errno; /* free() never changes errno (POSIX.1-2024): a sheaf
+	                      that cannot be had sets ENOMEM below */
 
 	if (unlikely(READ_ONCE(inst->deferred.head)))
 		deferred_drain(&inst->deferred);
@@ -99,11 +103,14 @@ void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 		kmem_cache_free_direct(s, p); /* no sheaf to be had */
 	}
 	slow_path_exit(inst);
+	errno = saved;
 }
 
 void __slab_free_no_tcache(struct kmem_cache *s, void *p)
 {
+	int saved = errno; /* a tcache that cannot be made sets it */
 	struct tcache *tc = thread_attach(s->inst);
+	errno = saved;
 	if (likely(tc)) {
 		sm_thread.busy = 1;
 		barrier();
