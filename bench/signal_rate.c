@@ -54,9 +54,11 @@
  *   bench: signal_rate seconds= threads= timer_us= mix= signals=
  *     malloc_calls= malloc_null= malloc_null_pct=
  *     null_in_call= null_in_maint= null_in_huge= null_in_fork= null_in_exit=
- *     landed_<place>= (handler mallocs whose signal landed there)
+ *       (malloc NULLs by where the signal landed, those of null_other_fork
+ *       left out)
  *     null_other_fork= (malloc NULLs while worker 0 was inside fork(), the
  *       signal having landed in another thread)
+ *     landed_<place>= (handler mallocs whose signal landed there)
  *     nolock_calls= nolock_null= nolock_null_pct= nolock_null_other_fork=
  *     worker_steps= forks= short_threads= deferred_frees= errors=
  *
@@ -95,7 +97,8 @@ struct counts {
 	unsigned long signals;
 	unsigned long malloc_calls[NR_PLACES], malloc_null[NR_PLACES];
 	unsigned long nolock_calls, nolock_null;
-	/* NULLs while another thread was inside fork() (any place but P_FORK) */
+	/* NULLs while another thread was inside fork() (any place but P_FORK;
+	   not in malloc_null[]) */
 	unsigned long malloc_null_other_fork, nolock_null_other_fork;
 	unsigned long errors, steps;
 } __attribute__((aligned(64)));
@@ -175,8 +178,10 @@ static void handler(int sig)
 		touch(p, n);
 		free(p);
 	} else {
-		c->malloc_null[at]++;
-		c->malloc_null_other_fork += other_fork;
+		if (other_fork)
+			c->malloc_null_other_fork++;
+		else
+			c->malloc_null[at]++;
 		if (errno != ENOMEM || at == P_OUT)
 			c->errors++;
 	}
@@ -550,6 +555,7 @@ int main(int argc, char **argv)
 		calls += t.malloc_calls[p];
 		nulls += t.malloc_null[p];
 	}
+	nulls += t.malloc_null_other_fork;
 	struct sm_stats st;
 	sm_stats_get(inst, &st);
 #define PCT(a, b) ((b) ? 100.0 * (double)(a) / (double)(b) : 0.0)
