@@ -26,7 +26,8 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 		deferred_drain(&inst->deferred);
 	if (likely(tcache_refill_main(tc, s, &ctx))) {
 		struct slab_sheaf *m = tc->sheaves[id].main;
-		p = m->objects[--m->size];
+		WRITE_ONCE(m->size, m->size - 1);
+		p = m->objects[m->size];
 		*obj_free_word(s, p) = 0; /* handed out */
 	} else {
 		/* No sheaf to be had: one object straight from the slabs, if any. */

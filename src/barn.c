@@ -18,10 +18,10 @@ struct slab_sheaf *barn_replace_empty_sheaf(struct kmem_cache *s, struct node_ba
 	if (barn->nr_full) {
 		full = list_first_entry(&barn->full, struct slab_sheaf, barn_list);
 		list_del(&full->barn_list);
-		barn->nr_full--;
+		WRITE_ONCE(barn->nr_full, barn->nr_full - 1);
 		if (barn->nr_empty < s->barn_max_empty) {
 			list_add(&(*empty)->barn_list, &barn->empty);
-			barn->nr_empty++;
+			WRITE_ONCE(barn->nr_empty, barn->nr_empty + 1);
 			*empty = NULL;
 		}
 	}
@@ -42,11 +42,11 @@ bool barn_replace_full_sheaf(struct kmem_cache *s, struct node_barn *barn,
 	*empty = NULL;
 	if (ok) {
 		list_add(&full->barn_list, &barn->full);
-		barn->nr_full++;
+		WRITE_ONCE(barn->nr_full, barn->nr_full + 1);
 		if (barn->nr_empty) {
 			*empty = list_first_entry(&barn->empty, struct slab_sheaf, barn_list);
 			list_del(&(*empty)->barn_list);
-			barn->nr_empty--;
+			WRITE_ONCE(barn->nr_empty, barn->nr_empty - 1);
 		}
 	}
 	sm_unlock(&barn->lock);
@@ -67,7 +67,7 @@ static struct slab_sheaf *barn_take(struct kmem_cache *s, struct node_barn *barn
 	if (*nr) {
 		sh = list_first_entry(list, struct slab_sheaf, barn_list);
 		list_del(&sh->barn_list);
-		(*nr)--;
+		WRITE_ONCE(*nr, *nr - 1);
 	}
 	sm_unlock(&barn->lock);
 	return sh;
@@ -92,7 +92,7 @@ void barn_return_sheaf(struct kmem_cache *s, struct node_barn *barn, struct slab
 		sm_lock(&barn->lock);
 		if (barn->nr_full < s->barn_max_full) {
 			list_add(&sh->barn_list, &barn->full);
-			barn->nr_full++;
+			WRITE_ONCE(barn->nr_full, barn->nr_full + 1);
 			sm_unlock(&barn->lock);
 			cache_stat_inc(s, STAT_BARN_PUT);
 			return;
@@ -103,7 +103,7 @@ void barn_return_sheaf(struct kmem_cache *s, struct node_barn *barn, struct slab
 	sm_lock(&barn->lock);
 	if (barn->nr_empty < s->barn_max_empty) {
 		list_add(&sh->barn_list, &barn->empty);
-		barn->nr_empty++;
+		WRITE_ONCE(barn->nr_empty, barn->nr_empty + 1);
 		sh = NULL;
 	}
 	sm_unlock(&barn->lock);
@@ -139,7 +139,8 @@ static void barn_empty_locked(struct kmem_cache *s, struct node_barn *barn)
 	struct list_head full, empty;
 	list_splice_init(&barn->full, &full);
 	list_splice_init(&barn->empty, &empty);
-	barn->nr_full = barn->nr_empty = 0;
+	WRITE_ONCE(barn->nr_full, 0);
+	WRITE_ONCE(barn->nr_empty, 0);
 	sm_unlock(&barn->lock);
 
 	struct list_head *pos, *tmp;

@@ -45,7 +45,10 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, u
 	unsigned sz = m->size;
 	if (likely(sz)) {
 		void *p = m->objects[sz - 1];
-		m->size = sz - 1;
+		/* Plain stores on every machine; atomic so that a double-free
+		   check reading this sheaf from another thread (sheaf_holds) is
+		   not a data race. */
+		WRITE_ONCE(m->size, sz - 1);
 		barrier();
 		sm_thread.busy = 0;
 		*(uintptr_t *)((char *)p + fp_off) = 0; /* handed out */
@@ -81,8 +84,8 @@ static __always_inline void slab_free(struct kmem_cache *s, void *p)
 	unsigned sz = m->size;
 	if (likely(sz < m->capacity)) {
 		*obj_free_word(s, p) = s->free_key;
-		m->objects[sz] = p;
-		m->size = sz + 1;
+		WRITE_ONCE(m->objects[sz], p);
+		WRITE_ONCE(m->size, sz + 1);
 		barrier();
 		sm_thread.busy = 0;
 		return;

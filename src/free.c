@@ -98,7 +98,8 @@ void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 	if (likely(tcache_make_room(tc, s))) {
 		struct slab_sheaf *m = tc->sheaves[s->id].main;
 		*obj_free_word(s, p) = s->free_key;
-		m->objects[m->size++] = p;
+		WRITE_ONCE(m->objects[m->size], p);
+		WRITE_ONCE(m->size, m->size + 1);
 	} else {
 		kmem_cache_free_direct(s, p); /* no sheaf to be had */
 	}

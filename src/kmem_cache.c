@@ -123,9 +123,9 @@ enum { ON_NONE = 0, ON_PARTIAL = 1, ON_EMPTY = 2 };
 static void slab_unlist(struct kmem_cache_node *kcn, struct slab *d)
 {
 	if (d->on_list == ON_PARTIAL)
-		kcn->nr_partial--;
+		WRITE_ONCE(kcn->nr_partial, kcn->nr_partial - 1);
 	else if (d->on_list == ON_EMPTY)
-		kcn->nr_empty--;
+		WRITE_ONCE(kcn->nr_empty, kcn->nr_empty - 1);
 	else
 		return;
 	list_del(&d->list);
@@ -142,14 +142,14 @@ static void slab_relist(struct kmem_cache_node *kcn, struct slab *d, uint64_t no
 		d->stamp = now;
 		list_add(&d->list, &kcn->empty);
 		d->on_list = ON_EMPTY;
-		kcn->nr_empty++;
+		WRITE_ONCE(kcn->nr_empty, kcn->nr_empty + 1);
 	} else if (d->inuse < d->objects) {
 		if (d->on_list == ON_PARTIAL)
 			return;
 		slab_unlist(kcn, d);
 		list_add(&d->list, &kcn->partial);
 		d->on_list = ON_PARTIAL;
-		kcn->nr_partial++;
+		WRITE_ONCE(kcn->nr_partial, kcn->nr_partial + 1);
 	} else {
 		slab_unlist(kcn, d);
 	}
@@ -211,7 +211,7 @@ unsigned slab_get_objects(struct kmem_cache *s, const struct slab_alloc_context 
 		/* Cannot publish the slab without blocking: undo and fail. */
 		uint32_t first = d->head, npages = d->npages;
 		for (uint32_t i = 0; i < npages; i++)
-			node->descs[first + i].type = PT_UNUSED;
+			WRITE_ONCE(node->descs[first + i].type, PT_UNUSED);
 		/* Node lock busy too (the interrupted thread holds it): the
 		   pages stay unused until the instance is destroyed.  Rare:
 		   it takes two contended locks inside one signal handler. */

@@ -243,7 +243,9 @@ static void run_insert(struct sm_node *n, uint32_t first, uint32_t len, uint8_t 
 {
 	if (first > 0) {
 		struct slab *t = &n->descs[first - 1];
-		if (t->type == PT_FREE && t->dirty == dirty) {
+		/* A neighbour may be a slab whose owner writes its type without
+		   this lock (slab.c): read it once; PT_FREE tags are ours. */
+		if (READ_ONCE(t->type) == PT_FREE && t->dirty == dirty) {
 			uint32_t h = t->head;
 			if (dirty && n->descs[h].stamp < stamp)
 				stamp = n->descs[h].stamp; /* keep the older age */
@@ -255,7 +257,7 @@ static void run_insert(struct sm_node *n, uint32_t first, uint32_t len, uint8_t 
 	uint32_t next = first + len;
 	if (next < n->bump) {
 		struct slab *h = &n->descs[next];
-		if (h->type == PT_FREE && h->dirty == dirty) {
+		if (READ_ONCE(h->type) == PT_FREE && h->dirty == dirty) {
 			if (dirty && h->stamp < stamp)
 				stamp = h->stamp;
 			len += h->npages;
@@ -550,7 +552,7 @@ bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint
 	} else {
 		uint32_t next = first + old, extra = new_pages - old;
 		struct slab *nh = next < n->bump ? &n->descs[next] : NULL;
-		if (nh && nh->type == PT_FREE && nh->head == next && nh->dirty <= 1 &&
+		if (nh && READ_ONCE(nh->type) == PT_FREE && nh->head == next && nh->dirty <= 1 &&
 		    nh->npages >= extra) {
 			/* Grow into the free run that follows. */
 			uint32_t len = nh->npages;

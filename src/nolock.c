@@ -20,7 +20,8 @@ static void *cache_alloc_nolock(struct kmem_cache *s, bool nested, unsigned flag
 		if (tc) {
 			struct slab_sheaf *m = tc->sheaves[s->id].main;
 			if (m->size) {
-				void *p = m->objects[--m->size];
+				WRITE_ONCE(m->size, m->size - 1);
+				void *p = m->objects[m->size];
 				*obj_free_word(s, p) = 0; /* handed out */
 				return p;
 			}
@@ -42,7 +43,8 @@ static void cache_free_nolock(struct kmem_cache *s, void *p, bool nested)
 			struct slab_sheaf *m = tc->sheaves[s->id].main;
 			if (m->size < m->capacity) {
 				*obj_free_word(s, p) = s->free_key;
-				m->objects[m->size++] = p;
+				WRITE_ONCE(m->objects[m->size], p);
+				WRITE_ONCE(m->size, m->size + 1);
 				return;
 			}
 		}

@@ -34,14 +34,14 @@ void sheaf_flush(struct kmem_cache *s, struct slab_sheaf *sh)
 	if (!sh->size)
 		return;
 	slab_put_objects(s, sh->objects, sh->size, false);
-	sh->size = 0;
+	WRITE_ONCE(sh->size, 0);
 	cache_stat_inc(s, STAT_FLUSH);
 }
 
 unsigned sheaf_refill(struct kmem_cache *s, struct slab_sheaf *sh, const struct slab_alloc_context *ctx)
 {
 	unsigned got = slab_get_objects(s, ctx, sh->objects + sh->size, sh->capacity - sh->size);
-	sh->size += got;
+	WRITE_ONCE(sh->size, sh->size + got);
 	if (got)
 		cache_stat_inc(s, STAT_REFILL);
 	return got;

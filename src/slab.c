@@ -41,7 +41,7 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 		struct slab *p = &n->descs[first + i];
 		p->cache = s;
 		p->head = first;
-		p->type = PT_SLAB;
+		WRITE_ONCE(p->type, PT_SLAB); /* a neighbour's free reads it (node.c run_insert) */
 		p->node_id = (uint8_t)n->id;
 		p->on_list = 0;
 	}
@@ -69,7 +69,7 @@ void slab_discard(struct kmem_cache *s, struct sm_node *n, struct slab *d, uint6
 	uint32_t first = d->head, npages = d->npages;
 	/* No pointer may resolve to these pages any more (node.h invariants). */
 	for (uint32_t i = 0; i < npages; i++) {
-		n->descs[first + i].type = PT_UNUSED;
+		WRITE_ONCE(n->descs[first + i].type, PT_UNUSED);
 		n->descs[first + i].cache = NULL;
 	}
 	node_free_pages(n, first, npages, now, false);

@@ -45,8 +45,8 @@ void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s)
 		barn_return_sheaf(s, barn, ts->main);
 	if (ts->spare)
 		barn_return_sheaf(s, barn, ts->spare);
-	ts->main = &sm_empty_sheaf;
-	ts->spare = NULL;
+	WRITE_ONCE(ts->main, &sm_empty_sheaf);
+	WRITE_ONCE(ts->spare, NULL);
 }
 
 /* Give back every sheaf of @tc (inst->lock held). */
@@ -81,11 +81,11 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		m = sheaf_alloc(s, ctx);
 		if (!m)
 			return false;
-		ts->main = m;
+		WRITE_ONCE(ts->main, m);
 	}
 	if (ts->spare && ts->spare->size) {
-		ts->main = ts->spare;
-		ts->spare = m;
+		WRITE_ONCE(ts->main, ts->spare);
+		WRITE_ONCE(ts->spare, m);
 		return true;
 	}
 	struct node_barn *barn = tcache_barn(tc, s);
@@ -93,15 +93,15 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		/* Keep the empty main as the spare; take a full one if the barn has it. */
 		struct slab_sheaf *full = barn_get_full_sheaf(s, barn, false);
 		if (full) {
-			ts->spare = m;
-			ts->main = full;
+			WRITE_ONCE(ts->spare, m);
+			WRITE_ONCE(ts->main, full);
 			return true;
 		}
 	} else {
 		struct slab_sheaf *empty = m;
 		struct slab_sheaf *full = barn_replace_empty_sheaf(s, barn, &empty, false);
 		if (full) {
-			ts->main = full;
+			WRITE_ONCE(ts->main, full);
 			if (empty)
 				sheaf_free(empty); /* the barn has enough empties */
 			return true;
@@ -121,13 +121,13 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 		m = sheaf_alloc(s, &ctx);
 		if (!m)
 			return false;
-		ts->main = m;
+		WRITE_ONCE(ts->main, m);
 		return true;
 	}
 	/* main is full */
 	if (ts->spare && !ts->spare->size) {
-		ts->main = ts->spare;
-		ts->spare = m;
+		WRITE_ONCE(ts->main, ts->spare);
+		WRITE_ONCE(ts->spare, m);
 		return true;
 	}
 	struct node_barn *barn = tcache_barn(tc, s);
@@ -137,8 +137,8 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 		if (!e)
 			e = sheaf_alloc(s, &ctx);
 		if (e) {
-			ts->spare = m;
-			ts->main = e;
+			WRITE_ONCE(ts->spare, m);
+			WRITE_ONCE(ts->main, e);
 		} else {
 			sheaf_flush(s, m);
 		}
@@ -151,7 +151,7 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 	}
 	if (!e)
 		e = sheaf_alloc(s, &ctx);
-	ts->main = e ? e : &sm_empty_sheaf;
+	WRITE_ONCE(ts->main, e ? e : &sm_empty_sheaf);
 	return e != NULL;
 }
 
