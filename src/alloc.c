@@ -33,13 +33,13 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 		/* No sheaf to be had: one object straight from the slabs, if any. */
 		p = kmem_cache_alloc_direct(s, &ctx);
 	}
-	slow_path_exit(inst);
+	slow_path_exit(inst, HELPER_MAY_START);
 	return p;
 }
 
 void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned flags)
 {
-	struct tcache *tc = thread_attach(inst);
+	struct tcache *tc = thread_attach(inst, HELPER_MAY_START);
 	if (likely(tc)) {
 		sm_thread.busy = 1;
 		barrier();
@@ -76,7 +76,7 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 	void *p = large_alloc(&inst->pa, size, align, &ctx);
 	sm_leave(nested);
 	if (!nested)
-		helper_check(inst);
+		helper_check(inst, HELPER_MAY_START);
 	return p;
 }
 

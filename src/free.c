@@ -103,14 +103,14 @@ void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 	} else {
 		kmem_cache_free_direct(s, p); /* no sheaf to be had */
 	}
-	slow_path_exit(inst);
+	slow_path_exit(inst, HELPER_NO_START);
 	errno = saved;
 }
 
 void __slab_free_no_tcache(struct kmem_cache *s, void *p)
 {
 	int saved = errno; /* a tcache that cannot be made sets it */
-	struct tcache *tc = thread_attach(s->inst);
+	struct tcache *tc = thread_attach(s->inst, HELPER_NO_START);
 	errno = saved;
 	if (likely(tc)) {
 		sm_thread.busy = 1;
@@ -164,7 +164,7 @@ void kfree_large(void *p)
 	struct sm_instance *inst = __kfree_large(p, nested);
 	sm_leave(nested);
 	if (!nested && inst)
-		helper_check(inst);
+		helper_check(inst, HELPER_NO_START);
 }
 
 void sm_kfree(void *p)

@@ -127,20 +127,21 @@ void helper_maybe_start(struct sm_instance *inst)
 	sm_leave(nested);
 }
 
-void helper_check(struct sm_instance *inst)
+void helper_check(struct sm_instance *inst, enum helper_start start)
 {
 	if (unlikely(deferred_take_kick(&inst->deferred)))
-		helper_kicked(inst);
-	else if (unlikely(READ_ONCE(inst->deferred.want_helper)))
+		helper_kicked(inst, start);
+	else if (unlikely(READ_ONCE(inst->deferred.want_helper)) && start)
 		helper_maybe_start(inst);
 }
 
-void helper_kicked(struct sm_instance *inst)
+void helper_kicked(struct sm_instance *inst, enum helper_start start)
 {
 	bool nested = sm_enter();
 	deferred_drain(&inst->deferred);
 	sm_leave(nested);
-	helper_maybe_start(inst);
+	if (start)
+		helper_maybe_start(inst); /* else want_helper stays: an allocation's slow path starts it */
 }
 
 void helper_stop(struct sm_instance *inst)

@@ -17,18 +17,29 @@
 void helper_maybe_start(struct sm_instance *inst) __hidden;
 
 /*
+ * Where the helper may be started.  pthread_create takes glibc's stack-cache
+ * lock, and glibc frees the TLS of dead threads' stacks with that lock held
+ * (pthread_join, a detached thread's exit, a new thread reusing a stack): a
+ * free that started the helper there would wait for itself.  So only an
+ * allocation (HELPER_MAY_START) ever starts it; a free (HELPER_NO_START)
+ * drains what is waiting and leaves the start to the next allocation.
+ */
+enum helper_start { HELPER_NO_START = 0, HELPER_MAY_START = 1 };
+
+/*
  * The end of a call that does not go through the sheaf slow paths (page
  * runs, huge mappings): see to a kick a deferred free left for this thread
  * (drain the list), and to a wanted helper, as the slow paths do.  Busy
  * clear, no lock held.
  */
-void helper_check(struct sm_instance *inst) __hidden;
+void helper_check(struct sm_instance *inst, enum helper_start start) __hidden;
 
 /*
  * This thread's slot carried SM_GEN_KICK (already taken back): drain the
- * list, and start the helper if one is wanted.  Busy clear, no lock held.
+ * list, and start the helper if one is wanted and @start allows.  Busy
+ * clear, no lock held.
  */
-void helper_kicked(struct sm_instance *inst) __hidden;
+void helper_kicked(struct sm_instance *inst, enum helper_start start) __hidden;
 
 /* Stop @inst's helper and wait until it has let go of the instance. */
 void helper_stop(struct sm_instance *inst) __hidden;

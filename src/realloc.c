@@ -69,7 +69,7 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	bool resized = large_resize(&inst->pa, &r, n, gfp & SM_GFP_ZERO, nested);
 	sm_leave(nested);
 	if (!nested)
-		helper_check(inst);
+		helper_check(inst, HELPER_NO_START);
 	if (resized)
 		return p;
 	return move_object(p, usable, n, gfp);

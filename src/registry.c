@@ -92,11 +92,11 @@ void registry_fork_child(void)
 	}
 }
 
-struct tcache *thread_attach(struct sm_instance *inst)
+struct tcache *thread_attach(struct sm_instance *inst, enum helper_start start)
 {
 	if (deferred_take_kick(&inst->deferred)) {
 		/* A nolock free on this thread left work behind: see to it now. */
-		helper_kicked(inst);
+		helper_kicked(inst, start);
 		struct tcache *tc = sm_thread.slots[inst->slot].tc;
 		if (tc)
 			return tc;

@@ -11,6 +11,7 @@
 
 #include "compiler.h"
 #include "env.h"
+#include "helper.h"
 #include "instance.h"
 #include "lock.h"
 #include "tcache.h"
@@ -58,13 +59,13 @@ void registry_default_sink_prepare(void) __hidden __cold;
  * destructor or there is no memory for a tcache: the caller then works
  * without sheaves.  Busy clear, no lock held.
  */
-struct tcache *thread_attach(struct sm_instance *inst) __hidden;
+struct tcache *thread_attach(struct sm_instance *inst, enum helper_start start) __hidden;
 
 /* As tcache_peek, attaching the thread if it has no tcache yet (NULL: cannot). */
 static inline struct tcache *tcache_get(struct sm_instance *inst)
 {
 	struct tcache *tc = tcache_peek(inst);
-	return tc ? tc : thread_attach(inst);
+	return tc ? tc : thread_attach(inst, HELPER_NO_START);
 }
 
 #endif /* SM_REGISTRY_H */

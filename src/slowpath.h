@@ -95,15 +95,16 @@ static inline unsigned gfp_to_alloc_flags(unsigned gfp)
 
 /*
  * The end of every sheaf slow path: the delayed purge if due (still busy),
- * then busy cleared, then the helper thread started if a deferred free asked
- * for one (thread creation allocates: never with busy set).
+ * then busy cleared, then, at the end of an allocation (helper.h says why
+ * not of a free), the helper thread started if a deferred free asked for
+ * one (thread creation allocates: never with busy set).
  */
-static inline void slow_path_exit(struct sm_instance *inst)
+static inline void slow_path_exit(struct sm_instance *inst, enum helper_start start)
 {
 	inst_maybe_purge(inst, inst_now(inst));
 	barrier();
 	sm_thread.busy = 0;
-	if (unlikely(READ_ONCE(inst->deferred.want_helper)))
+	if (unlikely(READ_ONCE(inst->deferred.want_helper)) && start)
 		helper_maybe_start(inst);
 }
 

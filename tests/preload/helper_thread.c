@@ -34,7 +34,8 @@
  *                  runs, malloc and free of huge mappings); with
  *                  SLABMALLOC_HELPER_THREAD=0 nothing is pending right after
  *                  it and no helper ever appears; with the helper, that call
- *                  starts it and the frees are finished within 2 s.
+ *                  starts it (a free finishes the frees itself and the next
+ *                  allocation starts it) and the frees are finished within 2 s.
  *   fork           the helper runs in the parent and objects were just
  *                  deferred (still on the list or not: a race, counted) when
  *                  the process forks, 10 times; the child has no helper, its
@@ -648,6 +649,13 @@ static int t_next_call(const char *name, enum call_kind first, enum call_kind la
 		CHECK(!st.helper_running);
 		uint64_t starts = st.helper_starts;
 		void *p = do_call((enum call_kind)k, operand);
+		/* A free never starts the helper (glibc frees dead threads' TLS
+		   under the lock pthread_create needs: src/helper.h); it finishes
+		   the frees itself, and the next allocation starts the helper. */
+		bool frees = k == C_FREE || k == C_FREE_RUN || k == C_FREE_HUGE ||
+			     (k == C_REALLOC_RUN && stats().helper_starts == starts);
+		if (helper && frees && !stats().deferred_pending && !stats().helper_running)
+			free(malloc(100 * KiB)); /* an allocation that reaches a slow path */
 		if (helper)
 			WAIT_FOR(helper_threads() == 1 && !stats().deferred_pending, 2000);
 		st = stats();
