@@ -30,8 +30,11 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 		p = m->objects[m->size];
 		*obj_free_word(s, p) = 0; /* handed out */
 	} else {
-		/* No sheaf to be had: one object straight from the slabs, if any. */
+		/* No sheaf to be had: one object straight from the slabs, if any;
+		   failing that, once more after giving back what is cached. */
 		p = kmem_cache_alloc_direct(s, &ctx);
+		if (!p && inst_reclaim(inst))
+			p = kmem_cache_alloc_direct(s, &ctx);
 	}
 	slow_path_exit(inst, HELPER_MAY_START);
 	return p;
@@ -74,6 +77,8 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 		flags |= SLAB_ALLOC_TRYLOCK;
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags, node);
 	void *p = large_alloc(&inst->pa, size, align, &ctx);
+	if (!p && !nested && size <= SM_MAX_ALLOC && inst_reclaim(inst))
+		p = large_alloc(&inst->pa, size, align, &ctx);
 	sm_leave(nested);
 	if (!nested)
 		helper_check(inst, HELPER_MAY_START);

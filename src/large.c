@@ -50,7 +50,9 @@ bool large_lookup(const void *p, struct large_ref *r)
 static void *huge_alloc(struct page_alloc *pa, size_t size, size_t align,
 			const struct slab_alloc_context *ctx)
 {
-	struct sm_node *n = node_create_huge(&pa->origin, size, align);
+	/* Size 0 gets here with an alignment above SM_RUN_MAX_ALIGN: one page,
+	   never none (the object must be writable up to sm_ksize). */
+	struct sm_node *n = node_create_huge(&pa->origin, MAX(size, (size_t)1), align);
 	if (!n)
 		return NULL;
 	if (!sm_lock_ctx(pa->lock, ctx->alloc_flags & SLAB_ALLOC_TRYLOCK)) {

@@ -41,6 +41,27 @@ void inst_maybe_purge(struct sm_instance *inst, uint64_t now)
 	sm_unlock(&inst->purge_lock);
 }
 
+bool inst_reclaim(struct sm_instance *inst)
+{
+	deferred_drain_all(&inst->deferred);
+	struct tcache *tc = tcache_peek(inst);
+	size_t released = 0, sheaves = 0;
+	sm_lock(&inst->lock);
+	if (tc)
+		tcache_release_all(tc);
+	struct list_head *pos;
+	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
+		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
+		for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++) {
+			sheaves += READ_ONCE(s->node[i].barn.nr_full) + READ_ONCE(s->node[i].barn.nr_empty);
+			barn_drain(s, &s->node[i].barn);
+		}
+		released += cache_release_empty(s, UINT64_MAX);
+	}
+	sm_unlock(&inst->lock);
+	return released || sheaves || tc;
+}
+
 size_t sm_purge(sm_instance_t *inst, bool force)
 {
 	if (sm_in_allocator())

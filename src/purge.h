@@ -26,4 +26,13 @@ size_t inst_purge(struct sm_instance *inst, uint64_t cutoff) __hidden;
  */
 void inst_maybe_purge(struct sm_instance *inst, uint64_t now) __hidden;
 
+/*
+ * Out of memory: give back what the instance keeps cached, so that the
+ * allocation can be tried once more: the deferred list, this thread's
+ * sheaves, every barn, every empty slab (their pages become free runs any
+ * request can take).  Returns whether any slab or sheaf came back.  Busy
+ * set (not re-entered), no lock held; takes inst->lock.
+ */
+bool inst_reclaim(struct sm_instance *inst) __hidden;
+
 #endif /* SM_PURGE_H */

@@ -49,8 +49,7 @@ void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s)
 	WRITE_ONCE(ts->spare, NULL);
 }
 
-/* Give back every sheaf of @tc (inst->lock held). */
-static void tcache_release_all(struct tcache *tc)
+void tcache_release_all(struct tcache *tc)
 {
 	struct sm_instance *inst = tc->inst;
 	for (unsigned id = 0; id < SM_MAX_CACHES; id++) {

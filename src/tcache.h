@@ -72,6 +72,9 @@ struct tcache *tcache_create(struct sm_instance *inst) __hidden;
 /* Return every sheaf of @tc to the barns and free it.  Called by its thread (or the fork child). */
 void tcache_destroy(struct tcache *tc) __hidden;
 
+/* Give back every sheaf of @tc (tcache_release_sheaves for each cache).  Caller holds inst->lock. */
+void tcache_release_all(struct tcache *tc) __hidden;
+
 /*
  * Give @tc's sheaves of @s back to the barn (full ones kept there, the
  * rest flushed to slabs); @tc then has none for @s.  Caller holds
