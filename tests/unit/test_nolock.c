@@ -47,6 +47,8 @@ static unsigned long h_calls, h_allocs, h_nulls, h_frees;
 static unsigned armed;                  /* bit mask of enum sm_hook_point */
 static int budget[SM_NR_HOOKS];     /* signals left per point */
 static unsigned long fired[SM_NR_HOOKS];
+static volatile sig_atomic_t cur_where = -1; /* the hook point that raised the signal */
+static unsigned forked;                 /* bit mask: points the handler forked at */
 
 static const size_t handler_sizes[] = { 16, 64, 100, 256, 2048, 5000, 100000 };
 
@@ -102,6 +104,35 @@ static void handler_free_oldest(void)
 	nkept--;
 }
 
+/*
+ * fork() from the handler, inside the allocator with this thread's locks
+ * held at the hook point (issue 10): the child must not hang, must find
+ * every kept block intact, and must allocate and free (each lock its
+ * interrupted parent section holds is still its own: only tried).
+ */
+static void fork_in_handler(void)
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		for (unsigned i = 0; i < nkept; i++)
+			check_fill(kept[i].p, kept[i].size, kept[i].seed);
+		for (unsigned i = 0; i < ARRAY_SIZE(handler_sizes); i++) {
+			void *p = sm_kmalloc(inst, handler_sizes[i], 0);
+			if (p) {
+				memset(p, 0x5a, handler_sizes[i]);
+				sm_kfree(p);
+			}
+		}
+		sm_kfree_nolock(sm_kmalloc_nolock(inst, 64, 0, SM_NO_NODE));
+		_exit(0);
+	}
+	int status;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -109,6 +140,10 @@ static void on_signal(int sig)
 	in_handler = 1;
 	h_calls++;
 	CHECK(sm_in_allocator()); /* the hook runs inside the allocator */
+	if (cur_where >= 0 && !(forked & (1u << cur_where))) {
+		forked |= 1u << cur_where;
+		fork_in_handler();
+	}
 	for (unsigned i = 0; i < ARRAY_SIZE(handler_sizes); i++)
 		handler_alloc(handler_sizes[i]);
 	if (h_calls % 16 == 0)
@@ -144,7 +179,9 @@ static void hook(struct sm_instance *i, enum sm_hook_point where)
 		return;
 	budget[where]--;
 	fired[where]++;
+	cur_where = (int)where;
 	raise(SIGUSR1);
+	cur_where = -1;
 }
 
 static void handler_free_all(void)
@@ -229,6 +266,7 @@ static void run_points(unsigned mask, bool helper, bool each, unsigned long *def
 	inst = sm_instance_create(&o);
 	CHECK(inst);
 	memset(fired, 0, sizeof(fired));
+	forked = 0;
 	h_calls = h_allocs = h_nulls = h_frees = 0;
 
 	sm_kfree(sm_kmalloc(inst, 64, 0)); /* the tcache exists from here */
@@ -247,8 +285,10 @@ static void run_points(unsigned mask, bool helper, bool each, unsigned long *def
 	/* With every point armed, the handler's own allocations may be the
 	   ones that grow the instance (and hooks never fire inside it). */
 	for (unsigned w = 0; w < SM_NR_HOOKS; w++)
-		if (each && (mask & (1u << w)))
+		if (each && (mask & (1u << w))) {
 			CHECK(fired[w] > 0);
+			CHECK(forked & (1u << w)); /* and a fork from the handler there */
+		}
 	CHECK(h_calls > 0);
 	CHECK_EQ(e.count, 0);
 	/* The handler never saw corruption (check_fill) and every NULL was
