@@ -435,26 +435,6 @@ static void spawn(const char *self, const char *name, int report, struct outcome
 	CHECK(waitpid(pid, &o->status, 0) == pid);
 }
 
-/* The text after "@key " on its line of @ctl, copied to @out; 0 if absent. */
-static int ctl_value(const char *ctl_, const char *key, char *out, size_t cap)
-{
-	size_t kl = strlen(key);
-	for (const char *l = ctl_; *l;) {
-		const char *e = strchr(l, '\n');
-		size_t len = e ? (size_t)(e - l) : strlen(l);
-		if (len >= kl && !strncmp(l, key, kl) && (len == kl || l[kl] == ' ')) {
-			size_t vl = len > kl ? len - kl - 1 : 0;
-			if (vl >= cap)
-				vl = cap - 1;
-			memcpy(out, l + kl + (len > kl), vl);
-			out[vl] = '\0';
-			return 1;
-		}
-		l += len + (e != NULL);
-	}
-	return 0;
-}
-
 static int count(const char *hay, const char *needle)
 {
 	int n = 0;

@@ -138,4 +138,43 @@ static inline uint64_t rnd_next(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
+/* ---- reading what a child process wrote (control and stderr text) ---- */
+
+/* The text after "@key " on its line of @text, copied to @out; 0 if absent. */
+static inline int ctl_value(const char *text, const char *key, char *out, size_t cap)
+{
+	size_t kl = strlen(key);
+	for (const char *l = text; *l;) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+		if (len >= kl && !strncmp(l, key, kl) && (len == kl || l[kl] == ' ')) {
+			size_t vl = len > kl ? len - kl - 1 : 0;
+			if (vl >= cap)
+				vl = cap - 1;
+			memcpy(out, l + kl + (len > kl), vl);
+			out[vl] = '\0';
+			return 1;
+		}
+		l += len + (e != NULL);
+	}
+	return 0;
+}
+
+/* Whether a line of @text contains both @a and @b (@b NULL: any line with @a). */
+static inline int line_with(const char *text, const char *a, const char *b)
+{
+	for (const char *l = text; *l;) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+		char line[1024];
+		size_t n = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
+		memcpy(line, l, n);
+		line[n] = '\0';
+		if (strstr(line, a) && (!b || strstr(line, b)))
+			return 1;
+		l += len + (e != NULL);
+	}
+	return 0;
+}
+
 #endif /* SM_PTEST_H */

@@ -270,43 +270,6 @@ static const struct rt_case cases[] = {
 
 /* --------------------------------------------------------------- driver -- */
 
-/* The value after "@key " on its line of @text, copied to @out; 0 if absent. */
-static int ctl_value(const char *text, const char *key, char *out, size_t cap)
-{
-	size_t kl = strlen(key);
-	for (const char *l = text; *l;) {
-		const char *e = strchr(l, '\n');
-		size_t len = e ? (size_t)(e - l) : strlen(l);
-		if (len >= kl && !strncmp(l, key, kl) && (len == kl || l[kl] == ' ')) {
-			size_t vl = len > kl ? len - kl - 1 : 0;
-			if (vl >= cap)
-				vl = cap - 1;
-			memcpy(out, l + kl + (len > kl), vl);
-			out[vl] = '\0';
-			return 1;
-		}
-		l += len + (e != NULL);
-	}
-	return 0;
-}
-
-/* A line of @text containing both @a and @b (@b NULL: any line with @a). */
-static int line_with(const char *text, const char *a, const char *b)
-{
-	for (const char *l = text; *l;) {
-		const char *e = strchr(l, '\n');
-		size_t len = e ? (size_t)(e - l) : strlen(l);
-		char line[1024];
-		size_t n = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
-		memcpy(line, l, n);
-		line[n] = '\0';
-		if (strstr(line, a) && (!b || strstr(line, b)))
-			return 1;
-		l += len + (e != NULL);
-	}
-	return 0;
-}
-
 static int judge(const char *name, int report, const struct rt_outcome *o)
 {
 	char label[64], addr[64] = "", tmp[8];

@@ -69,23 +69,6 @@ static const struct rt_case cases[] = {
 	{ "bad_kfree", case_bad_kfree },
 };
 
-/* A line of @text that contains @a and (if not NULL) @b. */
-static int line_with(const char *text, const char *a, const char *b)
-{
-	for (const char *l = text; *l;) {
-		const char *e = strchr(l, '\n');
-		size_t len = e ? (size_t)(e - l) : strlen(l);
-		char line[1024];
-		size_t n = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
-		memcpy(line, l, n);
-		line[n] = '\0';
-		if (strstr(line, a) && (!b || strstr(line, b)))
-			return 1;
-		l += len + (e != NULL);
-	}
-	return 0;
-}
-
 static const char *addr_of(const struct rt_outcome *o, char *buf, size_t n)
 {
 	const char *a = strstr(o->ctl, "ADDR ");
