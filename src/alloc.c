@@ -77,7 +77,8 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 		flags |= SLAB_ALLOC_TRYLOCK;
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags, node);
 	void *p = large_alloc(&inst->pa, size, align, &ctx);
-	if (!p && !nested && size <= SM_MAX_ALLOC && inst_reclaim(inst))
+	/* Out of memory: give back what is cached and try once more. */
+	if (!p && !nested && size <= SM_MAX_ALLOC && align <= SM_MAX_ALIGN && inst_reclaim(inst))
 		p = large_alloc(&inst->pa, size, align, &ctx);
 	sm_leave(nested);
 	if (!nested)

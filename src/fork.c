@@ -47,8 +47,7 @@ static bool lock_lost(sm_lock_t *l)
 
 static void instance_fork_child(struct sm_instance *inst, bool nested)
 {
-	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
-	struct tcache *mine = (sl->gen & ~SM_GEN_KICK) == inst->gen ? sl->tc : NULL;
+	struct tcache *mine = tcache_mine(inst);
 
 	deferred_fork_child(&inst->deferred);
 	bool lists_lost = lock_lost(&inst->lock);

@@ -44,8 +44,8 @@ void inst_maybe_purge(struct sm_instance *inst, uint64_t now)
 bool inst_reclaim(struct sm_instance *inst)
 {
 	deferred_drain_all(&inst->deferred);
-	struct tcache *tc = tcache_peek(inst);
-	size_t released = 0, sheaves = 0;
+	struct tcache *tc = tcache_mine(inst);
+	size_t back = 0;
 	sm_lock(&inst->lock);
 	if (tc)
 		tcache_release_all(tc);
@@ -53,38 +53,25 @@ bool inst_reclaim(struct sm_instance *inst)
 	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
 		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
 		for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++) {
-			sheaves += READ_ONCE(s->node[i].barn.nr_full) + READ_ONCE(s->node[i].barn.nr_empty);
+			back += READ_ONCE(s->node[i].barn.nr_full);
 			barn_drain(s, &s->node[i].barn);
 		}
-		released += cache_release_empty(s, UINT64_MAX);
+		back += cache_release_empty(s, UINT64_MAX);
 	}
 	sm_unlock(&inst->lock);
-	return released || sheaves || tc;
+	/* A thread's sheaves may have held objects too (not counted). */
+	return back || tc;
 }
 
 size_t sm_purge(sm_instance_t *inst, bool force)
 {
 	if (sm_in_allocator())
 		return 0; /* from a signal handler: a purge waits for locks */
-	if (!force) {
-		uint64_t now = inst_now(inst), delay = (uint64_t)inst->opts.purge_delay_ms * 1000000u;
-		bool nested = sm_enter();
-		size_t bytes = inst_purge(inst, now >= delay ? now - delay : 0);
-		sm_leave(nested);
-		return bytes;
-	}
-	sm_thread_flush(inst);
+	uint64_t now = inst_now(inst), delay = (uint64_t)inst->opts.purge_delay_ms * 1000000u;
 	bool nested = sm_enter();
-	deferred_drain_all(&inst->deferred);
-	sm_lock(&inst->lock);
-	struct list_head *pos;
-	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
-		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
-		for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++)
-			barn_drain(s, &s->node[i].barn);
-	}
-	sm_unlock(&inst->lock);
-	size_t bytes = inst_purge(inst, UINT64_MAX);
+	if (force)
+		inst_reclaim(inst); /* everything cached goes back first */
+	size_t bytes = inst_purge(inst, force ? UINT64_MAX : now >= delay ? now - delay : 0);
 	sm_leave(nested);
 	return bytes;
 }

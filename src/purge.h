@@ -27,11 +27,13 @@ size_t inst_purge(struct sm_instance *inst, uint64_t cutoff) __hidden;
 void inst_maybe_purge(struct sm_instance *inst, uint64_t now) __hidden;
 
 /*
- * Out of memory: give back what the instance keeps cached, so that the
- * allocation can be tried once more: the deferred list, this thread's
- * sheaves, every barn, every empty slab (their pages become free runs any
- * request can take).  Returns whether any slab or sheaf came back.  Busy
- * set (not re-entered), no lock held; takes inst->lock.
+ * Give back what the instance keeps cached: the deferred list, this
+ * thread's sheaves, every barn, every empty slab (their pages become free
+ * runs any request can take).  Out of memory, so that an allocation can be
+ * tried once more, and for sm_purge(force).  Returns whether anything may
+ * have come back (full sheaves, empty slabs, this thread's sheaves): if
+ * not, a retry would only fail the same way.  Busy set (not re-entered),
+ * no lock held; takes inst->lock.
  */
 bool inst_reclaim(struct sm_instance *inst) __hidden;
 

@@ -156,13 +156,13 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 
 void sm_thread_flush(sm_instance_t *inst)
 {
-	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
-	if ((sl->gen & ~SM_GEN_KICK) != inst->gen || !sl->tc)
+	struct tcache *tc = tcache_mine(inst);
+	if (!tc)
 		return;
 	bool nested = sm_enter();
 	if (!nested) { /* from a signal handler: nothing can be done without blocking */
 		sm_lock(&inst->lock);
-		tcache_release_all(sl->tc);
+		tcache_release_all(tc);
 		sm_unlock(&inst->lock);
 	}
 	sm_leave(nested);

@@ -58,6 +58,17 @@ static __always_inline struct tcache *tcache_peek(struct sm_instance *inst)
 	return tcache_peek_slot(slot, inst->gen);
 }
 
+/*
+ * The calling thread's tcache of @inst, kick pending or not (NULL: none).
+ * For the slow paths that give its sheaves back; the fast paths use
+ * tcache_peek, which a pending kick makes miss.
+ */
+static inline struct tcache *tcache_mine(struct sm_instance *inst)
+{
+	struct sm_tls_slot *sl = &sm_thread.slots[inst->slot];
+	return (sl->gen & ~SM_GEN_KICK) == inst->gen ? sl->tc : NULL;
+}
+
 /* The barn @tc exchanges sheaves of @s with. */
 static inline struct node_barn *tcache_barn(const struct tcache *tc, struct kmem_cache *s)
 {
