@@ -50,23 +50,19 @@ static __always_inline void *alloc_flags(size_t size, size_t align, unsigned fla
 	return kmalloc_inline(&sm_default_inst, size, align, flags, SM_NO_NODE);
 }
 
-/* The first malloc of the process: set up, then allocate (keeps malloc frameless). */
-static __noinline __cold void *malloc_first(size_t size)
-{
-	return alloc_flags(size, 0, SLAB_ALLOC_DEFAULT);
-}
-
+/*
+ * No readiness test: before the default instance is set up, the thread's
+ * kmalloc views are empty and a page-run request checks for itself, so the
+ * process's first malloc sets it up on a slow path (fastpath.h).
+ */
 SM_EXPORT void *malloc(size_t size)
 {
-	if (unlikely(!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
-		return malloc_first(size);
 	return kmalloc_inline(&sm_default_inst, size, 0, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
 }
 
 SM_EXPORT void free(void *p)
 {
-	if (likely(p))
-		kfree_inline(p);
+	kfree_inline(p); /* NULL included: it misses the descriptor map */
 }
 
 SM_EXPORT void *calloc(size_t n, size_t size)

@@ -16,6 +16,28 @@ void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node)
 	return kmem_cache_alloc_direct(s, &ctx);
 }
 
+/*
+ * Whether the default instance can serve a call: set up now if this is the
+ * process's first, false (errno ENOMEM) only in a signal handler that
+ * interrupted the set-up.  Any other instance is set up already.
+ */
+static bool default_ready(struct sm_instance *inst)
+{
+	if (inst != &sm_default_inst || likely(__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
+		return true;
+	if (sm_default_instance())
+		return true;
+	errno = ENOMEM;
+	return false;
+}
+
+void *__slab_alloc_default_miss(unsigned i, unsigned flags)
+{
+	if (unlikely(!default_ready(&sm_default_inst)))
+		return NULL;
+	return slab_alloc(&sm_default_inst, i, flags, 0);
+}
+
 void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc, unsigned flags)
 {
 	struct kmem_cache *s = inst->cache_by_id[id];
@@ -24,10 +46,20 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 
 	if (unlikely(READ_ONCE(inst->deferred.head)))
 		deferred_drain(&inst->deferred);
+	struct pcs *c = tcache_pcs(tc, id);
+	if (likely(tcache_swap(c, true))) {
+		/* The common turn: no barn, no purge check, nothing to start. */
+		WRITE_ONCE(c->main.size, c->main.size - 1);
+		p = c->main.objects[c->main.size];
+		barrier();
+		sm_thread.busy = 0;
+		*obj_free_word(s, p) = 0; /* handed out */
+		return p;
+	}
 	if (likely(tcache_refill_main(tc, s, &ctx))) {
-		struct slab_sheaf *m = tc->sheaves[id].main;
-		WRITE_ONCE(m->size, m->size - 1);
-		p = m->objects[m->size];
+		struct sheaf_view *v = &tcache_pcs(tc, id)->main;
+		WRITE_ONCE(v->size, v->size - 1);
+		p = v->objects[v->size];
 		*obj_free_word(s, p) = 0; /* handed out */
 	} else {
 		/* No sheaf to be had: one object straight from the slabs, if any;
@@ -72,6 +104,8 @@ void *__slab_alloc_node(struct kmem_cache *s, unsigned flags, int node)
 
 void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags, int node)
 {
+	if (unlikely(!default_ready(inst)))
+		return NULL;
 	bool nested = sm_enter();
 	if (nested)
 		flags |= SLAB_ALLOC_TRYLOCK;

@@ -21,6 +21,11 @@
 
 /* Keeps the compiler from moving memory accesses across it. */
 #define barrier() __asm__ __volatile__("" ::: "memory")
+/*
+ * Keep @var in a register: the compiler may no longer recompute it (a TLS
+ * address, say) after a barrier() instead of keeping it.
+ */
+#define OPTIMIZER_HIDE_VAR(var) __asm__("" : "+r"(var))
 
 #define READ_ONCE(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)

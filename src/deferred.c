@@ -28,8 +28,11 @@ void deferred_kick_this_thread(struct sm_deferred *d)
 {
 	struct sm_tls_slot *sl = &sm_thread.slots[d->slot];
 	/* A thread without a tcache gets a slot that only says so. */
-	if (sl->gen == d->gen || (!sl->gen && sm_thread.state == TS_NORMAL))
+	if (sl->gen == d->gen || (!sl->gen && sm_thread.state == TS_NORMAL)) {
 		sl->gen = d->gen | SM_GEN_KICK;
+		if (d->slot == 0)
+			sm_thread.kick = 1; /* malloc's and free's paths miss too */
+	}
 }
 
 bool deferred_take_kick(struct sm_deferred *d)
@@ -38,6 +41,8 @@ bool deferred_take_kick(struct sm_deferred *d)
 	if (likely(sl->gen != (d->gen | SM_GEN_KICK)))
 		return false;
 	sl->gen = sl->tc ? d->gen : 0;
+	if (d->slot == 0)
+		sm_thread.kick = 0;
 	return true;
 }
 

@@ -21,15 +21,16 @@
 /*
  * Allocate from cache @id of @inst through this thread's sheaf.  The slow
  * paths take the instance and id too (and look the cache up themselves), so
- * that the fast path never computes the cache's address: malloc knows the
- * instance at compile time and the id from its size.
+ * that the fast path never computes the cache's address.
  * Returns NULL only when out of memory; @flags may carry SLAB_ALLOC_ZERO only
  * for the slow path's benefit (the caller zeroes).  @fp_off is the cache's
  * fp_offset (a constant 0 for kmalloc): the object's free word is cleared
  * as it is handed out (kmem_cache.h, "the free word").
  *
- * The re-entrancy check costs one load and branch: busy is tested before the
- * tcache is looked up, in the same TLS block.
+ * The general path, for every instance and cache: the tcache is found
+ * through the thread's instance slot, one step more than the default
+ * instance's kmalloc path below.  The re-entrancy check costs one load
+ * and branch: busy is tested before the tcache is looked up.
  */
 static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, unsigned flags,
 					unsigned fp_off)
@@ -41,14 +42,14 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, u
 		return __slab_alloc_no_tcache(inst, id, flags);
 	sm_thread.busy = 1;
 	barrier();
-	struct slab_sheaf *m = tc->sheaves[id].main;
-	unsigned sz = m->size;
+	struct sheaf_view *v = &tcache_pcs(tc, id)->main;
+	uint32_t sz = v->size;
 	if (likely(sz)) {
-		void *p = m->objects[sz - 1];
+		void *p = v->objects[sz - 1];
 		/* Plain stores on every machine; atomic so that a double-free
-		   check reading this sheaf from another thread (sheaf_holds) is
+		   check reading this view from another thread (tcache_holds) is
 		   not a data race. */
-		WRITE_ONCE(m->size, sz - 1);
+		WRITE_ONCE(v->size, sz - 1);
 		barrier();
 		sm_thread.busy = 0;
 		*(uintptr_t *)((char *)p + fp_off) = 0; /* handed out */
@@ -58,10 +59,47 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, u
 }
 
 /*
- * Free @p, an object of @s, into this thread's sheaf.  A free word that
- * says "free already" (one load and compare beside the push, not before
- * it) sends the free to __slab_free_suspect, which confirms a double free
- * wherever the object sits before anything is written.
+ * malloc's path: kmalloc class @i of the default instance.  The chain of
+ * dependent loads from the request is: the class (a table load in
+ * kmalloc_inline), the view's count and array (one line of the TLS block,
+ * at a constant offset from the thread pointer), the object.  The busy and
+ * kick bytes are loaded beside it.  Everything else (no tcache yet, the
+ * default instance not set up, a kick, re-entry, an empty main) is a miss
+ * into __slab_alloc_default_miss, which takes the general path.
+ */
+static __always_inline void *slab_alloc_default(unsigned i, unsigned flags)
+{
+	struct sm_thread_state *t = &sm_thread;
+	struct sheaf_view *v = &t->kmalloc_pcs[i + 1].main;
+	OPTIMIZER_HIDE_VAR(v);
+	if (unlikely(t->busy | t->kick))
+		goto miss;
+	/* The view is read only after busy is set (see the top of this file):
+	   a handler that lands before has finished with it. */
+	t->busy = 1;
+	barrier();
+	uint32_t sz = v->size;
+	if (unlikely(!sz)) {
+		barrier();
+		t->busy = 0;
+		goto miss;
+	}
+	void *p = v->objects[sz - 1];
+	WRITE_ONCE(v->size, sz - 1);
+	barrier();
+	t->busy = 0;
+	*(uintptr_t *)p = 0; /* handed out (kmalloc: fp_offset 0) */
+	return p;
+miss:
+	return __slab_alloc_default_miss(i, flags);
+}
+
+/*
+ * Free @p, an object of @s, into this thread's sheaf: the general path.  A
+ * free word that says "free already" (one load and compare beside the
+ * push, not before it) sends the free to __slab_free_suspect, which
+ * confirms a double free wherever the object sits before anything is
+ * written.
  */
 static __always_inline void slab_free(struct kmem_cache *s, void *p)
 {
@@ -80,17 +118,30 @@ static __always_inline void slab_free(struct kmem_cache *s, void *p)
 	}
 	sm_thread.busy = 1;
 	barrier();
-	struct slab_sheaf *m = tc->sheaves[s->id].main;
-	unsigned sz = m->size;
-	if (likely(sz < m->capacity)) {
+	struct sheaf_view *v = &tcache_pcs(tc, s->id)->spare;
+	uint32_t sz = v->size;
+	if (likely(sz < v->capacity)) {
 		*obj_free_word(s, p) = s->free_key;
-		WRITE_ONCE(m->objects[sz], p);
-		WRITE_ONCE(m->size, sz + 1);
+		WRITE_ONCE(v->objects[sz], p);
+		WRITE_ONCE(v->size, sz + 1);
 		barrier();
 		sm_thread.busy = 0;
 		return;
 	}
 	__slab_free_slow(s, tc, p);
+}
+
+/*
+ * The general free of @p: a slab object of any instance through
+ * obj_cache and slab_free, or a page run, huge mapping or bad pointer.
+ */
+static __always_inline void kfree_general(void *p)
+{
+	struct kmem_cache *s = obj_cache(p);
+	if (likely(s))
+		slab_free(s, p);
+	else
+		kfree_large(p);
 }
 
 /*
@@ -103,45 +154,99 @@ static __always_inline void slab_free(struct kmem_cache *s, void *p)
 static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t size, size_t align,
 					    unsigned flags, int node)
 {
-	if (likely(size <= SM_KMALLOC_MAX_CACHE_SIZE)) {
-		/*
-		 * Without an explicit alignment, a request above 8 bytes must suit
-		 * any type of its size or smaller (C17 7.22.3), long double
-		 * included: round it to a multiple of 16, glibc's MALLOC_ALIGNMENT.
-		 * The 24/40/56-byte classes serve explicit 8-byte alignments.
-		 */
-		unsigned i;
-		if (likely(!align && size - 9 <= SM_MALLOC_TABLE_MAX - 9)) {
-			i = malloc_index16(size); /* 9..1024: rounded to 16 by the table */
-		} else {
-			if (!align && size > 8)
-				size = ALIGN_UP(size, SM_MALLOC_ALIGN);
-			i = align <= 8 ? kmalloc_index(size) : kmalloc_aligned_index(size, align);
-		}
-		if (likely(i < SM_NR_KMALLOC)) {
-			struct kmem_cache *s = &inst->kmalloc_caches[i];
-			void *p;
-			if (likely(!(flags & (SLAB_ALLOC_NO_RECURSE | SLAB_ALLOC_THISNODE)) &&
-				   node == SM_NO_NODE)) {
-				p = slab_alloc(inst, i, flags, 0);
-			} else {
-				p = __slab_alloc_node(s, flags, node);
-			}
-			if (unlikely(flags & SLAB_ALLOC_ZERO) && p)
-				memset(p, 0, s->size);
-			return p;
-		}
+	/*
+	 * Without an explicit alignment, a request above 8 bytes must suit any
+	 * type of its size or smaller (C17 7.22.3), long double included:
+	 * round it to a multiple of 16, glibc's MALLOC_ALIGNMENT.  The
+	 * 24/40/56-byte classes serve explicit 8-byte alignments.  The
+	 * commonest requests, 9..1024 bytes without an alignment, are tested
+	 * first.
+	 */
+	unsigned i;
+	if (likely(!align && size - 9 <= SM_MALLOC_TABLE_MAX - 9)) {
+		i = malloc_index16(size); /* 9..1024: rounded to 16 by the table */
+	} else {
+		if (size > SM_KMALLOC_MAX_CACHE_SIZE)
+			goto large;
+		if (!align && size > 8)
+			size = ALIGN_UP(size, SM_MALLOC_ALIGN);
+		i = align <= 8 ? kmalloc_index(size) : kmalloc_aligned_index(size, align);
+		if (i >= SM_NR_KMALLOC)
+			goto large;
 	}
+	struct kmem_cache *s = &inst->kmalloc_caches[i];
+	void *p;
+	if (likely(!(flags & (SLAB_ALLOC_NO_RECURSE | SLAB_ALLOC_THISNODE)) && node == SM_NO_NODE)) {
+		/* &sm_default_inst is a constant in malloc and friends. */
+		if (__builtin_constant_p(inst == &sm_default_inst) && inst == &sm_default_inst)
+			p = slab_alloc_default(i, flags);
+		else
+			p = slab_alloc(inst, i, flags, 0);
+	} else {
+		p = __slab_alloc_node(s, flags, node);
+	}
+	if (unlikely(flags & SLAB_ALLOC_ZERO) && p)
+		memset(p, 0, kmalloc_class_size(i));
+	return p;
+large:
 	return __kmalloc_large(inst, size, align, flags, node);
 }
 
+/*
+ * free() and sm_kfree(): any pointer.  An object of a default kmalloc
+ * cache is pushed onto this thread's main in three dependent loads: the
+ * descriptor map, the page's descriptor (fclass, page_off), the view in
+ * the TLS block.  Validation runs beside that chain, on values it does
+ * not wait for: the object's free word (loaded from @p itself), and the
+ * class's geometry and free key (sm_fast_class, from fclass) for the
+ * interior-pointer check.  Whatever fails, or does not apply, takes the
+ * general path (__kfree_miss), which checks everything again and reports
+ * what is wrong.
+ */
 static __always_inline void kfree_inline(void *p)
 {
-	struct kmem_cache *s = obj_cache(p);
-	if (likely(s))
-		slab_free(s, p);
-	else
-		kfree_large(p);
+	struct sm_thread_state *t = &sm_thread;
+	uintptr_t a = (uintptr_t)p;
+	uintptr_t g = a >> SM_NODE_SHIFT;
+	if (unlikely(g > SM_NODE_MAP_MASK))
+		goto miss; /* beyond the map (desc_of() in one piece) */
+	uintptr_t bias = __atomic_load_n(&sm_desc_map[g], __ATOMIC_RELAXED);
+	if (unlikely(!bias))
+		goto miss; /* foreign or huge */
+	const struct slab *d = (const struct slab *)(bias + (a >> SM_PAGE_SHIFT) * sizeof(struct slab));
+	/* fclass is written last when a slab is made and cleared first when
+	   it is taken apart (slab.c): non-zero, the page is a live slab's. */
+	unsigned fc = READ_ONCE(d->fclass);
+	if (unlikely(!fc))
+		goto miss; /* not a default kmalloc slab */
+	const struct fast_class *c = &sm_fast_class[fc];
+	uintptr_t off = (a & (SM_PAGE_SIZE - 1)) + ((uintptr_t)d->page_off << SM_PAGE_SHIFT);
+	uint64_t idx = ((uint64_t)off * c->reciprocal) >> 32;
+	if (unlikely(idx * c->size != off || idx >= c->objects))
+		goto miss; /* interior pointer */
+	/* Read only once @p is known to start an object (so it is aligned). */
+	if (unlikely(((*(const uintptr_t *)p ^ c->free_key) >> SM_FREE_TAG_SHIFT) == 0))
+		goto miss; /* free already, it seems: confirmed on the general path */
+	if (unlikely(t->busy | t->kick))
+		goto miss;
+	struct sheaf_view *v = &t->kmalloc_pcs[fc].spare;
+	OPTIMIZER_HIDE_VAR(v);
+	t->busy = 1;
+	barrier();
+	uint32_t sz = v->size; /* only now: see slab_alloc_default */
+	if (unlikely(sz >= v->capacity)) {
+		barrier();
+		t->busy = 0;
+		goto miss;
+	}
+	*(uintptr_t *)p = c->free_key;
+	WRITE_ONCE(v->objects[sz], p);
+	WRITE_ONCE(v->size, sz + 1);
+	barrier();
+	t->busy = 0;
+	return;
+miss:
+	__kfree_miss(p);
 }
 
 #endif /* SM_FASTPATH_H */

@@ -95,11 +95,22 @@ void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 
 	if (unlikely(READ_ONCE(inst->deferred.head)))
 		deferred_drain(&inst->deferred);
-	if (likely(tcache_make_room(tc, s))) {
-		struct slab_sheaf *m = tc->sheaves[s->id].main;
+	struct pcs *c = tcache_pcs(tc, s->id);
+	if (likely(tcache_swap(c, false))) {
+		/* The common turn: no barn, no purge check. */
 		*obj_free_word(s, p) = s->free_key;
-		WRITE_ONCE(m->objects[m->size], p);
-		WRITE_ONCE(m->size, m->size + 1);
+		WRITE_ONCE(c->spare.objects[c->spare.size], p);
+		WRITE_ONCE(c->spare.size, c->spare.size + 1);
+		barrier();
+		sm_thread.busy = 0;
+		errno = saved;
+		return;
+	}
+	if (likely(tcache_make_room(tc, s))) {
+		struct sheaf_view *v = &tcache_pcs(tc, s->id)->spare;
+		*obj_free_word(s, p) = s->free_key;
+		WRITE_ONCE(v->objects[v->size], p);
+		WRITE_ONCE(v->size, v->size + 1);
 	} else {
 		kmem_cache_free_direct(s, p); /* no sheaf to be had */
 	}
@@ -165,6 +176,12 @@ void kfree_large(void *p)
 	sm_leave(nested);
 	if (!nested && inst)
 		helper_check(inst, HELPER_NO_START);
+}
+
+void __kfree_miss(void *p)
+{
+	if (p) /* free(NULL) lands here: granule 0 is never a node's */
+		kfree_general(p);
 }
 
 void sm_kfree(void *p)

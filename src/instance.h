@@ -60,6 +60,22 @@ struct sm_instance {
 	struct kmem_cache kmalloc_caches[SM_NR_KMALLOC];
 };
 
+/*
+ * What free()'s fast path checks a default kmalloc object against, by
+ * fclass (entry 0 unused): the kmalloc cache's geometry and free key,
+ * copied into one 32-byte entry so the check is a load away from the
+ * descriptor.  Written once, when the default instance registers its
+ * kmalloc caches, before any of their objects exists.
+ */
+struct fast_class {
+	uint32_t size;                  /* s->size */
+	uint32_t objects;               /* s->objects */
+	uint64_t reciprocal;            /* s->reciprocal */
+	uint64_t free_key;              /* s->free_key */
+	struct kmem_cache *cache;
+};
+extern struct fast_class sm_fast_class[SM_NR_KMALLOC + 1] __hidden;
+
 /* The default instance (static storage, registry slot 0) and whether it is set up (registry.c). */
 extern struct sm_instance sm_default_inst __hidden;
 extern uint8_t sm_default_ready __hidden;
@@ -80,6 +96,12 @@ static inline void inst_cache_register(struct sm_instance *inst, struct kmem_cac
 	s->inst = inst;
 	s->inst_slot = inst->slot;
 	s->inst_gen = inst->gen;
+	s->fclass = inst->is_default && s->is_kmalloc ? (uint8_t)(id + 1) : 0;
+	if (s->fclass) {
+		SM_BUG_ON(s->fp_offset != 0); /* the fast paths write the free word at 0 */
+		sm_fast_class[s->fclass] = (struct fast_class){ .size = s->size, .objects = s->objects,
+			.reciprocal = s->reciprocal, .free_key = s->free_key, .cache = s };
+	}
 	s->sheaf_cache = &inst->kmalloc_caches[kmalloc_index(sheaf_bytes(s->sheaf_capacity))];
 	inst->cache_by_id[id] = s;
 	list_add_tail(&s->list, &inst->caches);

@@ -17,7 +17,7 @@
 #include "printk.h"
 #include "slab.h"
 
-#define SLAB_MAX_PAGES 32
+#define SLAB_MAX_PAGES 32 /* page_off is a byte, objects (at 8 bytes each) 16 bits */
 
 void slab_geometry(size_t size, unsigned *pages, unsigned *objects)
 {
@@ -210,8 +210,7 @@ unsigned slab_get_objects(struct kmem_cache *s, const struct slab_alloc_context 
 	if (!sm_lock_ctx(&kcn->list_lock, trylock)) {
 		/* Cannot publish the slab without blocking: undo and fail. */
 		uint32_t first = d->head, npages = d->npages;
-		for (uint32_t i = 0; i < npages; i++)
-			WRITE_ONCE(node->descs[first + i].type, PT_UNUSED);
+		slab_unmark(node, first, npages);
 		/* Node lock busy too (the interrupted thread holds it): the
 		   pages stay unused until the instance is destroyed.  Rare:
 		   it takes two contended locks inside one signal handler. */

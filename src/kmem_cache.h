@@ -70,6 +70,11 @@ struct kmem_cache {
 	uint64_t free_key;              /* what a free object's free word holds
 	                                   (top 16 bits: the free tag) */
 	unsigned objects;               /* objects per slab */
+	uint8_t fclass;                 /* 1 + the class of a kmalloc cache of
+	                                   the default instance (its index in
+	                                   sm_thread.kmalloc_pcs[] and what its
+	                                   slabs' descriptors carry); 0 for
+	                                   every other cache */
 	uint64_t reciprocal;            /* ceil(2^32 / size): offset -> index */
 	unsigned id;                    /* index into every thread's pcs[] */
 	unsigned sheaf_capacity;

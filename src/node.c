@@ -16,6 +16,7 @@
 #include "node.h"
 
 struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
+uintptr_t sm_desc_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
 
 #define RUN_PURGING 2 /* a PT_FREE tag whose run is being purged: never merge */
 
@@ -35,11 +36,23 @@ static bool map_covers(uintptr_t base, size_t size)
 	return base + size > base && base + size <= ((uintptr_t)1 << SM_VA_BITS);
 }
 
-/* Point the granules of [base, base + size) at @n (map_covers holds). */
-static void map_set(uintptr_t base, size_t size, struct sm_node *n)
+/*
+ * Point the granules of [base, base + size) at @n and at @descs, the
+ * descriptor table of the whole reservation (NULL: none), in both maps
+ * (map_covers holds).  The descriptor map is written first and cleared
+ * last, so that a pointer the node map resolves always has its entry.
+ */
+static void map_set(uintptr_t base, size_t size, struct sm_node *n, struct slab *descs)
 {
-	for (uintptr_t a = base; a < base + size; a += SM_NODE_ALIGN)
+	uintptr_t bias = descs ? (uintptr_t)descs - (base >> SM_PAGE_SHIFT) * sizeof(struct slab) : 0;
+	SM_BUG_ON(descs && !bias);
+	for (uintptr_t a = base; a < base + size; a += SM_NODE_ALIGN) {
+		if (n)
+			__atomic_store_n(&sm_desc_map[a >> SM_NODE_SHIFT], bias, __ATOMIC_RELEASE);
 		__atomic_store_n(&sm_node_map[a >> SM_NODE_SHIFT], n, __ATOMIC_RELEASE);
+		if (!n)
+			__atomic_store_n(&sm_desc_map[a >> SM_NODE_SHIFT], bias, __ATOMIC_RELEASE);
+	}
 }
 
 static unsigned bin_of(uint32_t npages)
@@ -86,21 +99,24 @@ static uintptr_t reserve(const struct sm_os_ops *os, size_t size, size_t align)
 
 /*
  * The layout of a node of @size bytes, [header][descs][guard][data]: the
- * largest data area that fits, in pages (0 if none), and its descriptor
- * pages in *@desc_pages.
+ * data area in pages (0 if none fits), and the descriptor pages in
+ * *@desc_pages.  The table has a descriptor for every page of the
+ * reservation (@size rounded up to SM_NODE_ALIGN), not only the data
+ * pages: so the descriptor map (node.h) resolves any address of the node's
+ * granules, header and tail included, to a readable descriptor, and those
+ * of pages that are not data stay zero (PT_UNUSED) for ever.
  */
 static size_t node_layout(size_t size, size_t *desc_pages)
 {
 	size_t total = size >> SM_PAGE_SHIFT;
-	if (total < NODE_HDR_PAGES + 2)
+	size_t all = ALIGN_UP(size, SM_NODE_ALIGN) >> SM_PAGE_SHIFT;
+	*desc_pages = ALIGN_UP(all * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
+	if (total < NODE_HDR_PAGES + 2 || all <= NODE_HDR_PAGES + *desc_pages + 1)
 		return 0;
+	/* @size bytes hold the header, one descriptor per data page, the
+	   guard and the data; the reservation holds the whole table too. */
 	size_t npages = (total - NODE_HDR_PAGES - 1) * SM_PAGE_SIZE / (SM_PAGE_SIZE + sizeof(struct slab));
-	for (;;) {
-		*desc_pages = ALIGN_UP(npages * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
-		if (NODE_HDR_PAGES + *desc_pages + 1 + npages <= total)
-			return npages;
-		npages--;
-	}
+	return MIN(npages, all - NODE_HDR_PAGES - *desc_pages - 1);
 }
 
 size_t node_data_pages(size_t size)
@@ -131,12 +147,15 @@ struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 	struct sm_node *n = (struct sm_node *)base;
 	memset(n, 0, sizeof(*n));
 	node_init_common(n, o, base, reserved);
-	n->descs = (struct slab *)(base + (hdr << SM_PAGE_SHIFT));
+	/* The table covers the reservation from base: data page 0 is
+	   reservation page hdr + desc_pages + 1 (node_layout). */
+	struct slab *table = (struct slab *)(base + (hdr << SM_PAGE_SHIFT));
+	n->descs = table + hdr + desc_pages + 1;
 	n->data = (char *)base + ((hdr + desc_pages + 1) << SM_PAGE_SHIFT);
 	n->npages = (uint32_t)npages;
 	n->kind = NODE_NORMAL;
 	n->id = (int8_t)id;
-	map_set(base, reserved, n);
+	map_set(base, reserved, n, table);
 	return n;
 }
 
@@ -166,7 +185,7 @@ struct sm_node *node_create_huge(const struct node_origin *o, size_t size, size_
 	n->kind = NODE_HUGE;
 	n->id = -1;
 	n->huge_size = data_size;
-	map_set(base, reserved, n);
+	map_set(base, reserved, n, NULL);
 	return n;
 }
 
@@ -189,7 +208,7 @@ void node_destroy(struct sm_node *n)
 	const struct sm_os_ops *os = n->os;
 	uintptr_t base = n->base;
 	size_t reserved = n->reserved;
-	map_set(base, reserved, NULL);
+	map_set(base, reserved, NULL, NULL);
 	os->release((void *)base, reserved, os->arg);
 }
 

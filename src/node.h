@@ -3,7 +3,8 @@
  * page runs are carved, with their out-of-band page descriptors.
  *
  * A node is laid out as
- *     [struct sm_node][struct slab descs[npages]][guard page][data pages]
+ *     [struct sm_node][struct slab table[reservation pages]][guard page][data pages]
+ * where descs, the descriptors of the data pages, is the tail of the table.
  * and aligned to SM_NODE_ALIGN, so the global node map finds the node of any
  * address with one load, without touching the address.  Every data page has
  * a descriptor (struct slab, page.h); node.c keeps these invariants:
@@ -105,6 +106,34 @@ struct sm_node {
 extern struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)] __hidden;
 
 #define SM_NODE_MAP_MASK (((uintptr_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)) - 1)
+
+/*
+ * The descriptor map, beside the node map: granule index -> the address
+ * of its node's descriptor table biased so that the descriptor of the page
+ * holding @p is at entry + (@p >> SM_PAGE_SHIFT) * sizeof(struct slab).
+ * The table of a normal node covers its whole reservation (node.c,
+ * node_layout), so that address is readable for every @p in the node's
+ * granules; pages that are not data have zero descriptors.  0 for foreign
+ * granules and huge nodes.  It is what makes free()'s fast path one load
+ * to the descriptor instead of three (map, node, table).
+ */
+extern uintptr_t sm_desc_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)] __hidden;
+
+/*
+ * The descriptor of the page holding @p, or NULL if @p is not in a normal
+ * node's granule.  Nothing more is checked: a non-NULL result may be the
+ * zero descriptor of a header page, or of any page type.
+ */
+static __always_inline const struct slab *desc_of(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	uintptr_t bias = __atomic_load_n(&sm_desc_map[(a >> SM_NODE_SHIFT) & SM_NODE_MAP_MASK],
+					 __ATOMIC_RELAXED);
+	/* An address above the map aliases a granule: never resolve it. */
+	if (unlikely((bias == 0) | ((a >> SM_VA_BITS) != 0)))
+		return NULL;
+	return (const struct slab *)(bias + ((a >> SM_PAGE_SHIFT) * sizeof(struct slab)));
+}
 
 /*
  * The node whose map granule @p falls in, or NULL.  Addresses above the

@@ -18,10 +18,10 @@ static void *cache_alloc_nolock(struct kmem_cache *s, bool nested, unsigned flag
 	if (!nested && node == SM_NO_NODE && !(flags & SLAB_ALLOC_THISNODE)) {
 		struct tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
 		if (tc) {
-			struct slab_sheaf *m = tc->sheaves[s->id].main;
-			if (m->size) {
-				WRITE_ONCE(m->size, m->size - 1);
-				void *p = m->objects[m->size];
+			struct sheaf_view *v = &tcache_pcs(tc, s->id)->main;
+			if (v->size) {
+				WRITE_ONCE(v->size, v->size - 1);
+				void *p = v->objects[v->size];
 				*obj_free_word(s, p) = 0; /* handed out */
 				return p;
 			}
@@ -40,11 +40,11 @@ static void cache_free_nolock(struct kmem_cache *s, void *p, bool nested)
 	if (!nested) {
 		struct tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
 		if (tc) {
-			struct slab_sheaf *m = tc->sheaves[s->id].main;
-			if (m->size < m->capacity) {
+			struct sheaf_view *v = &tcache_pcs(tc, s->id)->spare;
+			if (v->size < v->capacity) {
 				*obj_free_word(s, p) = s->free_key;
-				WRITE_ONCE(m->objects[m->size], p);
-				WRITE_ONCE(m->size, m->size + 1);
+				WRITE_ONCE(v->objects[v->size], p);
+				WRITE_ONCE(v->size, v->size + 1);
 				return;
 			}
 		}

@@ -43,13 +43,18 @@ struct slab {
 		                       made (first page); an older one was
 		                       abandoned in a fork child */
 	};
-	uint8_t node_id;            /* PT_SLAB: node of this slab */
-	uint8_t on_list;            /* PT_SLAB: 0 none, 1 partial, 2 empty */
+	uint8_t fclass;             /* PT_SLAB: the cache's fclass (every
+	                               page): 1 + its class for a kmalloc cache
+	                               of the default instance, else 0 */
+	uint8_t page_off;           /* PT_SLAB: this page's index in its slab
+	                               (every page): the slab starts page_off
+	                               pages below, with no other load */
 	/* --- first page only --- */
 	uint32_t npages;            /* length of the run */
 	uint32_t inuse;             /* PT_SLAB: objects handed out */
 	uint32_t bump;              /* PT_SLAB: objects [bump, objects) untouched */
-	uint32_t objects;           /* PT_SLAB: objects in the slab */
+	uint16_t objects;           /* PT_SLAB: objects in the slab */
+	uint8_t on_list;            /* PT_SLAB: 0 none, 1 partial, 2 empty */
 	union {
 		uintptr_t freelist; /* PT_SLAB: encoded first free object */
 		size_t size;        /* PT_LARGE: bytes asked for */

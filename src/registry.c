@@ -24,6 +24,7 @@ static uint64_t next_gen = 1;
 
 struct sm_instance sm_default_inst;
 uint8_t sm_default_ready;
+struct fast_class sm_fast_class[SM_NR_KMALLOC + 1];
 struct sm_env sm_default_env;
 /* Serialises the default instance's set-up; taken before sm_registry_lock. */
 static sm_lock_t default_init_lock = SM_LOCK_INIT;
@@ -63,14 +64,21 @@ static void thread_exit(void *arg)
 		uint64_t gen = sl->gen & ~SM_GEN_KICK;
 		sl->gen = 0; /* first: a signal handler must not find it */
 		sl->tc = NULL;
-		sm_lock(&sm_registry_lock);
-		struct sm_instance *inst = registry_lookup_locked(i, gen);
+		/* The default instance is never destroyed: its tcache goes back
+		   without the registry lock, so exiting threads do not queue on
+		   one global lock.  Another instance must be kept alive while
+		   its tcache goes back (sm_instance_destroy takes the lock). */
+		bool is_default = i == 0 && gen == sm_default_inst.gen;
+		if (!is_default)
+			sm_lock(&sm_registry_lock);
+		struct sm_instance *inst = is_default ? &sm_default_inst : registry_lookup_locked(i, gen);
 		if (inst) {
 			if (tc) /* NULL: a slot that only carried a kick */
 				tcache_destroy(tc);
 			deferred_drain(&inst->deferred);
 		}
-		sm_unlock(&sm_registry_lock);
+		if (!is_default)
+			sm_unlock(&sm_registry_lock);
 	}
 	sm_leave(nested);
 }

@@ -5,8 +5,6 @@
  */
 #include "sheaf.h"
 
-struct slab_sheaf sm_empty_sheaf = { .size = 0, .capacity = 0 };
-
 struct slab_sheaf *sheaf_alloc(struct kmem_cache *s, const struct slab_alloc_context *ctx)
 {
 	struct slab_alloc_context c = *ctx;
@@ -25,7 +23,7 @@ struct slab_sheaf *sheaf_alloc(struct kmem_cache *s, const struct slab_alloc_con
 
 void sheaf_free(struct slab_sheaf *sh)
 {
-	SM_BUG_ON(sh == &sm_empty_sheaf || sh->size);
+	SM_BUG_ON(sh->size);
 	kmem_cache_free_direct(sh->cache->sheaf_cache, sh);
 }
 

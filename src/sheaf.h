@@ -5,15 +5,17 @@
  * node's barn is in barn.h.
  *
  * States of a sheaf:
- *   main of a thread     0 <= size <= capacity; only that thread touches it
- *   spare of a thread    as main; swapped with main when main runs dry/full
+ *   main of a thread     0 <= count <= capacity; only that thread touches
+ *                        it, allocations pop from it, and the count is in
+ *                        the thread's sheaf_view (size stale)
+ *   spare of a thread    as main, but frees push onto it; it becomes main
+ *                        when main runs dry
  *   in a barn, full      size == capacity, on barn->full
  *   in a barn, empty     size == 0, on barn->empty
  * A sheaf is an object of its cache's sheaf_cache (a kmalloc cache of the
  * same instance), allocated with kmem_cache_alloc_direct, so making one
- * never needs another sheaf.  The static sm_empty_sheaf (capacity 0)
- * stands in for "no sheaf yet": it is never written, and both fast paths
- * fall through to the slow path on it.
+ * never needs another sheaf.  While a sheaf is a thread's main or spare,
+ * the thread's view of it (struct sheaf_view, thread.h) holds its count.
  */
 #ifndef SM_SHEAF_H
 #define SM_SHEAF_H
@@ -28,13 +30,11 @@
 
 struct slab_sheaf {
 	unsigned size;                  /* objects held: objects[0..size) */
-	unsigned capacity;              /* 0 only for sm_empty_sheaf */
+	unsigned capacity;              /* never 0 */
 	struct kmem_cache *cache;
 	struct list_head barn_list;     /* on a barn's full or empty list */
 	void *objects[];
 };
-
-extern struct slab_sheaf sm_empty_sheaf __hidden;
 
 /* Bytes of a sheaf of @capacity objects. */
 static inline size_t sheaf_bytes(unsigned capacity)
@@ -57,7 +57,7 @@ static inline bool sheaf_holds(const struct slab_sheaf *sh, const void *p)
 
 /* A new empty sheaf for @s, or NULL (out of memory / busy lock with TRYLOCK). */
 struct slab_sheaf *sheaf_alloc(struct kmem_cache *s, const struct slab_alloc_context *ctx) __hidden;
-/* Free an empty sheaf (not sm_empty_sheaf). */
+/* Free an empty sheaf. */
 void sheaf_free(struct slab_sheaf *sh) __hidden;
 /* Put every object of @sh back into its slab; @sh ends empty. */
 void sheaf_flush(struct kmem_cache *s, struct slab_sheaf *sh) __hidden;

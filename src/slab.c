@@ -41,15 +41,18 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 		struct slab *p = &n->descs[first + i];
 		p->cache = s;
 		p->head = first;
+		p->page_off = (uint8_t)i;
 		WRITE_ONCE(p->type, PT_SLAB); /* a neighbour's free reads it (node.c run_insert) */
-		p->node_id = (uint8_t)n->id;
-		p->on_list = 0;
+		/* Last: a non-zero fclass implies everything above (free()'s
+		   fast path checks nothing else of the descriptor). */
+		WRITE_ONCE(p->fclass, s->fclass);
 	}
 	struct slab *d = &n->descs[first];
 	d->npages = s->slab_pages;
 	d->inuse = 0;
 	d->bump = 0;
-	d->objects = s->objects;
+	d->objects = (uint16_t)s->objects;
+	d->on_list = 0;
 	d->freelist = 0;
 	d->stamp = 0;
 	d->epoch = READ_ONCE(s->node[n->id].epoch);
@@ -64,14 +67,20 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 	return d;
 }
 
-void slab_discard(struct kmem_cache *s, struct sm_node *n, struct slab *d, uint64_t now)
+void slab_unmark(struct sm_node *n, uint32_t first, uint32_t npages)
 {
-	uint32_t first = d->head, npages = d->npages;
 	/* No pointer may resolve to these pages any more (node.h invariants). */
 	for (uint32_t i = 0; i < npages; i++) {
+		WRITE_ONCE(n->descs[first + i].fclass, 0);
 		WRITE_ONCE(n->descs[first + i].type, PT_UNUSED);
 		n->descs[first + i].cache = NULL;
 	}
+}
+
+void slab_discard(struct kmem_cache *s, struct sm_node *n, struct slab *d, uint64_t now)
+{
+	uint32_t first = d->head, npages = d->npages;
+	slab_unmark(n, first, npages);
 	node_free_pages(n, first, npages, now, false);
 	cache_stat_inc(s, STAT_SLAB_FREE);
 }

@@ -45,6 +45,12 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 /* Hand the pages of an empty slab back to its node.  The slab must be on no list. */
 void slab_discard(struct kmem_cache *s, struct sm_node *n, struct slab *d, uint64_t now) __hidden;
 /*
+ * Make the @npages descriptors from @first, a slab's, resolve to nothing:
+ * fclass first (free()'s fast path trusts it alone), then type.  Before
+ * the pages go back to their node, by whatever path.
+ */
+void slab_unmark(struct sm_node *n, uint32_t first, uint32_t npages) __hidden;
+/*
  * Take up to @want objects out of slab @d (freelist first, then the untouched
  * tail); returns how many.  Caller holds the list_lock or owns the slab.
  */

@@ -37,6 +37,14 @@ void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p) __hidden
 void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned flags) __hidden __noinline;
 void __slab_free_no_tcache(struct kmem_cache *s, void *p) __hidden __noinline;
 /*
+ * The misses of the default instance's kmalloc fast paths (fastpath.h):
+ * everything those do not handle themselves goes through the general
+ * path from here (setting up the default instance first when malloc is
+ * the process's first call).  Busy as found.
+ */
+void *__slab_alloc_default_miss(unsigned i, unsigned flags) __hidden __noinline;
+void __kfree_miss(void *p) __hidden __noinline;
+/*
  * The nolock path, taken when busy is found set: the allocator was re-entered
  * (a signal handler, or code the allocator called).  Never touches a sheaf,
  * never waits for a lock; a free that cannot be done at once is deferred.

@@ -16,11 +16,7 @@ static size_t thread_sheaf_objects(struct kmem_cache *s)
 	struct list_head *pos;
 	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next) {
 		struct tcache *tc = list_entry(pos, struct tcache, link);
-		struct slab_sheaf *m = READ_ONCE(tc->sheaves[s->id].main);
-		struct slab_sheaf *sp = READ_ONCE(tc->sheaves[s->id].spare);
-		n += READ_ONCE(m->size);
-		if (sp)
-			n += READ_ONCE(sp->size);
+		n += tcache_count(tc, s);
 	}
 	return n;
 }

@@ -21,14 +21,15 @@ struct tcache *tcache_create(struct sm_instance *inst)
 		return NULL;
 	struct tcache *tc = node_page_addr(n, first);
 	if (!zeroed)
-		memset(tc, 0, sizeof(*tc));
+		memset(tc, 0, sizeof(*tc)); /* every view none */
 	tc->inst = inst;
 	tc->first_page = first;
 	tc->npages = npages;
 	tc->node_id = 0;
 	tc->busy = &sm_thread.busy;
-	for (unsigned i = 0; i < SM_MAX_CACHES; i++)
-		tc->sheaves[i].main = &sm_empty_sheaf;
+	/* The default instance's kmalloc sheaves are the TLS block's, all none
+	   (zero) since the thread's last tcache_destroy, if any. */
+	tc->kpcs = inst->is_default ? &sm_thread.kmalloc_pcs[1] : tc->pcs;
 	sm_lock(&inst->lock);
 	list_add(&tc->link, &inst->tcaches);
 	sm_unlock(&inst->lock);
@@ -39,22 +40,23 @@ struct tcache *tcache_create(struct sm_instance *inst)
 
 void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s)
 {
-	struct tcache_sheaves *ts = &tc->sheaves[s->id];
+	struct pcs *c = tcache_pcs(tc, s->id);
 	struct node_barn *barn = tcache_barn(tc, s);
-	if (ts->main != &sm_empty_sheaf)
-		barn_return_sheaf(s, barn, ts->main);
-	if (ts->spare)
-		barn_return_sheaf(s, barn, ts->spare);
-	WRITE_ONCE(ts->main, &sm_empty_sheaf);
-	WRITE_ONCE(ts->spare, NULL);
+	struct slab_sheaf *m = view_sync(&c->main), *sp = view_sync(&c->spare);
+	view_install(&c->main, NULL);
+	view_install(&c->spare, NULL);
+	if (m)
+		barn_return_sheaf(s, barn, m);
+	if (sp)
+		barn_return_sheaf(s, barn, sp);
 }
 
 void tcache_release_all(struct tcache *tc)
 {
 	struct sm_instance *inst = tc->inst;
 	for (unsigned id = 0; id < SM_MAX_CACHES; id++) {
-		struct tcache_sheaves *ts = &tc->sheaves[id];
-		if (ts->main != &sm_empty_sheaf || ts->spare)
+		struct pcs *c = tcache_pcs(tc, id);
+		if (c->main.capacity || c->spare.capacity)
 			tcache_release_sheaves(tc, inst->cache_by_id[id]);
 	}
 }
@@ -70,87 +72,97 @@ void tcache_destroy(struct tcache *tc)
 	node_free_pages(n, tc->first_page, tc->npages, inst_now(inst), false);
 }
 
+/*
+ * The slow paths below work on sheaves: the views' counts are written back
+ * first (view_sync) and the views installed again before returning
+ * (view_install), all with busy set, so that no fast path of this thread
+ * runs in between.
+ */
+
 bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct slab_alloc_context *ctx)
 {
-	struct tcache_sheaves *ts = &tc->sheaves[s->id];
-	struct slab_sheaf *m = ts->main;
-	if (m->size)
+	struct pcs *c = tcache_pcs(tc, s->id);
+	if (c->main.size)
 		return true; /* the caller did not look (no tcache at the fast path) */
-	if (unlikely(m == &sm_empty_sheaf)) {
+	struct slab_sheaf *m = view_sync(&c->main), *sp = view_sync(&c->spare);
+	if (sp && sp->size) {
+		/* Frees have put objects in the spare: it becomes main. */
+		view_install(&c->main, sp);
+		view_install(&c->spare, m);
+		return true;
+	}
+	if (unlikely(!m)) {
 		m = sheaf_alloc(s, ctx);
 		if (!m)
 			return false;
-		WRITE_ONCE(ts->main, m);
-	}
-	if (ts->spare && ts->spare->size) {
-		WRITE_ONCE(ts->main, ts->spare);
-		WRITE_ONCE(ts->spare, m);
-		return true;
+		view_install(&c->main, m);
 	}
 	struct node_barn *barn = tcache_barn(tc, s);
-	if (!ts->spare) {
+	if (!sp) {
 		/* Keep the empty main as the spare; take a full one if the barn has it. */
 		struct slab_sheaf *full = barn_get_full_sheaf(s, barn, false);
 		if (full) {
-			WRITE_ONCE(ts->spare, m);
-			WRITE_ONCE(ts->main, full);
+			view_install(&c->spare, m);
+			view_install(&c->main, full);
 			return true;
 		}
 	} else {
 		struct slab_sheaf *empty = m;
 		struct slab_sheaf *full = barn_replace_empty_sheaf(s, barn, &empty, false);
 		if (full) {
-			WRITE_ONCE(ts->main, full);
+			view_install(&c->main, full);
 			if (empty)
 				sheaf_free(empty); /* the barn has enough empties */
 			return true;
 		}
 	}
-	return sheaf_refill(s, m, ctx) != 0;
+	bool got = sheaf_refill(s, m, ctx) != 0;
+	view_install(&c->main, m);
+	return got;
+}
+
+/* An empty sheaf for @s: the barn's, or a new one (NULL: none to be had). */
+static struct slab_sheaf *empty_sheaf(struct kmem_cache *s, struct node_barn *barn)
+{
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(0, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
+	struct slab_sheaf *e = barn_get_empty_sheaf(s, barn, false);
+	return e ? e : sheaf_alloc(s, &ctx);
 }
 
 bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 {
-	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(0, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
-	struct tcache_sheaves *ts = &tc->sheaves[s->id];
-	struct slab_sheaf *m = ts->main;
-	if (m->size < m->capacity)
+	struct pcs *c = tcache_pcs(tc, s->id);
+	if (c->spare.size < c->spare.capacity)
 		return true; /* the caller did not look (no tcache at the fast path) */
-	if (unlikely(m == &sm_empty_sheaf)) {
-		m = sheaf_alloc(s, &ctx);
-		if (!m)
-			return false;
-		WRITE_ONCE(ts->main, m);
-		return true;
-	}
-	/* main is full */
-	if (ts->spare && !ts->spare->size) {
-		WRITE_ONCE(ts->main, ts->spare);
-		WRITE_ONCE(ts->spare, m);
-		return true;
-	}
 	struct node_barn *barn = tcache_barn(tc, s);
+	struct slab_sheaf *m = view_sync(&c->main), *sp = view_sync(&c->spare);
+	if (!sp) {
+		sp = empty_sheaf(s, barn);
+		view_install(&c->spare, sp);
+		return sp != NULL;
+	}
+	/* The spare is full. */
+	if (!m || !m->size) {
+		/* Main is dry: the full spare becomes main, main (or a new
+		   empty sheaf) the spare. */
+		view_install(&c->main, sp);
+		if (!m)
+			m = empty_sheaf(s, barn);
+		view_install(&c->spare, m);
+		return m != NULL;
+	}
 	struct slab_sheaf *e;
-	if (!ts->spare) {
-		e = barn_get_empty_sheaf(s, barn, false);
-		if (!e)
-			e = sheaf_alloc(s, &ctx);
-		if (e) {
-			WRITE_ONCE(ts->spare, m);
-			WRITE_ONCE(ts->main, e);
-		} else {
-			sheaf_flush(s, m);
-		}
+	if (!barn_replace_full_sheaf(s, barn, sp, &e, false)) {
+		/* The barn is full: the spare's objects go back to their slabs. */
+		sheaf_flush(s, sp);
+		view_install(&c->spare, sp);
 		return true;
 	}
-	if (!barn_replace_full_sheaf(s, barn, m, &e, false)) {
-		/* The barn is full: this sheaf's objects go back to their slabs. */
-		sheaf_flush(s, m);
-		return true;
-	}
-	if (!e)
+	if (!e) {
+		struct slab_alloc_context ctx = SLAB_ALLOC_CTX(0, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
 		e = sheaf_alloc(s, &ctx);
-	WRITE_ONCE(ts->main, e ? e : &sm_empty_sheaf);
+	}
+	view_install(&c->spare, e);
 	return e != NULL;
 }
 

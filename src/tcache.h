@@ -1,7 +1,8 @@
 /*
  * tcache.h - the thread cache: a thread's sheaves for one instance, a main
  * and a spare sheaf per cache (the kernel's per-CPU slub_percpu_sheaves;
- * here per thread, as userspace cannot pin a CPU).
+ * here per thread, as userspace cannot pin a CPU).  Allocations pop from
+ * main and frees push onto spare (thread.h, struct pcs).
  *
  * A thread finds its tcache for an instance in sm_thread.slots[] (thread.h),
  * indexed by the instance's registry slot; the slot is valid only while its
@@ -15,6 +16,7 @@
 #define SM_TCACHE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "compiler.h"
@@ -24,11 +26,6 @@
 #include "slabmalloc.h"
 #include "thread.h"
 
-struct tcache_sheaves {
-	struct slab_sheaf *main;        /* never NULL: sm_empty_sheaf if none */
-	struct slab_sheaf *spare;       /* NULL or a real sheaf */
-};
-
 struct tcache {
 	struct sm_instance *inst;
 	const volatile uint8_t *busy;   /* the owner's sm_thread.busy (read by
@@ -36,8 +33,75 @@ struct tcache {
 	struct list_head link;          /* on inst->tcaches, under inst->lock */
 	uint32_t first_page, npages;    /* the page run holding this tcache */
 	int8_t node_id;                 /* whose barns it exchanges with (0) */
-	struct tcache_sheaves sheaves[SM_MAX_CACHES]; /* by cache id */
+	struct pcs *kpcs;               /* the sheaves of the kmalloc caches, by
+	                                   id: for the default instance the
+	                                   owner's sm_thread.kmalloc_pcs + 1
+	                                   (thread.h), else pcs */
+	struct pcs pcs[SM_MAX_CACHES];  /* by cache id (see kpcs) */
 };
+
+/*
+ * The sheaves of cache @id in @tc, as the fast paths use them.  The
+ * default instance's kmalloc sheaves live in the owner's TLS block, at a
+ * constant offset from the thread pointer (what malloc and free use
+ * directly); every other cache's in the tcache.
+ */
+static __always_inline struct pcs *tcache_pcs(struct tcache *tc, unsigned id)
+{
+	return (id < SM_NR_KMALLOC ? tc->kpcs : tc->pcs) + id;
+}
+
+/*
+ * The sheaf installed in @v, or NULL.  While installed, @v->size is the
+ * count and the sheaf's own size is stale: call view_sync first when the
+ * sheaf itself is to be read or handed on.
+ */
+static inline struct slab_sheaf *view_sheaf(const struct sheaf_view *v)
+{
+	if (!v->capacity)
+		return NULL;
+	return (struct slab_sheaf *)((char *)v->objects - offsetof(struct slab_sheaf, objects));
+}
+
+/* Write @v's count back to its sheaf; returns the sheaf (NULL: none). */
+static inline struct slab_sheaf *view_sync(struct sheaf_view *v)
+{
+	struct slab_sheaf *sh = view_sheaf(v);
+	if (sh)
+		WRITE_ONCE(sh->size, v->size);
+	return sh;
+}
+
+/*
+ * Install @sh (NULL: none) in @v.  Only the owner (busy set) or a thread
+ * that owns @v's owner's state (destroy, fork child) writes a view; other
+ * threads read it racily (tcache_holds): capacity is written last, and
+ * readers clamp the count to it.
+ */
+static inline void view_install(struct sheaf_view *v, struct slab_sheaf *sh)
+{
+	WRITE_ONCE(v->capacity, 0);
+	WRITE_ONCE(v->objects, sh ? sh->objects : NULL);
+	WRITE_ONCE(v->size, sh ? sh->size : 0);
+	WRITE_ONCE(v->capacity, sh ? sh->capacity : 0);
+}
+
+/* Whether view @v holds @p (racy for another thread's view). */
+static inline bool view_holds(const struct sheaf_view *v, const void *p)
+{
+	uint32_t cap = READ_ONCE(v->capacity);
+	void **objs = READ_ONCE(v->objects);
+	uint32_t n = MIN(READ_ONCE(v->size), cap);
+	for (uint32_t i = 0; objs && i < n; i++)
+		if (READ_ONCE(objs[i]) == p)
+			return true;
+	return false;
+}
+
+static inline size_t view_count(const struct sheaf_view *v)
+{
+	return MIN(READ_ONCE(v->size), READ_ONCE(v->capacity));
+}
 
 /*
  * The calling thread's tcache of the instance in registry slot @slot with
@@ -93,29 +157,52 @@ void tcache_release_all(struct tcache *tc) __hidden;
  */
 void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
 
-/* Whether @tc's sheaves of @s hold @p (racy for another thread's tcache: see sheaf_holds). */
-static inline bool tcache_holds(const struct tcache *tc, const struct kmem_cache *s, const void *p)
+/* Whether @tc's sheaves of @s hold @p (racy for another thread's tcache: see view_install). */
+static inline bool tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p)
 {
-	const struct tcache_sheaves *ts = &tc->sheaves[s->id];
-	struct slab_sheaf *m = READ_ONCE(ts->main), *sp = READ_ONCE(ts->spare);
-	return sheaf_holds(m, p) || (sp && sheaf_holds(sp, p));
+	const struct pcs *c = tcache_pcs(tc, s->id);
+	return view_holds(&c->main, p) || view_holds(&c->spare, p);
+}
+
+/* Objects in @tc's sheaves of @s (racy for another thread's tcache). */
+static inline size_t tcache_count(struct tcache *tc, const struct kmem_cache *s)
+{
+	const struct pcs *c = tcache_pcs(tc, s->id);
+	return view_count(&c->main) + view_count(&c->spare);
+}
+
+/*
+ * The common turn of a thread's sheaves, without the barn: main is dry and
+ * frees have filled the spare (or the spare is full and main dry), so the
+ * two trade places.  Returns false when that does not apply.  Busy set.
+ */
+static inline bool tcache_swap(struct pcs *c, bool for_alloc)
+{
+	struct sheaf_view *m = &c->main, *sp = &c->spare;
+	if (m->size || !m->capacity || !(for_alloc ? sp->size : sp->size == sp->capacity))
+		return false;
+	struct slab_sheaf *a = view_sync(m), *b = view_sync(sp);
+	view_install(m, b);
+	view_install(sp, a);
+	return true;
 }
 
 /*
  * Make main a sheaf with objects in it (the kernel's
- * __pcs_replace_empty_main): the spare if it has any, else a full sheaf
- * from the barn, else main refilled from slabs.  Returns false when no
- * object could be had (out of memory), with main possibly still
- * sm_empty_sheaf.  Busy set, no lock held.
+ * __pcs_replace_empty_main): the spare if frees have filled it any, else a
+ * full sheaf from the barn, else main refilled from slabs.  Returns false
+ * when no object could be had (out of memory), with main possibly still
+ * none.  Busy set, no lock held.
  */
 bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s,
 			const struct slab_alloc_context *ctx) __hidden;
 /*
- * Make main a sheaf with room in it (__pcs_replace_full_main): the spare if
- * empty, an empty sheaf from the barn or a new one with the full main given
- * to the barn, or main flushed to slabs.  Returns false only when there is
- * no sheaf and none can be made: the caller frees its object to the slab.
- * Busy set, no lock held.
+ * Make the spare a sheaf with room in it (__pcs_replace_full_main, for the
+ * sheaf frees go to): a new or barn empty sheaf if there is none; a full
+ * spare becomes main if main is empty, or goes to the barn for an empty
+ * one, or is flushed to slabs.  Returns false only when there is no sheaf
+ * and none can be made: the caller frees its object to the slab.  Busy
+ * set, no lock held.
  */
 bool tcache_make_room(struct tcache *tc, struct kmem_cache *s) __hidden;
 

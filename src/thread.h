@@ -21,9 +21,35 @@
 #include <stdint.h>
 
 #include "compiler.h"
+#include "size_classes.h"
 #include "slabmalloc.h"
 
 struct tcache;
+
+/*
+ * A thread's sheaf as the fast paths see it: the sheaf's object array and,
+ * while the sheaf is installed here, its authoritative count (the sheaf's
+ * own size field is written back only when it leaves: tcache.h).
+ * capacity 0: no sheaf, and the fast paths miss.
+ */
+struct sheaf_view {
+	void **objects;                 /* objects[0..size) are free objects */
+	uint32_t size;
+	uint32_t capacity;
+};
+
+/*
+ * A thread's two sheaves of one cache (the kernel's slub_percpu_sheaves):
+ * allocations pop from main, frees push onto spare.  The kernel uses main
+ * for both; splitting them means a malloc never waits for the count the
+ * previous free just wrote, so consecutive calls overlap in the pipeline
+ * (docs/architecture.md, "the fast paths").  The slow paths trade the two
+ * (a full spare becomes main when main runs dry) and trade with the barn.
+ */
+struct pcs {
+	struct sheaf_view main;
+	struct sheaf_view spare;
+};
 
 struct sm_tls_slot {
 	struct tcache *tc;              /* valid only while gen matches */
@@ -37,9 +63,20 @@ struct sm_tls_slot {
 
 struct sm_thread_state {
 	volatile uint8_t busy;          /* inside the allocator (see above) */
+	volatile uint8_t kick;          /* the default instance's slot carries
+	                                   SM_GEN_KICK: the fast paths of
+	                                   kmalloc_pcs[] must miss */
 	uint8_t state;                  /* TS_* */
 	uint32_t lock_id;               /* this thread in the locks it holds
 	                                   (lock.h); 0 until its first lock */
+	/*
+	 * The default instance's kmalloc sheaves, by class + 1 (entry 0 is
+	 * never used: a descriptor's fclass 0 means "not a default kmalloc
+	 * slab").  malloc and free reach them at a constant offset from the
+	 * thread pointer: the default instance's tcache points here instead of
+	 * holding them (tcache.h).
+	 */
+	struct pcs kmalloc_pcs[SM_NR_KMALLOC + 1];
 	struct sm_tls_slot slots[SM_MAX_INSTANCES];
 };
 

@@ -307,12 +307,13 @@ static void t_realloc(void)
 	 * realloc(p, 0) frees p and returns NULL (glibc).  Freed is measured with
 	 * mallinfo2: uordblks counts live objects (not those cached in sheaves)
 	 * and live page runs, so it drops by exactly the block's usable size.
-	 * The small object is freed right after a second one of its size was
-	 * taken from the sheaf, so the free is a plain push into a sheaf that has
-	 * room (no sheaf is allocated meanwhile).
+	 * A block of the size is freed first, so that this thread has a sheaf
+	 * for frees of the class with room in it; the measured free is then a
+	 * plain push (no sheaf is allocated meanwhile).
 	 */
 	static const size_t zsz[] = { 24, 1000, 100000, 40 * MiB };
 	for (size_t i = 0; i < sizeof(zsz) / sizeof(zsz[0]); i++) {
+		free(malloc(zsz[i]));
 		p = malloc(zsz[i]);
 		void *extra = malloc(zsz[i]);
 		CHECK(p && extra);
@@ -677,8 +678,9 @@ static void t_malloc_stats(void)
 }
 
 /*
- * @fn frees @p: uordblks drops by its usable size (see t_realloc).  @extra
- * was allocated after @p by the same call, so the sheaf has room.
+ * @fn frees @p: uordblks drops by its usable size (see t_realloc).  A
+ * block of @p's size was freed before the call and @extra was allocated
+ * after @p, so the sheaf frees go to exists and has room.
  */
 static void check_frees(const char *what, void *p, void *extra, void (*fn)(void *, size_t), size_t n)
 {
@@ -705,6 +707,8 @@ static void t_sized_frees(void)
 	static const size_t fsz[] = { 8, 100, 3000, 100000, 40 * MiB };
 	for (size_t i = 0; i < sizeof(fsz) / sizeof(fsz[0]); i++) {
 		size_t n = fsz[i];
+		free(malloc(n));
+		free(aligned_alloc(64, n));
 		void *p = malloc(n);
 		check_frees("free_sized", p, malloc(n), call_free_sized, n);
 		p = aligned_alloc(64, n);

@@ -277,14 +277,14 @@ static void test_metadata(void)
 	sm_instance_destroy(inst);
 
 	/* A 1 MiB node inside its 64 MiB reservation: the rest of the
-	   reservation is neither metadata nor data. */
+	   reservation past its data is neither metadata nor data. */
 	struct sm_options o = test_options(&e);
 	o.node_size = (size_t)1 << 20;
 	inst = sm_instance_create(&o);
 	CHECK(inst != NULL);
 	n = inst->pa.nodes[0];
-	CHECK(n->data + ((size_t)n->npages << SM_PAGE_SHIFT) <= (char *)n->base + ((size_t)1 << 20));
-	void *beyond[] = { (char *)n->base + ((size_t)1 << 20), (void *)(n->base + n->reserved - 8) };
+	CHECK((size_t)n->npages << SM_PAGE_SHIFT <= ((size_t)1 << 20));
+	void *beyond[] = { n->data + ((size_t)n->npages << SM_PAGE_SHIFT), (void *)(n->base + n->reserved - 8) };
 	for (unsigned i = 0; i < 2; i++) {
 		CHECK(node_of(beyond[i]) == n);
 		before = e.count;
@@ -380,11 +380,11 @@ static void fill_slabs(sm_instance_t *inst, void *sl[8][8])
 	/* This thread's main sheaf of kmalloc-512 is empty now, no spare. */
 	struct tcache *tc = sm_thread.slots[inst->slot].tc;
 	struct kmem_cache *s = &inst->kmalloc_caches[kmalloc_index(512)];
-	CHECK_EQ(tc->sheaves[s->id].main->size, 0);
-	CHECK(tc->sheaves[s->id].spare == NULL);
+	CHECK_EQ(tcache_pcs(tc, s->id)->main.size, 0);
+	CHECK(tcache_pcs(tc, s->id)->spare.capacity == 0);
 }
 
-static struct slab *desc_of(void *p)
+static struct slab *slab_head_of(void *p)
 {
 	struct sm_node *n = node_of(p);
 	return &n->descs[n->descs[node_page_index(n, p)].head];
@@ -405,7 +405,7 @@ static void test_double_free_slab_freelist_head(void)
 	fill_slabs(inst, sl);
 	prime_sheaves(sl);
 	void *p = sl[1][0];
-	struct slab *d1 = desc_of(p);
+	struct slab *d1 = slab_head_of(p);
 	CHECK_EQ(d1->inuse, 8);
 
 	sm_kfree(p);                 /* flushes main; main = [p] */
@@ -438,7 +438,7 @@ static void test_double_free_slab_empty(void)
 	void *sl[8][8];
 	fill_slabs(inst, sl);
 	prime_sheaves(sl);
-	struct slab *d1 = desc_of(sl[1][0]);
+	struct slab *d1 = slab_head_of(sl[1][0]);
 	for (unsigned j = 0; j < 8; j++)
 		sm_kfree(sl[1][j]);
 	sm_kfree(sl[2][0]);          /* flushes slab 1's last four: slab 1 is empty */

@@ -122,10 +122,18 @@ static void check_layout(struct sm_node *n, size_t size)
 	CHECK_EQ(n->reserved, (size + SM_NODE_ALIGN - 1) / SM_NODE_ALIGN * SM_NODE_ALIGN);
 	CHECK_EQ(n->base % SM_NODE_ALIGN, 0);
 	CHECK((uintptr_t)n == n->base);
-	/* [header][descs][guard][data] within @size */
+	/* [header][descriptor table of every reserved page][guard][data]
+	   within the reservation; the data pages and their descriptors fit
+	   in @size; the descriptor map finds the data pages' descriptors. */
 	CHECK((uintptr_t)n->descs >= n->base + sizeof(struct sm_node));
 	CHECK((char *)(n->descs + n->npages) + SM_PAGE_SIZE <= n->data);
-	CHECK(n->data + ((size_t)n->npages << SM_PAGE_SHIFT) <= (char *)n->base + size);
+	CHECK(n->data + ((size_t)n->npages << SM_PAGE_SHIFT) <= (char *)n->base + n->reserved);
+	CHECK((size_t)n->npages * (SM_PAGE_SIZE + sizeof(struct slab)) <= size);
+	CHECK(desc_of(n->data) == &n->descs[0]);
+	CHECK(desc_of(n->data + ((size_t)n->npages << SM_PAGE_SHIFT) - 1) == &n->descs[n->npages - 1]);
+	CHECK(desc_of((void *)n->base) != NULL && desc_of((void *)n->base)->type == PT_UNUSED);
+	CHECK(desc_of((void *)(n->base + n->reserved - 1)) != NULL);
+	CHECK(desc_of((void *)(n->base + n->reserved - 1))->type == PT_UNUSED);
 	CHECK_EQ((uintptr_t)n->data % SM_PAGE_SIZE, 0);
 	/* the metadata costs less than 3% of the node */
 	CHECK((size_t)n->npages * SM_PAGE_SIZE * 100 >= size * 97);

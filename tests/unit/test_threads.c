@@ -94,7 +94,8 @@ static void count_sheaves(sm_instance_t *inst, size_t *per_class)
 		struct list_head *t;
 		for (t = inst->tcaches.next; t != &inst->tcaches; t = t->next) {
 			struct tcache *tc = list_entry(t, struct tcache, link);
-			per_class[k] += (tc->sheaves[s->id].main != &sm_empty_sheaf) + (tc->sheaves[s->id].spare != NULL);
+			per_class[k] += (tcache_pcs(tc, s->id)->main.capacity != 0) +
+					(tcache_pcs(tc, s->id)->spare.capacity != 0);
 		}
 	}
 }
@@ -488,8 +489,8 @@ static void *exit_thread(void *arg)
 	struct tcache *tc = sm_thread.slots[ex.inst->slot].tc;
 	CHECK(tc != NULL);
 	CHECK_EQ(sm_thread.slots[ex.inst->slot].gen, ex.inst->gen);
-	ex.main_size = tc->sheaves[s->id].main->size;
-	ex.spare_size = tc->sheaves[s->id].spare ? tc->sheaves[s->id].spare->size : 0;
+	ex.main_size = tcache_pcs(tc, s->id)->main.size;
+	ex.spare_size = tcache_pcs(tc, s->id)->spare.size;
 	CHECK(ex.main_size > 0);
 	struct sm_cache_stats st;
 	sm_cache_stats_get(s, &st);
@@ -531,33 +532,38 @@ static void test_thread_exit(void)
 	/*
 	 * (a) 100 objects allocated and all freed.  kmalloc-64 has sheaves of
 	 * 64: the allocations take two refills of 64 (128 objects out of the
-	 * slabs), the frees fill main (28 left + 36) and then a second sheaf
-	 * (64), so the thread ends with main and spare full: 128 objects.
+	 * slabs) and leave 28 in main.  The frees go to the spare: the first
+	 * 64 fill it and, main not being dry, it goes to the barn full; the
+	 * last 36 are in a new spare.  128 objects in sheaves.
 	 */
 	ex.inst = sm_instance_create(&o);
 	CHECK(ex.inst != NULL);
 	struct kmem_cache *s = cache_of_size(ex.inst, OBJ_SIZE);
 	CHECK_EQ(s->sheaf_capacity, 64);
 	run_exit_thread(100, 100);
-	CHECK_EQ(ex.main_size + ex.spare_size, 128);
+	CHECK_EQ(ex.main_size, 28);
+	CHECK_EQ(ex.spare_size, 36);
 	CHECK_EQ(ex.sheaf_objects, 128);
 	CHECK_EQ(ex.active, 0);
 	CHECK_EQ(ex.large_bytes, tc_bytes); /* the live thread's tcache page run */
 
-	/* After the exit: both full sheaves went to the barn, none were lost. */
+	/* After the exit: the full sheaf stays in the barn, main's and the
+	   spare's objects went back to their slabs; none were lost. */
 	size_t inuse, full, empty;
 	slab_and_barn(ex.inst, s, &inuse, &full, &empty);
-	CHECK_EQ(full, 2);
+	CHECK_EQ(full, 1);
+	CHECK_EQ(empty, 2);
 	CHECK_EQ(inuse, full * s->sheaf_capacity);
 	struct sm_cache_stats st;
 	sm_cache_stats_get(s, &st);
 	CHECK_EQ(st.sheaf_objects, full * s->sheaf_capacity);
 	CHECK_EQ(st.active_objects, 0);
-	/* "full sheaves given to a barn": the two returned at exit count. */
-	CHECK_EQ(st.barn_put, 2);
+	/* "full sheaves given to a barn": the one given by a free. */
+	CHECK_EQ(st.barn_put, 1);
 	CHECK_EQ(st.barn_get, 0);
 	CHECK_EQ(st.refills, 2);
-	CHECK_EQ(st.slabs, 2);      /* 64 objects per 4 KiB slab, all 128 in the barn */
+	CHECK_EQ(st.flushes, 2);
+	CHECK_EQ(st.slabs, 2);      /* 64 objects per 4 KiB slab */
 	CHECK(list_empty(&ex.inst->tcaches));
 	struct sm_stats ss;
 	sm_stats_get(ex.inst, &ss);
@@ -566,8 +572,7 @@ static void test_thread_exit(void)
 	/* A second thread takes the barn's sheaves: nothing was lost. */
 	run_exit_thread(128, 128);
 	sm_cache_stats_get(s, &st);
-	CHECK_EQ(st.barn_get, 2);
-	CHECK_EQ(st.refills, 2);    /* served from the barn alone */
+	CHECK_EQ(st.barn_get, 1);   /* its first 64 from the barn's full sheaf */
 	/* Every full sheaf that entered the barn is counted in or out. */
 	slab_and_barn(ex.inst, s, &inuse, &full, &empty);
 	CHECK_EQ(st.barn_put - st.barn_get, full);
@@ -577,25 +582,26 @@ static void test_thread_exit(void)
 	sm_instance_destroy(ex.inst);
 
 	/*
-	 * (b) 100 allocated, 90 freed, 10 kept: main holds 90 - 36 = 54 (not
-	 * full: flushed to the slabs at exit, the sheaf kept as an empty by the
-	 * barn), spare is full (to the barn).  64 objects in the barn, 10 live.
+	 * (b) 100 allocated, 90 freed, 10 kept: main holds 28, the spare
+	 * 90 - 64 = 26 after a full one went to the barn; both are flushed to
+	 * the slabs at exit, their sheaves kept as empties by the barn.  64
+	 * objects in the barn, 10 live.
 	 */
 	ex.inst = sm_instance_create(&o);
 	CHECK(ex.inst != NULL);
 	s = cache_of_size(ex.inst, OBJ_SIZE);
 	run_exit_thread(100, 90);
-	CHECK_EQ(ex.main_size, 54);
-	CHECK_EQ(ex.spare_size, 64);
+	CHECK_EQ(ex.main_size, 28);
+	CHECK_EQ(ex.spare_size, 26);
 	CHECK_EQ(ex.active, 10);
 	slab_and_barn(ex.inst, s, &inuse, &full, &empty);
 	CHECK_EQ(full, 1);
-	CHECK_EQ(empty, 1);
+	CHECK_EQ(empty, 2);
 	CHECK_EQ(inuse, full * s->sheaf_capacity + 10);
 	sm_cache_stats_get(s, &st);
 	CHECK_EQ(st.active_objects, 10);
 	CHECK_EQ(st.sheaf_objects, 64);
-	CHECK_EQ(st.flushes, 1);
+	CHECK_EQ(st.flushes, 2);
 	CHECK(list_empty(&ex.inst->tcaches));
 	for (unsigned i = 0; i < 10; i++) {
 		unsigned char *c = ex.kept[i];
@@ -733,13 +739,14 @@ static void test_thread_flush(void)
 		p[i] = sm_kmalloc(inst, OBJ_SIZE, 0);
 	for (int i = 0; i < 70; i++)
 		sm_kfree(p[i]);
-	/* main: 28 + 36 = 64 (full) became the spare; main holds 70 - 36 = 34. */
+	/* Allocations: main refilled twice from the slabs, 64 - 36 = 28 left.
+	   Frees go to the spare: the first 64 filled it and it went to the
+	   barn (main was not dry), the last 6 are in a new spare. */
 	struct tcache *tc = sm_thread.slots[inst->slot].tc;
 	CHECK(tc != NULL);
-	struct tcache_sheaves *pcs = &tc->sheaves[s->id];
-	CHECK_EQ(pcs->main->size, 34);
-	CHECK(pcs->spare != NULL);
-	CHECK_EQ(pcs->spare->size, 64);
+	CHECK_EQ(tcache_pcs(tc, s->id)->main.size, 28);
+	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, 6);
+	CHECK_EQ(s->node[0].barn.nr_full, 1);
 	struct sm_cache_stats st;
 	sm_cache_stats_get(s, &st);
 	CHECK_EQ(st.sheaf_objects, 98);
@@ -748,14 +755,15 @@ static void test_thread_flush(void)
 	sm_thread_flush(inst);
 	/* The thread holds no sheaf of any cache any more. */
 	for (unsigned i = 0; i < SM_MAX_CACHES; i++) {
-		CHECK(tc->sheaves[i].main == &sm_empty_sheaf);
-		CHECK(tc->sheaves[i].spare == NULL);
+		CHECK(tcache_pcs(tc, i)->main.capacity == 0);
+		CHECK(tcache_pcs(tc, i)->spare.capacity == 0);
 	}
-	/* The full spare went to the barn, main's 34 objects to the slabs. */
+	/* The barn keeps its full sheaf; main's 28 and the spare's 6 objects
+	   went to the slabs, and their sheaves to the barn as empties. */
 	size_t inuse, full, empty;
 	slab_and_barn(inst, s, &inuse, &full, &empty);
 	CHECK_EQ(full, 1);
-	CHECK_EQ(empty, 1);
+	CHECK_EQ(empty, 2);
 	CHECK_EQ(inuse, 64 + 30);
 	sm_cache_stats_get(s, &st);
 	CHECK_EQ(st.sheaf_objects, 64);
