@@ -414,24 +414,42 @@ bool node_free_pages(struct sm_node *n, uint32_t first, uint32_t npages, uint64_
 	return true;
 }
 
-enum node_free_result node_free_run(struct sm_node *n, uint32_t first, uint64_t now, bool trylock)
+/* Free the run at @first if its head's type is @live: claimed by one compare-and-swap. */
+static enum node_free_result free_run(struct sm_node *n, uint32_t first, uint64_t now, bool trylock,
+				      uint8_t live)
 {
 	if (!sm_lock_ctx(&n->lock, trylock))
 		return NODE_BUSY;
 	struct slab *h = &n->descs[first];
-	if (unlikely(h->type != PT_LARGE || h->head != first)) {
+	/* A compare-and-swap: a run cache (runcache.h) claims a live run
+	   without this lock. */
+	uint8_t expect = live;
+	if (unlikely(h->head != first ||
+		     !__atomic_compare_exchange_n(&h->type, &expect, PT_UNUSED, false, __ATOMIC_ACQ_REL,
+						  __ATOMIC_RELAXED))) {
 		sm_unlock(&n->lock);
 		return NODE_NOT_LIVE;
 	}
 	uint32_t npages = h->npages;
 	if (likely(!n->abandoned)) {
-		h->type = PT_UNUSED;
 		n->descs[first + npages - 1].type = PT_UNUSED;
 		n->used_pages -= npages;
 		run_insert(n, first, npages, 1, now);
+	} else {
+		h->type = live; /* leaked as it was: the bins cannot be trusted */
 	}
 	sm_unlock(&n->lock);
 	return NODE_FREED;
+}
+
+enum node_free_result node_free_run(struct sm_node *n, uint32_t first, uint64_t now, bool trylock)
+{
+	return free_run(n, first, now, trylock, PT_LARGE);
+}
+
+enum node_free_result node_free_cached_run(struct sm_node *n, uint32_t first, uint64_t now)
+{
+	return free_run(n, first, now, false, PT_LARGE_CACHED);
 }
 
 size_t node_purge(struct sm_node *n, uint64_t cutoff)

@@ -10,6 +10,8 @@
  *   - a page inside a live slab has type PT_SLAB, its cache and its slab's
  *     first page (written for every page of the slab);
  *   - the first and last page of a live page run have PT_LARGE/PT_LARGE_TAIL;
+ *     a run kept in a thread's run cache (runcache.h) has PT_LARGE_CACHED
+ *     instead of PT_LARGE, and is neither live nor free;
  *   - the first and last page of a free run are PT_FREE boundary tags;
  *   - every other page has a type that no valid pointer may resolve to
  *     (PT_UNUSED, PT_FREE), so a free() of an interior or stale pointer is
@@ -206,6 +208,12 @@ enum node_free_result {
  */
 enum node_free_result node_free_run(struct sm_node *n, uint32_t first, uint64_t now,
 				    bool trylock) __hidden;
+
+/*
+ * As node_free_run for a run that a run cache holds (head PT_LARGE_CACHED,
+ * runcache.h), taken out of it by the caller; waits for n->lock.
+ */
+enum node_free_result node_free_cached_run(struct sm_node *n, uint32_t first, uint64_t now) __hidden;
 
 /* Record a live page run (head and tail descriptors). */
 void node_mark_large(struct sm_node *n, uint32_t first, uint32_t npages) __hidden;

@@ -14,7 +14,8 @@
 
 /*
  * Purge what is older than @cutoff (ns): the deferred list, idle barns,
- * empty slabs, then free page runs.  Returns bytes purged.  Blocking
+ * empty slabs, the runs threads' run caches kept since before @cutoff,
+ * then free page runs.  Returns bytes purged.  Blocking
  * context (busy set, or the helper thread); takes inst->lock.
  */
 size_t inst_purge(struct sm_instance *inst, uint64_t cutoff) __hidden;
@@ -28,10 +29,10 @@ void inst_maybe_purge(struct sm_instance *inst, uint64_t now) __hidden;
 
 /*
  * Give back what the instance keeps cached: the deferred list, this
- * thread's sheaves, every barn, every empty slab (their pages become free
- * runs any request can take).  Out of memory, so that an allocation can be
+ * thread's sheaves, every barn, every empty slab, every thread's run cache
+ * (their pages become free runs any request can take).  Out of memory, so that an allocation can be
  * tried once more, and for sm_purge(force).  Returns whether anything may
- * have come back (full sheaves, empty slabs, this thread's sheaves): if
+ * have come back (full sheaves, empty slabs, cached runs, this thread's sheaves): if
  * not, a retry would only fail the same way.  Busy set (not re-entered),
  * no lock held; takes inst->lock.
  */

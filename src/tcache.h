@@ -20,6 +20,7 @@
 #include "compiler.h"
 #include "instance.h"
 #include "list.h"
+#include "runcache.h"
 #include "sheaf.h"
 #include "slabmalloc.h"
 #include "thread.h"
@@ -37,6 +38,9 @@ struct tcache {
 	uint32_t first_page, npages;    /* the page run holding this tcache */
 	int8_t node_id;                 /* whose barns it exchanges with (0) */
 	struct tcache_sheaves sheaves[SM_MAX_CACHES]; /* by cache id */
+	struct run_cache runs;          /* freed page runs (runcache.h): the
+	                                   owner fills it; any thread holding
+	                                   inst->lock may flush it */
 };
 
 /*
