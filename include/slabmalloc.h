@@ -83,6 +83,8 @@ struct sm_options {
 	                              1 TiB). Default 64 MiB */
 	unsigned max_nodes;        /* nodes this instance may create (1..16) */
 	unsigned purge_delay_ms;   /* free pages and empty slabs older than this
+	                              (page runs above 1 MiB freed by the
+	                              program: 10 times this)
 	                              go back to the OS; 0 = at once */
 	unsigned sheaf_capacity;   /* objects per sheaf; 0 = chosen by size */
 	unsigned barn_max_full;    /* full sheaves a barn keeps per node */

@@ -171,6 +171,14 @@ static bool kfree_to_runcache(void *p, struct sm_instance **instp)
 	return true;
 }
 
+/* The stamp of the allocation @r freed at @now (purge.h, SM_RUN_KEEP_DELAYS). */
+static uint64_t large_free_stamp(struct sm_instance *inst, const struct large_ref *r, uint64_t now)
+{
+	if (r->huge || r->node->descs[r->page].npages <= RUNCACHE_MAX_PAGES)
+		return now;
+	return now + (uint64_t)(SM_RUN_KEEP_DELAYS - 1) * inst->opts.purge_delay_ms * 1000000u;
+}
+
 struct sm_instance *__kfree_large(void *p, bool trylock)
 {
 	struct large_ref r;
@@ -188,7 +196,7 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 	struct sm_instance *inst = r.node->inst;
 	const struct report_sink *err = r.node->err;
 	uint64_t now = inst_now(inst);
-	switch (large_free(&inst->pa, &r, now, trylock)) {
+	switch (large_free(&inst->pa, &r, large_free_stamp(inst, &r, now), trylock)) {
 	case LARGE_FREED:
 		if (!trylock && !r.huge)
 			inst_maybe_purge(inst, now);

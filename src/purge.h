@@ -13,6 +13,15 @@
 #include "instance.h"
 
 /*
+ * A page run too big for a run cache (runcache.h) that the program frees
+ * stays resident this many purge delays, not one: it is stamped that much
+ * later.  A program that frees and allocates big buffers again does not
+ * fault their pages in again (issue 11: wl_large); sm_purge(force) still
+ * takes them at once.
+ */
+#define SM_RUN_KEEP_DELAYS 10u
+
+/*
  * Purge what is older than @cutoff (ns): the deferred list, idle barns,
  * empty slabs, the runs threads' run caches kept since before @cutoff,
  * then free page runs.  Returns bytes purged.  Blocking
