@@ -145,14 +145,17 @@ static void run_double_free_report(const struct report_sink *err, void *p)
  */
 static bool kfree_to_runcache(void *p, struct sm_instance **instp)
 {
+	/* The thread's tcache first: a thread without one (or with a kick
+	   pending) goes on at once. */
+	struct sm_node *n = node_of(p);
+	if (!n)
+		return false;
+	struct sm_instance *inst = n->inst;
+	struct tcache *tc = tcache_peek(inst);
+	if (!tc || !inst->opts.purge_delay_ms) /* delay 0: nothing is kept */
+		return false;
 	struct large_ref r;
 	if (!large_lookup(p, &r) || r.huge)
-		return false;
-	struct sm_instance *inst = r.node->inst;
-	if (!inst->opts.purge_delay_ms)
-		return false; /* freed memory goes back at once: nothing is kept */
-	struct tcache *tc = tcache_peek(inst); /* NULL too while a kick is pending */
-	if (!tc)
 		return false;
 	uint64_t now;
 	switch (runcache_put(&tc->runs, r.node, r.page, &now)) {
