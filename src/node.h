@@ -174,6 +174,18 @@ struct sm_node *node_create_huge(const struct node_origin *o, size_t size, size_
  * owns the allocation; no lock is taken.
  */
 size_t node_grow_huge(struct sm_node *n, size_t size) __hidden;
+/*
+ * Move huge node @n's data to a new reservation of its own, grown to @size
+ * bytes, with the OS's remap (mremap: the pages move, nothing is copied;
+ * the pages added read as zero).  Returns the new node (its header is new:
+ * the caller links it where @n was), or NULL with @n unchanged when the OS
+ * has no remap or refuses.  @n's granules leave the node map before the
+ * pages move, so the old range, which the kernel may then hand to anyone,
+ * never resolves to @n; until the new node is registered, neither address
+ * resolves.  The caller owns the allocation and has taken @n off every
+ * list; no lock is taken.
+ */
+struct sm_node *node_move_huge(struct sm_node *n, size_t size) __hidden;
 /* Unregister and unmap @n.  Every pointer into it becomes foreign. */
 void node_destroy(struct sm_node *n) __hidden;
 
