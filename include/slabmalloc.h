@@ -60,6 +60,13 @@ typedef struct kmem_cache sm_cache_t;
  *             it stops counting towards the resident set.  0 or -1.
  *  release  - unmap a whole reservation returned by reserve.
  *  now_ns   - a monotonic clock in nanoseconds.
+ *  remap    - move the committed pages [old_addr, old_addr+old_size) to
+ *             @new_addr (inside a reservation from reserve), extending them
+ *             to @new_size bytes (the pages added read as 0); the old
+ *             range is then unmapped.  0, or -1 with nothing changed.  Optional:
+ *             NULL in an OS of your own means there is none (realloc of a
+ *             huge mapping that outgrows its reservation copies); with
+ *             os NULL, the real one (mremap).
  */
 struct sm_os_ops {
 	void *(*reserve)(size_t size, size_t align, void *arg);
@@ -68,6 +75,7 @@ struct sm_os_ops {
 	void (*release)(void *p, size_t size, void *arg);
 	uint64_t (*now_ns)(void *arg);
 	void *arg;
+	int (*remap)(void *old_addr, size_t old_size, void *new_addr, size_t new_size, void *arg);
 };
 
 /*
@@ -83,6 +91,8 @@ struct sm_options {
 	                              1 TiB). Default 64 MiB */
 	unsigned max_nodes;        /* nodes this instance may create (1..16) */
 	unsigned purge_delay_ms;   /* free pages and empty slabs older than this
+	                              (page runs above 1 MiB freed by the
+	                              program: 10 times this)
 	                              go back to the OS; 0 = at once */
 	unsigned sheaf_capacity;   /* objects per sheaf; 0 = chosen by size */
 	unsigned barn_max_full;    /* full sheaves a barn keeps per node */

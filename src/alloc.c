@@ -102,7 +102,32 @@ void *__slab_alloc_node(struct kmem_cache *s, unsigned flags, int node)
 	return p;
 }
 
-void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags, int node)
+/* Whether a request may be served by the run cache. */
+static inline bool runcache_fits(struct sm_instance *inst, size_t size, size_t align, unsigned flags,
+				 int node)
+{
+	return align <= SM_PAGE_SIZE && node == SM_NO_NODE &&
+	       !(flags & (SLAB_ALLOC_THISNODE | SLAB_ALLOC_NO_RECURSE)) &&
+	       size <= ((size_t)RUNCACHE_MAX_PAGES << SM_PAGE_SHIFT) && size <= inst->pa.huge_threshold;
+}
+
+/*
+ * A run of @tc's run cache for a plain request of @size bytes, or NULL.
+ * Busy set, not re-entered: a re-entered call never touches the cache the
+ * interrupted code may be changing.
+ */
+static void *kmalloc_from_runcache(struct tcache *tc, size_t size, unsigned flags)
+{
+	uint32_t npages = (uint32_t)(ALIGN_UP(MAX(size, (size_t)1), SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
+	void *p = runcache_get(&tc->runs, npages, size);
+	if (p && (flags & SLAB_ALLOC_ZERO))
+		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT); /* a cached run is dirty */
+	return p;
+}
+
+/* A page run or huge mapping past the run cache (busy clear or re-entered). */
+static __noinline void *kmalloc_large_slow(struct sm_instance *inst, size_t size, size_t align,
+					   unsigned flags, int node)
 {
 	if (unlikely(!default_ready(inst)))
 		return NULL;
@@ -118,6 +143,30 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 	if (!nested)
 		helper_check(inst, HELPER_MAY_START);
 	return p;
+}
+
+void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags, int node)
+{
+	/* Only a thread that has a tcache has a run cache: page runs alone do
+	   not attach a thread (its tcache would take pages of the node).  A
+	   pending kick makes tcache_peek miss: the slow path sees to it. */
+	struct tcache *tc = tcache_peek(inst);
+	if (tc && tc->runs.used && runcache_fits(inst, size, align, flags, node) &&
+	    !sm_in_allocator()) {
+		sm_thread.busy = 1;
+		barrier();
+		void *p = kmalloc_from_runcache(tc, size, flags);
+		barrier();
+		sm_thread.busy = 0;
+		if (p) {
+			/* The end of an allocation: start the helper if a deferred
+			   free asked for one (slow_path_exit does the same). */
+			if (unlikely(READ_ONCE(inst->deferred.want_helper)))
+				helper_maybe_start(inst);
+			return p;
+		}
+	}
+	return kmalloc_large_slow(inst, size, align, flags, node);
 }
 
 void *sm_kmalloc(sm_instance_t *inst, size_t size, unsigned gfp)

@@ -142,10 +142,67 @@ void __slab_free_nolock(struct kmem_cache *s, void *p)
 		defer_free(&s->inst->deferred, p, s);
 }
 
+static void run_double_free_report(const struct report_sink *err, void *p)
+{
+	sm_report(err, "double free of %p (a page run freed already)", p);
+}
+
+/*
+ * Keep the page run @p in this thread's run cache (runcache.h).  Returns
+ * false when it is not for the cache (not a live run of a node, too big,
+ * purge delay 0, no tcache): the caller frees it the usual way.  True when
+ * done: *@instp is its instance, or NULL when it was reported as a double
+ * free.  Busy set, not re-entered.
+ */
+static bool kfree_to_runcache(void *p, struct sm_instance **instp)
+{
+	/* The thread's tcache first: a thread without one (or with a kick
+	   pending) goes on at once. */
+	struct sm_node *n = node_of(p);
+	if (!n)
+		return false;
+	struct sm_instance *inst = n->inst;
+	struct tcache *tc = tcache_peek(inst);
+	if (!tc || !inst->opts.purge_delay_ms) /* delay 0: nothing is kept */
+		return false;
+	struct large_ref r;
+	if (!large_lookup(p, &r) || r.huge)
+		return false;
+	uint64_t now;
+	switch (runcache_put(&tc->runs, r.node, r.page, &now)) {
+	case RUNCACHE_NO:
+		return false;
+	case RUNCACHE_NOT_LIVE:
+		run_double_free_report(r.node->err, p);
+		*instp = NULL;
+		return true;
+	case RUNCACHE_CACHED:
+		break;
+	}
+	if (now) /* this put read the clock: the purge timer with it */
+		inst_maybe_purge(inst, now);
+	*instp = inst;
+	return true;
+}
+
+/* The stamp of the allocation @r freed at @now (purge.h, SM_RUN_KEEP_DELAYS). */
+static uint64_t large_free_stamp(struct sm_instance *inst, const struct large_ref *r, uint64_t now)
+{
+	if (r->huge || r->node->descs[r->page].npages <= RUNCACHE_MAX_PAGES)
+		return now;
+	return now + (uint64_t)(SM_RUN_KEEP_DELAYS - 1) * inst->opts.purge_delay_ms * 1000000u;
+}
+
 struct sm_instance *__kfree_large(void *p, bool trylock)
 {
 	struct large_ref r;
 	if (unlikely(!large_lookup(p, &r))) {
+		if (runcache_holds(p)) { /* freed already, and kept in a run cache */
+			/* The words of a free of a run given back to its node
+			   (slab_check_object finds a free page there). */
+			sm_report(node_of(p)->err, "double free of %p (free page: a page run freed already)", p);
+			return NULL;
+		}
 		registry_default_sink_prepare(); /* a foreign pointer's report goes there */
 		slab_check_object(NULL, p);      /* reports what is wrong with it */
 		return NULL;
@@ -153,7 +210,7 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 	struct sm_instance *inst = r.node->inst;
 	const struct report_sink *err = r.node->err;
 	uint64_t now = inst_now(inst);
-	switch (large_free(&inst->pa, &r, now, trylock)) {
+	switch (large_free(&inst->pa, &r, large_free_stamp(inst, &r, now), trylock)) {
 	case LARGE_FREED:
 		if (!trylock && !r.huge)
 			inst_maybe_purge(inst, now);
@@ -162,8 +219,10 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 		defer_free(&inst->deferred, p, NULL);
 		break;
 	case LARGE_NOT_LIVE:
-		sm_report(err, "double free of %p (a %s freed already)", p,
-			  r.huge ? "huge mapping" : "page run");
+		if (r.huge)
+			sm_report(err, "double free of %p (a huge mapping freed already)", p);
+		else
+			run_double_free_report(err, p);
 		return NULL;
 	}
 	return inst;
@@ -172,7 +231,13 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 void kfree_large(void *p)
 {
 	bool nested = sm_enter();
-	struct sm_instance *inst = __kfree_large(p, nested);
+	struct sm_instance *inst;
+	if (likely(!nested) && kfree_to_runcache(p, &inst)) {
+		/* No helper_check: a kick pending made kfree_to_runcache miss. */
+		sm_leave(nested);
+		return;
+	}
+	inst = __kfree_large(p, nested);
 	sm_leave(nested);
 	if (!nested && inst)
 		helper_check(inst, HELPER_NO_START);

@@ -160,6 +160,36 @@ bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bo
 	return true;
 }
 
+void *large_move_huge(struct page_alloc *pa, const struct large_ref *r, size_t size)
+{
+	struct sm_node *n = r->node;
+	if (!n->os->remap || size > SM_MAX_ALLOC)
+		return NULL;
+	sm_lock(pa->lock);
+	if (n->freeing) { /* a racing (double) free claimed it */
+		sm_unlock(pa->lock);
+		return NULL;
+	}
+	/* Off the list while its header moves: a fork child meanwhile finds
+	   it neither there nor in the map, and leaks it. */
+	list_del(&n->huge_link);
+	pa->nr_huge--;
+	__atomic_fetch_sub(&pa->huge_bytes, n->huge_size, __ATOMIC_RELAXED);
+	sm_unlock(pa->lock);
+	uintptr_t old = (uintptr_t)n->data;
+	struct sm_node *m = node_move_huge(n, size);
+	struct sm_node *now = m ? m : n;
+	sm_lock(pa->lock);
+	list_add(&now->huge_link, &pa->huge_list);
+	pa->nr_huge++;
+	__atomic_fetch_add(&pa->huge_bytes, now->huge_size, __ATOMIC_RELAXED);
+	sm_unlock(pa->lock);
+	if (!m)
+		return NULL;
+	recent_huge_add(old);
+	return m->data;
+}
+
 void large_fork_child(struct page_alloc *pa, bool list_lost)
 {
 	if (!list_lost && !pa->huge_freeing)

@@ -93,6 +93,15 @@ bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bo
 		  bool trylock) __hidden;
 
 /*
+ * Grow the huge mapping @r found to @n bytes by moving it (node_move_huge:
+ * mremap, no copy) when it cannot grow within its reservation.  Returns its
+ * new address (the old one is foreign from then on, and a free of it is
+ * reported as a double free), or NULL (nothing changed) when the OS ops
+ * have no remap or it failed.  Blocking context (takes pa->lock).
+ */
+void *large_move_huge(struct page_alloc *pa, const struct large_ref *r, size_t n) __hidden;
+
+/*
  * In the child of fork(): when a vanished thread held the lock that guards
  * @pa's huge list (@list_lost), rebuild the list and its counters from the
  * node map; and unmap the huge mappings a vanished thread had claimed for

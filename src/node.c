@@ -203,6 +203,47 @@ size_t node_grow_huge(struct sm_node *n, size_t size)
 	return add;
 }
 
+struct sm_node *node_move_huge(struct sm_node *n, size_t size)
+{
+	const struct sm_os_ops *os = n->os;
+	size_t off = (size_t)((uintptr_t)n->data - n->base); /* max(page, the alignment) */
+	size_t data_size = ALIGN_UP(size, SM_PAGE_SIZE);
+	size_t reserved = ALIGN_UP(off + data_size, SM_NODE_ALIGN);
+	if (!os->remap || data_size < size || reserved < off + data_size || data_size <= n->huge_size)
+		return NULL;
+	uintptr_t base = reserve(os, reserved, MAX(off, SM_NODE_ALIGN));
+	if (!base)
+		return NULL;
+	if (os->commit((void *)base, SM_PAGE_SIZE, os->arg) != 0) {
+		os->release((void *)base, reserved, os->arg);
+		return NULL;
+	}
+	/* Out of the map before the pages move: from then on the kernel may
+	   give the old range to another thread, whose node the map must find
+	   (a later map_set of ours would erase its entries). */
+	uintptr_t old_base = n->base;
+	size_t old_reserved = n->reserved;
+	map_set(old_base, old_reserved, NULL, NULL);
+	if (os->remap(n->data, n->huge_size, (void *)(base + off), data_size, os->arg) != 0) {
+		map_set(old_base, old_reserved, n, NULL); /* nothing moved: nobody has the range */
+		os->release((void *)base, reserved, os->arg);
+		return NULL;
+	}
+	struct sm_node *m = (struct sm_node *)base; /* a fresh page: zero */
+	struct node_origin o = { .inst = n->inst, .os = n->os, .err = n->err };
+	node_init_common(m, &o, base, reserved);
+	m->data = (char *)(base + off);
+	m->npages = 0;
+	m->kind = NODE_HUGE;
+	m->id = -1;
+	m->huge_size = data_size;
+	/* The header and the address space left of the old reservation (its
+	   data is gone already). */
+	os->release((void *)old_base, old_reserved, os->arg);
+	map_set(base, reserved, m, NULL);
+	return m;
+}
+
 void node_destroy(struct sm_node *n)
 {
 	const struct sm_os_ops *os = n->os;
@@ -433,24 +474,42 @@ bool node_free_pages(struct sm_node *n, uint32_t first, uint32_t npages, uint64_
 	return true;
 }
 
-enum node_free_result node_free_run(struct sm_node *n, uint32_t first, uint64_t now, bool trylock)
+/* Free the run at @first if its head's type is @live: claimed by one compare-and-swap. */
+static enum node_free_result free_run(struct sm_node *n, uint32_t first, uint64_t now, bool trylock,
+				      uint8_t live)
 {
 	if (!sm_lock_ctx(&n->lock, trylock))
 		return NODE_BUSY;
 	struct slab *h = &n->descs[first];
-	if (unlikely(h->type != PT_LARGE || h->head != first)) {
+	/* A compare-and-swap: a run cache (runcache.h) claims a live run
+	   without this lock. */
+	uint8_t expect = live;
+	if (unlikely(h->head != first ||
+		     !__atomic_compare_exchange_n(&h->type, &expect, PT_UNUSED, false, __ATOMIC_ACQ_REL,
+						  __ATOMIC_RELAXED))) {
 		sm_unlock(&n->lock);
 		return NODE_NOT_LIVE;
 	}
 	uint32_t npages = h->npages;
 	if (likely(!n->abandoned)) {
-		h->type = PT_UNUSED;
 		n->descs[first + npages - 1].type = PT_UNUSED;
 		n->used_pages -= npages;
 		run_insert(n, first, npages, 1, now);
+	} else {
+		h->type = live; /* leaked as it was: the bins cannot be trusted */
 	}
 	sm_unlock(&n->lock);
 	return NODE_FREED;
+}
+
+enum node_free_result node_free_run(struct sm_node *n, uint32_t first, uint64_t now, bool trylock)
+{
+	return free_run(n, first, now, trylock, PT_LARGE);
+}
+
+enum node_free_result node_free_cached_run(struct sm_node *n, uint32_t first, uint64_t now)
+{
+	return free_run(n, first, now, false, PT_LARGE_CACHED);
 }
 
 size_t node_purge(struct sm_node *n, uint64_t cutoff)

@@ -11,6 +11,8 @@
  *   - a page inside a live slab has type PT_SLAB, its cache and its slab's
  *     first page (written for every page of the slab);
  *   - the first and last page of a live page run have PT_LARGE/PT_LARGE_TAIL;
+ *     a run kept in a thread's run cache (runcache.h) has PT_LARGE_CACHED
+ *     instead of PT_LARGE, and is neither live nor free;
  *   - the first and last page of a free run are PT_FREE boundary tags;
  *   - every other page has a type that no valid pointer may resolve to
  *     (PT_UNUSED, PT_FREE), so a free() of an interior or stale pointer is
@@ -201,6 +203,18 @@ struct sm_node *node_create_huge(const struct node_origin *o, size_t size, size_
  * owns the allocation; no lock is taken.
  */
 size_t node_grow_huge(struct sm_node *n, size_t size) __hidden;
+/*
+ * Move huge node @n's data to a new reservation of its own, grown to @size
+ * bytes, with the OS's remap (mremap: the pages move, nothing is copied;
+ * the pages added read as zero).  Returns the new node (its header is new:
+ * the caller links it where @n was), or NULL with @n unchanged when the OS
+ * has no remap or refuses.  @n's granules leave the node map before the
+ * pages move, so the old range, which the kernel may then hand to anyone,
+ * never resolves to @n; until the new node is registered, neither address
+ * resolves.  The caller owns the allocation and has taken @n off every
+ * list; no lock is taken.
+ */
+struct sm_node *node_move_huge(struct sm_node *n, size_t size) __hidden;
 /* Unregister and unmap @n.  Every pointer into it becomes foreign. */
 void node_destroy(struct sm_node *n) __hidden;
 
@@ -235,6 +249,12 @@ enum node_free_result {
  */
 enum node_free_result node_free_run(struct sm_node *n, uint32_t first, uint64_t now,
 				    bool trylock) __hidden;
+
+/*
+ * As node_free_run for a run that a run cache holds (head PT_LARGE_CACHED,
+ * runcache.h), taken out of it by the caller; waits for n->lock.
+ */
+enum node_free_result node_free_cached_run(struct sm_node *n, uint32_t first, uint64_t now) __hidden;
 
 /* Record a live page run (head and tail descriptors). */
 void node_mark_large(struct sm_node *n, uint32_t first, uint32_t npages) __hidden;

@@ -4,7 +4,7 @@
  * mprotect as nodes grow and purged with MADV_DONTNEED, which both drops the
  * pages from the resident set and guarantees they read back as zero.
  */
-#define _GNU_SOURCE /* pthread_setname_np */
+#define _GNU_SOURCE /* pthread_setname_np, mremap */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -103,6 +103,16 @@ static void linux_release(void *p, size_t size, void *arg)
 	errno = saved;
 }
 
+/* mremap to a fixed address in our own reservation (its PROT_NONE pages there are replaced). */
+static int linux_remap(void *old_addr, size_t old_size, void *new_addr, size_t new_size, void *arg)
+{
+	(void)arg;
+	int saved = errno;
+	void *p = mremap(old_addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, new_addr);
+	errno = saved;
+	return p == new_addr ? 0 : -1;
+}
+
 uint64_t os_monotonic_ns(void)
 {
 	struct timespec ts;
@@ -123,6 +133,7 @@ const struct sm_os_ops sm_os_linux = {
 	.release = linux_release,
 	.now_ns = linux_now_ns,
 	.arg = NULL,
+	.remap = linux_remap,
 };
 
 void os_ops_complete(struct sm_os_ops *dst, const struct sm_os_ops *src)

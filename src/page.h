@@ -30,6 +30,8 @@ enum page_type {
 	PT_LARGE,         /* first page of a live page run (kmalloc large) */
 	PT_LARGE_TAIL,    /* last page of a live page run */
 	PT_FREE,          /* first or last page of a free run */
+	PT_LARGE_CACHED,  /* first page of a page run kept in a thread's run
+	                     cache (runcache.h): freed, not yet free */
 };
 
 struct slab {

@@ -1,5 +1,6 @@
 /*
- * purge.c - the delayed purge and sm_purge (purge.h).  Memory freed at time
+ * purge.c - the delayed purge and sm_purge (purge.h), including the
+ * flush of old runs from every thread's run cache.  Memory freed at time
  * t goes back between t + delay and t + 1.5 delay while the program keeps
  * calling the slow paths, or while the helper thread runs.
  */
@@ -21,6 +22,10 @@ size_t inst_purge(struct sm_instance *inst, uint64_t cutoff)
 			barn_age(s, &s->node[i].barn);
 		cache_release_empty(s, cutoff);
 	}
+	/* Runs kept in threads' run caches since before the cutoff go back to
+	   their nodes with their own stamps: the node purge below takes them. */
+	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next)
+		runcache_flush(&list_entry(pos, struct tcache, link)->runs, cutoff);
 	sm_unlock(&inst->lock);
 	size_t bytes = pa_purge(&inst->pa, cutoff) << SM_PAGE_SHIFT;
 	__atomic_fetch_add(&inst->purged_bytes, bytes, __ATOMIC_RELAXED);
@@ -58,6 +63,8 @@ bool inst_reclaim(struct sm_instance *inst)
 		}
 		back += cache_release_empty(s, UINT64_MAX);
 	}
+	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next)
+		back += runcache_flush(&list_entry(pos, struct tcache, link)->runs, UINT64_MAX);
 	sm_unlock(&inst->lock);
 	/* A thread's sheaves may have held objects too (not counted). */
 	return back || tc;

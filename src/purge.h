@@ -13,8 +13,18 @@
 #include "instance.h"
 
 /*
+ * A page run too big for a run cache (runcache.h) that the program frees
+ * stays resident this many purge delays, not one: it is stamped that much
+ * later.  A program that frees and allocates big buffers again does not
+ * fault their pages in again (issue 11: wl_large); sm_purge(force) still
+ * takes them at once.
+ */
+#define SM_RUN_KEEP_DELAYS 10u
+
+/*
  * Purge what is older than @cutoff (ns): the deferred list, idle barns,
- * empty slabs, then free page runs.  Returns bytes purged.  Blocking
+ * empty slabs, the runs threads' run caches kept since before @cutoff,
+ * then free page runs.  Returns bytes purged.  Blocking
  * context (busy set, or the helper thread); takes inst->lock.
  */
 size_t inst_purge(struct sm_instance *inst, uint64_t cutoff) __hidden;
@@ -28,10 +38,10 @@ void inst_maybe_purge(struct sm_instance *inst, uint64_t now) __hidden;
 
 /*
  * Give back what the instance keeps cached: the deferred list, this
- * thread's sheaves, every barn, every empty slab (their pages become free
- * runs any request can take).  Out of memory, so that an allocation can be
+ * thread's sheaves, every barn, every empty slab, every thread's run cache
+ * (their pages become free runs any request can take).  Out of memory, so that an allocation can be
  * tried once more, and for sm_purge(force).  Returns whether anything may
- * have come back (full sheaves, empty slabs, this thread's sheaves): if
+ * have come back (full sheaves, empty slabs, cached runs, this thread's sheaves): if
  * not, a retry would only fail the same way.  Busy set (not re-entered),
  * no lock held; takes inst->lock.
  */

@@ -1,6 +1,7 @@
 /*
  * realloc.c - resizing an object: in place when its size class, page run
- * or huge mapping allows it (large.h), otherwise allocate, copy and free.
+ * or huge mapping allows it (large.h), a huge mapping by moving its pages
+ * (mremap), otherwise allocate, copy and free.
  */
 #include <errno.h>
 #include <string.h>
@@ -67,10 +68,15 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	/* Re-entered (a signal handler): only try the locks. */
 	bool nested = sm_enter();
 	bool resized = large_resize(&inst->pa, &r, n, gfp & SM_GFP_ZERO, nested);
+	/* A huge mapping that outgrew its reservation moves (mremap: no copy;
+	   the pages added are fresh, so zero). */
+	void *q = !resized && !nested && r.huge && n > usable ? large_move_huge(&inst->pa, &r, n) : NULL;
 	sm_leave(nested);
 	if (!nested)
 		helper_check(inst, HELPER_NO_START);
 	if (resized)
 		return p;
+	if (q)
+		return q;
 	return move_object(p, usable, n, gfp);
 }

@@ -112,6 +112,11 @@ void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 	}
 	st->huge_allocations = READ_ONCE(inst->pa.nr_huge);
 	size_t huge = READ_ONCE(inst->pa.huge_bytes);
+	/* Runs in threads' run caches are freed, not free: counted as free
+	   dirty memory, not as large allocations (racy, like the sheaves). */
+	size_t cached = 0;
+	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next)
+		cached += runcache_pages(&list_entry(pos, struct tcache, link)->runs) << SM_PAGE_SHIFT;
 	sm_unlock(&inst->lock);
 	size_t used = 0;
 	for (unsigned i = 0; i < nr; i++) {
@@ -124,6 +129,8 @@ void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 		st->free_clean_bytes += n->free_clean_pages << SM_PAGE_SHIFT;
 		sm_unlock(&n->lock);
 	}
+	used = used > cached ? used - cached : 0;
+	st->free_dirty_bytes += cached;
 	st->large_bytes = (used > st->slab_bytes ? used - st->slab_bytes : 0) + huge;
 	st->huge_bytes = huge;
 	st->purged_bytes = READ_ONCE(inst->purged_bytes);

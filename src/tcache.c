@@ -68,6 +68,7 @@ void tcache_destroy(struct tcache *tc)
 	tcache_release_all(tc);
 	list_del(&tc->link);
 	sm_unlock(&inst->lock);
+	runcache_flush(&tc->runs, UINT64_MAX);
 	struct sm_node *n = node_of(tc);
 	node_free_pages(n, tc->first_page, tc->npages, inst_now(inst), false);
 }

@@ -22,6 +22,7 @@
 #include "compiler.h"
 #include "instance.h"
 #include "list.h"
+#include "runcache.h"
 #include "sheaf.h"
 #include "slabmalloc.h"
 #include "thread.h"
@@ -38,6 +39,9 @@ struct tcache {
 	                                   owner's sm_thread.kmalloc_pcs + 1
 	                                   (thread.h), else pcs */
 	struct pcs pcs[SM_MAX_CACHES];  /* by cache id (see kpcs) */
+	struct run_cache runs;          /* freed page runs (runcache.h): the
+	                                   owner fills it; any thread holding
+	                                   inst->lock may flush it */
 };
 
 /*

@@ -22,7 +22,7 @@ LAYERS = [
     ("page", "page.h"),
     ("node", "node.h node.c"),
     ("page_alloc", "page_alloc.h page_alloc.c"),
-    ("large", "large.h large.c"),
+    ("large", "large.h large.c runcache.h runcache.c"),
     ("slab", "kmem_cache.h kmem_cache.c slab.h slab.c"),
     ("sheaf", "sheaf.h sheaf.c barn.h barn.c"),
     ("deferred", "deferred.h deferred.c"),

@@ -1,0 +1,88 @@
+/*
+ * runcache.h - a thread's cache of recently freed page runs (issue 11): a
+ * free of a run up to RUNCACHE_MAX_PAGES keeps it here instead of giving
+ * it back to its node, and the next request of the same page count takes
+ * it back, neither taking a node lock.  Bounded by RUNCACHE_SLOTS runs and
+ * RUNCACHE_BUDGET_PAGES pages per thread and instance.
+ *
+ * A cached run keeps its descriptors; its head is PT_LARGE_CACHED, so it is
+ * not live (large_lookup fails on it, a second free of it is a double free)
+ * and not free either (no neighbour merges with it).  The claim
+ * PT_LARGE -> PT_LARGE_CACHED is an atomic compare-and-swap, and
+ * node_free_run claims PT_LARGE -> PT_UNUSED the same way: of two frees of
+ * one run, however they race, exactly one succeeds.
+ *
+ * Ownership of a slot's run passes only by an atomic exchange of the slot
+ * with NULL, so the owner (runcache_get, eviction) and any other thread
+ * (runcache_flush: the purge, the fork child, thread exit) can take runs
+ * out concurrently and each run is taken once.  Only the owner fills a slot.
+ */
+#ifndef SM_RUNCACHE_H
+#define SM_RUNCACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "node.h"
+
+#define RUNCACHE_SLOTS        16
+#define RUNCACHE_MAX_PAGES    256u   /* runs up to 1 MiB are cached */
+#define RUNCACHE_BUDGET_PAGES 1024u  /* 4 MiB per thread and instance */
+#define RUNCACHE_CLOCK_EVERY  16u    /* a put reads the clock this often */
+
+struct run_cache {
+	void *slot[RUNCACHE_SLOTS];       /* a cached run's first byte, or NULL;
+	                                     emptied only by atomic exchange */
+	uint32_t npages[RUNCACHE_SLOTS];  /* of slot i's run; written by the owner
+	                                     before it publishes the slot */
+	uint64_t stamp[RUNCACHE_SLOTS];   /* when slot i's run was freed, or
+	                                     earlier (the owner's clock reading) */
+	/* The owner's alone: */
+	uint32_t used;                    /* bit i: slot i was filled and not
+	                                     emptied by the owner (another thread
+	                                     may have emptied it since) */
+	uint32_t pages;                   /* npages of the used slots (an upper bound) */
+	uint32_t puts;                    /* puts so far, for the clock */
+	uint32_t victim;                  /* the next slot evicted when full */
+	uint64_t clock;                   /* the owner's last clock reading (ns) */
+};
+
+/*
+ * A cached run of exactly @npages pages, taken out of @rc and live again
+ * (PT_LARGE, asked for @size bytes), or NULL if none.  Its contents are
+ * what its last owner left.  Owner only, busy set.
+ */
+void *runcache_get(struct run_cache *rc, uint32_t npages, size_t size) __hidden;
+
+enum runcache_put_result {
+	RUNCACHE_CACHED,   /* kept in the cache */
+	RUNCACHE_NO,       /* not cached (too big): free it to its node */
+	RUNCACHE_NOT_LIVE, /* its head was not PT_LARGE: freed already */
+};
+
+/*
+ * Keep the live run whose first page is @page of @n in @rc.  What it
+ * evicts to make room goes back to its node (takes node locks).  *@now is
+ * set to the time when this put read the clock (every
+ * RUNCACHE_CLOCK_EVERY puts: the caller runs the purge timer with it), 0
+ * otherwise.  Owner only, busy set, no lock held.
+ */
+enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, uint32_t page,
+				      uint64_t *now) __hidden;
+
+/*
+ * Give back to their nodes the runs of @rc freed at or before @cutoff (all
+ * with UINT64_MAX), as dirty runs with the stamps they had here.  Any
+ * thread, no lock needed (the caller keeps @rc's memory alive); takes node
+ * locks.  Returns the pages given back.
+ */
+size_t runcache_flush(struct run_cache *rc, uint64_t cutoff) __hidden;
+
+/* Pages cached in @rc right now (racy from another thread: for statistics). */
+size_t runcache_pages(const struct run_cache *rc) __hidden;
+
+/* Whether @p is the first byte of a run in some thread's run cache (a free of it is a double free). */
+bool runcache_holds(const void *p) __hidden;
+
+#endif /* SM_RUNCACHE_H */

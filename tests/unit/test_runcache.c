@@ -1,0 +1,369 @@
+/*
+ * test_runcache.c - the per-thread cache of freed page runs (runcache.h,
+ * issue 11) on isolated instances with a fake clock: a freed run is handed
+ * to the next request of its page count; the cache is bounded; the purge
+ * flushes it after the delay (also another thread's), sm_purge(force) and
+ * thread exit flush it all; a thread without a tcache caches nothing; a second free of a cached run is reported; the
+ * nolock path never takes from it; a fork child gives back the cache of a
+ * thread that did not come along.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "tcache.h"
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+#define MS  1000000ull
+
+static uint64_t fake_now = 1000000 * MS;
+
+static uint64_t fake_now_ns(void *arg)
+{
+	(void)arg;
+	return __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
+}
+
+static void advance_ms(uint64_t ms)
+{
+	__atomic_fetch_add(&fake_now, ms * MS, __ATOMIC_RELAXED);
+}
+
+static const struct sm_os_ops fake_os = { .now_ns = fake_now_ns };
+
+static void attach(sm_instance_t *inst);
+
+static sm_instance_t *make(struct test_errors *e, unsigned delay_ms)
+{
+	struct sm_options o = test_options(e);
+	o.purge_delay_ms = delay_ms;
+	o.helper_thread = false;
+	o.os = &fake_os;
+	sm_instance_t *inst = sm_instance_create(&o);
+	CHECK(inst != NULL);
+	attach(inst);
+	return inst;
+}
+
+/* A small allocation gives the thread its tcache (a page run alone does not). */
+static void attach(sm_instance_t *inst)
+{
+	sm_kfree(sm_kmalloc(inst, 16, 0));
+	CHECK(tcache_mine(inst) != NULL);
+}
+
+/* Pages in the calling thread's run cache of @inst. */
+static size_t my_cached_pages(sm_instance_t *inst)
+{
+	struct tcache *tc = tcache_mine(inst);
+	return tc ? runcache_pages(&tc->runs) : 0;
+}
+
+static size_t stat_large(sm_instance_t *inst)
+{
+	struct sm_stats st;
+	sm_stats_get(inst, &st);
+	return st.large_bytes;
+}
+
+/* ---- a hit, calloc from the cache, usable size ---- */
+
+static void test_hit(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = make(&e, 100);
+	void *a = sm_kmalloc(inst, 64 * KiB, 0);
+	CHECK(a != NULL);
+	CHECK_EQ(sm_ksize(a), 64 * KiB);
+	memset(a, 0x5a, 64 * KiB);
+	size_t tcache_bytes = stat_large(inst) - 64 * KiB; /* the thread's tcache is a run too */
+	sm_kfree(a);
+	CHECK_EQ(my_cached_pages(inst), 16);
+	/* Freed: not a large allocation any more, free dirty memory. */
+	CHECK_EQ(stat_large(inst), tcache_bytes);
+	struct sm_stats st;
+	sm_stats_get(inst, &st);
+	CHECK(st.free_dirty_bytes >= 64 * KiB);
+	/* Not live while cached. */
+	CHECK_EQ(sm_ksize(a), 0);
+	CHECK_EQ(e.count, 1);
+	e.count = 0;
+
+	/* The same page count gets it back, with the size asked for. */
+	void *b = sm_kmalloc(inst, 64 * KiB - 100, 0);
+	CHECK(b == a);
+	CHECK_EQ(my_cached_pages(inst), 0);
+	CHECK_EQ(sm_ksize(b), 64 * KiB);
+	CHECK_EQ(((unsigned char *)b)[100], 0x5a); /* dirty: as it was left */
+	sm_kfree(b);
+
+	/* A zeroed request from the cache is zero. */
+	unsigned char *c = sm_kmalloc(inst, 64 * KiB, SM_GFP_ZERO);
+	CHECK((void *)c == a);
+	for (size_t i = 0; i < 64 * KiB; i++)
+		CHECK(c[i] == 0);
+	/* Another page count does not take it. */
+	sm_kfree(c);
+	void *d = sm_kmalloc(inst, 68 * KiB, 0);
+	CHECK(d != NULL && d != a);
+	CHECK_EQ(my_cached_pages(inst), 16);
+	/* realloc in place still works on a live run. */
+	void *d2 = sm_krealloc(d, 60 * KiB, 0);
+	CHECK(d2 == d);
+	sm_kfree(d2);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
+static void *no_tcache_thread(void *v)
+{
+	sm_instance_t *inst = v;
+	void *p = sm_kmalloc(inst, 64 * KiB, 0);
+	sm_kfree(p);
+	CHECK(tcache_mine(inst) == NULL);
+	struct sm_stats st;
+	sm_stats_get(inst, &st);
+	CHECK(st.free_dirty_bytes >= 64 * KiB); /* back in its node */
+	return NULL;
+}
+
+/* ---- the bounds: slots, budget, size ---- */
+
+static void test_bounds(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = make(&e, 100);
+	enum { N = 40 };
+	void *p[N];
+	for (int i = 0; i < N; i++) {
+		p[i] = sm_kmalloc(inst, 256 * KiB, 0);
+		CHECK(p[i] != NULL);
+	}
+	for (int i = 0; i < N; i++)
+		sm_kfree(p[i]);
+	/* 16 runs of 64 pages would be 1024 pages: at the budget, no more. */
+	CHECK_LE(my_cached_pages(inst), RUNCACHE_BUDGET_PAGES);
+	CHECK_EQ(my_cached_pages(inst), 1024);
+	/* The rest went back to the node: only the tcache is live. */
+	CHECK_LE(stat_large(inst), ALIGN_UP(sizeof(struct tcache), SM_PAGE_SIZE));
+
+	/* Small runs: at most RUNCACHE_SLOTS of them. */
+	sm_purge(inst, true);
+	CHECK_EQ(my_cached_pages(inst), 0);
+	void *q[N];
+	for (int i = 0; i < N; i++)
+		q[i] = sm_kmalloc(inst, 40 * KiB, 0);
+	for (int i = 0; i < N; i++)
+		sm_kfree(q[i]);
+	CHECK_EQ(my_cached_pages(inst), RUNCACHE_SLOTS * 10);
+
+	/* Above RUNCACHE_MAX_PAGES: never cached. */
+	sm_purge(inst, true);
+	void *big = sm_kmalloc(inst, 2 * MiB, 0);
+	CHECK(big != NULL);
+	sm_kfree(big);
+	CHECK_EQ(my_cached_pages(inst), 0);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+
+	/* A thread without a tcache (only page runs so far): nothing is kept. */
+	inst = make(&e, 100);
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, no_tcache_thread, inst) == 0);
+	pthread_join(t, NULL);
+	sm_instance_destroy(inst);
+
+	/* purge_delay_ms 0: nothing is kept. */
+	inst = make(&e, 0);
+	void *z = sm_kmalloc(inst, 64 * KiB, 0);
+	sm_kfree(z);
+	CHECK_EQ(my_cached_pages(inst), 0);
+	sm_instance_destroy(inst);
+}
+
+/* ---- flush by the purge after the delay, and by sm_purge(force) ---- */
+
+struct idle_arg {
+	sm_instance_t *inst;
+	int stage;        /* 1: runs freed into its cache; 2: told to exit */
+};
+
+static void *idle_thread(void *v)
+{
+	struct idle_arg *a = v;
+	attach(a->inst);
+	void *p[4];
+	for (int i = 0; i < 4; i++)
+		p[i] = sm_kmalloc(a->inst, 128 * KiB, 0);
+	for (int i = 0; i < 4; i++)
+		sm_kfree(p[i]);
+	CHECK_EQ(my_cached_pages(a->inst), 4 * 32);
+	__atomic_store_n(&a->stage, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&a->stage, __ATOMIC_ACQUIRE) != 2)
+		usleep(1000);
+	/* Flushed from another thread while it slept. */
+	CHECK_EQ(my_cached_pages(a->inst), 0);
+	return NULL;
+}
+
+static void test_flush(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = make(&e, 100);
+	void *a = sm_kmalloc(inst, 96 * KiB, 0);
+	sm_kfree(a);
+	CHECK_EQ(my_cached_pages(inst), 24);
+	/* Younger than the delay: kept. */
+	advance_ms(50);
+	sm_purge(inst, false);
+	CHECK_EQ(my_cached_pages(inst), 24);
+	/* Past the delay: back to the node, and purged by the same pass. */
+	advance_ms(60);
+	struct sm_stats before, after;
+	sm_stats_get(inst, &before);
+	size_t purged = sm_purge(inst, false);
+	CHECK_EQ(my_cached_pages(inst), 0);
+	CHECK(purged >= 96 * KiB);
+	sm_stats_get(inst, &after);
+	CHECK(after.free_clean_bytes >= before.free_clean_bytes + 96 * KiB);
+
+	/* An idle thread's cache is flushed by the purge of another thread. */
+	struct idle_arg ia = { inst, 0 };
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, idle_thread, &ia) == 0);
+	while (__atomic_load_n(&ia.stage, __ATOMIC_ACQUIRE) != 1)
+		usleep(1000);
+	sm_stats_get(inst, &before);
+	CHECK(before.free_dirty_bytes >= 4 * 128 * KiB);
+	advance_ms(200);
+	CHECK(sm_purge(inst, false) >= 4 * 128 * KiB);
+	__atomic_store_n(&ia.stage, 2, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+
+	/* sm_purge(force) takes everything, however young. */
+	void *b = sm_kmalloc(inst, 48 * KiB, 0);
+	sm_kfree(b);
+	CHECK_EQ(my_cached_pages(inst), 12);
+	CHECK(sm_purge(inst, true) >= 48 * KiB);
+	CHECK_EQ(my_cached_pages(inst), 0);
+	sm_stats_get(inst, &after);
+	CHECK_EQ(after.free_dirty_bytes, 0);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
+/* ---- double free of a cached run; the nolock path ---- */
+
+static void test_double_free(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = make(&e, 100);
+	void *a = sm_kmalloc(inst, 64 * KiB, 0);
+	sm_kfree(a);
+	CHECK_EQ(my_cached_pages(inst), 16);
+	sm_kfree(a);
+	CHECK_EQ(e.count, 1);
+	CHECK(strstr(e.last, "double free") != NULL);
+	/* Through the nolock path too. */
+	sm_kfree_nolock(a);
+	CHECK_EQ(e.count, 2);
+	CHECK(strstr(e.last, "double free") != NULL);
+	/* Still cached once: handed out once. */
+	void *b = sm_kmalloc(inst, 64 * KiB, 0), *c = sm_kmalloc(inst, 64 * KiB, 0);
+	CHECK(b == a);
+	CHECK(c != a);
+	/* The nolock allocation never takes from the cache. */
+	sm_kfree(c);
+	CHECK_EQ(my_cached_pages(inst), 16);
+	void *d = sm_kmalloc_nolock(inst, 64 * KiB, 0, SM_NO_NODE);
+	CHECK(d != NULL && d != c);
+	CHECK_EQ(my_cached_pages(inst), 16);
+	sm_kfree(d);
+	sm_kfree(b);
+	/* A double free of a run flushed back to its node is still caught. */
+	sm_purge(inst, true);
+	sm_kfree(b);
+	CHECK_EQ(e.count, 3);
+	CHECK_EQ(e.count, 3);
+	sm_instance_destroy(inst);
+}
+
+/* ---- fork: the child gives back a vanished thread's cache ---- */
+
+static void *fill_and_wait(void *v)
+{
+	struct idle_arg *a = v;
+	attach(a->inst);
+	void *p = sm_kmalloc(a->inst, 192 * KiB, 0);
+	sm_kfree(p);
+	__atomic_store_n(&a->stage, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&a->stage, __ATOMIC_ACQUIRE) != 2)
+		usleep(1000);
+	return NULL;
+}
+
+static void test_fork(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = make(&e, 100);
+	void *mine = sm_kmalloc(inst, 64 * KiB, 0);
+	sm_kfree(mine);
+	struct idle_arg ia = { inst, 0 };
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, fill_and_wait, &ia) == 0);
+	while (__atomic_load_n(&ia.stage, __ATOMIC_ACQUIRE) != 1)
+		usleep(1000);
+	struct sm_stats st;
+	sm_stats_get(inst, &st);
+	CHECK(st.free_dirty_bytes >= (64 + 192) * KiB);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		/* The other thread's tcache was given back, its run with it;
+		   ours is intact and still serves. */
+		sm_stats_get(inst, &st);
+		CHECK(st.free_dirty_bytes >= (64 + 192) * KiB);
+		CHECK_EQ(my_cached_pages(inst), 16);
+		void *p = sm_kmalloc(inst, 64 * KiB, 0);
+		CHECK(p == mine);
+		void *q = sm_kmalloc(inst, 192 * KiB, 0);
+		CHECK(q != NULL);
+		sm_kfree(q);
+		sm_kfree(p);
+		sm_kfree(p);
+		CHECK_EQ(e.count, 1); /* the double free, in the child too */
+		CHECK(sm_purge(inst, true) >= (64 + 192) * KiB);
+		CHECK_EQ(my_cached_pages(inst), 0);
+		_exit(0);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	__atomic_store_n(&ia.stage, 2, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	/* The thread's exit gave its cache back (and its tcache): only ours is live. */
+	sm_stats_get(inst, &st);
+	CHECK_LE(st.large_bytes, ALIGN_UP(sizeof(struct tcache), SM_PAGE_SIZE));
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
+int main(void)
+{
+	test_hit();
+	printf("hit ok\n");
+	test_bounds();
+	printf("bounds ok\n");
+	test_flush();
+	printf("flush ok\n");
+	test_double_free();
+	printf("double free ok\n");
+	test_fork();
+	printf("fork ok\n");
+	return 0;
+}
