@@ -42,8 +42,8 @@ def clean_env(preload):
     """The environment of a measured run: nothing that tunes an allocator,
     and LD_PRELOAD only when @preload names a library."""
     env = {k: v for k, v in os.environ.items()
-           if k != "LD_PRELOAD" and not k.startswith(("SLABMALLOC_", "MALLOC_", "MIMALLOC_"))
-           and k not in ("GLIBC_TUNABLES",)}
+           if k != "LD_PRELOAD" and k not in ("GLIBC_TUNABLES",)
+           and not k.startswith(("SLABMALLOC_", "MALLOC_", "MIMALLOC_", "TCMALLOC_"))}
     env["LC_ALL"] = "C"
     if preload:
         env["LD_PRELOAD"] = preload
@@ -241,7 +241,7 @@ def versions(allocators):
          "Google Benchmark": command_output(["dpkg-query", "-W", "-f=${Version}", "libbenchmark-dev"]),
          "valgrind": command_output(["valgrind", "--version"])}
     for name, lib in allocators:
-        if name in ("mimalloc", "jemalloc"):
+        if name in ("mimalloc", "jemalloc", "tcmalloc"):
             v[name] = package_version(lib)
     return v
 

@@ -30,8 +30,9 @@ CHARTS = {"time": "benchmarks-time.png", "rss": "benchmarks-rss.png"}
 
 SKELETON = """# Benchmarks
 
-How slabmalloc compares with glibc's malloc, mimalloc and jemalloc.  How to
-run each piece: [bench/README.md](../bench/README.md).  Everything between
+How slabmalloc compares with glibc's malloc, mimalloc, jemalloc and
+tcmalloc.  How to run each piece: [bench/README.md](../bench/README.md).
+Everything between
 the `bench:begin` and `bench:end` markers below is written by
 `bench/compare`; the rest of this page is written by hand and kept when the
 results are regenerated.
