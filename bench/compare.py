@@ -39,6 +39,10 @@ WORKLOAD_ORDER = ["server", "larson", "prodcons", "falseshare", "fragment", "lar
 # The multi-threaded workloads, run again at each thread count of THREADS.
 SCALING_WORKLOADS = ["falseshare", "prodcons", "server", "larson"]
 THREADS = [1, 2, 4, 8]
+# The scaling runs do half the work of the main runs: 1+2+4+8 threads of
+# work per workload is 2 to 8 times a default run, and a full bench/compare
+# should stay under half an hour on 2 cores.
+SCALING_SCALE = 0.5
 RUN_TIMEOUT_S = 300
 
 
@@ -401,9 +405,11 @@ def main():
     if scaling:
         log("scaling: %s at %s threads; %d round%s at scale %g"
             % (", ".join(scaling), ", ".join(map(str, threads)), rounds,
-               "" if rounds == 1 else "s", scale))
+               "" if rounds == 1 else "s", scale * SCALING_SCALE))
         results["threads"] = threads
-        results["scaling"] = run_scaling(bindir, allocators, scaling, threads, rounds, scale)
+        results["scaling_scale"] = scale * SCALING_SCALE
+        results["scaling"] = run_scaling(bindir, allocators, scaling, threads, rounds,
+                                         scale * SCALING_SCALE)
     if not args.no_micro:
         results["micro"] = run_micro(bindir, allocators, args.quick)
     if not args.no_callgrind:

@@ -480,14 +480,15 @@ def sections(results, charts=None):
         cores = results["machine"].get("cores")
         out.append(("Scaling with threads", (
             "The multi-threaded workloads run again at each thread count "
-            "(`wl_NAME SCALE THREADS`; each thread keeps its share of the work, so the "
+            "(`wl_NAME SCALE THREADS`, at scale %g; each thread keeps its share of the "
+            "work, so the "
             "work grows with the threads; `prodcons` with T threads has ceil(T/2) producers "
             "and max(1, T/2) consumers).  Median throughput in millions of operations per "
             "second (requests, messages or objects, see bench/README.md); in parentheses "
             "the ratio to mimalloc's throughput (above 1: faster than mimalloc).  This "
             "machine has %s cores: at more threads than that they are oversubscribed and "
             "the figures show how each allocator copes with threads preempted inside it, "
-            "not parallel speed-up.\n\n%s" % (cores, sc))))
+            "not parallel speed-up.\n\n%s" % (results.get("scaling_scale", 1), cores, sc))))
     if charts:
         out.append(("Charts", "\n\n".join("![%s](%s)" % (alt, os.path.basename(p))
                                           for alt, p in charts)))
