@@ -17,10 +17,14 @@
 # link to be fast (libtcmalloc.so.4 is the fallback when only it is there).
 
 # The path of shared library SONAME known to the dynamic linker, or nothing.
+# awk reads to the end instead of exiting at the first match: an early exit
+# can kill ldconfig with SIGPIPE, which under bench/compare's pipefail and
+# errexit ends bench_allocators silently after the first such lookup.
 bench_find_library() {
 	local ldconfig=ldconfig
 	command -v ldconfig >/dev/null || ldconfig=/sbin/ldconfig
-	"$ldconfig" -p 2>/dev/null | awk -v so="$1" '$1 == so && /x86-64|64bit|AArch64/ { print $NF; exit }'
+	"$ldconfig" -p 2>/dev/null |
+		awk -v so="$1" '!found && $1 == so && /x86-64|64bit|AArch64/ { print $NF; found = 1 }'
 }
 
 bench_allocators() {
