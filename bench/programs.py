@@ -148,7 +148,9 @@ git init -q -b main repo
 cd repo
 git fast-import --quiet < ../history.fi
 git log -p --stat main > /dev/null
-for f in src/file00.txt src/file05.txt src/file11.txt; do git blame -w main -- "$f" > /dev/null; done
+for f in src/file00.txt src/file05.txt src/file11.txt; do
+    git blame -w main -- "$f" > /dev/null
+done
 git log --format=%H main | wc -l
 '''
 

@@ -220,7 +220,8 @@ def geomean_table(results, groups):
                         [unit(g[a]) + ("" if a == "mimalloc" or not mi else
                                        " (%.2f)" % (g[a] / mi)) for a in allocs])
             if mi and g.get(REFERENCE):
-                vs_mi.setdefault(label, {})["time" if key == "time_s" else "rss"] = g[REFERENCE] / mi
+                what_key = "time" if key == "time_s" else "rss"
+                vs_mi.setdefault(label, {})[what_key] = g[REFERENCE] / mi
     if not rows:
         return None, {}
     return table(["geometric mean over (rows)"] + allocs, rows), vs_mi
@@ -246,8 +247,8 @@ def per_object_table(results, summary, programs):
     """Throughput figures some rows report besides their time."""
     allocs = results["allocators"]
     rows = []
-    specs = [(summary, "prodcons", "ns_per_object", "prodcons: ns per message (producer to consumer)",
-              "%.1f"),
+    specs = [(summary, "prodcons", "ns_per_object",
+              "prodcons: ns per message (producer to consumer)", "%.1f"),
              (summary, "larson", "ops_per_sec", "larson: requests per second", "{:,.0f}")]
     for test in ("set", "get", "lpush", "lpop"):
         specs.append((programs, "redis", "rps_" + test, "redis: %s requests per second"
@@ -373,7 +374,8 @@ def chart(results, key, title, path, terminal):
                              ":xtic(1)" if i == 0 else "", a)
                           for i, a in enumerate(allocs))
         script = "\n".join([
-            "set terminal %s size 1200,420 %s" % (terminal, "font 'sans,10'" if terminal == "pngcairo" else ""),
+            "set terminal %s size 1200,420 %s"
+            % (terminal, "font 'sans,10'" if terminal == "pngcairo" else ""),
             "set output '%s'" % path,
             "set title '%s'" % title,
             "set datafile missing '?'",

@@ -69,14 +69,16 @@ static void *make_object(uint64_t *rng, uint64_t *sum)
 		return n;
 	}
 	if (k < 75) {           /* string */
-		size_t len = wl_rand(rng) % 32 ? wl_rand_range(rng, 6, 64) : wl_rand_range(rng, 65, 512);
+		size_t len = wl_rand(rng) % 32 ? wl_rand_range(rng, 6, 64)
+					       : wl_rand_range(rng, 65, 512);
 		char *s = wl_xmalloc(len);
 		memset(s, 'a' + (int)(len % 26), len - 1);
 		s[len - 1] = 0;
 		return s;
 	}
 	if (k < 92) {           /* vector grown one element at a time */
-		size_t want = wl_rand(rng) % 8 ? wl_rand_range(rng, 1, 16) : wl_rand_range(rng, 17, 200);
+		size_t want = wl_rand(rng) % 8 ? wl_rand_range(rng, 1, 16)
+					       : wl_rand_range(rng, 17, 200);
 		size_t cap = 4, n;
 		void **v = wl_xmalloc(cap * sizeof(*v));
 		for (n = 0; n < want; n++) {

@@ -142,7 +142,8 @@ int main(int argc, char **argv)
 	for (size_t d = 0; d < decisions; d++) {
 		top = decide(top, &rng);
 		/* deeper levels conflict more often: 1 in 32 at the root, 1 in 4 at DEPTH */
-		if (top->level + 1 >= DEPTH || wl_rand(&rng) % (32 - 28 * top->level / DEPTH) == 0) {
+		if (top->level + 1 >= DEPTH ||
+		    wl_rand(&rng) % (32 - 28 * top->level / DEPTH) == 0) {
 			/* a conflict: learn a clause, jump back 1 to 12 levels */
 			unsigned back = (unsigned)wl_rand_range(&rng, 1, 12);
 			learn(top, &rng);
