@@ -178,8 +178,10 @@ def run_programs(bindir, allocators, names, rounds, scale):
                         continue
                     try:
                         if prog == "redis":
+                            shim = os.path.join(bindir, "libbench_glibc_malloc.so")
                             res = programs.run_redis(int(extra["requests"]), lib,
-                                                     clean_env(None), scratch, RUN_TIMEOUT_S)
+                                                     clean_env(None), scratch, RUN_TIMEOUT_S,
+                                                     glibc_shim=shim)
                         else:
                             cmd = [os.path.join(bindir, "run_rss"), prog]
                             cmd += (["-p", lib] if lib else []) + ["--"] + argv

@@ -10,7 +10,11 @@ any run, so only the job is timed.  The first four run through run_rss
 (bench/run_rss.c), which preloads the allocator into the program (and
 everything it starts) and prints the workloads' result line: wall time and
 peak RSS of the largest process.  redis is timed from redis-benchmark's
-requests per second; its peak RSS is the server's VmHWM.
+requests per second; its peak RSS is the server's VmHWM.  Debian's
+redis-server is linked with jemalloc, so its glibc cell preloads
+libbench_glibc_malloc.so (bench/glibc_malloc.c), glibc's malloc, instead of
+nothing.  python3 is Debian's /usr/bin/python3 when there is one (not
+whichever python3 comes first on PATH, a pyenv's say).
 
 Python standard library only; compare.py drives it.
 """
@@ -34,8 +38,11 @@ PROGRAMS = {
 }
 ORDER = list(PROGRAMS)
 
+# Debian's python3 rather than the first on PATH (a pyenv's or a venv's).
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else "python3"
+
 # What each needs on PATH (Debian package in parentheses in the message).
-NEEDS = {"python3": [("python3", "python3")], "sqlite3": [("sqlite3", "sqlite3")],
+NEEDS = {"python3": [(PYTHON, "python3")], "sqlite3": [("sqlite3", "sqlite3")],
          "perl": [("perl", "perl")], "git": [("git", "git"), ("sh", "dash")],
          "redis": [("redis-server", "redis-server"), ("redis-benchmark", "redis-tools")]}
 
@@ -161,8 +168,8 @@ def prepare(scratch, scale):
     jobs = {}
     with open(os.path.join(scratch, "job.py"), "w") as f:
         f.write(PYTHON_JOB)
-    jobs["python3"] = (["python3", os.path.join(scratch, "job.py"),
-                        str(max(int(120000 * scale), 1000))],
+    jobs["python3"] = ([PYTHON, os.path.join(scratch, "job.py"),
+                        str(max(int(200000 * scale), 1000))],
                        {"PYTHONMALLOC": "malloc", "PYTHONDONTWRITEBYTECODE": "1"})
     with open(os.path.join(scratch, "job.sql"), "w") as f:
         f.write(_sql_script(max(int(50000 * scale), 1000), rng))
@@ -213,12 +220,27 @@ def _status_kib(pid, key):
     return 0.0
 
 
-def run_redis(requests, preload, env, scratch, timeout):
+def redis_jemalloc():
+    """True when redis-server is linked with jemalloc (ldd)."""
+    path = shutil.which("redis-server")
+    try:
+        return bool(path) and "jemalloc" in subprocess.run(["ldd", path], capture_output=True,
+                                                           text=True).stdout
+    except OSError:
+        return False
+
+
+def run_redis(requests, preload, env, scratch, timeout, glibc_shim=None):
     """redis-server on a free port of 127.0.0.1 with LD_PRELOAD=@preload (the
     server only), redis-benchmark -q -n @requests -t set,get,lpush,lpop against
-    it; the server is stopped afterwards, also on an error.  Returns the result
-    dict: time_s is the sum of requests / (requests per second) over the four
-    tests, hwm_kib the server's peak RSS, rps_<test> each test's rate."""
+    it; the server is stopped afterwards, also on an error.  With no @preload
+    and a redis-server linked with jemalloc, @glibc_shim (glibc's malloc, see
+    bench/glibc_malloc.c) is preloaded instead when given, so that the glibc
+    cell measures glibc.  Returns the result dict: time_s is the sum of
+    requests / (requests per second) over the four tests, hwm_kib the
+    server's peak RSS, rps_<test> each test's rate."""
+    if not preload and glibc_shim and os.path.exists(glibc_shim) and redis_jemalloc():
+        preload = glibc_shim
     port = _free_port()
     server_env = dict(env)
     if preload:
@@ -287,17 +309,17 @@ def redis_linkage():
         return None
     je = [l.split()[0] for l in ldd.splitlines() if "jemalloc" in l]
     if je:
-        return ("linked with %s (ldd): without LD_PRELOAD (the glibc column) redis runs on "
-                "jemalloc, not glibc; with LD_PRELOAD its malloc, calloc, realloc, free and "
-                "malloc_usable_size go to the preloaded allocator, while the jemalloc-only "
-                "calls it makes (mallctl, nallocx, malloc_stats_print) still go to jemalloc"
-                % je[0])
+        return ("linked with %s (ldd): its glibc cell preloads libbench_glibc_malloc.so "
+                "(glibc's malloc; without it redis would run on jemalloc); with LD_PRELOAD "
+                "its malloc, calloc, realloc, free and malloc_usable_size go to the preloaded "
+                "allocator, while the jemalloc-only calls it makes (mallctl, nallocx, "
+                "malloc_stats_print) still go to jemalloc" % je[0])
     return "not linked with jemalloc (ldd): LD_PRELOAD replaces all of its malloc"
 
 
 def versions():
     """{program: version string} for the record of a run."""
-    cmds = {"python3": ["python3", "--version"], "sqlite3": ["sqlite3", "--version"],
+    cmds = {"python3": [PYTHON, "--version"], "sqlite3": ["sqlite3", "--version"],
             "perl": ["perl", "-e", "print substr($^V, 1)"], "git": ["git", "--version"],
             "redis": ["redis-server", "--version"]}
     out = {}

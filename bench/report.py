@@ -443,9 +443,14 @@ def sections(results, charts=None):
         redis = results.get("versions", {}).get("redis", "")
         note = ""
         if "linked with" in redis and "jemalloc" in redis:
+            if "libbench_glibc_malloc" in redis:
+                what = ("redis's *glibc* cell is glibc's malloc preloaded, and every cell is the "
+                        "allocator named with jemalloc loaded beside it")
+            else:
+                what = ("redis's *glibc* cell is jemalloc (redis's own), and every other cell "
+                        "is the preloaded allocator with jemalloc loaded beside it")
             note = ("  **redis**: Debian's redis-server is " + redis.split("; ", 1)[1] +
-                    ".  So redis's *glibc* cell is jemalloc (redis's own), and every other cell "
-                    "is the preloaded allocator with jemalloc loaded beside it.")
+                    ".  So " + what + ".")
         out.append(("Programs: time", (
             "Whole programs, each a fixed job (bench/programs.py), run like the workloads: "
             "median of %d round%s%s, ratio to slabmalloc in parentheses.  Time is the wall time "
