@@ -3,7 +3,9 @@
 packages, builds, and finds the allocators).
 
 Runs every workload (build/bench/bench/wl_*) under every allocator, several
-rounds with the allocators in a different order each round; then the
+rounds with the allocators in a different order each round; then the whole
+programs (programs.py: python3, sqlite3, perl, git, redis) the same way;
+the multi-threaded workloads at 1, 2, 4 and 8 threads (scaling); then the
 Google Benchmark micro-benchmarks and the callgrind instruction counts under
 each allocator.  Everything measured, with the machine and the versions, is
 saved as JSON (BUILD_DIR/bench-results.json); report.py turns it into the
@@ -21,16 +23,26 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+import programs  # noqa: E402
 import report  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 
 # Workloads in the order of the tables; any other wl_* built is appended.
-WORKLOAD_ORDER = ["server", "prodcons", "falseshare", "fragment", "large", "symbolic"]
+WORKLOAD_ORDER = ["server", "larson", "prodcons", "falseshare", "fragment", "large", "symbolic",
+                  "phase", "cache", "interp", "solver"]
+# The multi-threaded workloads, run again at each thread count of THREADS.
+SCALING_WORKLOADS = ["falseshare", "prodcons", "server", "larson"]
+THREADS = [1, 2, 4, 8]
+# The scaling runs do half the work of the main runs: 1+2+4+8 threads of
+# work per workload is 2 to 8 times a default run, and a full bench/compare
+# should stay under half an hour on 2 cores.
+SCALING_SCALE = 0.5
 RUN_TIMEOUT_S = 300
 
 
@@ -42,20 +54,22 @@ def clean_env(preload):
     """The environment of a measured run: nothing that tunes an allocator,
     and LD_PRELOAD only when @preload names a library."""
     env = {k: v for k, v in os.environ.items()
-           if k != "LD_PRELOAD" and not k.startswith(("SLABMALLOC_", "MALLOC_", "MIMALLOC_"))
-           and k not in ("GLIBC_TUNABLES",)}
+           if k != "LD_PRELOAD" and k not in ("GLIBC_TUNABLES",)
+           and not k.startswith(("SLABMALLOC_", "MALLOC_", "MIMALLOC_", "TCMALLOC_"))}
     env["LC_ALL"] = "C"
     if preload:
         env["LD_PRELOAD"] = preload
     return env
 
 
-def run(cmd, preload, timeout=RUN_TIMEOUT_S):
-    """Run @cmd under @preload.  Returns stdout; raises RuntimeError on a
-    failure, a timeout, or a library the dynamic linker did not preload."""
+def run(cmd, preload, timeout=RUN_TIMEOUT_S, extra_env=None):
+    """Run @cmd under @preload (and @extra_env).  Returns stdout; raises
+    RuntimeError on a failure, a timeout, or a library the dynamic linker did
+    not preload."""
+    env = clean_env(preload)
+    env.update(extra_env or {})
     try:
-        p = subprocess.run(cmd, env=clean_env(preload), capture_output=True, text=True,
-                           timeout=timeout)
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise RuntimeError("timed out after %d s: %s" % (timeout, shlex.join(cmd)))
     if "cannot be preloaded" in p.stderr:
@@ -116,6 +130,70 @@ def run_workloads(bindir, allocators, workloads, rounds, scale):
                 samples[w][name].append(res)
                 cells.append("%s %.2fs %.0fMiB" % (name, res["time_s"], res["hwm_kib"] / 1024))
             log("round %d/%d %-10s %s" % (r + 1, rounds, w, "  ".join(cells)))
+    return samples
+
+
+def run_scaling(bindir, allocators, workloads, threads, rounds, scale):
+    """scaling[workload][threads][allocator] = list of result dicts.  Each
+    thread count is a separate run of the workload (wl_NAME SCALE THREADS),
+    rounds and order as in run_workloads."""
+    scaling = {w: {str(t): {a: [] for a, _ in allocators} for t in threads} for w in workloads}
+    failed = set()
+    for r in range(rounds):
+        order = allocators[r % len(allocators):] + allocators[:r % len(allocators)]
+        for w in workloads:
+            for t in threads:
+                cells = []
+                for name, lib in order:
+                    if (w, t, name) in failed:
+                        continue
+                    cmd = [os.path.join(bindir, "wl_" + w), repr(scale), str(t)]
+                    try:
+                        res = parse_result_line(run(cmd, lib))
+                    except RuntimeError as e:
+                        log("  %s at %d threads under %s failed (dropped): %s" % (w, t, name, e))
+                        failed.add((w, t, name))
+                        scaling[w][str(t)][name] = []
+                        continue
+                    scaling[w][str(t)][name].append(res)
+                    cells.append("%s %.0f/s" % (name, res["ops"] / res["time_s"]))
+                log("round %d/%d %-10s %d thread%s  %s" % (r + 1, rounds, w, t,
+                                                          "" if t == 1 else "s", "  ".join(cells)))
+    return scaling
+
+
+def run_programs(bindir, allocators, names, rounds, scale):
+    """samples[program][allocator] = list of result dicts, as run_workloads."""
+    samples = {p: {a: [] for a, _ in allocators} for p in names}
+    failed = set()
+    with tempfile.TemporaryDirectory(prefix="bench-programs-") as scratch:
+        jobs = programs.prepare(scratch, scale)
+        for r in range(rounds):
+            order = allocators[r % len(allocators):] + allocators[:r % len(allocators)]
+            for prog in names:
+                argv, extra = jobs[prog]
+                cells = []
+                for name, lib in order:
+                    if (prog, name) in failed:
+                        continue
+                    try:
+                        if prog == "redis":
+                            shim = os.path.join(bindir, "libbench_glibc_malloc.so")
+                            res = programs.run_redis(int(extra["requests"]), lib,
+                                                     clean_env(None), scratch, RUN_TIMEOUT_S,
+                                                     glibc_shim=shim)
+                        else:
+                            cmd = [os.path.join(bindir, "run_rss"), prog]
+                            cmd += (["-p", lib] if lib else []) + ["--"] + argv
+                            res = parse_result_line(run(cmd, None, extra_env=extra))
+                    except RuntimeError as e:
+                        log("  %s under %s failed (dropped from the tables): %s" % (prog, name, e))
+                        failed.add((prog, name))
+                        samples[prog][name] = []
+                        continue
+                    samples[prog][name].append(res)
+                    cells.append("%s %.2fs %.0fMiB" % (name, res["time_s"], res["hwm_kib"] / 1024))
+                log("round %d/%d %-10s %s" % (r + 1, rounds, prog, "  ".join(cells)))
     return samples
 
 
@@ -241,8 +319,9 @@ def versions(allocators):
          "Google Benchmark": command_output(["dpkg-query", "-W", "-f=${Version}", "libbenchmark-dev"]),
          "valgrind": command_output(["valgrind", "--version"])}
     for name, lib in allocators:
-        if name in ("mimalloc", "jemalloc"):
+        if name in ("mimalloc", "jemalloc", "tcmalloc"):
             v[name] = package_version(lib)
+    v.update(programs.versions())
     return v
 
 
@@ -261,6 +340,16 @@ def parse_args():
                     help="factor on the work of every workload (default 1)")
     ap.add_argument("--workloads", default="",
                     help="comma-separated workloads to run (default all)")
+    ap.add_argument("--programs", default="",
+                    help="comma-separated whole programs to run (default all: %s)"
+                    % ", ".join(programs.ORDER))
+    ap.add_argument("--no-programs", action="store_true", help="skip the whole programs")
+    ap.add_argument("--threads", default=" ".join(map(str, THREADS)),
+                    help="thread counts of the scaling runs (default '%s')"
+                    % " ".join(map(str, THREADS)))
+    ap.add_argument("--no-scaling", action="store_true",
+                    help="skip the scaling runs (the multi-threaded workloads at each "
+                         "thread count)")
     ap.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
     ap.add_argument("--no-callgrind", action="store_true", help="skip the callgrind counts")
     ap.add_argument("--docs", default=None, metavar="DIR",
@@ -279,13 +368,25 @@ def main():
     if not args.allocator:
         sys.exit("compare.py: no --allocator given (run bench/compare, which finds them)")
     allocators = [tuple(a.split("=", 1)) for a in args.allocator]
-    allocators = [(n, lib or None) for n, lib in allocators]
+    # absolute paths: programs.py runs some jobs from a scratch directory
+    allocators = [(n, os.path.abspath(lib) if lib else None) for n, lib in allocators]
     if not any(n == "slabmalloc" for n, _ in allocators):
         sys.exit("compare.py: slabmalloc is the reference and must be among the allocators")
     rounds = 1 if args.quick else args.rounds
     scale = args.scale if args.scale is not None else (0.2 if args.quick else 1.0)
     bindir = os.path.join(args.build_dir, "bench")
     workloads = find_workloads(bindir, [w for w in args.workloads.split(",") if w])
+    progs = [] if args.no_programs else [p for p in args.programs.split(",") if p] or programs.ORDER
+    unknown = set(progs) - set(programs.ORDER)
+    if unknown:
+        sys.exit("compare: no such program: " + ", ".join(sorted(unknown)))
+    for p in list(progs):
+        why = programs.missing(p)
+        if why:
+            log("program %s skipped: %s" % (p, why))
+            progs.remove(p)
+    scaling = [] if args.no_scaling else [w for w in SCALING_WORKLOADS if w in workloads]
+    threads = [int(t) for t in args.threads.split()]
 
     started = time.time()
     results = {
@@ -299,6 +400,18 @@ def main():
     log("workloads: %s; %d round%s at scale %g"
         % (", ".join(workloads), rounds, "" if rounds == 1 else "s", scale))
     results["workloads"] = run_workloads(bindir, allocators, workloads, rounds, scale)
+    if progs:
+        log("programs: %s; %d round%s at scale %g"
+            % (", ".join(progs), rounds, "" if rounds == 1 else "s", scale))
+        results["programs"] = run_programs(bindir, allocators, progs, rounds, scale)
+    if scaling:
+        log("scaling: %s at %s threads; %d round%s at scale %g"
+            % (", ".join(scaling), ", ".join(map(str, threads)), rounds,
+               "" if rounds == 1 else "s", scale * SCALING_SCALE))
+        results["threads"] = threads
+        results["scaling_scale"] = scale * SCALING_SCALE
+        results["scaling"] = run_scaling(bindir, allocators, scaling, threads, rounds,
+                                         scale * SCALING_SCALE)
     if not args.no_micro:
         results["micro"] = run_micro(bindir, allocators, args.quick)
     if not args.no_callgrind:

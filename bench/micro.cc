@@ -47,6 +47,22 @@ void BM_malloc_free(benchmark::State &state)
 }
 BENCHMARK(BM_malloc_free)->RangeMultiplier(4)->Range(8, 1 << 20)->UseRealTime();
 
+/* ---- the pair with one block of the size kept live (bench/callgrind's loop) ----
+ * The same loop bench/callgrind counts instructions of (cg_loop.c): with one
+ * block of the class allocated throughout, no allocator returns its page or
+ * slab on every free, so this is the fast path alone.  bench/compare sets
+ * it next to the instruction counts at the same sizes. */
+void BM_pair_live(benchmark::State &state)
+{
+	const size_t size = state.range(0);
+	void *keep = alloc_touch(size);
+	for (auto _ : state)
+		std::free(alloc_touch(size));
+	std::free(keep);
+	state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_pair_live)->Arg(16)->Arg(64)->Arg(256)->Arg(1024)->UseRealTime();
+
 /* ---- batches: allocate N blocks, then free them all ---- */
 
 constexpr int kBatch = 1000;

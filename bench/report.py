@@ -30,8 +30,9 @@ CHARTS = {"time": "benchmarks-time.png", "rss": "benchmarks-rss.png"}
 
 SKELETON = """# Benchmarks
 
-How slabmalloc compares with glibc's malloc, mimalloc and jemalloc.  How to
-run each piece: [bench/README.md](../bench/README.md).  Everything between
+How slabmalloc compares with glibc's malloc, mimalloc, jemalloc and
+tcmalloc.  How to run each piece: [bench/README.md](../bench/README.md).
+Everything between
 the `bench:begin` and `bench:end` markers below is written by
 `bench/compare`; the rest of this page is written by hand and kept when the
 results are regenerated.
@@ -64,10 +65,11 @@ def ratio(value, ref):
     return value / ref if value is not None and ref else None
 
 
-def summarize(results):
-    """{workload: {allocator: {key: median}}} for the keys every sample has."""
+def summarize(results, group="workloads"):
+    """{workload: {allocator: {key: median}}} for the keys every sample has;
+    @group is "workloads" or "programs" (the same shape)."""
     out = {}
-    for w, by_alloc in results.get("workloads", {}).items():
+    for w, by_alloc in results.get(group, {}).items():
         out[w] = {}
         for a, samples in by_alloc.items():
             if not samples:
@@ -185,10 +187,138 @@ def callgrind_table(results):
     if not cg:
         return None
     cases = list(next(iter(cg.values())).keys())
-    names = {"malloc_16": "malloc+free 16 B", "malloc_256": "malloc+free 256 B",
+    names = {"malloc_16": "malloc+free 16 B", "malloc_64": "malloc+free 64 B",
+             "malloc_256": "malloc+free 256 B", "malloc_1024": "malloc+free 1 KiB",
              "cache_64": "cache alloc+free 64 B (others: malloc+free 64 B)"}
     rows = [[a] + ["%.0f" % cg[a][c] for c in cases] for a in results["allocators"] if a in cg]
     return table(["allocator"] + [names.get(c, c) for c in cases], rows)
+
+
+def complete(results, summary, key):
+    """The rows of @summary that every allocator has @key for (so that the
+    geometric means of different allocators are over the same rows)."""
+    return [w for w, by in summary.items()
+            if all(by.get(a, {}).get(key) for a in results["allocators"])]
+
+
+def geomean_table(results, groups):
+    """Per allocator: the geometric mean of the median time and of the median
+    peak RSS over each group's rows, and its ratio to mimalloc.  @groups:
+    (label, summary) pairs.  Returns (table, {label: {"time"|"rss":
+    slabmalloc / mimalloc}})."""
+    allocs = results["allocators"]
+    rows, vs_mi = [], {}
+    for label, summary in groups:
+        for key, what, unit in (("time_s", "time", lambda v: "%.3f s" % v),
+                                ("hwm_kib", "peak RSS", lambda v: "%.1f MiB" % (v / 1024))):
+            names = complete(results, summary, key)
+            if not names:
+                continue
+            g = {a: geomean([summary[w][a][key] for w in names]) for a in allocs}
+            mi = g.get("mimalloc")
+            rows.append(["%s: %s (%d)" % (label, what, len(names))] +
+                        [unit(g[a]) + ("" if a == "mimalloc" or not mi else
+                                       " (%.2f)" % (g[a] / mi)) for a in allocs])
+            if mi and g.get(REFERENCE):
+                what_key = "time" if key == "time_s" else "rss"
+                vs_mi.setdefault(label, {})[what_key] = g[REFERENCE] / mi
+    if not rows:
+        return None, {}
+    return table(["geometric mean over (rows)"] + allocs, rows), vs_mi
+
+
+def cache_table(results, summary):
+    c = summary.get("cache")
+    if not c:
+        return None
+    rows = []
+    for a in results["allocators"]:
+        s = c.get(a)
+        if not s or "rss_steady_kib" not in s:
+            continue
+        rows.append([a] + ["%.1f" % (s[k] / 1024) for k in
+                           ("held_kib", "hwm_kib", "rss_steady_kib", "rss_settled_kib")]
+                    + ["%.2f" % (s["rss_steady_kib"] / s["held_kib"])])
+    return table(["allocator", "held MiB", "peak RSS MiB", "RSS at steady state MiB",
+                  "RSS after freeing all, settled MiB", "steady / held"], rows)
+
+
+def per_object_table(results, summary, programs):
+    """Throughput figures some rows report besides their time."""
+    allocs = results["allocators"]
+    rows = []
+    specs = [(summary, "prodcons", "ns_per_object",
+              "prodcons: ns per message (producer to consumer)", "%.1f"),
+             (summary, "larson", "ops_per_sec", "larson: requests per second", "{:,.0f}")]
+    for test in ("set", "get", "lpush", "lpop"):
+        specs.append((programs, "redis", "rps_" + test, "redis: %s requests per second"
+                      % test.upper(), "{:,.0f}"))
+    for summ, row, key, label, fmt in specs:
+        by = (summ or {}).get(row)
+        if not by or not any(key in by.get(a, {}) for a in allocs):
+            continue
+        ref = by.get(REFERENCE, {}).get(key)
+        cells = []
+        for a in allocs:
+            v = by.get(a, {}).get(key)
+            text = "-" if v is None else (fmt % v if "%" in fmt else fmt.format(v))
+            if v is not None and a != REFERENCE:
+                text += fmt_ratio(ratio(v, ref))
+            cells.append(text)
+        rows.append([label] + cells)
+    return table(["figure"] + allocs, rows) if rows else None
+
+
+def scaling_table(results):
+    """Rows: workload and thread count; cells: ops/s and its ratio to mimalloc."""
+    sc = results.get("scaling") or {}
+    if not sc:
+        return None
+    allocs = results["allocators"]
+    rows = []
+    for w, by_threads in sc.items():
+        for t, by_alloc in by_threads.items():
+            tput = {}
+            for a, samples in by_alloc.items():
+                v = [s["ops"] / s["time_s"] for s in samples if s.get("time_s") and "ops" in s]
+                if v:
+                    tput[a] = median(v)
+            mi = tput.get("mimalloc")
+            row = ["%s, %s thread%s" % (w, t, "" if t == "1" else "s")]
+            for a in allocs:
+                v = tput.get(a)
+                row.append("-" if v is None else "%.2f M" % (v / 1e6) +
+                           ("" if a == "mimalloc" or not mi else " (%.2f)" % (v / mi)))
+            rows.append(row)
+    return table(["workload, threads (ops/s)"] + allocs, rows)
+
+
+def pair_table(results):
+    """malloc+free with one block live, 16 B to 1 KiB: ns (bench_micro's
+    pair_live) and instructions (bench/callgrind); each value with its ratio
+    to mimalloc and to slabmalloc."""
+    micro = results.get("micro") or {}
+    cg = results.get("callgrind") or {}
+    allocs = results["allocators"]
+    rows = []
+    for size in (16, 64, 256, 1024):
+        for label, get in (("ns", lambda a: micro.get(a, {}).get("pair_live/%d" % size)),
+                           ("instructions", lambda a: cg.get(a, {}).get("malloc_%d" % size))):
+            vals = {a: get(a) for a in allocs}
+            if not any(vals.values()):
+                continue
+            mi, sm = vals.get("mimalloc"), vals.get(REFERENCE)
+            row = ["%d B, %s" % (size, label)]
+            for a in allocs:
+                v = vals[a]
+                if v is None:
+                    row.append("-")
+                    continue
+                text = ("%.1f" if label == "ns" else "%.0f") % v
+                r = [("%.2f" % (v / mi)) if mi else "-", ("%.2f" % (v / sm)) if sm else "-"]
+                row.append(text + " (%s / %s)" % tuple(r))
+            rows.append(row)
+    return table(["pair, unit"] + allocs, rows) if rows else None
 
 
 def spread_note(summary):
@@ -214,38 +344,48 @@ def gnuplot_terminal():
     return None
 
 
-def chart(results, summary, key, title, path, terminal):
-    """Grouped bars: per workload, each other allocator's ratio to slabmalloc."""
-    others = [a for a in results["allocators"] if a != REFERENCE]
-    lines, per_alloc = [], {a: [] for a in others}
-    for w, by_alloc in summary.items():
-        ref = by_alloc.get(REFERENCE, {}).get(key)
-        cells = []
-        for a in others:
-            r = ratio(by_alloc.get(a, {}).get(key), ref)
-            if r is not None:
-                per_alloc[a].append(r)
-            cells.append("?" if r is None else "%.4f" % r)
-        lines.append(" ".join([w] + cells))
-    lines.append(" ".join(["geomean"] + ["%.4f" % geomean(per_alloc[a]) if geomean(per_alloc[a])
-                                         else "?" for a in others]))
+def chart(results, key, title, path, terminal):
+    """Grouped bars: per workload and program, each allocator's median as a
+    ratio to slabmalloc's median, with an error bar from the round with the
+    smallest value to the one with the largest (on the same scale), so the
+    spread between rounds shows next to the difference."""
+    allocs = results["allocators"]
+    lines = []
+    for group in ("workloads", "programs"):
+        for w, by_alloc in results.get(group, {}).items():
+            ref = median([s[key] for s in by_alloc.get(REFERENCE, []) if key in s])
+            cells = []
+            for a in allocs:
+                vals = [s[key] for s in by_alloc.get(a, []) if key in s]
+                if not vals or not ref:
+                    cells += ["?", "?", "?"]
+                    continue
+                cells += ["%.4f" % (median(vals) / ref), "%.4f" % (min(vals) / ref),
+                          "%.4f" % (max(vals) / ref)]
+            lines.append(" ".join([w] + cells))
+    if not lines:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")
         with open(data, "w") as f:
             f.write("\n".join(lines) + "\n")
-        plots = ", ".join("'%s' using %d%s title '%s'" % (data if i == 0 else "", i + 2,
-                                                           ":xtic(1)" if i == 0 else "", a)
-                          for i, a in enumerate(others))
+        plots = ", ".join("'%s' using %d:%d:%d%s title '%s'"
+                          % (data if i == 0 else "", 3 * i + 2, 3 * i + 3, 3 * i + 4,
+                             ":xtic(1)" if i == 0 else "", a)
+                          for i, a in enumerate(allocs))
         script = "\n".join([
-            "set terminal %s size 900,400 %s" % (terminal, "font 'sans,10'" if terminal == "pngcairo" else ""),
+            "set terminal %s size 1200,420 %s"
+            % (terminal, "font 'sans,10'" if terminal == "pngcairo" else ""),
             "set output '%s'" % path,
             "set title '%s'" % title,
             "set datafile missing '?'",
             "set style data histograms",
-            "set style histogram clustered gap 1",
+            "set style histogram errorbars gap 1 lw 1",
             "set style fill solid 0.8 border -1",
             "set boxwidth 0.9",
+            "set bars 0.5",
             "set yrange [0:*]",
+            "set xtics rotate by -35",
             "set ylabel 'ratio to slabmalloc (1 = same)'",
             "set grid ytics",
             "set key above",
@@ -288,6 +428,74 @@ def sections(results, charts=None):
             "phases).  RSS right after the final free, and after three 200 ms pauses "
             "each followed by a burst of allocations (for allocators that return memory "
             "on a timer); medians.\n\n" + frag)))
+    cache = cache_table(results, summary)
+    if cache:
+        out.append(("Cache: memory at steady state", (
+            "`wl_cache` at the end of its stream (the cache full, what a long-running "
+            "process keeps) against the key and value bytes its entries hold, and after "
+            "freeing every entry and three 200 ms pauses with bursts, as `wl_fragment`; "
+            "medians.\n\n" + cache)))
+    psummary = summarize(results, "programs")
+    if psummary:
+        ptime, _ = ratio_table(results, psummary, "time_s", lambda v: "%.3f s" % v, "program")
+        prss, _ = ratio_table(results, psummary, "hwm_kib",
+                              lambda v: "%.1f MiB" % (v / 1024), "program")
+        redis = results.get("versions", {}).get("redis", "")
+        note = ""
+        if "linked with" in redis and "jemalloc" in redis:
+            if "libbench_glibc_malloc" in redis:
+                what = ("redis's *glibc* cell is glibc's malloc preloaded, and every cell is the "
+                        "allocator named with jemalloc loaded beside it")
+            else:
+                what = ("redis's *glibc* cell is jemalloc (redis's own), and every other cell "
+                        "is the preloaded allocator with jemalloc loaded beside it")
+            note = ("  **redis**: Debian's redis-server is " + redis.split("; ", 1)[1] +
+                    ".  So " + what + ".")
+        out.append(("Programs: time", (
+            "Whole programs, each a fixed job (bench/programs.py), run like the workloads: "
+            "median of %d round%s%s, ratio to slabmalloc in parentheses.  Time is the wall time "
+            "of the job; for redis, the sum over its four tests of requests / (requests per "
+            "second), i.e. the time redis-benchmark's rates imply (the rates are below).  "
+            "python3 runs with PYTHONMALLOC=malloc, so its small objects go to the allocator "
+            "under test instead of pymalloc.%s\n\n%s\n\n%s"
+            % (rounds, "" if rounds == 1 else "s", "" if results.get("scale", 1) == 1 else
+               ", at scale %g" % results["scale"], note, ptime, spread_note(psummary)))))
+        out.append(("Programs: peak RSS", (
+            "Peak resident set of the largest process of the job (`run_rss`: getrusage's "
+            "ru_maxrss of the children; redis: the server's VmHWM), median, ratio to "
+            "slabmalloc in parentheses.\n\n" + prss)))
+    gm, vs_mi = geomean_table(results, [("workloads", summary)] +
+                              ([("programs", psummary)] if psummary else []))
+    if gm:
+        said = "; ".join("%s: time %.2f, peak RSS %.2f" % (label, v.get("time", float("nan")),
+                                                            v.get("rss", float("nan")))
+                         for label, v in vs_mi.items())
+        out.append(("Geometric means", (
+            "Geometric mean per allocator of the median time and of the median peak RSS "
+            "over the rows every allocator completed (how many in parentheses in the first "
+            "column); in parentheses, the ratio to mimalloc's (above 1: more time or more "
+            "memory than mimalloc).\n\n%s\n\n**slabmalloc / mimalloc**: %s."
+            % (gm, said or "mimalloc not measured"))))
+    per_obj = per_object_table(results, summary, psummary)
+    if per_obj:
+        out.append(("Throughput figures", (
+            "Rates some rows report besides their time (medians; ratio to slabmalloc in "
+            "parentheses: for ns per message above 1 means slabmalloc is faster, for "
+            "requests per second below 1 does).\n\n" + per_obj)))
+    sc = scaling_table(results)
+    if sc:
+        cores = results["machine"].get("cores")
+        out.append(("Scaling with threads", (
+            "The multi-threaded workloads run again at each thread count "
+            "(`wl_NAME SCALE THREADS`, at scale %g; each thread keeps its share of the "
+            "work, so the "
+            "work grows with the threads; `prodcons` with T threads has ceil(T/2) producers "
+            "and max(1, T/2) consumers).  Median throughput in millions of operations per "
+            "second (requests, messages or objects, see bench/README.md); in parentheses "
+            "the ratio to mimalloc's throughput (above 1: faster than mimalloc).  This "
+            "machine has %s cores: at more threads than that they are oversubscribed and "
+            "the figures show how each allocator copes with threads preempted inside it, "
+            "not parallel speed-up.\n\n%s" % (results.get("scaling_scale", 1), cores, sc))))
     if charts:
         out.append(("Charts", "\n\n".join("![%s](%s)" % (alt, os.path.basename(p))
                                           for alt, p in charts)))
@@ -302,6 +510,14 @@ def sections(results, charts=None):
             "for slabmalloc and malloc/free of the same size for the others.  "
             "`cross_thread_free`: one thread allocates batches of 64, another frees them.\n\n"
             + micro)))
+    pairs = pair_table(results)
+    if pairs:
+        out.append(("malloc+free pair, one block live", (
+            "One malloc + free of the size in a loop, with one block of the same size "
+            "allocated throughout (the fast path alone): nanoseconds (`pair_live` of "
+            "`bench/micro.cc`, wall-clock median) and instructions (`bench/callgrind`, the "
+            "loop included).  In parentheses: the ratio to mimalloc / the ratio to "
+            "slabmalloc (above 1: slower or longer than it).\n\n" + pairs)))
     cg = callgrind_table(results)
     if cg:
         out.append(("Instructions per pair (callgrind)", (
@@ -342,11 +558,11 @@ def write_docs(results, docs):
     written, charts = [], []
     terminal = gnuplot_terminal()
     if terminal:
-        summary = summarize(results)
         for key, what, alt in (("time", "time_s", "median time, ratio to slabmalloc"),
                                ("rss", "hwm_kib", "peak RSS, ratio to slabmalloc")):
             path = os.path.join(docs, CHARTS[key])
-            chart(results, summary, what, "Workloads: %s (above 1: slabmalloc is %s)"
+            chart(results, what, "Workloads and programs: %s; bars: min-max of the rounds "
+                  "(above 1: slabmalloc is %s)"
                   % (alt, "faster" if key == "time" else "smaller"), path, terminal)
             charts.append((alt, path))
             written.append(path)

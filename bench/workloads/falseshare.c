@@ -13,6 +13,8 @@
  *            (does a thread that frees another thread's objects get them
  *            back from its next mallocs, lines shared with the other thread
  *            and all?)
+ *
+ * argv[2] sets the number of threads; each does the same number of rounds.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -21,7 +23,7 @@
 
 #include "workload.h"
 
-#define THREADS  2              /* one per core of the reference machine */
+#define THREADS  2              /* by default: one per core of the reference machine */
 #define OBJECT   24             /* bytes: two or more objects per cache line */
 #define LIVE     8              /* objects a thread writes at a time */
 #define ROUNDS   120000         /* rounds of LIVE objects per thread and phase, at scale 1 */
@@ -70,24 +72,25 @@ static void *run_task(void *arg)
 }
 
 /* One phase: all threads at once.  Returns its wall time in seconds. */
-static double phase(struct task *tasks, size_t rounds, int passive, uint64_t *sum)
+static double phase(struct task *tasks, unsigned threads, size_t rounds, int passive,
+		    uint64_t *sum)
 {
 	double t0 = wl_now();
 	unsigned i, k;
 
-	for (i = 0; i < THREADS; i++) {
+	for (i = 0; i < threads; i++) {
 		tasks[i].rounds = rounds;
 		tasks[i].sum = 0;
 		tasks[i].handed = passive;
 	}
 	for (k = 0; passive && k < LIVE; k++)
-		for (i = 0; i < THREADS; i++) {
+		for (i = 0; i < threads; i++) {
 			tasks[i].obj[k] = wl_xmalloc(OBJECT);
 			tasks[i].obj[k][OBJECT - 1] = 0;
 		}
-	for (i = 0; i < THREADS; i++)
+	for (i = 0; i < threads; i++)
 		wl_check(pthread_create(&tasks[i].tid, NULL, run_task, &tasks[i]), "pthread_create");
-	for (i = 0; i < THREADS; i++) {
+	for (i = 0; i < threads; i++) {
 		wl_check(pthread_join(tasks[i].tid, NULL), "pthread_join");
 		*sum += tasks[i].sum;
 	}
@@ -96,16 +99,19 @@ static double phase(struct task *tasks, size_t rounds, int passive, uint64_t *su
 
 int main(int argc, char **argv)
 {
-	static struct task tasks[THREADS];
+	static struct task tasks[WL_MAX_THREADS];
 	size_t rounds = wl_scaled(ROUNDS, wl_scale(argc, argv));
+	unsigned threads = wl_threads(argc, argv, THREADS);
 	uint64_t sum = 0;
 	double active, passive;
 	char extra[128];
 
-	active = phase(tasks, rounds, 0, &sum);
-	passive = phase(tasks, rounds, 1, &sum);
-	snprintf(extra, sizeof(extra), "threads=%d active_s=%.4f passive_s=%.4f checksum=%llu",
-		 THREADS, active, passive, (unsigned long long)sum);
+	active = phase(tasks, threads, rounds, 0, &sum);
+	passive = phase(tasks, threads, rounds, 1, &sum);
+	/* ops: objects allocated, written and freed in both phases */
+	snprintf(extra, sizeof(extra), "threads=%u active_s=%.4f passive_s=%.4f ops=%zu "
+		 "checksum=%llu", threads, active, passive, 2 * threads * rounds * LIVE,
+		 (unsigned long long)sum);
 	wl_report("falseshare", active + passive, extra);
 	return 0;
 }

@@ -35,12 +35,28 @@ double wl_scale(int argc, char **argv)
 	if (argc < 2)
 		return 1.0;
 	s = strtod(argv[1], &end);
-	if (argc > 2 || *end || !(s > 0)) {
-		fprintf(stderr, "usage: %s [scale]   (a positive factor on the work done; default 1)\n",
-			argv[0]);
+	if (argc > 3 || *end || !(s > 0)) {
+		fprintf(stderr, "usage: %s [scale [threads]]   (a positive factor on the work done, "
+			"default 1; threads: see bench/README.md)\n", argv[0]);
 		exit(2);
 	}
 	return s;
+}
+
+unsigned wl_threads(int argc, char **argv, unsigned dflt)
+{
+	char *end;
+	unsigned long n;
+
+	if (argc < 3)
+		return dflt;
+	n = strtoul(argv[2], &end, 10);
+	if (*end || n < 1 || n > WL_MAX_THREADS) {
+		fprintf(stderr, "%s: threads must be 1 to %d, not '%s'\n", argv[0], WL_MAX_THREADS,
+			argv[2]);
+		exit(2);
+	}
+	return (unsigned)n;
 }
 
 size_t wl_scaled(size_t n, double scale)

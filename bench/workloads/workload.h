@@ -42,9 +42,23 @@ double wl_now(void);
  * The scale factor of this run: argv[1] if given (a positive number), else
  * 1.  Every workload multiplies its iteration counts by it, so "0.1" makes a
  * quick smoke run and the default is the size bench/compare measures.
- * Exits with a usage message on anything else.
+ * argv[2], if given, is the number of threads (see wl_threads; the
+ * single-threaded workloads ignore it).  Exits with a usage message on
+ * anything else.
  */
 double wl_scale(int argc, char **argv);
+
+/* The most threads a multi-threaded workload runs (sizes its static arrays). */
+#define WL_MAX_THREADS 64
+
+/*
+ * The number of threads of this run: argv[2] if given (1 to WL_MAX_THREADS),
+ * else @dflt.  bench/compare's scaling runs pass 1, 2, 4 and 8; each
+ * multi-threaded workload says in its header what a thread does, so that
+ * the work grows with the threads and ops/s compares across counts.
+ * Exits with a usage message on anything else.
+ */
+unsigned wl_threads(int argc, char **argv, unsigned dflt);
 
 /* @n scaled by wl_scale(), at least 1. */
 size_t wl_scaled(size_t n, double scale);
