@@ -3,10 +3,13 @@
  * objects between slabs and sheaves under each node's list_lock, and keeping
  * the partial and empty lists (slab states are tabled in slab.h).
  *
- * A slab that becomes empty goes to the head of its node's empty list with a
- * timestamp; refills take empty slabs only when no partial slab is left, so
- * empty slabs age at the tail.  More than slab_max_empty empty slabs, or
- * empty slabs older than the purge delay, are handed back to the node.
+ * Partial slabs sit in buckets by occupancy (kmem_cache.h) and refills
+ * take the fullest first, so the objects still out cluster in few slabs
+ * and the nearly-empty ones drain.  A slab that becomes empty goes to the
+ * head of its node's empty list with a timestamp; refills take empty slabs
+ * only when no partial slab is left, so empty slabs age at the tail.  More
+ * than slab_max_empty empty slabs, or empty slabs older than the purge
+ * delay, are handed back to the node.
  */
 #include <errno.h>
 #include <string.h>
@@ -83,6 +86,7 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 	s->slab_max_empty = opts->slab_max_empty;
 	slab_geometry(slot, &s->slab_pages, &s->objects);
 	s->reciprocal = ((1ull << 32) + slot - 1) / slot;
+	s->bucket_mult = ((uint64_t)SM_PARTIAL_BUCKETS << 32) / s->objects + 1;
 	s->sheaf_capacity = opts->sheaf_capacity ? opts->sheaf_capacity
 						       : (unsigned)MIN(64, MAX(8, 16384 / slot));
 	/* A barn holds barn_max_full sheaves, or more of small objects: up to
@@ -107,7 +111,8 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 	for (unsigned i = 0; i < SM_MAX_NODES; i++) {
 		struct kmem_cache_node *kcn = &s->node[i];
 		sm_lock_init(&kcn->list_lock);
-		INIT_LIST_HEAD(&kcn->partial);
+		for (unsigned b = 0; b < SM_PARTIAL_BUCKETS; b++)
+			INIT_LIST_HEAD(&kcn->partial[b]);
 		INIT_LIST_HEAD(&kcn->empty);
 		sm_lock_init(&kcn->barn.lock);
 		INIT_LIST_HEAD(&kcn->barn.full);
@@ -132,8 +137,15 @@ static void slab_unlist(struct kmem_cache_node *kcn, struct slab *d)
 	d->on_list = ON_NONE;
 }
 
-/* Put @d on the list its inuse count calls for. */
-static void slab_relist(struct kmem_cache_node *kcn, struct slab *d, uint64_t now)
+/*
+ * Put @d on the list its inuse count calls for; @old is its inuse at its
+ * last relist (before the takes or pushes the caller just made).  Every
+ * change of a listed slab's inuse is followed by a relist before list_lock
+ * is released, so an unlocked partial slab is always in the bucket of its
+ * inuse, and @old names the bucket it is in now.
+ */
+static void slab_relist(struct kmem_cache *s, struct kmem_cache_node *kcn, struct slab *d,
+			unsigned old, uint64_t now)
 {
 	if (d->inuse == 0) {
 		if (d->on_list == ON_EMPTY)
@@ -144,34 +156,53 @@ static void slab_relist(struct kmem_cache_node *kcn, struct slab *d, uint64_t no
 		d->on_list = ON_EMPTY;
 		WRITE_ONCE(kcn->nr_empty, kcn->nr_empty + 1);
 	} else if (d->inuse < d->objects) {
-		if (d->on_list == ON_PARTIAL)
-			return;
-		slab_unlist(kcn, d);
-		list_add(&d->list, &kcn->partial);
-		d->on_list = ON_PARTIAL;
-		WRITE_ONCE(kcn->nr_partial, kcn->nr_partial + 1);
+		unsigned b = partial_bucket(s, d->inuse);
+		if (d->on_list == ON_PARTIAL) {
+			if (partial_bucket(s, old) == b)
+				return;
+			list_del(&d->list);
+		} else {
+			slab_unlist(kcn, d);
+			d->on_list = ON_PARTIAL;
+			WRITE_ONCE(kcn->nr_partial, kcn->nr_partial + 1);
+		}
+		/* Down from fuller (a free): the fullest of its bucket, head.
+		   Up from emptier (a take): the emptiest, tail. */
+		if (d->inuse < old)
+			list_add(&d->list, &kcn->partial[b]);
+		else
+			list_add_tail(&d->list, &kcn->partial[b]);
 	} else {
 		slab_unlist(kcn, d);
 	}
 }
 
-/* Take objects from the partial, then the empty slabs of @kcn (list_lock held). */
+/* The slab a refill should take from: the fullest partial one, else the newest empty one. */
+static struct slab *fullest_slab(struct kmem_cache_node *kcn)
+{
+	if (kcn->nr_partial)
+		for (unsigned b = SM_PARTIAL_BUCKETS; b-- > 0;)
+			if (!list_empty(&kcn->partial[b]))
+				return list_first_entry(&kcn->partial[b], struct slab, list);
+	if (!list_empty(&kcn->empty))
+		return list_first_entry(&kcn->empty, struct slab, list);
+	return NULL;
+}
+
+/* Take objects from the fullest partial, then the empty slabs of @kcn (list_lock held). */
 static unsigned take_from_lists(struct kmem_cache *s, struct sm_node *n,
 				struct kmem_cache_node *kcn, void **objs, unsigned want)
 {
 	unsigned got = 0;
 	while (got < want) {
-		struct slab *d;
-		if (!list_empty(&kcn->partial))
-			d = list_first_entry(&kcn->partial, struct slab, list);
-		else if (!list_empty(&kcn->empty))
-			d = list_first_entry(&kcn->empty, struct slab, list);
-		else
+		struct slab *d = fullest_slab(kcn);
+		if (!d)
 			break;
+		unsigned old = d->inuse;
 		unsigned k = slab_take(s, n, d, objs + got, want - got);
 		got += k;
 		kcn->inuse += k;
-		slab_relist(kcn, d, 0);
+		slab_relist(s, kcn, d, old, 0);
 	}
 	return got;
 }
@@ -220,18 +251,54 @@ unsigned slab_get_objects(struct kmem_cache *s, const struct slab_alloc_context 
 	}
 	kcn->nr_slabs++;
 	kcn->inuse += got;
-	slab_relist(kcn, d, 0);
+	slab_relist(s, kcn, d, 0, 0);
 	sm_unlock(&kcn->list_lock);
 	return got;
 }
 
-unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool trylock)
-{
-	struct kmem_cache_node *cur = NULL;
+/* What slab_put_objects carries between objects. */
+struct put_state {
+	struct kmem_cache *s;
+	struct kmem_cache_node *cur;    /* list_lock held, or NULL */
+	struct sm_node *node;           /* cur's node */
+	struct slab *run;               /* slab freed into since the last relist, or NULL */
+	unsigned run_old;               /* its inuse before that */
+	uint64_t now;
 	struct slab *discard[8];
 	struct sm_node *discard_node[8];
-	unsigned nr_discard = 0, kept = 0;
-	uint64_t now = 0;
+	unsigned nr_discard;
+	bool trylock;
+};
+
+/*
+ * Relist the slab the last objects went to (once for a run of objects of
+ * one slab, not once per object), then give back the oldest empty slab if
+ * there are too many.  cur's list_lock held.
+ */
+static void put_end_run(struct put_state *ps)
+{
+	struct slab *d = ps->run;
+	struct kmem_cache_node *kcn = ps->cur;
+	if (!d)
+		return;
+	ps->run = NULL;
+	if (d->inuse == 0 && !ps->now)
+		ps->now = pa_now(ps->s->pa);
+	slab_relist(ps->s, kcn, d, ps->run_old, ps->now);
+	if (kcn->nr_empty > ps->s->slab_max_empty && ps->nr_discard < ARRAY_SIZE(ps->discard) &&
+	    !ps->trylock) {
+		struct slab *old = list_last_entry(&kcn->empty, struct slab, list);
+		slab_unlist(kcn, old);
+		kcn->nr_slabs--;
+		ps->discard[ps->nr_discard] = old;
+		ps->discard_node[ps->nr_discard++] = ps->node;
+	}
+}
+
+unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool trylock)
+{
+	struct put_state ps = { .s = s, .trylock = trylock };
+	unsigned kept = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		void *obj = objs[i];
@@ -239,40 +306,39 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 		struct slab *pd = &node->descs[node_page_index(node, obj)];
 		struct slab *d = &node->descs[pd->head];
 		struct kmem_cache_node *kcn = &s->node[node->id];
-		if (kcn != cur) {
-			if (cur)
-				sm_unlock(&cur->list_lock);
-			cur = NULL;
+		if (kcn != ps.cur) {
+			if (ps.cur) {
+				put_end_run(&ps);
+				sm_unlock(&ps.cur->list_lock);
+			}
+			ps.cur = NULL;
 			if (!sm_lock_ctx(&kcn->list_lock, trylock)) {
 				objs[kept++] = obj; /* leave it to the caller */
 				continue;
 			}
-			cur = kcn;
+			ps.cur = kcn;
+			ps.node = node;
 			SM_HOOK(s->inst, SM_HOOK_FLUSH);
 		}
 		if (unlikely(d->epoch != kcn->epoch))
 			continue; /* a slab abandoned in a fork child: leak @obj */
+		if (d != ps.run) {
+			put_end_run(&ps);
+			ps.run = d;
+			ps.run_old = d->inuse;
+		}
 		if (!slab_push(s, d, obj))
 			continue;
 		kcn->inuse--;
-		if (d->inuse == 0 && !now)
-			now = pa_now(s->pa);
-		slab_relist(kcn, d, now);
-		/* Too many empty slabs here: the oldest goes back to the node. */
-		if (kcn->nr_empty > s->slab_max_empty && nr_discard < ARRAY_SIZE(discard) && !trylock) {
-			struct slab *old = list_last_entry(&kcn->empty, struct slab, list);
-			slab_unlist(kcn, old);
-			kcn->nr_slabs--;
-			discard[nr_discard] = old;
-			discard_node[nr_discard++] = node;
-		}
 	}
-	if (cur)
-		sm_unlock(&cur->list_lock);
-	if (nr_discard && !now)
-		now = pa_now(s->pa);
-	for (unsigned i = 0; i < nr_discard; i++)
-		slab_discard(s, discard_node[i], discard[i], now);
+	if (ps.cur) {
+		put_end_run(&ps);
+		sm_unlock(&ps.cur->list_lock);
+	}
+	if (ps.nr_discard && !ps.now)
+		ps.now = pa_now(s->pa);
+	for (unsigned i = 0; i < ps.nr_discard; i++)
+		slab_discard(s, ps.discard_node[i], ps.discard[i], ps.now);
 	return n - kept; /* reported double frees count as handled: they are dropped */
 }
 
@@ -334,7 +400,8 @@ void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes)
 			continue;
 		sm_lock_init(&kcn->list_lock);
 		kcn->epoch++;
-		INIT_LIST_HEAD(&kcn->partial);
+		for (unsigned b = 0; b < SM_PARTIAL_BUCKETS; b++)
+			INIT_LIST_HEAD(&kcn->partial[b]);
 		INIT_LIST_HEAD(&kcn->empty);
 		kcn->nr_partial = kcn->nr_empty = 0;
 	}

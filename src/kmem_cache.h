@@ -43,13 +43,30 @@ struct node_barn {
 	struct list_head empty;         /* sheaves with size == 0 */
 };
 
+/*
+ * Partial slabs are kept in SM_PARTIAL_BUCKETS lists by occupancy: a slab
+ * with 0 < inuse < objects is on partial[partial_bucket(s, inuse)], that is
+ * bucket b holds b/B <= inuse/objects < (b+1)/B.  Refills take from the
+ * fullest non-empty bucket first, so nearly-full slabs are filled up and
+ * nearly-empty ones are left alone until their last objects come back and
+ * they become empty (and can be released).  Within a bucket a slab that
+ * came down from a fuller state (a free) goes to the head and one that came
+ * up (a take) to the tail, and refills take the head, so a bucket is
+ * roughly in order too.  Moving a slab between buckets is O(1), under
+ * list_lock, and happens only when its inuse crosses a bucket boundary.
+ * Four buckets keep kmem_cache_node at three cache lines.
+ */
+#define SM_PARTIAL_BUCKETS 4
+
 struct kmem_cache_node {
 	sm_lock_t list_lock;            /* guards everything below and the
 	                                   freelist, inuse and lists of every
 	                                   slab of this cache on this node */
-	struct list_head partial;       /* 0 < inuse < objects */
+	struct list_head partial[SM_PARTIAL_BUCKETS];
+	                                /* 0 < inuse < objects, in the bucket
+	                                   partial_bucket(s, inuse) names */
 	struct list_head empty;         /* inuse == 0, newest first */
-	size_t nr_partial, nr_empty;
+	size_t nr_partial, nr_empty;    /* nr_partial: all buckets together */
 	size_t nr_slabs;                /* partial + full + empty */
 	size_t inuse;                   /* objects handed out from these slabs */
 	uint8_t epoch;                  /* bumped when a fork child abandons the
@@ -87,6 +104,8 @@ struct kmem_cache {
 	struct page_alloc *pa;          /* where slabs come from; its sink gets reports */
 	struct kmem_cache *sheaf_cache; /* the kmalloc cache this cache's sheaves come from */
 	unsigned slab_max_empty;        /* empty slabs kept per node (options) */
+	uint64_t bucket_mult;           /* floor(2^32 * SM_PARTIAL_BUCKETS / objects) + 1:
+	                                   inuse -> partial bucket is a multiply */
 	unsigned object_size;           /* bytes the user asked for */
 	unsigned align;
 	unsigned slab_pages;
@@ -179,6 +198,18 @@ static __always_inline struct kmem_cache *obj_cache(const void *p)
 	if (unlikely(slab_obj_index(s, off) < 0))
 		return NULL;
 	return s;
+}
+
+/*
+ * The partial bucket of a slab of @s with @inuse objects out (0 < inuse <
+ * objects): floor(inuse * SM_PARTIAL_BUCKETS / objects), exact because
+ * objects <= 2^16 (bucket_mult overshoots 2^32 * B / objects by less than
+ * 1, so inuse * bucket_mult overshoots by less than 2^32 / objects, below
+ * the gap to the next integer multiple).
+ */
+static inline unsigned partial_bucket(const struct kmem_cache *s, unsigned inuse)
+{
+	return (unsigned)(((uint64_t)inuse * s->bucket_mult) >> 32);
 }
 
 /*

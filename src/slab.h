@@ -9,7 +9,7 @@
  * not been used yet.
  *
  * States of a slab (all guarded by its kmem_cache_node's list_lock):
- *   partial  0 < inuse < objects      on kcn->partial
+ *   partial  0 < inuse < objects      on kcn->partial[partial_bucket(inuse)]
  *   full     inuse == objects         on no list
  *   empty    inuse == 0               on kcn->empty, stamped, until reused or
  *                                     handed back to the node

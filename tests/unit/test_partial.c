@@ -1,0 +1,296 @@
+/*
+ * test_partial.c - the order of the partial slabs (kmem_cache.h, issue 11):
+ * refills take the fullest partial slab first, so the objects still out
+ * cluster in few slabs and nearly-empty slabs drain and are released.  On
+ * isolated instances with a clock that never moves; one test at the slab
+ * layer (slab_get_objects / slab_put_objects, no sheaf in the way), one
+ * through the public API with sheaves and a barn that keeps nothing.
+ */
+#include "test.h"
+#include "instance.h"
+#include "kmem_cache.h"
+#include "node.h"
+#include "slab.h"
+
+static uint64_t frozen_clock(void *arg)
+{
+	(void)arg;
+	return 1000;
+}
+static const struct sm_os_ops frozen_os = { .now_ns = frozen_clock };
+
+/* slab_max_empty 0: a slab that becomes empty goes back to its node at once. */
+static sm_instance_t *new_instance(struct test_errors *e, unsigned sheaf_capacity)
+{
+	struct sm_options o = test_options(e);
+	o.os = &frozen_os;
+	o.slab_max_empty = 0;
+	o.sheaf_capacity = sheaf_capacity;
+	o.barn_max_full = 0;
+	o.barn_max_empty = 0;
+	sm_instance_t *inst = sm_instance_create(&o);
+	CHECK(inst != NULL);
+	return inst;
+}
+
+static struct slab *slab_of(const void *p)
+{
+	struct sm_node *n = node_of(p);
+	return &n->descs[n->descs[node_page_index(n, p)].head];
+}
+
+/* Which partial bucket list @d is on, or -1 (checks the list itself, not inuse). */
+static int bucket_of(struct kmem_cache_node *kcn, const struct slab *d)
+{
+	for (int b = 0; b < SM_PARTIAL_BUCKETS; b++)
+		for (struct list_head *pos = kcn->partial[b].next; pos != &kcn->partial[b]; pos = pos->next)
+			if (pos == &d->list)
+				return b;
+	return -1;
+}
+
+/* Every partial slab is on the bucket its inuse calls for, and the count matches. */
+static void check_buckets(struct kmem_cache *s, struct kmem_cache_node *kcn)
+{
+	size_t n = 0;
+	for (unsigned b = 0; b < SM_PARTIAL_BUCKETS; b++)
+		for (struct list_head *pos = kcn->partial[b].next; pos != &kcn->partial[b]; pos = pos->next) {
+			struct slab *d = list_entry(pos, struct slab, list);
+			CHECK(d->inuse > 0 && d->inuse < d->objects);
+			CHECK_EQ(partial_bucket(s, d->inuse), b);
+			CHECK_EQ(d->on_list, 1);
+			n++;
+		}
+	CHECK_EQ(n, kcn->nr_partial);
+}
+
+/* partial_bucket() is floor(inuse * B / objects) for every geometry a cache can have. */
+static void test_bucket_arithmetic(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = new_instance(&e, 0);
+	for (unsigned id = 0; id < SM_NR_KMALLOC; id++) {
+		struct kmem_cache *s = &inst->kmalloc_caches[id];
+		for (unsigned inuse = 1; inuse < s->objects; inuse++)
+			CHECK_EQ(partial_bucket(s, inuse), inuse * SM_PARTIAL_BUCKETS / s->objects);
+	}
+	/* The most objects a slab can have: 8-byte objects, 512 per page. */
+	sm_cache_t *s8 = sm_cache_create(inst, "b8", 8, 0, 0, NULL);
+	CHECK_EQ(s8->objects, 512);
+	for (unsigned inuse = 1; inuse < 512; inuse++)
+		CHECK_EQ(partial_bucket(s8, inuse), inuse * SM_PARTIAL_BUCKETS / 512);
+	CHECK_EQ(sm_cache_destroy(s8), 0);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
+/*
+ * The slab layer alone: 8 slabs of 16 objects left with 1, 15, 2, 12, 3, 8,
+ * 14 and 5 objects out; refills fill them fullest first, never touching the
+ * nearly-empty ones while a fuller one has room; then the nearly-empty ones
+ * become empty and are released at once.
+ */
+static void test_fullest_first(void)
+{
+	enum { SLABS = 8, PER = 16 };
+	static const unsigned keep[SLABS] = { 1, 15, 2, 12, 3, 8, 14, 5 };
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = new_instance(&e, 0);
+	sm_cache_t *s = sm_cache_create(inst, "order-256", 256, 0, 0, NULL);
+	CHECK(s != NULL);
+	CHECK_EQ(s->objects, PER);
+	struct kmem_cache_node *kcn = &s->node[0];
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(256, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
+
+	/* A new slab per call: slab_get_objects takes from one new slab. */
+	void *obj[SLABS][PER];
+	struct slab *d[SLABS];
+	for (unsigned i = 0; i < SLABS; i++) {
+		CHECK_EQ(slab_get_objects(s, &ctx, obj[i], PER), PER);
+		d[i] = slab_of(obj[i][0]);
+		for (unsigned j = 1; j < PER; j++)
+			CHECK(slab_of(obj[i][j]) == d[i]);
+		for (unsigned k = 0; k < i; k++)
+			CHECK(d[k] != d[i]);
+	}
+	CHECK_EQ(kcn->nr_slabs, SLABS);
+	CHECK_EQ(kcn->nr_partial, 0);
+
+	/* Free all but keep[i] of each slab, one call per slab. */
+	for (unsigned i = 0; i < SLABS; i++)
+		CHECK_EQ(slab_put_objects(s, obj[i] + keep[i], PER - keep[i], false), PER - keep[i]);
+	CHECK_EQ(kcn->nr_partial, SLABS);
+	check_buckets(s, kcn);
+	for (unsigned i = 0; i < SLABS; i++) {
+		CHECK_EQ(d[i]->inuse, keep[i]);
+		CHECK_EQ(bucket_of(kcn, d[i]), (int)(keep[i] * SM_PARTIAL_BUCKETS / PER));
+	}
+
+	/* One object at a time: each comes from a slab of the fullest bucket
+	   that has any, and slabs leave the partial list full in that order. */
+	unsigned room_full = 0; /* free slots in the slabs with 8 or more out */
+	for (unsigned i = 0; i < SLABS; i++)
+		if (keep[i] >= 8)
+			room_full += PER - keep[i];
+	CHECK_EQ(room_full, 1 + 4 + 8 + 2);
+	void *got[PER * SLABS];
+	for (unsigned k = 0; k < room_full; k++) {
+		int top = -1;
+		for (unsigned i = 0; i < SLABS; i++)
+			if (d[i]->inuse < PER && (int)partial_bucket(s, d[i]->inuse) > top)
+				top = (int)partial_bucket(s, d[i]->inuse);
+		CHECK_EQ(slab_get_objects(s, &ctx, &got[k], 1), 1);
+		struct slab *from = slab_of(got[k]);
+		CHECK_EQ(partial_bucket(s, from->inuse - 1), (unsigned)top);
+		check_buckets(s, kcn);
+	}
+	/* The four fuller slabs are full now; the nearly-empty ones untouched. */
+	for (unsigned i = 0; i < SLABS; i++) {
+		if (keep[i] >= 8) {
+			CHECK_EQ(d[i]->inuse, PER);
+			CHECK_EQ(d[i]->on_list, 0);
+		} else {
+			CHECK_EQ(d[i]->inuse, keep[i]);
+		}
+	}
+	CHECK_EQ(kcn->nr_partial, 4);
+
+	/* A batch refill that needs more than one slab: the fullest first (5
+	   out, then 3, 2, 1), so the nearly-empty ones are taken last. */
+	void *batch[12];
+	CHECK_EQ(slab_get_objects(s, &ctx, batch, 12), 12);
+	for (unsigned k = 0; k < 11; k++)
+		CHECK(slab_of(batch[k]) == d[7]);
+	CHECK(slab_of(batch[11]) == d[4]);
+	CHECK_EQ(slab_put_objects(s, batch, 12, false), 12);
+	check_buckets(s, kcn);
+
+	/* The survivors of the nearly-empty slabs go: those slabs become empty
+	   and, with slab_max_empty 0, go straight back to the node. */
+	uint64_t freed_before = s->stat[STAT_SLAB_FREE];
+	for (unsigned i = 0; i < SLABS; i++)
+		if (keep[i] < 8)
+			CHECK_EQ(slab_put_objects(s, obj[i], keep[i], false), keep[i]);
+	CHECK_EQ(s->stat[STAT_SLAB_FREE] - freed_before, 4);
+	CHECK_EQ(kcn->nr_slabs, 4);
+	CHECK_EQ(kcn->nr_partial, 0);
+	CHECK_EQ(kcn->nr_empty, 0);
+	CHECK_EQ(kcn->inuse, 4 * PER);
+
+	/* Everything back. */
+	for (unsigned i = 0; i < SLABS; i++)
+		if (keep[i] >= 8)
+			CHECK_EQ(slab_put_objects(s, obj[i], keep[i], false), keep[i]);
+	CHECK_EQ(slab_put_objects(s, got, room_full, false), room_full);
+	CHECK_EQ(kcn->nr_slabs, 0);
+	CHECK_EQ(kcn->inuse, 0);
+	CHECK_EQ(sm_cache_destroy(s), 0);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
+/*
+ * Through the public API, sheaves included: 16 slabs of 16; slabs 0..7 keep
+ * one object each, slabs 8..15 twelve.  The 32 allocations that follow all
+ * come from slabs 8..15, and once the last object of each of slabs 0..7 is
+ * freed those go back to the node: 8 slabs hold the 128 objects out.
+ * (With the partial list in insertion order, as before issue 11, new
+ * objects came from the nearly-empty slabs, which became partial last.)
+ */
+static void test_survivors_cluster(void)
+{
+	enum { SLABS = 16, PER = 16, CAP = 4 };
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = new_instance(&e, CAP);
+	sm_cache_t *s = sm_cache_create(inst, "cluster-256", 256, 0, 0, NULL);
+	CHECK(s != NULL);
+	CHECK_EQ(s->objects, PER);
+	static void *v[SLABS * PER];
+	for (unsigned i = 0; i < SLABS * PER; i++) {
+		v[i] = sm_cache_alloc(s, 0);
+		CHECK(v[i] != NULL);
+	}
+	sm_thread_flush(inst);
+	struct sm_cache_stats st;
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.slabs, SLABS);
+	CHECK_EQ(st.active_objects, SLABS * PER);
+
+	/* Group the objects by slab (allocation order within a sheaf is not
+	   slab order). */
+	struct slab *slabs[SLABS];
+	unsigned nslabs = 0;
+	static void *by[SLABS][PER];
+	unsigned cnt[SLABS] = { 0 };
+	for (unsigned i = 0; i < SLABS * PER; i++) {
+		struct slab *d = slab_of(v[i]);
+		unsigned k;
+		for (k = 0; k < nslabs && slabs[k] != d; k++)
+			;
+		if (k == nslabs)
+			slabs[nslabs++] = d;
+		by[k][cnt[k]++] = v[i];
+	}
+	CHECK_EQ(nslabs, SLABS);
+	for (unsigned k = 0; k < SLABS; k++)
+		CHECK_EQ(cnt[k], PER);
+
+	/* The fuller group first: the nearly-empty slabs become partial last,
+	   so insertion order alone would hand out their objects first. */
+	for (unsigned k = SLABS / 2; k < SLABS; k++)
+		for (unsigned j = 12; j < PER; j++)
+			sm_cache_free(s, by[k][j]);
+	sm_thread_flush(inst);
+	for (unsigned k = 0; k < SLABS / 2; k++)
+		for (unsigned j = 1; j < PER; j++)
+			sm_cache_free(s, by[k][j]);
+	sm_thread_flush(inst);
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, SLABS / 2 * 1 + SLABS / 2 * 12);
+	CHECK_EQ(st.partial_slabs, SLABS);
+
+	void *fresh[32];
+	for (unsigned i = 0; i < 32; i++) {
+		fresh[i] = sm_cache_alloc(s, 0);
+		CHECK(fresh[i] != NULL);
+	}
+	sm_thread_flush(inst);
+	for (unsigned i = 0; i < 32; i++) {
+		struct slab *d = slab_of(fresh[i]);
+		unsigned k;
+		for (k = 0; k < SLABS && slabs[k] != d; k++)
+			;
+		CHECK(k < SLABS);
+		CHECK(k >= SLABS / 2); /* from a fuller slab */
+	}
+	for (unsigned k = SLABS / 2; k < SLABS; k++)
+		CHECK_EQ(slabs[k]->inuse, PER);
+
+	for (unsigned k = 0; k < SLABS / 2; k++)
+		sm_cache_free(s, by[k][0]);
+	sm_thread_flush(inst);
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, SLABS / 2 * PER);
+	CHECK_EQ(st.slabs, SLABS / 2);
+	CHECK_EQ(st.partial_slabs, 0);
+	CHECK_EQ(st.empty_slabs, 0);
+	CHECK_EQ(st.slabs_freed, SLABS / 2);
+
+	for (unsigned k = SLABS / 2; k < SLABS; k++)
+		for (unsigned j = 0; j < 12; j++)
+			sm_cache_free(s, by[k][j]);
+	for (unsigned i = 0; i < 32; i++)
+		sm_cache_free(s, fresh[i]);
+	CHECK_EQ(sm_cache_destroy(s), 0);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
+int main(void)
+{
+	test_bucket_arithmetic();
+	test_fullest_first();
+	test_survivors_cluster();
+	printf("partial: ok\n");
+	return 0;
+}
