@@ -20,27 +20,10 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "fake_clock.h"
 
 #define MiB ((size_t)1 << 20)
 #define RUN_SIZE ((size_t)256 << 10)
-#define MS 1000000ull
-
-/* ---- the fake clock ---- */
-
-static uint64_t fake_now = 1000000 * MS; /* 1000 s: far from 0 */
-
-static uint64_t fake_now_ns(void *arg)
-{
-	(void)arg;
-	return __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
-}
-
-static void advance_ms(uint64_t ms)
-{
-	__atomic_fetch_add(&fake_now, ms * MS, __ATOMIC_RELAXED);
-}
-
-static const struct sm_os_ops fake_os = { .now_ns = fake_now_ns };
 
 /* ---- resident set ---- */
 

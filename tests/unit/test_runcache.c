@@ -15,26 +15,12 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "fake_clock.h"
 #include "tcache.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
-#define MS  1000000ull
 
-static uint64_t fake_now = 1000000 * MS;
-
-static uint64_t fake_now_ns(void *arg)
-{
-	(void)arg;
-	return __atomic_load_n(&fake_now, __ATOMIC_RELAXED);
-}
-
-static void advance_ms(uint64_t ms)
-{
-	__atomic_fetch_add(&fake_now, ms * MS, __ATOMIC_RELAXED);
-}
-
-static const struct sm_os_ops fake_os = { .now_ns = fake_now_ns };
 
 static void attach(sm_instance_t *inst);
 
