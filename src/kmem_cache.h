@@ -179,22 +179,17 @@ static __always_inline long slab_obj_index(const struct kmem_cache *s, uintptr_t
 /*
  * The cache of @p if @p is the start of an object in a live slab; NULL
  * otherwise (page runs, huge mappings, invalid pointers: the caller sorts
- * those out on its slow path).  Arithmetic on the node map and descriptor
- * only: @p itself is never read.  The kernel's virt_to_cache().
+ * those out on its slow path).  Arithmetic on the descriptor map and the
+ * page's descriptor only (the slab starts page_off pages below @p's page):
+ * @p itself is never read.  The kernel's virt_to_cache().
  */
 static __always_inline struct kmem_cache *obj_cache(const void *p)
 {
-	struct sm_node *n = node_of_granule(p);
-	if (unlikely(!n))
-		return NULL;
-	uint32_t page = node_page_index(n, p);
-	if (unlikely(page == UINT32_MAX))
-		return NULL;
-	const struct slab *d = &n->descs[page];
-	if (unlikely(d->type != PT_SLAB))
+	const struct slab *d = desc_of(p);
+	if (unlikely(!d || READ_ONCE(d->type) != PT_SLAB))
 		return NULL;
 	struct kmem_cache *s = d->cache;
-	uintptr_t off = (uintptr_t)p - (uintptr_t)node_page_addr(n, d->head);
+	uintptr_t off = ((uintptr_t)p & (SM_PAGE_SIZE - 1)) + ((uintptr_t)d->page_off << SM_PAGE_SHIFT);
 	if (unlikely(slab_obj_index(s, off) < 0))
 		return NULL;
 	return s;
