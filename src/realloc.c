@@ -16,10 +16,19 @@ static inline bool keep_in_place(size_t usable, size_t n)
 	return n <= usable && (n > usable / 2 || usable <= 64);
 }
 
-static void *move_object(void *p, size_t old, size_t n, unsigned gfp)
+/*
+ * Move @p (@old usable bytes, of @inst) to a new object of @n bytes.  The
+ * default instance's allocation takes malloc's own path (the TLS sheaves):
+ * realloc-grown buffers are a program's commonest moves.
+ */
+static void *move_object(struct sm_instance *inst, void *p, size_t old, size_t n, unsigned gfp)
 {
-	struct sm_instance *inst = node_of(p)->inst;
-	void *q = sm_kmalloc(inst, n, gfp & ~SM_GFP_ZERO);
+	unsigned flags = gfp_to_alloc_flags(gfp & ~SM_GFP_ZERO);
+	void *q;
+	if (inst == &sm_default_inst)
+		q = kmalloc_inline(&sm_default_inst, n, 0, flags, SM_NO_NODE);
+	else
+		q = kmalloc_inline(inst, n, 0, flags, SM_NO_NODE);
 	if (!q)
 		return NULL;
 	memcpy(q, p, MIN(old, n));
@@ -52,7 +61,7 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 		size_t usable = s->is_kmalloc ? s->size : s->object_size;
 		if (keep_in_place(usable, n))
 			return p;
-		return move_object(p, usable, n, gfp);
+		return move_object(s->inst, p, usable, n, gfp);
 	}
 	struct large_ref r;
 	if (!large_lookup(p, &r)) {
@@ -78,5 +87,5 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 		return p;
 	if (q)
 		return q;
-	return move_object(p, usable, n, gfp);
+	return move_object(inst, p, usable, n, gfp);
 }
