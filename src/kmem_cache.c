@@ -88,7 +88,7 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 	s->reciprocal = ((1ull << 32) + slot - 1) / slot;
 	s->bucket_mult = ((uint64_t)SM_PARTIAL_BUCKETS << 32) / s->objects + 1;
 	s->sheaf_capacity = opts->sheaf_capacity ? opts->sheaf_capacity
-						       : (unsigned)MIN(64, MAX(8, 16384 / slot));
+						       : (unsigned)MIN(64, MAX(8, 32768 / slot));
 	/* A barn holds barn_max_full sheaves, or more of small objects: up to
 	   barn_bytes of them (a full sheaf of 32-byte objects is 2 KiB). */
 	size_t sheaf_bytes = (size_t)s->sheaf_capacity * slot;
