@@ -46,20 +46,13 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 
 	if (unlikely(READ_ONCE(inst->deferred.head)))
 		deferred_drain(&inst->deferred);
+	/* The common turn of main and spare needs no barn, and ends without
+	   the purge check (no clock read) or a helper to start. */
 	struct pcs *c = tcache_pcs(tc, id);
-	if (likely(tcache_swap(c, true))) {
-		/* The common turn: no barn, no purge check, nothing to start. */
+	bool turned = tcache_swap(c, true);
+	if (likely(turned || tcache_refill_main(tc, s, &ctx))) {
 		WRITE_ONCE(c->main.size, c->main.size - 1);
 		p = c->main.objects[c->main.size];
-		barrier();
-		sm_thread.busy = 0;
-		*obj_free_word(s, p) = 0; /* handed out */
-		return p;
-	}
-	if (likely(tcache_refill_main(tc, s, &ctx))) {
-		struct sheaf_view *v = &tcache_pcs(tc, id)->main;
-		WRITE_ONCE(v->size, v->size - 1);
-		p = v->objects[v->size];
 		*obj_free_word(s, p) = 0; /* handed out */
 	} else {
 		/* No sheaf to be had: one object straight from the slabs, if any;
@@ -68,7 +61,12 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 		if (!p && inst_reclaim(inst))
 			p = kmem_cache_alloc_direct(s, &ctx);
 	}
-	slow_path_exit(inst, HELPER_MAY_START);
+	if (likely(turned)) {
+		barrier();
+		sm_thread.busy = 0;
+	} else {
+		slow_path_exit(inst, HELPER_MAY_START);
+	}
 	return p;
 }
 

@@ -207,13 +207,10 @@ static __always_inline void kfree_inline(void *p)
 {
 	struct sm_thread_state *t = &sm_thread;
 	uintptr_t a = (uintptr_t)p;
-	uintptr_t g = a >> SM_NODE_SHIFT;
-	if (unlikely(g > SM_NODE_MAP_MASK))
-		goto miss; /* beyond the map (desc_of() in one piece) */
-	uintptr_t bias = __atomic_load_n(&sm_desc_map[g], __ATOMIC_RELAXED);
+	uintptr_t bias = desc_bias(p);
 	if (unlikely(!bias))
-		goto miss; /* foreign or huge */
-	const struct slab *d = (const struct slab *)(bias + (a >> SM_PAGE_SHIFT) * sizeof(struct slab));
+		goto miss; /* foreign, huge or beyond the map */
+	const struct slab *d = desc_at(bias, p);
 	/* fclass is written last when a slab is made and cleared first when
 	   it is taken apart (slab.c): non-zero, the page is a live slab's. */
 	unsigned fc = READ_ONCE(d->fclass);

@@ -95,26 +95,23 @@ void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 
 	if (unlikely(READ_ONCE(inst->deferred.head)))
 		deferred_drain(&inst->deferred);
+	/* The common turn of spare and main needs no barn and ends without
+	   the purge check (no clock read). */
 	struct pcs *c = tcache_pcs(tc, s->id);
-	if (likely(tcache_swap(c, false))) {
-		/* The common turn: no barn, no purge check. */
+	bool turned = tcache_swap(c, false);
+	if (likely(turned || tcache_make_room(tc, s))) {
 		*obj_free_word(s, p) = s->free_key;
 		WRITE_ONCE(c->spare.objects[c->spare.size], p);
 		WRITE_ONCE(c->spare.size, c->spare.size + 1);
-		barrier();
-		sm_thread.busy = 0;
-		errno = saved;
-		return;
-	}
-	if (likely(tcache_make_room(tc, s))) {
-		struct sheaf_view *v = &tcache_pcs(tc, s->id)->spare;
-		*obj_free_word(s, p) = s->free_key;
-		WRITE_ONCE(v->objects[v->size], p);
-		WRITE_ONCE(v->size, v->size + 1);
 	} else {
 		kmem_cache_free_direct(s, p); /* no sheaf to be had */
 	}
-	slow_path_exit(inst, HELPER_NO_START);
+	if (likely(turned)) {
+		barrier();
+		sm_thread.busy = 0;
+	} else {
+		slow_path_exit(inst, HELPER_NO_START);
+	}
 	errno = saved;
 }
 

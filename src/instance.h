@@ -72,8 +72,7 @@ struct fast_class {
 	uint32_t objects;               /* s->objects */
 	uint64_t reciprocal;            /* s->reciprocal */
 	uint64_t free_key;              /* s->free_key */
-	struct kmem_cache *cache;
-};
+} __attribute__((aligned(32)));         /* an index is one shift */
 extern struct fast_class sm_fast_class[SM_NR_KMALLOC + 1] __hidden;
 
 /* The default instance (static storage, registry slot 0) and whether it is set up (registry.c). */
@@ -100,7 +99,7 @@ static inline void inst_cache_register(struct sm_instance *inst, struct kmem_cac
 	if (s->fclass) {
 		SM_BUG_ON(s->fp_offset != 0); /* the fast paths write the free word at 0 */
 		sm_fast_class[s->fclass] = (struct fast_class){ .size = s->size, .objects = s->objects,
-			.reciprocal = s->reciprocal, .free_key = s->free_key, .cache = s };
+			.reciprocal = s->reciprocal, .free_key = s->free_key };
 	}
 	s->sheaf_cache = &inst->kmalloc_caches[kmalloc_index(sheaf_bytes(s->sheaf_capacity))];
 	inst->cache_by_id[id] = s;

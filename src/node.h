@@ -122,19 +122,34 @@ extern struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)] __
 extern uintptr_t sm_desc_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)] __hidden;
 
 /*
+ * The descriptor-map entry of @p's granule: 0 when @p is not in a normal
+ * node's granule (foreign, huge, or above the map, which would alias a
+ * granule if masked).  With desc_at(), the two halves of desc_of() for a
+ * caller that tests the entry itself (free()'s fast path).
+ */
+static __always_inline uintptr_t desc_bias(const void *p)
+{
+	uintptr_t g = (uintptr_t)p >> SM_NODE_SHIFT;
+	if (unlikely(g > SM_NODE_MAP_MASK))
+		return 0;
+	return __atomic_load_n(&sm_desc_map[g], __ATOMIC_RELAXED);
+}
+
+/* The descriptor of @p's page, given @p's non-zero desc_bias(). */
+static __always_inline const struct slab *desc_at(uintptr_t bias, const void *p)
+{
+	return (const struct slab *)(bias + ((uintptr_t)p >> SM_PAGE_SHIFT) * sizeof(struct slab));
+}
+
+/*
  * The descriptor of the page holding @p, or NULL if @p is not in a normal
  * node's granule.  Nothing more is checked: a non-NULL result may be the
  * zero descriptor of a header page, or of any page type.
  */
 static __always_inline const struct slab *desc_of(const void *p)
 {
-	uintptr_t a = (uintptr_t)p;
-	uintptr_t bias = __atomic_load_n(&sm_desc_map[(a >> SM_NODE_SHIFT) & SM_NODE_MAP_MASK],
-					 __ATOMIC_RELAXED);
-	/* An address above the map aliases a granule: never resolve it. */
-	if (unlikely((bias == 0) | ((a >> SM_VA_BITS) != 0)))
-		return NULL;
-	return (const struct slab *)(bias + ((a >> SM_PAGE_SHIFT) * sizeof(struct slab)));
+	uintptr_t bias = desc_bias(p);
+	return likely(bias) ? desc_at(bias, p) : NULL;
 }
 
 /*

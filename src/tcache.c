@@ -122,12 +122,18 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 	return got;
 }
 
+/* A new empty sheaf for @s (NULL: no memory). */
+static struct slab_sheaf *new_sheaf(struct kmem_cache *s)
+{
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(0, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
+	return sheaf_alloc(s, &ctx);
+}
+
 /* An empty sheaf for @s: the barn's, or a new one (NULL: none to be had). */
 static struct slab_sheaf *empty_sheaf(struct kmem_cache *s, struct node_barn *barn)
 {
-	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(0, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
 	struct slab_sheaf *e = barn_get_empty_sheaf(s, barn, false);
-	return e ? e : sheaf_alloc(s, &ctx);
+	return e ? e : new_sheaf(s);
 }
 
 bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
@@ -159,10 +165,8 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 		view_install(&c->spare, sp);
 		return true;
 	}
-	if (!e) {
-		struct slab_alloc_context ctx = SLAB_ALLOC_CTX(0, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
-		e = sheaf_alloc(s, &ctx);
-	}
+	if (!e)
+		e = new_sheaf(s); /* the barn had no empty one to give back */
 	view_install(&c->spare, e);
 	return e != NULL;
 }

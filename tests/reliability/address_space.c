@@ -183,7 +183,6 @@ int main(int argc, char **argv)
 	int r = rt_case_main(argc, argv, cases, NCASES);
 	if (r >= 0)
 		return r;
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	static struct rt_outcome o;
 	int failed = 0;
 	for (size_t i = 0; i < NCASES; i++) {

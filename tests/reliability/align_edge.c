@@ -202,7 +202,6 @@ int main(int argc, char **argv)
 	int r = rt_case_main(argc, argv, cases, NCASES);
 	if (r >= 0)
 		return r;
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	static const char *const big_env[] = { "SLABMALLOC_HUGE_THRESHOLD=65536g", NULL };
 	int failed = 0;
 	for (size_t i = 0; i < NCASES; i++)

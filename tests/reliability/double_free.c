@@ -300,7 +300,6 @@ int main(int argc, char **argv)
 	int r = rt_case_main(argc, argv, cases, NCASES);
 	if (r >= 0)
 		return r;
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	static const char *const abort_env[] = { "SLABMALLOC_ON_ERROR=abort", NULL };
 	static const char *const report_env[] = { "SLABMALLOC_ON_ERROR=report", NULL };
 	static const char *const signal_env[] = { "SLABMALLOC_ON_ERROR=report", "SLABMALLOC_SHEAF_CAPACITY=1",

@@ -188,7 +188,6 @@ int main(int argc, char **argv)
 	int r = rt_case_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 	if (r >= 0)
 		return r;
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	static const char *const defaults[] = { "SLABMALLOC_HELPER_THREAD=0", NULL };
 	static const char *const slow[] = { "SLABMALLOC_HELPER_THREAD=0", "SLABMALLOC_SHEAF_CAPACITY=1",
 					    "SLABMALLOC_BARN_MAX_FULL=0", "SLABMALLOC_BARN_MAX_EMPTY=0",

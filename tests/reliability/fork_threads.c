@@ -242,6 +242,5 @@ int main(int argc, char **argv)
 	int r = rt_case_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 	if (r >= 0)
 		return r;
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	return rt_expect_exit0("run", NULL, 60);
 }

@@ -83,7 +83,6 @@ int main(int argc, char **argv)
 	int r = rt_case_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 	if (r >= 0)
 		return r;
-	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	/* The shim must not be in this program, or the test proves nothing. */
 	Dl_info di;

@@ -261,12 +261,17 @@ static inline int rt_expect_exit0(const char *name, const char *const *env, unsi
 	return rt_verdict(name, rt_exit0(&o) ? NULL : "expected exit status 0", &o);
 }
 
-/* The case role: "<prog> case NAME" runs the case of @cases called NAME. */
+/*
+ * The case role: "<prog> case NAME" runs the case of @cases called NAME and
+ * returns its status; anything else returns -1 (the runner role).  Either
+ * way stdout is line-buffered first, so that a child's lines and its
+ * runner's interleave in order.
+ */
 static inline int rt_case_main(int argc, char **argv, const struct rt_case *cases, size_t n)
 {
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc != 3 || strcmp(argv[1], "case"))
 		return -1;
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(cases[i].name, argv[2]))
 			return cases[i].fn();

@@ -218,7 +218,6 @@ int main(int argc, char **argv)
 	int r = rt_case_main(argc, argv, cases, NCASES);
 	if (r >= 0)
 		return r;
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	static const char *const trim_env[] = { "SLABMALLOC_SHEAF_CAPACITY=1", "SLABMALLOC_BARN_MAX_FULL=0",
 						"SLABMALLOC_BARN_MAX_EMPTY=0", "SLABMALLOC_HELPER_THREAD=0", NULL };
 	static struct rt_outcome o;
