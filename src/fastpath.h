@@ -95,13 +95,16 @@ miss:
 }
 
 /*
- * Free @p, an object of @s, into this thread's sheaf: the general path.  A
+ * Free @p, an object of @s on the page @d describes (obj_slab_page), into
+ * this thread's sheaf: the general path.  A
  * free word that says "free already" (one load and compare beside the
  * push, not before it) sends the free to __slab_free_suspect, which
  * confirms a double free wherever the object sits before anything is
- * written.
+ * written.  An object of a slab another thread owns (page.h) goes to
+ * __slab_free_remote instead: home to its slab, not to this thread's
+ * next mallocs.
  */
-static __always_inline void slab_free(struct kmem_cache *s, void *p)
+static __always_inline void slab_free(struct kmem_cache *s, const struct slab *d, void *p)
 {
 	if (obj_maybe_free(s, p)) {
 		__slab_free_suspect(s, p);
@@ -118,6 +121,15 @@ static __always_inline void slab_free(struct kmem_cache *s, void *p)
 	}
 	sm_thread.busy = 1;
 	barrier();
+	if (unlikely(!slab_owned_here(d))) {
+		if (tcache_remote_push(tc, s, p)) {
+			barrier();
+			sm_thread.busy = 0;
+		} else {
+			__slab_free_remote(s, tc, p);
+		}
+		return;
+	}
 	struct sheaf_view *v = &tcache_pcs(tc, s->id)->spare;
 	uint32_t sz = v->size;
 	if (likely(sz < v->capacity)) {
@@ -137,9 +149,9 @@ static __always_inline void slab_free(struct kmem_cache *s, void *p)
  */
 static __always_inline void kfree_general(void *p)
 {
-	struct kmem_cache *s = obj_cache(p);
-	if (likely(s))
-		slab_free(s, p);
+	const struct slab *d = obj_slab_page(p);
+	if (likely(d))
+		slab_free(d->cache, d, p);
 	else
 		kfree_large(p);
 }
@@ -194,12 +206,15 @@ large:
 
 /*
  * free() and sm_kfree(): any pointer.  An object of a default kmalloc
- * cache is pushed onto this thread's main in three dependent loads: the
+ * cache is pushed onto this thread's spare in three dependent loads: the
  * descriptor map, the page's descriptor (fclass, page_off), the view in
  * the TLS block.  Validation runs beside that chain, on values it does
  * not wait for: the object's free word (loaded from @p itself), and the
  * class's geometry and free key (sm_fast_class, from fclass) for the
- * interior-pointer check.  Whatever fails, or does not apply, takes the
+ * interior-pointer check.  So does the owner test: the slab's first
+ * descriptor (page_off below) names the thread whose sheaf last took
+ * objects from it, and an object of another thread's slab is a remote
+ * free (__kfree_remote).  Whatever fails, or does not apply, takes the
  * general path (__kfree_miss), which checks everything again and reports
  * what is wrong.
  */
@@ -226,6 +241,10 @@ static __always_inline void kfree_inline(void *p)
 		goto miss; /* free already, it seems: confirmed on the general path */
 	if (unlikely(t->busy | t->kick))
 		goto miss;
+	if (unlikely(!slab_owned_here(d))) {
+		__kfree_remote(p, fc); /* another thread's slab, checked as above */
+		return;
+	}
 	struct sheaf_view *v = &t->kmalloc_pcs[fc].spare;
 	OPTIMIZER_HIDE_VAR(v);
 	t->busy = 1;

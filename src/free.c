@@ -84,7 +84,7 @@ void __slab_free_suspect(struct kmem_cache *s, void *p)
 	bool live = slab_free_confirm(s, p, nested);
 	sm_leave(nested);
 	if (live)
-		slab_free(s, p);
+		slab_free(s, desc_of(p), p);
 }
 
 void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
@@ -115,6 +115,26 @@ void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 	errno = saved;
 }
 
+void __slab_free_remote(struct kmem_cache *s, struct tcache *tc, void *p)
+{
+	struct sm_instance *inst = s->inst;
+	int saved = errno; /* as in __slab_free_slow */
+
+	if (unlikely(READ_ONCE(inst->deferred.head)))
+		deferred_drain(&inst->deferred);
+	int r = tcache_free_remote(tc, s, p);
+	if (unlikely(r == TC_REMOTE_NONE))
+		kmem_cache_free_direct(s, p);
+	if (likely(r == TC_REMOTE_PUSHED)) {
+		/* No lock taken: ends like the fast path, no clock read. */
+		barrier();
+		sm_thread.busy = 0;
+	} else {
+		slow_path_exit(inst, HELPER_NO_START);
+	}
+	errno = saved;
+}
+
 void __slab_free_no_tcache(struct kmem_cache *s, void *p)
 {
 	int saved = errno; /* a tcache that cannot be made sets it */
@@ -123,7 +143,10 @@ void __slab_free_no_tcache(struct kmem_cache *s, void *p)
 	if (likely(tc)) {
 		sm_thread.busy = 1;
 		barrier();
-		__slab_free_slow(s, tc, p);
+		if (slab_owned_here(desc_of(p)))
+			__slab_free_slow(s, tc, p);
+		else
+			__slab_free_remote(s, tc, p);
 		return;
 	}
 	/* The thread is exiting (or has no memory for a tcache): no sheaves. */
@@ -246,6 +269,25 @@ void __kfree_miss(void *p)
 		kfree_general(p);
 }
 
+void __kfree_remote(void *p, unsigned fc)
+{
+	struct sm_instance *inst = &sm_default_inst;
+	struct tcache *tc = tcache_peek(inst);
+	if (unlikely(!tc)) {
+		kfree_general(p);
+		return;
+	}
+	sm_thread.busy = 1;
+	barrier();
+	struct kmem_cache *s = &inst->kmalloc_caches[fc - 1];
+	if (likely(tcache_remote_push(tc, s, p))) {
+		barrier();
+		sm_thread.busy = 0;
+		return;
+	}
+	__slab_free_remote(s, tc, p);
+}
+
 void sm_kfree(void *p)
 {
 	if (unlikely(!p))
@@ -257,8 +299,9 @@ void sm_cache_free(sm_cache_t *s, void *p)
 {
 	if (unlikely(!p))
 		return;
-	if (likely(obj_cache(p) == s))
-		slab_free(s, p);
+	const struct slab *d = obj_slab_page(p);
+	if (likely(d && d->cache == s))
+		slab_free(s, d, p);
 	else
 		slab_check_object(s, p);
 }

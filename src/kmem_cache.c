@@ -151,7 +151,7 @@ static void slab_relist(struct kmem_cache *s, struct kmem_cache_node *kcn, struc
 		if (d->on_list == ON_EMPTY)
 			return;
 		slab_unlist(kcn, d);
-		d->stamp = now;
+		WRITE_ONCE(d->stamp, now); /* owner no more: frees read it racily */
 		list_add(&d->list, &kcn->empty);
 		d->on_list = ON_EMPTY;
 		WRITE_ONCE(kcn->nr_empty, kcn->nr_empty + 1);

@@ -177,22 +177,28 @@ static __always_inline long slab_obj_index(const struct kmem_cache *s, uintptr_t
 }
 
 /*
- * The cache of @p if @p is the start of an object in a live slab; NULL
- * otherwise (page runs, huge mappings, invalid pointers: the caller sorts
- * those out on its slow path).  Arithmetic on the descriptor map and the
- * page's descriptor only (the slab starts page_off pages below @p's page):
- * @p itself is never read.  The kernel's virt_to_cache().
+ * The descriptor of @p's page if @p is the start of an object in a live
+ * slab; NULL otherwise (page runs, huge mappings, invalid pointers: the
+ * caller sorts those out on its slow path).  Arithmetic on the descriptor
+ * map and the page's descriptor only (the slab starts page_off pages below
+ * @p's page): @p itself is never read.
  */
-static __always_inline struct kmem_cache *obj_cache(const void *p)
+static __always_inline const struct slab *obj_slab_page(const void *p)
 {
 	const struct slab *d = desc_of(p);
 	if (unlikely(!d || READ_ONCE(d->type) != PT_SLAB))
 		return NULL;
-	struct kmem_cache *s = d->cache;
 	uintptr_t off = ((uintptr_t)p & (SM_PAGE_SIZE - 1)) + ((uintptr_t)d->page_off << SM_PAGE_SHIFT);
-	if (unlikely(slab_obj_index(s, off) < 0))
+	if (unlikely(slab_obj_index(d->cache, off) < 0))
 		return NULL;
-	return s;
+	return d;
+}
+
+/* The cache of @p as obj_slab_page() finds it, or NULL: the kernel's virt_to_cache(). */
+static __always_inline struct kmem_cache *obj_cache(const void *p)
+{
+	const struct slab *d = obj_slab_page(p);
+	return d ? d->cache : NULL;
 }
 
 /*

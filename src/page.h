@@ -12,7 +12,7 @@
  *
  * Who writes what: PT_FREE tags under node->lock (node.c); PT_SLAB and
  * PT_LARGE descriptors by whoever owns the run; a slab's freelist, inuse,
- * bump, on_list and stamp under its cache's list_lock on that node.
+ * bump, on_list and stamp/owner under its cache's list_lock on that node.
  */
 #ifndef SM_PAGE_H
 #define SM_PAGE_H
@@ -21,6 +21,7 @@
 
 #include "compiler.h"
 #include "list.h"
+#include "thread.h"
 
 struct kmem_cache;
 
@@ -62,8 +63,35 @@ struct slab {
 		size_t size;        /* PT_LARGE: bytes asked for */
 	};
 	struct list_head list;      /* PT_SLAB: partial/empty list; PT_FREE: bin */
-	uint64_t stamp;             /* PT_FREE / empty slab: since when (ns) */
+	union {
+		uint64_t stamp;     /* PT_FREE / empty slab: since when (ns) */
+		uintptr_t owner;    /* PT_SLAB with objects out: the thread whose
+		                       sheaf last took objects from it
+		                       (sm_thread_token()); read racily by frees,
+		                       as a hint of where the object belongs */
+	};
 };
+
+/* The first page's descriptor of the slab whose page @d describes (PT_SLAB). */
+static __always_inline const struct slab *slab_head_desc(const struct slab *d)
+{
+	return d - d->page_off;
+}
+
+/*
+ * Whether the calling thread owns the slab of PT_SLAB page @d: a hint,
+ * read without the list_lock (an owner changing under us only sends one
+ * free the other way).
+ */
+static __always_inline bool slab_owned_here(const struct slab *d)
+{
+	bool mine = READ_ONCE(slab_head_desc(d)->owner) == sm_thread_token();
+	/* Opaque, so that the compiler cannot use the loaded owner for the
+	   thread's own address after the test (that would put this load on
+	   the fast paths' chain to their store). */
+	OPTIMIZER_HIDE_VAR(mine);
+	return mine;
+}
 
 _Static_assert(sizeof(struct slab) == 64, "struct slab should stay one cache line");
 

@@ -16,6 +16,7 @@
 #include "page_alloc.h"
 #include "printk.h"
 #include "slab.h"
+#include "thread.h"
 
 static inline uintptr_t fp_encode(const struct kmem_cache *s, uintptr_t next, const void *slot)
 {
@@ -105,6 +106,8 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 	while (got < want && d->bump < d->objects)
 		objs[got++] = base + (size_t)d->bump++ * s->size;
 	d->inuse += got;
+	if (got)
+		WRITE_ONCE(d->owner, sm_thread_token()); /* objects go to this thread */
 	return got;
 }
 

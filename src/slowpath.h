@@ -30,6 +30,12 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 			unsigned flags) __hidden __noinline;
 void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p) __hidden __noinline;
 /*
+ * A free of an object whose slab another thread owns (page.h): into the
+ * remote sheaf, which goes back to the slabs when full (tcache.h).  Entered
+ * with busy set, returns with it cleared.
+ */
+void __slab_free_remote(struct kmem_cache *s, struct tcache *tc, void *p) __hidden __noinline;
+/*
  * No tcache in the thread's slot: the thread's first use of the instance
  * (attach it and go on normally), a deferred free to see to first
  * (SM_GEN_KICK), or the thread is exiting (no sheaves).  Busy clear.
@@ -44,6 +50,12 @@ void __slab_free_no_tcache(struct kmem_cache *s, void *p) __hidden __noinline;
  */
 void *__slab_alloc_default_miss(unsigned i, unsigned flags) __hidden __noinline;
 void __kfree_miss(void *p) __hidden __noinline;
+/*
+ * free()'s remote free: @p, checked by kfree_inline (an object of default
+ * kmalloc class @fc - 1, not free already, busy and kick clear), lies in
+ * a slab another thread owns.  Busy clear.
+ */
+void __kfree_remote(void *p, unsigned fc) __hidden __noinline;
 /*
  * The nolock path, taken when busy is found set: the allocator was re-entered
  * (a signal handler, or code the allocator called).  Never touches a sheaf,

@@ -43,12 +43,18 @@ void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s)
 	struct pcs *c = tcache_pcs(tc, s->id);
 	struct node_barn *barn = tcache_barn(tc, s);
 	struct slab_sheaf *m = view_sync(&c->main), *sp = view_sync(&c->spare);
+	struct slab_sheaf *r = tc->remote[s->id];
 	view_install(&c->main, NULL);
 	view_install(&c->spare, NULL);
+	WRITE_ONCE(tc->remote[s->id], NULL);
 	if (m)
 		barn_return_sheaf(s, barn, m);
 	if (sp)
 		barn_return_sheaf(s, barn, sp);
+	if (r) {
+		sheaf_flush(s, r); /* home, not into another thread's main */
+		barn_return_sheaf(s, barn, r);
+	}
 }
 
 void tcache_release_all(struct tcache *tc)
@@ -56,7 +62,7 @@ void tcache_release_all(struct tcache *tc)
 	struct sm_instance *inst = tc->inst;
 	for (unsigned id = 0; id < SM_MAX_CACHES; id++) {
 		struct pcs *c = tcache_pcs(tc, id);
-		if (c->main.capacity || c->spare.capacity)
+		if (c->main.capacity || c->spare.capacity || tc->remote[id])
 			tcache_release_sheaves(tc, inst->cache_by_id[id]);
 	}
 }
@@ -169,6 +175,35 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 		e = new_sheaf(s); /* the barn had no empty one to give back */
 	view_install(&c->spare, e);
 	return e != NULL;
+}
+
+int tcache_free_remote(struct tcache *tc, struct kmem_cache *s, void *p)
+{
+	struct slab_sheaf *r = tc->remote[s->id];
+	int ret = TC_REMOTE_PUSHED;
+	if (unlikely(!r)) {
+		r = empty_sheaf(s, tcache_barn(tc, s));
+		if (!r)
+			return TC_REMOTE_NONE;
+		WRITE_ONCE(tc->remote[s->id], r);
+		ret = TC_REMOTE_FLUSHED; /* the barn's lock, or a new sheaf */
+	} else if (r->size == r->capacity) {
+		/* To the barn, where the threads that refill take it (the
+		   owners, in a producer/consumer pattern), or to the slabs. */
+		struct slab_sheaf *e;
+		if (barn_replace_full_sheaf(s, tcache_barn(tc, s), r, &e, false)) {
+			WRITE_ONCE(tc->remote[s->id], NULL);
+			r = e ? e : new_sheaf(s);
+			if (!r)
+				return TC_REMOTE_NONE;
+			WRITE_ONCE(tc->remote[s->id], r);
+		} else {
+			sheaf_flush(s, r);
+		}
+		ret = TC_REMOTE_FLUSHED;
+	}
+	tcache_remote_push(tc, s, p); /* room now */
+	return ret;
 }
 
 void sm_thread_flush(sm_instance_t *inst)

@@ -2,15 +2,17 @@
  * tcache.h - the thread cache: a thread's sheaves for one instance, a main
  * and a spare sheaf per cache (the kernel's per-CPU slub_percpu_sheaves;
  * here per thread, as userspace cannot pin a CPU).  Allocations pop from
- * main and frees push onto spare (thread.h, struct pcs).
+ * main and frees push onto spare (thread.h, struct pcs); frees of objects
+ * of slabs other threads own go to a third, remote sheaf (docs/
+ * architecture.md section 4, "Remote frees").
  *
  * A thread finds its tcache for an instance in sm_thread.slots[] (thread.h),
  * indexed by the instance's registry slot; the slot is valid only while its
  * generation matches the instance's, so a tcache of a destroyed instance is
  * never followed.  Only the owning thread touches its sheaves, with the
  * exceptions stated at kmem_cache_destroy, the statistics and the fork
- * child.  A tcache is a 3-page run of its instance, linked on inst->tcaches
- * under inst->lock.
+ * child.  A tcache is a page run of its instance (6 pages), linked on
+ * inst->tcaches under inst->lock.
  */
 #ifndef SM_TCACHE_H
 #define SM_TCACHE_H
@@ -39,6 +41,11 @@ struct tcache {
 	                                   owner's sm_thread.kmalloc_pcs + 1
 	                                   (thread.h), else pcs */
 	struct pcs pcs[SM_MAX_CACHES];  /* by cache id (see kpcs) */
+	struct slab_sheaf *remote[SM_MAX_CACHES];
+	                                /* by cache id: objects of slabs
+	                                   other threads own (page.h), freed
+	                                   here; flushed to their slabs when
+	                                   full, never allocated from */
 	struct run_cache runs;          /* freed page runs (runcache.h): the
 	                                   owner fills it; any thread holding
 	                                   inst->lock may flush it */
@@ -165,14 +172,17 @@ void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
 static inline bool tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p)
 {
 	const struct pcs *c = tcache_pcs(tc, s->id);
-	return view_holds(&c->main, p) || view_holds(&c->spare, p);
+	const struct slab_sheaf *r = READ_ONCE(tc->remote[s->id]);
+	return view_holds(&c->main, p) || view_holds(&c->spare, p) || (r && sheaf_holds(r, p));
 }
 
 /* Objects in @tc's sheaves of @s (racy for another thread's tcache). */
 static inline size_t tcache_count(struct tcache *tc, const struct kmem_cache *s)
 {
 	const struct pcs *c = tcache_pcs(tc, s->id);
-	return view_count(&c->main) + view_count(&c->spare);
+	const struct slab_sheaf *r = READ_ONCE(tc->remote[s->id]);
+	return view_count(&c->main) + view_count(&c->spare) +
+	       (r ? MIN(READ_ONCE(r->size), r->capacity) : 0);
 }
 
 /*
@@ -209,5 +219,30 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s,
  * set, no lock held.
  */
 bool tcache_make_room(struct tcache *tc, struct kmem_cache *s) __hidden;
+/*
+ * Free @p, an object of @s whose slab another thread owns, into @tc's
+ * remote sheaf of @s, flushing that to the slabs first when it is full:
+ * the object goes home to the slab its owner refills from instead of
+ * being handed out again by this thread.  Returns TC_REMOTE_PUSHED, or
+ * TC_REMOTE_FLUSHED when it flushed the sheaf first (a lock taken: the
+ * caller may run the purge check), or TC_REMOTE_NONE when there is no
+ * sheaf to be had (the caller frees @p to its slab).  Busy set, no lock.
+ */
+enum { TC_REMOTE_PUSHED, TC_REMOTE_FLUSHED, TC_REMOTE_NONE };
+/*
+ * The common case of tcache_free_remote, for the entry points: push @p
+ * onto @tc's remote sheaf of @s if it has one with room.  Busy set.
+ */
+static __always_inline bool tcache_remote_push(struct tcache *tc, struct kmem_cache *s, void *p)
+{
+	struct slab_sheaf *r = tc->remote[s->id];
+	if (unlikely(!r || r->size == r->capacity))
+		return false;
+	*obj_free_word(s, p) = s->free_key;
+	WRITE_ONCE(r->objects[r->size], p);
+	WRITE_ONCE(r->size, r->size + 1);
+	return true;
+}
+int tcache_free_remote(struct tcache *tc, struct kmem_cache *s, void *p) __hidden;
 
 #endif /* SM_TCACHE_H */

@@ -103,6 +103,16 @@ static __always_inline void sm_leave(bool nested)
 	sm_thread.busy = nested;
 }
 
+/*
+ * The calling thread as a slab's owner (page.h): the address of its TLS
+ * block, unique among live threads and never 0.  A thread that reuses a
+ * dead one's block inherits its slabs, which only matters as a hint.
+ */
+static __always_inline uintptr_t sm_thread_token(void)
+{
+	return (uintptr_t)&sm_thread;
+}
+
 /* True when the calling thread is inside the allocator. */
 static __always_inline bool sm_in_allocator(void)
 {

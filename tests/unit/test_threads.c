@@ -795,10 +795,121 @@ static void test_thread_flush(void)
 	sm_instance_destroy(inst);
 }
 
+
+/*
+ * Remote frees go home: objects of a slab another thread owns (the one
+ * whose sheaf last took from it) go to the freeing thread's remote sheaf,
+ * never to its spare, so its own mallocs do not hand them out again; a
+ * full remote sheaf goes to the barn; a double free of an object sitting
+ * in a remote sheaf is caught, by the thread holding it and by another;
+ * thread exit sends the remote sheaf's objects back to their slabs.
+ */
+#define REMOTE_N 32
+
+static struct {
+	sm_instance_t *inst;
+	struct kmem_cache *s;
+	struct test_errors *e;
+	void *theirs[REMOTE_N];
+} rf;
+
+static void *remote_freer(void *arg)
+{
+	(void)arg;
+	struct kmem_cache *s = rf.s;
+	for (int i = 0; i < REMOTE_N; i++)
+		sm_kfree(rf.theirs[i]);
+	struct tcache *tc = sm_thread.slots[rf.inst->slot].tc;
+	CHECK(tc != NULL);
+	CHECK(tc->remote[s->id] != NULL);
+	CHECK_EQ(tc->remote[s->id]->size, REMOTE_N);
+	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, 0);
+	/* This thread's mallocs never return what it freed for the other. */
+	void *mine[REMOTE_N];
+	for (int i = 0; i < REMOTE_N; i++) {
+		mine[i] = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
+		CHECK(mine[i] != NULL);
+		for (int j = 0; j < REMOTE_N; j++)
+			CHECK(mine[i] != rf.theirs[j]);
+	}
+	/* Its own objects (it refilled last from their slabs) go to its spare. */
+	for (int i = 0; i < REMOTE_N; i++)
+		sm_kfree(mine[i]);
+	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, REMOTE_N);
+	CHECK_EQ(tc->remote[s->id]->size, REMOTE_N);
+	/* A second free of an object in the remote sheaf is reported, not taken. */
+	CHECK_EQ(rf.e->count, 0);
+	sm_kfree(rf.theirs[5]);
+	CHECK_EQ(rf.e->count, 1);
+	CHECK(strstr(rf.e->last, "double free") != NULL);
+	CHECK_EQ(tc->remote[s->id]->size, REMOTE_N);
+	return NULL;
+}
+
+/* Free @a->n objects of @a->objs from a thread that did not allocate them,
+   checking that a full remote sheaf was traded at the barn. */
+static void *remote_free_all(void *arg)
+{
+	struct { void **objs; unsigned n; } *a = arg;
+	for (unsigned i = 0; i < a->n; i++)
+		sm_kfree(a->objs[i]);
+	struct tcache *tc = sm_thread.slots[rf.inst->slot].tc;
+	CHECK_EQ(tc->remote[rf.s->id]->size, 1);
+	return NULL;
+}
+
+static void test_remote_free(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	rf.inst = sm_instance_create(&o);
+	CHECK(rf.inst != NULL);
+	rf.e = &e;
+	struct kmem_cache *s = rf.s = cache_of_size(rf.inst, OBJ_SIZE);
+	for (int i = 0; i < REMOTE_N; i++)
+		rf.theirs[i] = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
+	struct sm_cache_stats st;
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, REMOTE_N);
+
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, remote_freer, NULL), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	/* The freer exited: its remote sheaf went back to the slabs (not to
+	   the barn as a full sheaf), and the other thread's free of an object
+	   that is free is still a double free. */
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, 0);
+	CHECK_EQ(e.count, 1);
+	sm_kfree(rf.theirs[7]);
+	CHECK_EQ(e.count, 2);
+
+	/* A full remote sheaf goes to the barn, whose full sheaves feed the
+	   threads that refill (the owner, in a producer/consumer pattern). */
+	unsigned cap = s->sheaf_capacity;
+	void **objs = calloc(cap + 1, sizeof(void *));
+	CHECK(objs != NULL);
+	for (unsigned i = 0; i <= cap; i++)
+		objs[i] = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
+	size_t full_before = s->node[0].barn.nr_full;
+	struct rf_args { void **objs; unsigned n; } a = { objs, cap + 1 };
+	CHECK_EQ(pthread_create(&t, NULL, remote_free_all, &a), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(s->node[0].barn.nr_full, full_before + 1);
+	free(objs);
+	sm_thread_flush(rf.inst);
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, 0);
+	CHECK_EQ(e.count, 2);
+	sm_instance_destroy(rf.inst);
+}
+
 int main(void)
 {
 	test_thread_flush();
 	printf("thread_flush ok\n");
+	test_remote_free();
+	printf("remote_free ok\n");
 	test_thread_exit();
 	printf("thread_exit ok\n");
 	test_barn_overflow();
