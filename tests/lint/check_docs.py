@@ -17,7 +17,8 @@ and line, when one of them names
 - an sm_* name that no header or source of src/, include/ or preload/
   declares.
 It also fails when an option of src/env.c's table has no row in the options
-table of docs/usage.md (slabmalloc-run --help takes its meaning from there).
+table of docs/usage.md (slabmalloc-run --help takes its meaning from there),
+or a tests/unit/test_*.c has none in docs/testing.md's table of unit tests.
 
 Names that are meant to be hypothetical (a design proposal's) go in
 ALLOWED below, each with its reason.  Placeholders (<name>, NAME, *) in a
@@ -233,11 +234,17 @@ def check_doc(tree, doc, errors):
                 err(n, "%s: no test has this label" % tok)
 
 
-def check_usage_table(tree, errors):
+def check_complete(tree, errors):
+    """The other direction, where a doc promises a complete list."""
     usage = tree.read("docs/usage.md")
     for o in sorted(tree.options):
         if not re.search(r"^\| *`%s` *\|" % o, usage, re.M):
             errors.append("docs/usage.md: option %s of src/env.c has no row in the options table" % o)
+    testing = tree.read("docs/testing.md")
+    for f in sorted(tree.files):
+        m = re.match(r"tests/unit/(test_\w+)\.c$", f)
+        if m and not re.search(r"^\| *`%s` *\|" % m.group(1), testing, re.M):
+            errors.append("docs/testing.md: unit test %s has no row in the unit tests' table" % f)
 
 
 def main():
@@ -251,7 +258,7 @@ def main():
     errors = []
     for d in docs:
         check_doc(tree, d, errors)
-    check_usage_table(tree, errors)
+    check_complete(tree, errors)
     for e in errors:
         print(e)
     if errors:
