@@ -610,11 +610,12 @@ def provenance(results, top):
     full = git(top, "rev-parse", "--verify", "--quiet", commit.split("-")[0] + "^{commit}")
     if head and full and not git(top, "rev-parse", "--short", "HEAD").startswith(commit[:7]):
         behind = git(top, "rev-list", "--count", full + "..HEAD")
-        changed = git(top, "rev-list", "--count", full + "..HEAD", "--", "src", "preload", "include")
+        changed = git(top, "rev-list", "--count", full + "..HEAD", "--",
+                      "src", "include", "preload/*.c")
         if behind and behind != "0":
             text += ("\n\n**These results are from an older commit.** They were measured at %s; "
                      "this page was rendered at %s, %s commit%s later, %s of which changed the "
-                     "library (src/, preload/ or include/), so they describe the library as it "
+                     "library (src/, include/ or preload/*.c), so they describe the library as it "
                      "was at %s, not as it is now.  Rerun `bench/compare` for current figures."
                      % (commit, head, behind, "" if behind == "1" else "s", changed, commit))
     return text
