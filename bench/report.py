@@ -8,13 +8,17 @@ and the charts docs/benchmarks-time.png and docs/benchmarks-rss.png
 <!-- bench:end --> is replaced, so the hand-written sections stay; a file
 without the markers gets them appended at its end.
 
-Re-render saved results without running anything:
+With --docs it also stores the raw results as docs/benchmarks-results.json,
+so that the page and its charts can be rendered again later.  Re-render
+saved results without running anything:
     bench/report.py build/bench/bench-results.json [--docs DIR]
+    bench/report.py docs/benchmarks-results.json --docs docs
 
 Every ratio is allocator / slabmalloc: above 1, slabmalloc is faster or
 smaller; below 1, the other allocator is.
 """
 import argparse
+import json
 import math
 import os
 import shutil
@@ -27,6 +31,7 @@ BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 REFERENCE = "slabmalloc"
 CHARTS = {"time": "benchmarks-time.png", "rss": "benchmarks-rss.png"}
+RAW = "benchmarks-results.json"
 
 SKELETON = """# Benchmarks
 
@@ -344,54 +349,97 @@ def gnuplot_terminal():
     return None
 
 
-def chart(results, key, title, path, terminal):
-    """Grouped bars: per workload and program, each allocator's median as a
-    ratio to slabmalloc's median, with an error bar from the round with the
-    smallest value to the one with the largest (on the same scale), so the
-    spread between rounds shows next to the difference."""
-    allocs = results["allocators"]
-    lines = []
+# One colour per allocator, the same in both charts (the bars are named too).
+COLOURS = {"slabmalloc": "#7b3294", "glibc": "#1b9e77", "mimalloc": "#3a87c8",
+           "jemalloc": "#e69f00", "tcmalloc": "#d9c400"}
+OTHER_COLOURS = ["#999999", "#a6611a", "#c2a5cf", "#018571"]
+
+
+def chart_rows(results, key):
+    """[(group, row name, [(allocator, median, min, max) or None per allocator])]:
+    each allocator's median, lowest and highest round as ratios to
+    slabmalloc's median."""
+    rows = []
     for group in ("workloads", "programs"):
         for w, by_alloc in results.get(group, {}).items():
             ref = median([s[key] for s in by_alloc.get(REFERENCE, []) if key in s])
-            cells = []
-            for a in allocs:
+            bars = []
+            for a in results["allocators"]:
                 vals = [s[key] for s in by_alloc.get(a, []) if key in s]
-                if not vals or not ref:
-                    cells += ["?", "?", "?"]
-                    continue
-                cells += ["%.4f" % (median(vals) / ref), "%.4f" % (min(vals) / ref),
-                          "%.4f" % (max(vals) / ref)]
-            lines.append(" ".join([w] + cells))
-    if not lines:
+                bars.append((a, median(vals) / ref, min(vals) / ref, max(vals) / ref)
+                            if vals and ref else None)
+            rows.append((group, w, bars))
+    return rows
+
+
+def chart(results, key, title, path, terminal):
+    """Grouped bars, one group per workload and program: each allocator's
+    median as a ratio to slabmalloc's median, with an error bar from the
+    round with the smallest value to the one with the largest (on the same
+    scale), so the spread between rounds shows next to the difference.
+    Every bar carries its allocator's name under it (no legend to match
+    colours against), and the y axis reaches above the highest error bar."""
+    allocs = results["allocators"]
+    rows = chart_rows(results, key)
+    if not rows:
         return
+    colour = {a: COLOURS.get(a, OTHER_COLOURS[i % len(OTHER_COLOURS)]) for i, a in enumerate(allocs)}
+    slot = len(allocs) + 1                      # one empty slot between groups
+    data = {a: [] for a in allocs}
+    tics, labels, top = [], [], 1.0
+    split = None
+    for g, (group, name, bars) in enumerate(rows):
+        if group == "programs" and split is None and g:
+            split = g * slot - 1.0
+        for i, bar in enumerate(bars):
+            if bar is None:
+                continue
+            a, med, lo, hi = bar
+            x = g * slot + i
+            data[a].append("%d %.4f %.4f %.4f" % (x, med, lo, hi))
+            tics.append('"%s" %d' % (a, x))
+            top = max(top, hi, med)
+        labels.append((g * slot + (len(allocs) - 1) / 2.0, name))
+    ymax = math.ceil(top * 1.06 * 4) / 4          # a quarter step above the highest bar
+    width = max(1000, 17 * slot * len(rows) + 120)
     with tempfile.TemporaryDirectory() as tmp:
-        data = os.path.join(tmp, "data")
-        with open(data, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        plots = ", ".join("'%s' using %d:%d:%d%s title '%s'"
-                          % (data if i == 0 else "", 3 * i + 2, 3 * i + 3, 3 * i + 4,
-                             ":xtic(1)" if i == 0 else "", a)
-                          for i, a in enumerate(allocs))
-        script = "\n".join([
-            "set terminal %s size 1200,420 %s"
-            % (terminal, "font 'sans,10'" if terminal == "pngcairo" else ""),
+        plots = []
+        for a in allocs:
+            if not data[a]:
+                continue
+            f = os.path.join(tmp, "data-%d" % allocs.index(a))
+            with open(f, "w") as out:
+                out.write("\n".join(data[a]) + "\n")
+            plots.append("'%s' using 1:2:(0.85) with boxes fill solid 0.85 border lc rgb 'black' "
+                         "lc rgb '%s' notitle" % (f, colour[a]))
+            plots.append("'%s' using 1:2:3:4 with yerrorbars pt 0 lw 1 lc rgb 'black' notitle" % f)
+        script = [
+            "set terminal %s size %d,520 %s"
+            % (terminal, width, "font 'sans,10'" if terminal == "pngcairo" else ""),
             "set output '%s'" % path,
-            "set title '%s'" % title,
-            "set datafile missing '?'",
-            "set style data histograms",
-            "set style histogram errorbars gap 1 lw 1",
-            "set style fill solid 0.8 border -1",
-            "set boxwidth 0.9",
-            "set bars 0.5",
-            "set yrange [0:*]",
-            "set xtics rotate by -35",
-            "set ylabel 'ratio to slabmalloc (1 = same)'",
+            "set title \"%s\"" % title.replace('"', "'"),
+            "set xrange [-1:%d]" % (len(rows) * slot - 1),
+            "set yrange [0:%g]" % ymax,
+            "set ytics 0.25" if ymax <= 4 else "set ytics auto",
             "set grid ytics",
-            "set key above",
-            "set arrow from graph 0, first 1 to graph 1, first 1 nohead dashtype 2 lw 2 front",
-            "plot " + plots, ""])
-        p = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+            "set key off",
+            "set bars 0.4",
+            "set bmargin 9",
+            "set xtics rotate by 90 right scale 0 font ',8' (%s)" % ", ".join(tics),
+            "set ylabel 'ratio to slabmalloc (1 = same)'",
+            "set arrow from graph 0, first 1 to graph 1, first 1 nohead dashtype 2 lw 1.5 front",
+        ]
+        for x, name in labels:
+            script.append("set label '%s' at %g, graph 0 center offset 0,-5.8 font ',10'" % (name, x))
+        if split is not None:
+            script.append("set arrow from %g, graph 0 to %g, graph 1 nohead lc rgb 'grey40' lw 1.5"
+                          % (split, split))
+            script.append("set label 'workloads ' at %g, graph 0.96 right font ',9' "
+                          "textcolor rgb 'grey30'" % split)
+            script.append("set label ' programs' at %g, graph 0.96 left font ',9' "
+                          "textcolor rgb 'grey30'" % split)
+        script += ["plot " + ", ".join(plots), ""]
+        p = subprocess.run(["gnuplot"], input="\n".join(script), capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError("gnuplot failed: " + p.stderr)
 
@@ -543,17 +591,52 @@ def console(results):
                        if h not in ("Charts",))
 
 
-def markdown(results, charts):
+def git(top, *args):
+    p = subprocess.run(["git", "-C", top] + list(args), capture_output=True, text=True)
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
+def provenance(results, top):
+    """Machine, commit and command of the run, and how far the tree the page
+    is rendered in has moved from that commit."""
+    m, v = results["machine"], results["versions"]
+    commit = v.get(REFERENCE, "unknown")
+    text = ("Machine: %s, %s cores, %s, %s; load average at the start %s.  "
+            "Commit: %s.  Command: `%s` (%s, %s round%s)."
+            % (m["cpu"], m["cores"], m["memory"], m["os"], m["loadavg_at_start"], commit,
+               results.get("command", "bench/compare"), results["date"], results["rounds"],
+               "" if results["rounds"] == 1 else "s"))
+    head = git(top, "rev-parse", "--short", "HEAD")
+    full = git(top, "rev-parse", "--verify", "--quiet", commit.split("-")[0] + "^{commit}")
+    if head and full and not git(top, "rev-parse", "--short", "HEAD").startswith(commit[:7]):
+        behind = git(top, "rev-list", "--count", full + "..HEAD")
+        changed = git(top, "rev-list", "--count", full + "..HEAD", "--",
+                      "src", "include", "preload/*.c")
+        if behind and behind != "0":
+            text += ("\n\n**These results are from an older commit.** They were measured at %s; "
+                     "this page was rendered at %s, %s commit%s later, %s of which changed the "
+                     "library (src/, include/ or preload/*.c), so they describe the library as it "
+                     "was at %s, not as it is now.  Rerun `bench/compare` for current figures."
+                     % (commit, head, behind, "" if behind == "1" else "s", changed, commit))
+    return text
+
+
+def markdown(results, charts, top=None):
     body = ["## Results", "",
             "Generated by `bench/compare` on %s; do not edit by hand (it is replaced at the "
-            "next run)." % results["date"]]
+            "next run; `bench/report.py docs/benchmarks-results.json --docs docs` renders it "
+            "again from the raw results stored beside it)." % results["date"]]
+    if top:
+        body += ["", provenance(results, top)]
     for h, b in sections(results, charts):
         body += ["", "### " + h, "", b]
     return "\n".join(body) + "\n"
 
 
-def write_docs(results, docs):
-    """Write the charts and the generated part of DOCS/benchmarks.md; return the paths."""
+def write_docs(results, docs, source=None):
+    """Write the charts, the raw results (DOCS/benchmarks-results.json; @source:
+    the file they were read from) and the generated part of DOCS/benchmarks.md;
+    return the paths."""
     os.makedirs(docs, exist_ok=True)
     written, charts = [], []
     terminal = gnuplot_terminal()
@@ -561,13 +644,23 @@ def write_docs(results, docs):
         for key, what, alt in (("time", "time_s", "median time, ratio to slabmalloc"),
                                ("rss", "hwm_kib", "peak RSS, ratio to slabmalloc")):
             path = os.path.join(docs, CHARTS[key])
-            chart(results, what, "Workloads and programs: %s; bars: min-max of the rounds "
-                  "(above 1: slabmalloc is %s)"
-                  % (alt, "faster" if key == "time" else "smaller"), path, terminal)
+            chart(results, what, "Workloads and programs, slabmalloc %s, %s: %s; error bars: "
+                  "lowest and highest of the %d rounds (above 1: slabmalloc is %s)"
+                  % (results["versions"].get(REFERENCE, "?"), results["date"], alt,
+                     results["rounds"], "faster" if key == "time" else "smaller"), path, terminal)
             charts.append((alt, path))
             written.append(path)
     else:
         print("report: gnuplot (Debian: gnuplot-nox) not found: no charts", file=sys.stderr)
+
+    # the raw results, so that the tables and charts can be rendered again
+    raw = os.path.join(docs, RAW)
+    if not (source and os.path.exists(raw) and os.path.samefile(raw, source)):
+        with open(raw + ".tmp", "w") as f:
+            json.dump(results, f, indent=1)
+            f.write("\n")
+        os.replace(raw + ".tmp", raw)
+        written.append(raw)
 
     path = os.path.join(docs, "benchmarks.md")
     try:
@@ -575,7 +668,8 @@ def write_docs(results, docs):
             text = f.read()
     except FileNotFoundError:
         text = SKELETON.format(begin=BEGIN, end=END)
-    block = BEGIN + "\n" + markdown(results, charts) + END
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    block = BEGIN + "\n" + markdown(results, charts, top) + END
     if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
         text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
     else:
@@ -588,7 +682,6 @@ def write_docs(results, docs):
 
 
 def main():
-    import json
     ap = argparse.ArgumentParser(description="Re-render saved bench/compare results.")
     ap.add_argument("results", help="the JSON bench/compare saved (build/bench/bench-results.json)")
     ap.add_argument("--docs", default=None, metavar="DIR",
@@ -598,7 +691,7 @@ def main():
         results = json.load(f)
     print(console(results))
     if args.docs:
-        for p in write_docs(results, args.docs):
+        for p in write_docs(results, args.docs, args.results):
             print("wrote " + p)
 
 

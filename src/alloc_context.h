@@ -20,8 +20,9 @@
  * NO_RECURSE the allocation is for the allocator itself (a sheaf, a thread
  *            cache): bypass per-thread sheaves and take objects straight
  *            from slabs, so that a sheaf is never needed to allocate a sheaf.
- * NEW_SLAB   skip the partial lists: the object comes from a newly made slab
- *            (used by tests and when partial slabs must not be disturbed).
+ * NEW_SLAB   skip the partial lists: the object comes from a newly made slab.
+ *            kmem_cache.c honours it, but no entry point, test or internal
+ *            caller passes it today.
  * THISNODE   only ctx->node may be used: no fallback to other nodes.  Private
  *            nodes are reachable only with this flag.
  * ZERO       the caller wants zeroed memory.
