@@ -98,6 +98,15 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		view_install(&c->spare, m);
 		return true;
 	}
+	struct slab_sheaf *r = tc->remote[s->id];
+	if (m && r && r->size >= tcache_remote_reuse(r)) {
+		/* Nothing of our own, and half a sheaf of other threads'
+		   objects waiting, which have been free a while: used here
+		   (a bounded delay) rather than traded at the barn. */
+		WRITE_ONCE(tc->remote[s->id], m);
+		view_install(&c->main, r);
+		return true;
+	}
 	if (unlikely(!m)) {
 		m = sheaf_alloc(s, ctx);
 		if (!m)

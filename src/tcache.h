@@ -203,8 +203,9 @@ static inline bool tcache_swap(struct pcs *c, bool for_alloc)
 
 /*
  * Make main a sheaf with objects in it (the kernel's
- * __pcs_replace_empty_main): the spare if frees have filled it any, else a
- * full sheaf from the barn, else main refilled from slabs.  Returns false
+ * __pcs_replace_empty_main): the spare if frees have filled it any, else
+ * the remote sheaf if it holds tcache_remote_reuse() objects, else a full
+ * sheaf from the barn, else main refilled from slabs.  Returns false
  * when no object could be had (out of memory), with main possibly still
  * none.  Busy set, no lock held.
  */
@@ -229,6 +230,17 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s) __hidden;
  * sheaf to be had (the caller frees @p to its slab).  Busy set, no lock.
  */
 enum { TC_REMOTE_PUSHED, TC_REMOTE_FLUSHED, TC_REMOTE_NONE };
+/*
+ * How many objects remote sheaf @r holds before its own thread may allocate
+ * from it (tcache_refill_main, when main and spare are dry): half of it.
+ * Below that, objects other threads allocated are never handed out by the
+ * thread that freed them; above, they have waited half a sheaf of remote
+ * frees, and reusing them here (cache-warm) is cheaper than a barn trade.
+ */
+static inline unsigned tcache_remote_reuse(const struct slab_sheaf *r)
+{
+	return r->capacity / 2;
+}
 /*
  * The common case of tcache_free_remote, for the entry points: push @p
  * onto @tc's remote sheaf of @s if it has one with room.  Busy set.

@@ -799,50 +799,87 @@ static void test_thread_flush(void)
 /*
  * Remote frees go home: objects of a slab another thread owns (the one
  * whose sheaf last took from it) go to the freeing thread's remote sheaf,
- * never to its spare, so its own mallocs do not hand them out again; a
- * full remote sheaf goes to the barn; a double free of an object sitting
- * in a remote sheaf is caught, by the thread holding it and by another;
- * thread exit sends the remote sheaf's objects back to their slabs.
+ * never to its spare, so its own mallocs do not hand them out again until
+ * half a remote sheaf has gathered (tcache_remote_reuse); a full remote
+ * sheaf goes to the barn; a double free of an object sitting in a remote
+ * sheaf is caught, by the thread holding it and by another; thread exit
+ * sends the remote sheaf's objects back to their slabs.
  */
-#define REMOTE_N 32
+#define RF_MAX 256
 
 static struct {
 	sm_instance_t *inst;
 	struct kmem_cache *s;
 	struct test_errors *e;
-	void *theirs[REMOTE_N];
+	unsigned n;                     /* below the reuse threshold */
+	void *theirs[RF_MAX];           /* allocated by the main thread */
+	void *more;                     /* one more, to reach the threshold */
 } rf;
+
+static bool rf_theirs(const void *p)
+{
+	for (unsigned j = 0; j < rf.n; j++)
+		if (p == rf.theirs[j])
+			return true;
+	return p == rf.more;
+}
 
 static void *remote_freer(void *arg)
 {
 	(void)arg;
 	struct kmem_cache *s = rf.s;
-	for (int i = 0; i < REMOTE_N; i++)
+	unsigned n = rf.n, cap = s->sheaf_capacity;
+	for (unsigned i = 0; i < n; i++)
 		sm_kfree(rf.theirs[i]);
 	struct tcache *tc = sm_thread.slots[rf.inst->slot].tc;
 	CHECK(tc != NULL);
 	CHECK(tc->remote[s->id] != NULL);
-	CHECK_EQ(tc->remote[s->id]->size, REMOTE_N);
+	CHECK_EQ(tc->remote[s->id]->size, n);
 	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, 0);
 	/* This thread's mallocs never return what it freed for the other. */
-	void *mine[REMOTE_N];
-	for (int i = 0; i < REMOTE_N; i++) {
-		mine[i] = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
-		CHECK(mine[i] != NULL);
-		for (int j = 0; j < REMOTE_N; j++)
-			CHECK(mine[i] != rf.theirs[j]);
+	void *mine[2 * RF_MAX];
+	unsigned nm = 0;
+	for (unsigned i = 0; i < n; i++) {
+		mine[nm] = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
+		CHECK(mine[nm] != NULL && !rf_theirs(mine[nm]));
+		nm++;
 	}
 	/* Its own objects (it refilled last from their slabs) go to its spare. */
-	for (int i = 0; i < REMOTE_N; i++)
+	for (unsigned i = 0; i < n; i++)
 		sm_kfree(mine[i]);
-	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, REMOTE_N);
-	CHECK_EQ(tc->remote[s->id]->size, REMOTE_N);
+	nm = 0;
+	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, n);
+	CHECK_EQ(tc->remote[s->id]->size, n);
 	/* A second free of an object in the remote sheaf is reported, not taken. */
 	CHECK_EQ(rf.e->count, 0);
 	sm_kfree(rf.theirs[5]);
 	CHECK_EQ(rf.e->count, 1);
 	CHECK(strstr(rf.e->last, "double free") != NULL);
-	CHECK_EQ(tc->remote[s->id]->size, REMOTE_N);
+	CHECK_EQ(tc->remote[s->id]->size, n);
+	/* Drain main and the spare: below the threshold, the next refill
+	   still does not take the remote objects. */
+	unsigned left = tcache_pcs(tc, s->id)->main.size + n;
+	for (unsigned i = 0; i <= left; i++) {
+		mine[nm] = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
+		CHECK(mine[nm] != NULL && !rf_theirs(mine[nm]));
+		nm++;
+	}
+	/* One more remote free reaches half a sheaf; with main and the spare
+	   dry, the thread now allocates from its remote sheaf. */
+	sm_kfree(rf.more);
+	CHECK_EQ(tc->remote[s->id]->size, cap / 2);
+	left = tcache_pcs(tc, s->id)->main.size;
+	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, 0);
+	for (unsigned i = 0; i < left; i++) {
+		mine[nm] = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
+		CHECK(mine[nm] != NULL && !rf_theirs(mine[nm]));
+		nm++;
+	}
+	void *reused = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
+	CHECK(rf_theirs(reused));
+	sm_kfree(reused);
+	for (unsigned i = 0; i < nm; i++)
+		sm_kfree(mine[i]);
 	return NULL;
 }
 
@@ -866,11 +903,15 @@ static void test_remote_free(void)
 	CHECK(rf.inst != NULL);
 	rf.e = &e;
 	struct kmem_cache *s = rf.s = cache_of_size(rf.inst, OBJ_SIZE);
-	for (int i = 0; i < REMOTE_N; i++)
+	unsigned cap = s->sheaf_capacity;
+	CHECK(cap / 2 - 1 <= RF_MAX && cap / 2 > 6);
+	rf.n = cap / 2 - 1;
+	for (unsigned i = 0; i < rf.n; i++)
 		rf.theirs[i] = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
+	rf.more = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
 	struct sm_cache_stats st;
 	sm_cache_stats_get(s, &st);
-	CHECK_EQ(st.active_objects, REMOTE_N);
+	CHECK_EQ(st.active_objects, rf.n + 1);
 
 	pthread_t t;
 	CHECK_EQ(pthread_create(&t, NULL, remote_freer, NULL), 0);
@@ -884,15 +925,23 @@ static void test_remote_free(void)
 	sm_kfree(rf.theirs[7]);
 	CHECK_EQ(e.count, 2);
 
+	CHECK_EQ(e.count, 2);
+	sm_instance_destroy(rf.inst);
+
 	/* A full remote sheaf goes to the barn, whose full sheaves feed the
-	   threads that refill (the owner, in a producer/consumer pattern). */
-	unsigned cap = s->sheaf_capacity;
+	   threads that refill (the owner, in a producer/consumer pattern).  A
+	   new instance: the next thread may get the exited one's TLS block,
+	   and with it the ownership of the slabs that one refilled from. */
+	e.count = 0;
+	rf.inst = sm_instance_create(&o);
+	CHECK(rf.inst != NULL);
+	s = rf.s = cache_of_size(rf.inst, OBJ_SIZE);
 	void **objs = calloc(cap + 1, sizeof(void *));
 	CHECK(objs != NULL);
 	for (unsigned i = 0; i <= cap; i++)
 		objs[i] = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
 	size_t full_before = s->node[0].barn.nr_full;
-	struct rf_args { void **objs; unsigned n; } a = { objs, cap + 1 };
+	struct { void **objs; unsigned n; } a = { objs, cap + 1 };
 	CHECK_EQ(pthread_create(&t, NULL, remote_free_all, &a), 0);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	CHECK_EQ(s->node[0].barn.nr_full, full_before + 1);
@@ -900,7 +949,7 @@ static void test_remote_free(void)
 	sm_thread_flush(rf.inst);
 	sm_cache_stats_get(s, &st);
 	CHECK_EQ(st.active_objects, 0);
-	CHECK_EQ(e.count, 2);
+	CHECK_EQ(e.count, 0);
 	sm_instance_destroy(rf.inst);
 }
 
