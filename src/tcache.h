@@ -239,7 +239,7 @@ enum { TC_REMOTE_PUSHED, TC_REMOTE_FLUSHED, TC_REMOTE_NONE };
  */
 static inline unsigned tcache_remote_reuse(const struct slab_sheaf *r)
 {
-	return r->capacity / 2;
+	return r->capacity / 2 ? r->capacity / 2 : 1; /* never an empty one */
 }
 /*
  * The common case of tcache_free_remote, for the entry points: push @p
