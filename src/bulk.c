@@ -169,7 +169,7 @@ static size_t cache_alloc_bulk_nolock(struct kmem_cache *s, unsigned flags, size
 	return got;
 }
 
-static void cache_free_bulk(struct kmem_cache *s, size_t n, void **p);
+static void cache_free_bulk(struct kmem_cache *s, size_t n, void **p, bool checked);
 
 size_t sm_cache_alloc_bulk(sm_cache_t *s, unsigned gfp, size_t n, void **p)
 {
@@ -180,7 +180,7 @@ size_t sm_cache_alloc_bulk(sm_cache_t *s, unsigned gfp, size_t n, void **p)
 				       : cache_alloc_bulk(s, flags, n, p);
 	if (unlikely(got < n)) {
 		/* All or nothing: give back what was had. */
-		cache_free_bulk(s, got, p);
+		cache_free_bulk(s, got, p, true);
 		errno = ENOMEM;
 		return 0;
 	}
@@ -216,7 +216,8 @@ static bool bulk_free_ok(struct kmem_cache *s, void *obj)
  * in one slab_put_objects); with no sheaf to be had, the rest go to their
  * slabs one by one.
  */
-static void cache_free_bulk_tc(struct kmem_cache *s, struct tcache *tc, size_t n, void **p)
+static void cache_free_bulk_tc(struct kmem_cache *s, struct tcache *tc, size_t n, void **p,
+			       bool checked)
 {
 	struct sm_instance *inst = s->inst;
 	sm_thread.busy = 1;
@@ -247,7 +248,7 @@ static void cache_free_bulk_tc(struct kmem_cache *s, struct tcache *tc, size_t n
 			void *obj = p[i];
 			if (!obj)
 				continue;
-			if (unlikely(obj_cache(obj) != s || obj_maybe_free(s, obj))) {
+			if (unlikely((!checked && obj_cache(obj) != s) || obj_maybe_free(s, obj))) {
 				WRITE_ONCE(v->size, sz); /* the double-free check looks here */
 				if (!bulk_free_ok(s, obj))
 					continue;
@@ -266,15 +267,18 @@ static void cache_free_bulk_tc(struct kmem_cache *s, struct tcache *tc, size_t n
 	}
 }
 
-/* @n objects of @s (checked here), errno preserved. */
-static void cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
+/*
+ * @n objects of @s, errno preserved.  @checked: the caller found obj_cache
+ * of every one to be @s already (the double-free check is still made).
+ */
+static void cache_free_bulk(struct kmem_cache *s, size_t n, void **p, bool checked)
 {
 	if (!n)
 		return;
 	int saved = errno; /* a sheaf or tcache that cannot be had sets it */
 	struct tcache *tc = sm_in_allocator() ? NULL : tcache_get(s->inst);
 	if (likely(tc)) {
-		cache_free_bulk_tc(s, tc, n, p);
+		cache_free_bulk_tc(s, tc, n, p, checked);
 	} else {
 		/* Re-entered (the nolock path: deferred if a lock is busy), or
 		   the thread has no sheaves: one at a time. */
@@ -287,7 +291,7 @@ static void cache_free_bulk(struct kmem_cache *s, size_t n, void **p)
 void sm_cache_free_bulk(sm_cache_t *s, size_t n, void **p)
 {
 	if (s) {
-		cache_free_bulk(s, n, p);
+		cache_free_bulk(s, n, p, false);
 		return;
 	}
 	/* Any objects: each run of consecutive objects of one cache goes in
@@ -303,7 +307,7 @@ void sm_cache_free_bulk(sm_cache_t *s, size_t n, void **p)
 		size_t j = i + 1;
 		while (j < n && p[j] && obj_cache(p[j]) == c)
 			j++;
-		cache_free_bulk(c, j - i, p + i);
+		cache_free_bulk(c, j - i, p + i, true);
 		i = j;
 	}
 }
