@@ -40,6 +40,18 @@ typedef struct kmem_cache sm_cache_t;
 
 /* ---- kmem_cache creation flags ---- */
 #define SM_CACHE_HWCACHE_ALIGN 0x01u /* align objects to the cache line */
+/*
+ * Type-safe memory (the kernel's SLAB_TYPESAFE_BY_RCU): the memory of a freed
+ * object stays an object of this cache, readable, for as long as the cache
+ * lives: its slabs never go back to the node, not even empty, until
+ * sm_cache_destroy (shrink and purge leave them).  The allocator's free word
+ * lies after the object, so freeing, and sitting in a sheaf or on a freelist,
+ * writes nothing inside the object: a reader that reaches a freed object
+ * through a stale pointer sees what the program last stored there (or what
+ * the constructor stored), never allocator data.  The object may be handed
+ * out again at once, as in the kernel: readers must check its identity.
+ */
+#define SM_CACHE_TYPESAFE_BY_RCU 0x02u
 
 /* Limits of one instance. */
 #define SM_MAX_NODES  16  /* nodes (reservations) per instance */
@@ -274,6 +286,67 @@ SM_API size_t sm_cache_shrink(sm_cache_t *s);
  */
 SM_API int sm_cache_destroy(sm_cache_t *s);
 SM_API const char *sm_cache_name(const sm_cache_t *s);
+
+/* ---- bulk allocation and free (the kernel's kmem_cache_alloc_bulk) ---- */
+
+/*
+ * Fill @p[0..n) with objects of @s.  Returns @n, or 0 (errno ENOMEM) when
+ * not all of them could be had: the objects taken meanwhile are freed, none
+ * is left in @p that the caller owns (the kernel's contract).  The objects
+ * come from this thread's sheaves a whole run at a time, then from full
+ * sheaves of the barn, and the rest straight from the slabs in batches;
+ * SM_GFP_ZERO zeroes each.  From a signal handler (inside the allocator) it
+ * takes the nolock path object by object.
+ */
+SM_API size_t sm_cache_alloc_bulk(sm_cache_t *s, unsigned gfp, size_t n, void **p);
+/*
+ * Free the @n objects of @p, all of @s; @s NULL: each object's own cache,
+ * whatever its instance (page runs and huge mappings too: the kernel's
+ * kfree_bulk).  NULL entries are skipped.  The objects go into this thread's
+ * spare sheaf a run at a time; a full sheaf goes to the barn or is flushed to
+ * its slabs, as a single free's would.  Each object is checked as sm_kfree
+ * checks it: a pointer that is not a live object of @s is reported through
+ * the error handler and skipped, the others are freed.  errno is preserved.
+ */
+SM_API void sm_cache_free_bulk(sm_cache_t *s, size_t n, void **p);
+/*
+ * @n objects of @size bytes from @inst, as sm_kmalloc would give them (one
+ * kmalloc size class, or page runs above SM_KMALLOC_MAX_CACHE_SIZE): @n, or
+ * 0 with errno ENOMEM and nothing kept, as sm_cache_alloc_bulk.  Free them
+ * with sm_kfree_bulk, sm_kfree or free.
+ */
+SM_API size_t sm_kmalloc_bulk(sm_instance_t *inst, size_t size, unsigned gfp, size_t n, void **p);
+/* sm_cache_free_bulk(NULL, @n, @p): objects of any cache and instance. */
+SM_API void sm_kfree_bulk(size_t n, void **p);
+
+/* ---- support for <slabmalloc/kernel.h> ---- */
+
+/*
+ * What sm_ksize() of an sm_kmalloc(@size) object would return, without
+ * allocating (the kernel's kmalloc_size_roundup): its size class, or whole
+ * pages above SM_KMALLOC_MAX_CACHE_SIZE.  0 for 0, and @size itself for a
+ * request no instance can serve (above 2^46 bytes).
+ */
+SM_API size_t sm_kmalloc_size_roundup(size_t size);
+/*
+ * One wait between the attempts of a request that must not fail (the
+ * kernel's __GFP_NOFAIL), after attempt number *@attempt (start at 0;
+ * incremented here) of @size bytes failed on @inst: gives every cached
+ * object and free page of @inst back, then sleeps 1 ms, doubling up to
+ * 100 ms.  After 10 s of failures it prints one warning on stderr and keeps
+ * trying.  A request that can never succeed (@size above 2^46) is
+ * reported on stderr and the process aborts: the caller was promised
+ * memory and there is none to give.
+ */
+SM_API void sm_nofail_wait(sm_instance_t *inst, size_t size, unsigned *attempt);
+/*
+ * Print "slabmalloc: " and the formatted message, with a newline, on
+ * stderr, then abort() (SLAB_PANIC and the header's other fatal errors).
+ * Allocates nothing.
+ */
+SM_API void sm_panic(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* The object size @s was created with (what sm_ksize says of its objects). */
+SM_API size_t sm_cache_object_size(const sm_cache_t *s);
 
 /* ---- maintenance ---- */
 

@@ -131,6 +131,7 @@ int sm_cache_destroy(sm_cache_t *s)
 			  s->name, live);
 		return -EBUSY;
 	}
+	s->flags &= ~SM_CACHE_TYPESAFE_BY_RCU; /* the cache goes: so may its memory */
 	cache_release_empty(s, UINT64_MAX);
 	list_del(&s->list);
 	inst->cache_by_id[s->id] = NULL;

@@ -70,8 +70,10 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 	align = MAX(align, (size_t)8);
 	size_t slot = ALIGN_UP(size, align);
 	unsigned fp_offset = 0;
-	if (ctor) {
-		/* The object must keep its constructed state while free: link after it. */
+	if (ctor || (flags & SM_CACHE_TYPESAFE_BY_RCU)) {
+		/* The object must keep its constructed state while free, or
+		   (type-safe) whatever its last owner left for readers that
+		   still reach it: link after it. */
 		fp_offset = (unsigned)ALIGN_UP(size, 8);
 		slot = ALIGN_UP((size_t)fp_offset + sizeof(uintptr_t), align);
 	}
@@ -83,7 +85,8 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 	s->ctor = ctor;
 	s->pa = pa;
 	s->inst = pa->origin.inst;
-	s->slab_max_empty = opts->slab_max_empty;
+	/* Type-safe: an empty slab stays this cache's until it is destroyed. */
+	s->slab_max_empty = (flags & SM_CACHE_TYPESAFE_BY_RCU) ? UINT32_MAX : opts->slab_max_empty;
 	slab_geometry(slot, &s->slab_pages, &s->objects);
 	s->reciprocal = ((1ull << 32) + slot - 1) / slot;
 	s->bucket_mult = ((uint64_t)SM_PARTIAL_BUCKETS << 32) / s->objects + 1;
@@ -345,6 +348,8 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff)
 {
 	size_t released = 0;
+	if (s->flags & SM_CACHE_TYPESAFE_BY_RCU)
+		return 0; /* its memory stays its own (slabmalloc.h); destroy clears the flag */
 	unsigned nr = pa_nr_nodes(s->pa);
 	for (unsigned id = 0; id < nr; id++) {
 		struct kmem_cache_node *kcn = &s->node[id];

@@ -248,6 +248,7 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 /*
  * Hand back every empty slab of @s older than @cutoff (all with UINT64_MAX)
  * to its node.  Returns the number of slabs released.  Takes list_lock.
+ * A type-safe cache (SM_CACHE_TYPESAFE_BY_RCU) releases none.
  */
 size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff) __hidden;
 

@@ -2,10 +2,13 @@
  * test_kernel_api.c - <slabmalloc/kernel.h>: code that uses only the kernel's
  * slab names (kmalloc, kcalloc, krealloc, kmem_cache_create, KMEM_CACHE, ...)
  * gets the outcomes the kernel API promises, on the default instance.
- * Nothing below calls an sm_* function directly.
+ * Nothing below calls an sm_* function directly.  The fatal outcomes
+ * (SLAB_PANIC, __GFP_NOFAIL that cannot be met) run in forked children.
  */
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/wait.h>
 
 #include <slabmalloc/kernel.h>
 
@@ -50,12 +53,23 @@ static void test_kmalloc_ksize(void)
 	kfree(a);
 	kfree(b);
 
-	/* kmalloc(0) is a unique minimum-size object, not ZERO_SIZE_PTR. */
-	void *z1 = kmalloc(0, GFP_KERNEL), *z2 = kmalloc(0, GFP_KERNEL);
-	CHECK(z1 && z2 && z1 != z2);
-	CHECK_EQ(ksize(z1), 8);
+	/* kmalloc(0) is ZERO_SIZE_PTR, as in the kernel: not NULL, size 0,
+	   and every free and resize call takes it. */
+	void *z1 = kmalloc(0, GFP_KERNEL), *z2 = kzalloc(0, GFP_KERNEL);
+	CHECK(z1 == ZERO_SIZE_PTR && z2 == ZERO_SIZE_PTR);
+	CHECK(ZERO_OR_NULL_PTR(z1) && ZERO_OR_NULL_PTR(NULL));
+	CHECK_EQ(ksize(z1), 0);
 	kfree(z1);
-	kfree(z2);
+	kvfree(z2);
+	kfree_sensitive(ZERO_SIZE_PTR);
+	CHECK(kmalloc_array(0, 16, GFP_KERNEL) == ZERO_SIZE_PTR);
+	CHECK(kvmalloc(0, GFP_KERNEL) == ZERO_SIZE_PTR);
+	CHECK(kmalloc_nolock(0, 0, NUMA_NO_NODE) == ZERO_SIZE_PTR);
+	kfree_nolock(ZERO_SIZE_PTR);
+	char *zr = krealloc(ZERO_SIZE_PTR, 40, GFP_KERNEL); /* ZERO_SIZE_PTR: as NULL */
+	CHECK(zr && !ZERO_OR_NULL_PTR(zr));
+	CHECK_EQ(ksize(zr), 48);
+	CHECK(krealloc(zr, 0, GFP_KERNEL) == ZERO_SIZE_PTR); /* frees zr */
 
 	/* Above 32 KiB: a page run, ksize is whole pages. */
 	void *l = kmalloc(100000, GFP_KERNEL);
@@ -186,11 +200,41 @@ static void test_krealloc(void)
 	CHECK(all_bytes(q + old, 0, ksize(q) - old));
 	kfree(q);
 
-	/* NULL behaves as kmalloc; size 0 frees and returns NULL. */
+	/* NULL behaves as kmalloc; size 0 frees and returns ZERO_SIZE_PTR. */
 	void *r = krealloc(NULL, 32, GFP_KERNEL);
 	CHECK(r);
 	CHECK_EQ(ksize(r), 32);
-	CHECK(krealloc(r, 0, GFP_KERNEL) == NULL);
+	CHECK(krealloc(r, 0, GFP_KERNEL) == ZERO_SIZE_PTR);
+
+	/* krealloc_array: the product, or NULL with the array kept on overflow. */
+	int *a = krealloc_array(NULL, 10, sizeof(int), GFP_KERNEL);
+	CHECK(a);
+	for (int i = 0; i < 10; i++)
+		a[i] = i * 3;
+	a = krealloc_array(a, 1000, sizeof(int), GFP_KERNEL);
+	CHECK(a);
+	CHECK_EQ(ksize(a), 4096);
+	for (int i = 0; i < 10; i++)
+		CHECK_EQ(a[i], i * 3);
+	errno = 0;
+	CHECK(krealloc_array(a, SIZE_MAX / 2, 4, GFP_KERNEL) == NULL);
+	CHECK_EQ(errno, ENOMEM);
+	CHECK_EQ(a[9], 27); /* still ours */
+	kfree(a);
+
+	/* kvrealloc in both of the kernel's forms. */
+	char *v = kvmalloc(100, GFP_KERNEL);
+	CHECK(v);
+	fill_pattern(v, 100, 4);
+	v = kvrealloc(v, 200000, GFP_KERNEL);              /* Linux 6.12 on */
+	CHECK(v);
+	CHECK(has_pattern(v, 100, 4));
+	CHECK(ksize(v) >= 200000);
+	v = kvrealloc(v, 200000, 50, GFP_KERNEL);          /* before: old and new size */
+	CHECK(v);
+	CHECK_EQ(ksize(v), 64);
+	CHECK(has_pattern(v, 50, 4));
+	kvfree(v);
 }
 
 static void test_kfree_sensitive(void)
@@ -387,6 +431,330 @@ static void test_kmem_cache_destroy(void)
 	}
 }
 
+static void test_copies(void)
+{
+	char *s = kstrdup("slabmalloc", GFP_KERNEL);
+	CHECK(s);
+	CHECK(!strcmp(s, "slabmalloc"));
+	CHECK_EQ(ksize(s), 16);
+	kfree(s);
+	CHECK(kstrdup(NULL, GFP_KERNEL) == NULL);
+
+	char *n = kstrndup("abcdefgh", 3, GFP_KERNEL);
+	CHECK(n);
+	CHECK(!strcmp(n, "abc"));
+	kfree(n);
+	n = kstrndup("ab", 100, GFP_KERNEL); /* shorter than max: the whole string */
+	CHECK(n && !strcmp(n, "ab"));
+	kfree(n);
+	CHECK(kstrndup(NULL, 4, GFP_KERNEL) == NULL);
+
+	static const unsigned char blob[5] = { 1, 0, 2, 0, 3 };
+	unsigned char *m = kmemdup(blob, sizeof(blob), GFP_KERNEL);
+	CHECK(m && m != blob);
+	CHECK(!memcmp(m, blob, sizeof(blob)));
+	kfree(m);
+	char *z = kmemdup_nul("xyz123", 3, GFP_KERNEL);
+	CHECK(z && !strcmp(z, "xyz"));
+	kfree(z);
+	int arr[4] = { 4, 3, 2, 1 };
+	int *c = kmemdup_array(arr, 4, sizeof(int), GFP_KERNEL);
+	CHECK(c && c[0] == 4 && c[3] == 1);
+	kfree(c);
+	const char *k = kstrdup_const("const", GFP_KERNEL);
+	CHECK(k && !strcmp(k, "const"));
+	kfree_const(k);
+}
+
+static void test_kvmalloc(void)
+{
+	/* kvmalloc is kmalloc: any size, kvfree frees either. */
+	void *small = kvmalloc(100, GFP_KERNEL);
+	void *big = kvzalloc(8 << 20, GFP_KERNEL);
+	CHECK(small && big);
+	CHECK_EQ(ksize(small), 112);
+	CHECK(all_bytes(big, 0, 8 << 20));
+	void *node = kvzalloc_node(300, GFP_KERNEL, NUMA_NO_NODE);
+	CHECK(node && all_bytes(node, 0, 300));
+	long *arr = kvcalloc(1000, sizeof(long), GFP_KERNEL);
+	CHECK(arr && all_bytes(arr, 0, 1000 * sizeof(long)));
+	long *arr2 = kvmalloc_array(10, sizeof(long), GFP_KERNEL);
+	CHECK(arr2);
+	CHECK(kvcalloc(SIZE_MAX / 4, 8, GFP_KERNEL) == NULL);
+	void *arr3 = kvcalloc_node(3, 100, GFP_KERNEL, 0);
+	CHECK(arr3 && all_bytes(arr3, 0, 300));
+	kvfree(small);
+	kvfree(big);
+	kvfree(node);
+	kvfree(arr);
+	kvfree(arr2);
+	kvfree(arr3);
+	kvfree(NULL);
+
+	char *secret = kvmalloc(64, GFP_KERNEL);
+	CHECK(secret);
+	memset(secret, 's', 64);
+	kvfree_sensitive(secret, 64);
+	kvfree_sensitive(NULL, 10);
+}
+
+static void test_array_node(void)
+{
+	void *a = kmalloc_array_node(10, 30, GFP_KERNEL, 0);
+	CHECK(a);
+	CHECK_EQ(ksize(a), 320);
+	kfree(a);
+	CHECK(kmalloc_array_node(SIZE_MAX, 2, GFP_KERNEL, 0) == NULL);
+	char *c = kmalloc(700, GFP_KERNEL);
+	memset(c, 0xab, 700);
+	kfree(c);
+	for (int i = 0; i < 100; i++) {
+		c = kcalloc_node(7, 100, GFP_KERNEL, NUMA_NO_NODE);
+		CHECK(c && all_bytes(c, 0, 700));
+		kfree(c);
+	}
+	CHECK(kcalloc_node(4, 4, GFP_KERNEL | __GFP_THISNODE, 9) == NULL);
+}
+
+static void test_size_roundup(void)
+{
+	/* kmalloc_size_roundup(n) is what ksize(kmalloc(n)) will say. */
+	static const size_t sizes[] = { 1, 7, 8, 9, 24, 100, 126, 128, 129, 500, 1000, 1025,
+					4000, 4096, 5000, 32768, 32769, 70000, 1 << 20, 33 << 20 };
+	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t r = kmalloc_size_roundup(sizes[i]);
+		void *p = kmalloc(sizes[i], GFP_KERNEL);
+		CHECK(p);
+		CHECK(r >= sizes[i]);
+		CHECK_EQ(ksize(p), r);
+		kfree(p);
+	}
+	CHECK_EQ(kmalloc_size_roundup(0), 0);
+	CHECK_EQ(kmalloc_size_roundup(SIZE_MAX), SIZE_MAX);
+}
+
+/* Every gfp combination of the kernel allocates; the accepted-and-ignored
+   bits change nothing, and none reaches the sm_* calls as another flag. */
+static void test_gfp_flags(void)
+{
+	static const gfp_t all[] = {
+		GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT, GFP_NOFS, GFP_NOIO, GFP_USER, GFP_DMA, GFP_DMA32,
+		GFP_HIGHUSER, GFP_KERNEL_ACCOUNT, GFP_KERNEL | __GFP_NOWARN, GFP_KERNEL | __GFP_NORETRY,
+		GFP_KERNEL | __GFP_RETRY_MAYFAIL, GFP_KERNEL | __GFP_NOFAIL, GFP_ATOMIC | __GFP_NOWARN,
+		GFP_KERNEL | __GFP_RECLAIMABLE | __GFP_COMP | __GFP_NOMEMALLOC,
+	};
+	struct kmem_cache *c = kmem_cache_create("kapi_gfp", 72, 0, SLAB_ACCOUNT, NULL);
+	CHECK(c);
+	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		char *p = kmalloc(200, all[i]);
+		CHECK(p);
+		CHECK_EQ(ksize(p), 224);
+		memset(p, 0x11, 200);
+		kfree(p);
+		char *z = kzalloc(200, all[i]);
+		CHECK(z && all_bytes(z, 0, 200));
+		kfree(z);
+		void *o = kmem_cache_alloc(c, all[i]);
+		CHECK(o);
+		kmem_cache_free(c, o);
+	}
+	CHECK(gfpflags_allow_blocking(GFP_KERNEL) && gfpflags_allow_blocking(GFP_NOFS));
+	CHECK(!gfpflags_allow_blocking(GFP_ATOMIC) && !gfpflags_allow_blocking(GFP_NOWAIT));
+	kmem_cache_destroy(c);
+}
+
+/* __GFP_NOFAIL: a request whose first attempt fails is retried, never NULL.
+   A node that does not exist fails the first attempt with THISNODE; the
+   retries drop THISNODE. */
+static void test_nofail(void)
+{
+	void *p = kmalloc_node(64, GFP_KERNEL | __GFP_THISNODE | __GFP_NOFAIL, 9);
+	CHECK(p);
+	CHECK_EQ(ksize(p), 64);
+	kfree(p);
+	struct kmem_cache *c = kmem_cache_create("kapi_nofail", 40, 0, 0, NULL);
+	CHECK(c);
+	void *o = kmem_cache_alloc_node(c, GFP_KERNEL | __GFP_THISNODE | __GFP_NOFAIL, 9);
+	CHECK(o);
+	kmem_cache_free(c, o);
+	kmem_cache_destroy(c);
+}
+
+/* Run @fn in a child; true if it died of SIGABRT having printed @msg on stderr. */
+static bool aborts_with(void (*fn)(void), const char *msg)
+{
+	int fds[2];
+	CHECK(pipe(fds) == 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		close(fds[0]);
+		fn();
+		_exit(0);
+	}
+	close(fds[1]);
+	char buf[1024];
+	size_t len = 0;
+	ssize_t r;
+	while ((r = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)r;
+	close(fds[0]);
+	buf[len] = 0;
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT) || !strstr(buf, msg)) {
+		fprintf(stderr, "child status %d, stderr: %s\n", status, buf);
+		return false;
+	}
+	return true;
+}
+
+static void panic_cache(void)
+{
+	kmem_cache_create("too_big", 1 << 20, 0, SLAB_PANIC, NULL);
+}
+
+static void nofail_overflow(void)
+{
+	kmalloc_array(SIZE_MAX / 2, 4, GFP_KERNEL | __GFP_NOFAIL);
+}
+
+static void nolock_nofail(void)
+{
+	volatile gfp_t f = __GFP_NOFAIL; /* not a constant: the runtime refusal */
+	kmalloc_nolock(64, f, NUMA_NO_NODE);
+}
+
+static void test_fatal(void)
+{
+	/* SLAB_PANIC: a cache that cannot be made aborts with a message. */
+	CHECK(aborts_with(panic_cache, "kmem_cache_create(\"too_big\", 1048576) with SLAB_PANIC failed: "
+				       "invalid size, alignment or name (EINVAL)"));
+	CHECK(kmem_cache_create("too_big", 1 << 20, 0, 0, NULL) == NULL); /* without: NULL */
+	CHECK_EQ(errno, EINVAL);
+	CHECK(aborts_with(nofail_overflow, "__GFP_NOFAIL array of"));
+	CHECK(aborts_with(nolock_nofail, "__GFP_NOFAIL cannot be honoured by a nolock allocation"));
+}
+
+struct rec {
+	int key;
+	char name[20];
+	long payload;
+};
+
+static void rec_ctor(void *p)
+{
+	((struct rec *)p)->key = -1;
+}
+
+static void test_cache_forms(void)
+{
+	/* The 4-argument form, with arguments and with NULL. */
+	struct kmem_cache_args args = { .align = 32, .ctor = rec_ctor };
+	struct kmem_cache *a = kmem_cache_create("kapi_args", sizeof(struct rec), &args, 0);
+	CHECK(a);
+	CHECK_EQ(kmem_cache_size(a), sizeof(struct rec));
+	struct rec *r = kmem_cache_alloc(a, GFP_KERNEL);
+	CHECK(r);
+	CHECK_EQ((uintptr_t)r % 32, 0);
+	CHECK_EQ(r->key, -1);
+	kmem_cache_free(a, r);
+	kmem_cache_destroy(a);
+
+	struct kmem_cache *b = kmem_cache_create("kapi_null_args", 100, NULL, SLAB_HWCACHE_ALIGN);
+	CHECK(b);
+	void *o = kmem_cache_zalloc(b, GFP_KERNEL);
+	CHECK(o && (uintptr_t)o % 64 == 0 && all_bytes(o, 0, 100));
+	kmem_cache_free(b, o);
+	kmem_cache_destroy(b);
+
+	struct kmem_cache *u = KMEM_CACHE_USERCOPY(rec, SLAB_ACCOUNT | SLAB_RECLAIM_ACCOUNT, name);
+	CHECK(u);
+	struct kmem_cache *v = kmem_cache_create_usercopy("kapi_usercopy", 64, 8, SLAB_PANIC, 4, 16, NULL);
+	CHECK(v);
+	CHECK_EQ(kmem_cache_size(v), 64);
+	void *x = kmem_cache_alloc(u, GFP_KERNEL), *y = kmem_cache_alloc(v, GFP_KERNEL);
+	CHECK(x && y);
+	kmem_cache_free(u, x);
+	kmem_cache_free(v, y);
+	kmem_cache_destroy(u);
+	kmem_cache_destroy(v);
+
+	/* Every accepted-and-ignored creation flag makes an ordinary cache. */
+	struct kmem_cache *f = kmem_cache_create("kapi_flags", 48, 0,
+		SLAB_PANIC | SLAB_ACCOUNT | SLAB_RECLAIM_ACCOUNT | SLAB_TEMPORARY | SLAB_NO_MERGE |
+		SLAB_CACHE_DMA | SLAB_CACHE_DMA32 | SLAB_NOLEAKTRACE | SLAB_CONSISTENCY_CHECKS |
+		SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE, NULL);
+	CHECK(f);
+	CHECK_EQ(kmem_cache_size(f), 48);
+	void *g = kmem_cache_alloc(f, GFP_KERNEL);
+	CHECK(g);
+	kmem_cache_free(f, g);
+	kmem_cache_destroy(f);
+}
+
+/* SLAB_TYPESAFE_BY_RCU: a freed object keeps its memory and contents (the
+   allocator writes nothing inside it), and the cache's slabs stay. */
+static void test_typesafe(void)
+{
+	struct kmem_cache *c = KMEM_CACHE(rec, SLAB_TYPESAFE_BY_RCU);
+	CHECK(c);
+	enum { N = 300 };
+	struct rec *o[N];
+	for (int i = 0; i < N; i++) {
+		o[i] = kmem_cache_alloc(c, GFP_KERNEL);
+		CHECK(o[i]);
+		o[i]->key = i + 1;
+		o[i]->payload = ~(long)i;
+	}
+	for (int i = 0; i < N; i++)
+		kmem_cache_free(c, o[i]);
+	/* Shrinking gives nothing back: slabs remain (the kernel's value 1). */
+	CHECK_EQ(kmem_cache_shrink(c), 1);
+	/* A stale reader still finds the object as its last owner left it. */
+	for (int i = 0; i < N; i++)
+		CHECK(o[i]->key == i + 1 && o[i]->payload == ~(long)i);
+	/* The memory is handed out again as objects of this cache only. */
+	struct rec *again = kmem_cache_alloc(c, GFP_KERNEL);
+	bool found = false;
+	for (int i = 0; i < N; i++)
+		found |= again == o[i];
+	CHECK(found);
+	kmem_cache_free(c, again);
+	kmem_cache_destroy(c);
+}
+
+static void test_bulk_kernel(void)
+{
+	struct kmem_cache *c = kmem_cache_create("kapi_bulk", 56, 0, 0, NULL);
+	CHECK(c);
+	enum { N = 300 };
+	void *o[N];
+	CHECK_EQ(kmem_cache_alloc_bulk(c, GFP_KERNEL, N, o), N);
+	for (int i = 0; i < N; i++) {
+		CHECK(o[i]);
+		memset(o[i], 0x3c, 56);
+		for (int j = 0; j < i; j += 17)
+			CHECK(o[i] != o[j]);
+	}
+	kmem_cache_free_bulk(c, N, o);
+	CHECK_EQ(kmem_cache_alloc_bulk(c, GFP_KERNEL | __GFP_ZERO, 100, o), 100);
+	for (int i = 0; i < 100; i++)
+		CHECK(all_bytes(o[i], 0, 56));
+	kmem_cache_free_bulk(c, 100, o);
+	CHECK_EQ(kmem_cache_alloc_bulk(c, GFP_KERNEL, 0, o), 0);
+	CHECK_EQ(kmem_cache_shrink(c), 0);
+	kmem_cache_destroy(c);
+
+	/* kfree_bulk: kmalloc objects of several sizes and a page run. */
+	void *k[5] = { kmalloc(10, GFP_KERNEL), kmalloc(1000, GFP_KERNEL), NULL,
+		       kmalloc(100000, GFP_KERNEL), kstrdup("bulk", GFP_KERNEL) };
+	CHECK(k[0] && k[1] && k[3] && k[4]);
+	kfree_bulk(5, k);
+}
+
 int main(void)
 {
 	test_kmalloc_ksize();
@@ -400,6 +768,16 @@ int main(void)
 	test_kmem_cache_ctor();
 	test_kmem_cache_shrink();
 	test_kmem_cache_destroy();
+	test_copies();
+	test_kvmalloc();
+	test_array_node();
+	test_size_roundup();
+	test_gfp_flags();
+	test_nofail();
+	test_fatal();
+	test_cache_forms();
+	test_typesafe();
+	test_bulk_kernel();
 	printf("kernel_api: ok\n");
 	return 0;
 }
