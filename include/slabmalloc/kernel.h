@@ -172,6 +172,38 @@ static inline void kmem_cache_free(struct kmem_cache *s, void *p)
 	sm_cache_free(s, p);
 }
 
+/* ---- static caches: the descriptor in the caller's storage (slab-static.h) ---- */
+
+/*
+ * Storage for a cache descriptor, declared by the caller (the kernel's
+ * struct kmem_cache_opaque: same size and alignment as the descriptor).
+ * Pass it as (struct kmem_cache *)&storage.
+ */
+struct kmem_cache_opaque {
+	struct sm_cache_storage storage;
+};
+
+/*
+ * Set up a cache of the default instance in the storage @s points to (a
+ * struct kmem_cache_opaque): nothing is allocated for the descriptor, so it
+ * works before the first kmalloc or malloc.  0, or -errno (-EINVAL bad
+ * arguments, -EBUSY @s holds a live cache, -ENOSPC too many caches).
+ * kmem_cache_destroy tears it down and leaves the storage to the caller.
+ */
+static inline int kmem_cache_setup(struct kmem_cache *s, const char *name, unsigned int size,
+				   unsigned int align, slab_flags_t flags, void (*ctor)(void *))
+{
+	if (!sm_cache_setup((struct sm_cache_storage *)(void *)s, sm_default_instance(), name, size,
+			    align, flags, ctor))
+		return -errno;
+	return 0;
+}
+
+/* As KMEM_CACHE, in the storage @s points to: the cache, or NULL (errno as kmem_cache_setup). */
+#define KMEM_CACHE_SETUP(s, __struct, __flags) \
+	sm_cache_setup((struct sm_cache_storage *)(void *)(s), sm_default_instance(), #__struct, \
+		       sizeof(struct __struct), __alignof__(struct __struct), (__flags), NULL)
+
 /* ---- the nolock API: any context, signal handlers included ---- */
 
 static inline void *kmalloc_nolock(size_t size, gfp_t flags, int node)
