@@ -10,6 +10,7 @@
 #include "env.h"
 #include "fork.h"
 #include "helper.h"
+#include "hooks.h"
 #include "options.h"
 #include "os.h"
 #include "printk.h"
@@ -249,6 +250,8 @@ void sm_instance_destroy(sm_instance_t *inst)
 	sm_unlock(&sm_registry_lock);
 	sm_leave(nested);
 
+	/* A later instance mapped at the same address must not inherit it. */
+	sm_test_hook_set(inst, NULL);
 	pa_destroy(&inst->pa);
 	os_unmap(inst, inst->map_size);
 }
