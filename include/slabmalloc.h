@@ -216,9 +216,11 @@ SM_API size_t sm_kmalloc_class_size(unsigned i);
  * of two up to the page size).  @ctor, if not NULL, runs once on every object
  * of a slab when the slab is made; a freed object must be returned in its
  * constructed state, and is not constructed again when it is reused (the
- * kernel's contract).  @name is copied (up to 31 characters).  NULL with
- * errno EINVAL (bad size or alignment), ENOSPC (SM_MAX_CACHES reached) or
- * ENOMEM.
+ * kernel's contract).  @name is copied (up to 31 characters).  @flags:
+ * SM_CACHE_* (any other bit is refused).  NULL with errno EINVAL (bad size,
+ * alignment or flags), ENOSPC (SM_MAX_CACHES reached) or ENOMEM.  The
+ * descriptor comes from the instance's kmalloc caches: a wrapper over
+ * sm_cache_create_args (below) without storage.
  */
 SM_API sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size,
 				   size_t align, unsigned flags, void (*ctor)(void *));
