@@ -17,34 +17,33 @@ static struct {
 
 bool sm_test_hook_set(struct sm_instance *inst, sm_hook_fn fn)
 {
-	unsigned i, free_slot = SM_MAX_INSTANCES;
 	if (!inst)
 		return false;
-	for (i = 0; i < SM_MAX_INSTANCES; i++) {
-		struct sm_instance *cur = __atomic_load_n(&hooks[i].inst, __ATOMIC_ACQUIRE);
-		if (cur == inst)
-			break;
-		if (!cur && free_slot == SM_MAX_INSTANCES)
-			free_slot = i;
-	}
-	if (i < SM_MAX_INSTANCES) {
+	for (unsigned i = 0; i < SM_MAX_INSTANCES; i++) {
+		if (__atomic_load_n(&hooks[i].inst, __ATOMIC_ACQUIRE) != inst)
+			continue;
 		if (fn) {
 			__atomic_store_n(&hooks[i].fn, fn, __ATOMIC_RELEASE);
 		} else {
-			__atomic_store_n(&hooks[i].inst, NULL, __ATOMIC_RELEASE);
 			__atomic_store_n(&hooks[i].fn, NULL, __ATOMIC_RELEASE);
+			__atomic_store_n(&hooks[i].inst, NULL, __ATOMIC_RELEASE);
 			__atomic_fetch_sub(&sm_hooks_armed, 1, __ATOMIC_RELAXED);
 		}
 		return true;
 	}
 	if (!fn)
 		return true;
-	if (free_slot == SM_MAX_INSTANCES)
-		return false;
-	__atomic_store_n(&hooks[free_slot].fn, fn, __ATOMIC_RELEASE);
-	__atomic_store_n(&hooks[free_slot].inst, inst, __ATOMIC_RELEASE);
-	__atomic_fetch_add(&sm_hooks_armed, 1, __ATOMIC_RELAXED);
-	return true;
+	/* A free entry, claimed by compare-and-swap (another instance's set may race). */
+	for (unsigned i = 0; i < SM_MAX_INSTANCES; i++) {
+		struct sm_instance *none = NULL;
+		if (!__atomic_compare_exchange_n(&hooks[i].inst, &none, inst, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			continue;
+		__atomic_store_n(&hooks[i].fn, fn, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&sm_hooks_armed, 1, __ATOMIC_RELAXED);
+		return true;
+	}
+	return false;
 }
 
 void sm_hook_call(struct sm_instance *inst, enum sm_hook_point where)

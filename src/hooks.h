@@ -42,8 +42,9 @@ extern unsigned sm_hooks_armed __hidden;
 /*
  * Call @fn at every hook point reached on a path of @inst (NULL: no hook
  * for @inst any more).  Replaces @inst's previous hook.  Returns false
- * when SM_MAX_INSTANCES instances have hooks already.  Not to be called
- * while a path of @inst may be at a hook point.
+ * when SM_MAX_INSTANCES instances have hooks already.  Calls for
+ * different instances may run at once; not to be called while a path of
+ * @inst may be at a hook point, or for @inst from two threads at once.
  */
 bool sm_test_hook_set(struct sm_instance *inst, sm_hook_fn fn) __hidden;
 
