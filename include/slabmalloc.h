@@ -306,10 +306,14 @@ struct sm_cache_args {
 	size_t align;              /* object alignment: 0 = 8, or a power of two
 	                              up to the page size */
 	void (*ctor)(void *);      /* constructor, as for sm_cache_create */
-	size_t useroffset;         /* the region of an object that may be copied
-	                              to or from untrusted code (the kernel's
-	                              usercopy window): recorded and checked to */
-	size_t usersize;           /* lie inside the object; 0 = none */
+	/*
+	 * The usercopy window (the kernel's: the part of an object that may be
+	 * copied to or from untrusted code), [useroffset, useroffset +
+	 * usersize).  Checked to lie inside the object and recorded for code
+	 * ported from the kernel; slabmalloc itself copies nothing.  0/0: none.
+	 */
+	size_t useroffset;
+	size_t usersize;
 	unsigned sheaf_capacity;   /* objects per sheaf; 0 = the instance's */
 	/*
 	 * Storage for the descriptor, or NULL to allocate it from the
@@ -335,7 +339,8 @@ struct sm_cache_args {
  *           preallocated storage smaller than sizeof(struct
  *           sm_cache_storage) or not SM_CACHE_STORAGE_ALIGN-aligned
  *   EBUSY   the preallocated storage holds a live cache (set up and not
- *           destroyed; a report names it)
+ *           destroyed): reported through that cache's instance's error
+ *           handler first (the default handler aborts)
  *   ENOSPC  SM_MAX_CACHES caches live in @inst already
  *   ENOMEM  no memory for the descriptor (never with storage)
  *   EDEADLK called from a signal handler that interrupted the allocator
@@ -349,7 +354,9 @@ SM_API sm_cache_t *sm_cache_create_args(sm_instance_t *inst, const char *name, s
  * kmem_cache_setup): as sm_cache_create, but the descriptor is @st, so
  * nothing is allocated for it.  Returns (sm_cache_t *)@st, or NULL with
  * errno as sm_cache_create_args (EBUSY when @st holds a live cache).
- * After sm_cache_destroy, @st may be set up again.
+ * What @st holds before is never read (zeroed static storage, or garbage,
+ * is fine).  After sm_cache_destroy, @st may be set up again.  No other
+ * thread may use @st during the call.
  */
 SM_API sm_cache_t *sm_cache_setup(struct sm_cache_storage *st, sm_instance_t *inst, const char *name,
 				  size_t size, size_t align, unsigned flags, void (*ctor)(void *));
