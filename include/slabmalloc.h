@@ -228,9 +228,11 @@ SM_API size_t sm_kmalloc_class_size(unsigned i);
  * of two up to the page size).  @ctor, if not NULL, runs once on every object
  * of a slab when the slab is made; a freed object must be returned in its
  * constructed state, and is not constructed again when it is reused (the
- * kernel's contract).  @name is copied (up to 31 characters).  NULL with
- * errno EINVAL (bad size or alignment), ENOSPC (SM_MAX_CACHES reached) or
- * ENOMEM.
+ * kernel's contract).  @name is copied (up to 31 characters).  @flags:
+ * SM_CACHE_* (any other bit is refused).  NULL with errno EINVAL (bad size,
+ * alignment or flags), ENOSPC (SM_MAX_CACHES reached) or ENOMEM.  The
+ * descriptor comes from the instance's kmalloc caches: a wrapper over
+ * sm_cache_create_args (below) without storage.
  */
 SM_API sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size,
 				   size_t align, unsigned flags, void (*ctor)(void *));
@@ -282,7 +284,10 @@ SM_API size_t sm_cache_shrink(sm_cache_t *s);
  * thread's sheaves are taken back first.  If objects are still allocated, they
  * are reported (cache name and count) through the error handler, the cache
  * is left intact and -EBUSY is returned (with the default handler the report
- * aborts); -EPERM for a kmalloc cache; otherwise 0.
+ * aborts); -EPERM for a kmalloc cache; otherwise 0.  A cache set up in the
+ * caller's storage (sm_cache_setup) is torn down and its storage zeroed,
+ * never freed; destroying zeroed storage again is reported (the default
+ * instance's handler) and returns -EINVAL.
  */
 SM_API int sm_cache_destroy(sm_cache_t *s);
 SM_API const char *sm_cache_name(const sm_cache_t *s);
@@ -347,6 +352,91 @@ SM_API void sm_nofail_wait(sm_instance_t *inst, size_t size, unsigned *attempt);
 SM_API void sm_panic(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* The object size @s was created with (what sm_ksize says of its objects). */
 SM_API size_t sm_cache_object_size(const sm_cache_t *s);
+
+/* ---- static caches and the creation arguments (the kernel's kmem_cache_args) ---- */
+
+/*
+ * Storage for one cache descriptor, allocated by the caller (a static or
+ * global variable, a member of a struct of its own, even the stack of a
+ * function that outlives the cache).  Its size and alignment are fixed
+ * here and checked against the library's struct kmem_cache when the
+ * library is built (a library whose descriptor outgrew it does not build):
+ * they are part of the ABI.  The contents are the library's; the caller
+ * only hands the address to sm_cache_setup.
+ */
+#define SM_CACHE_STORAGE_SIZE  4096
+#define SM_CACHE_STORAGE_ALIGN 64
+struct sm_cache_storage {
+	unsigned char opaque[SM_CACHE_STORAGE_SIZE];
+} __attribute__((aligned(SM_CACHE_STORAGE_ALIGN)));
+
+/*
+ * The optional arguments of cache creation, as the kernel's struct
+ * kmem_cache_args.  Zero in every field means the default, so a
+ * designated initialiser names only what it changes.
+ */
+struct sm_cache_args {
+	size_t align;              /* object alignment: 0 = 8, or a power of two
+	                              up to the page size */
+	void (*ctor)(void *);      /* constructor, as for sm_cache_create */
+	/*
+	 * The usercopy window (the kernel's: the part of an object that may be
+	 * copied to or from untrusted code), [useroffset, useroffset +
+	 * usersize).  Checked to lie inside the object and recorded for code
+	 * ported from the kernel; slabmalloc itself copies nothing.  0/0: none.
+	 */
+	size_t useroffset;
+	size_t usersize;
+	unsigned sheaf_capacity;   /* objects per sheaf; 0 = the instance's */
+	/*
+	 * Storage for the descriptor, or NULL to allocate it from the
+	 * instance's kmalloc caches.  With storage the cache is set up in it
+	 * and nothing is allocated for the descriptor (usable before the
+	 * first malloc, from a constructor function); such a cache is never
+	 * merged with another (slabmalloc does not merge caches at all; if it
+	 * ever does, preallocated caches stay out of it), its storage is never
+	 * freed by the library, and sm_cache_destroy tears the cache down and
+	 * leaves the storage zeroed, ready to be set up again.
+	 */
+	struct sm_cache_storage *preallocated;
+	size_t preallocated_size;  /* bytes at @preallocated: at least
+	                              sizeof(struct sm_cache_storage) */
+};
+
+/*
+ * The one constructor of caches: @size-byte objects named @name (copied,
+ * up to 31 characters), with the optional arguments @args (NULL: all
+ * defaults) and @flags (SM_CACHE_*).  Returns the cache (the address of
+ * @args->preallocated when given), or NULL with errno:
+ *   EINVAL  bad size, alignment, flags, usercopy window or sheaf capacity;
+ *           preallocated storage smaller than sizeof(struct
+ *           sm_cache_storage) or not SM_CACHE_STORAGE_ALIGN-aligned
+ *   EBUSY   the preallocated storage holds a live cache (set up and not
+ *           destroyed): reported through that cache's instance's error
+ *           handler first (the default handler aborts)
+ *   ENOSPC  SM_MAX_CACHES caches live in @inst already
+ *   ENOMEM  no memory for the descriptor (never with storage)
+ *   EDEADLK called from a signal handler that interrupted the allocator
+ * sm_cache_create and sm_cache_setup are wrappers over it.
+ */
+SM_API sm_cache_t *sm_cache_create_args(sm_instance_t *inst, const char *name, size_t size,
+					const struct sm_cache_args *args, unsigned flags);
+
+/*
+ * Set up a cache in the caller's storage @st (the kernel's
+ * kmem_cache_setup): as sm_cache_create, but the descriptor is @st, so
+ * nothing is allocated for it.  Returns (sm_cache_t *)@st, or NULL with
+ * errno as sm_cache_create_args (EBUSY when @st holds a live cache).
+ * What @st holds before is never read (zeroed static storage, or garbage,
+ * is fine).  After sm_cache_destroy, @st may be set up again.  No other
+ * thread may use @st during the call.
+ */
+SM_API sm_cache_t *sm_cache_setup(struct sm_cache_storage *st, sm_instance_t *inst, const char *name,
+				  size_t size, size_t align, unsigned flags, void (*ctor)(void *));
+
+/* A cache of @type objects in @st: named after the type, with its size and alignment. */
+#define SM_CACHE_SETUP(st, inst, type, flags) \
+	sm_cache_setup((st), (inst), #type, sizeof(type), __alignof__(type), (flags), NULL)
 
 /* ---- maintenance ---- */
 

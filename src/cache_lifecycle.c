@@ -1,9 +1,12 @@
 /*
  * cache_lifecycle.c - creating, shrinking and destroying kmem_caches.
- * The kmalloc caches are embedded in the instance and live as long as it;
- * caches made here get their descriptor from a kmalloc cache of the same
- * instance (kmem_cache_alloc_direct) and an id that indexes every thread's
- * tcache.
+ * One constructor, sm_cache_create_args (the kernel's
+ * __kmem_cache_create_args), under two wrappers: sm_cache_create, whose
+ * descriptor comes from a kmalloc cache of the same instance
+ * (kmem_cache_alloc_direct), and sm_cache_setup, whose descriptor is the
+ * caller's storage (SLAB_PREALLOCATED).  The kmalloc caches are embedded in
+ * the instance and live as long as it.  Every cache gets an id that
+ * indexes every thread's tcache.
  */
 #include <errno.h>
 #include <string.h>
@@ -18,32 +21,80 @@ static struct kmem_cache *descriptor_cache(struct sm_instance *inst)
 	return &inst->kmalloc_caches[kmalloc_aligned_index(sizeof(struct kmem_cache), SM_CACHELINE)];
 }
 
-sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, size_t align,
-			    unsigned flags, void (*ctor)(void *))
+/* Whether @args names storage a descriptor can live in (size and alignment). */
+static bool storage_valid(const struct sm_cache_args *args)
 {
-	if (!name || size == 0 || size > SM_KMALLOC_MAX_CACHE_SIZE ||
-	    (align && (!IS_POW2(align) || align > SM_PAGE_SIZE))) {
+	return args->preallocated_size >= sizeof(struct sm_cache_storage) &&
+	       (uintptr_t)args->preallocated % SM_CACHE_STORAGE_ALIGN == 0;
+}
+
+/*
+ * The descriptor for a new cache of @inst: @pre, unless it holds a live
+ * cache (reported: EBUSY), or one from the descriptor cache (ENOMEM).
+ * Busy set, no lock held.
+ */
+static struct kmem_cache *descriptor_get(struct sm_instance *inst, struct kmem_cache *pre,
+					 const char *name, int *err)
+{
+	if (pre) {
+		struct sm_instance *owner = registry_cache_owner(pre);
+		if (owner) {
+			/* Setting it up again would corrupt the live cache's lists. */
+			sm_report(&owner->err, "kmem_cache_setup(%s): storage %p holds the live cache %s "
+				  "(%u-byte objects); not set up again", name, (void *)pre, pre->name,
+				  pre->object_size);
+			*err = EBUSY;
+			return NULL;
+		}
+		return pre;
+	}
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(sizeof(struct kmem_cache), SLAB_ALLOC_NO_RECURSE,
+						       SM_NO_NODE);
+	struct kmem_cache *s = kmem_cache_alloc_direct(descriptor_cache(inst), &ctx);
+	if (!s)
+		*err = ENOMEM;
+	return s;
+}
+
+/*
+ * Give back the descriptor of a cache that is gone (or never was): the
+ * caller's storage (@preallocated) is left zeroed, never freed.
+ */
+static void descriptor_put(struct sm_instance *inst, struct kmem_cache *s, bool preallocated)
+{
+	if (preallocated)
+		memset(s, 0, sizeof(*s));
+	else
+		kmem_cache_free_direct(descriptor_cache(inst), s);
+}
+
+sm_cache_t *sm_cache_create_args(sm_instance_t *inst, const char *name, size_t size,
+				 const struct sm_cache_args *args, unsigned flags)
+{
+	static const struct sm_cache_args defaults;
+	if (!args)
+		args = &defaults;
+	struct kmem_cache *pre = (struct kmem_cache *)(void *)args->preallocated;
+	if (!inst || !name || (flags & ~SM_CACHE_FLAGS_VALID) || !kmem_cache_args_valid(size, args, flags) ||
+	    (pre && !storage_valid(args))) {
 		errno = EINVAL;
 		return NULL;
 	}
+	if (pre)
+		flags |= SLAB_PREALLOCATED;
 	bool nested = sm_enter();
 	if (nested) {
 		sm_leave(nested);
 		errno = EDEADLK; /* from a signal handler: see docs/signal-safety.md */
 		return NULL;
 	}
-	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(sizeof(struct kmem_cache), SLAB_ALLOC_NO_RECURSE,
-						       SM_NO_NODE);
-	struct kmem_cache *dc = descriptor_cache(inst);
-	struct kmem_cache *s = kmem_cache_alloc_direct(dc, &ctx);
 	int err = 0;
-	if (!s) {
-		err = ENOMEM;
+	struct kmem_cache *s = descriptor_get(inst, pre, name, &err);
+	if (!s)
 		goto out;
-	}
 	memset(s, 0, sizeof(*s));
-	if (!kmem_cache_init(s, &inst->pa, &inst->opts, name, size, align, flags, ctor)) {
-		kmem_cache_free_direct(dc, s);
+	if (!kmem_cache_init(s, &inst->pa, &inst->opts, name, size, args, flags)) {
+		descriptor_put(inst, s, pre); /* validated above: cannot happen */
 		err = EINVAL;
 		goto out;
 	}
@@ -53,7 +104,7 @@ sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, 
 		;
 	if (id == SM_MAX_CACHES) {
 		sm_unlock(&inst->lock);
-		kmem_cache_free_direct(dc, s);
+		descriptor_put(inst, s, pre);
 		err = ENOSPC;
 		goto out;
 	}
@@ -66,6 +117,25 @@ out:
 		return NULL;
 	}
 	return s;
+}
+
+sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, size_t align,
+			    unsigned flags, void (*ctor)(void *))
+{
+	struct sm_cache_args args = { .align = align, .ctor = ctor };
+	return sm_cache_create_args(inst, name, size, &args, flags);
+}
+
+sm_cache_t *sm_cache_setup(struct sm_cache_storage *st, sm_instance_t *inst, const char *name,
+			   size_t size, size_t align, unsigned flags, void (*ctor)(void *))
+{
+	struct sm_cache_args args = { .align = align, .ctor = ctor, .preallocated = st,
+				      .preallocated_size = sizeof(*st) };
+	if (!st) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return sm_cache_create_args(inst, name, size, &args, flags);
 }
 
 const char *sm_cache_name(const sm_cache_t *s)
@@ -103,6 +173,13 @@ int sm_cache_destroy(sm_cache_t *s)
 	if (!s)
 		return 0;
 	struct sm_instance *inst = s->inst;
+	if (!inst) {
+		/* Zeroed storage: never set up, or destroyed already. */
+		registry_default_sink_prepare();
+		sm_report(NULL, "kmem_cache_destroy(%p): no live cache there (storage never set up, "
+			  "or destroyed already)", (void *)s);
+		return -EINVAL;
+	}
 	if (s->is_kmalloc) {
 		sm_report(&inst->err, "kmem_cache_destroy(%s): kmalloc caches live as long as the instance",
 			  s->name);
@@ -136,7 +213,7 @@ int sm_cache_destroy(sm_cache_t *s)
 	list_del(&s->list);
 	inst->cache_by_id[s->id] = NULL;
 	sm_unlock(&inst->lock);
-	kmem_cache_free_direct(descriptor_cache(inst), s);
+	descriptor_put(inst, s, s->flags & SLAB_PREALLOCATED);
 	sm_leave(nested);
 	return 0;
 }

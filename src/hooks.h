@@ -1,13 +1,23 @@
 /*
  * hooks.h - test hooks at the points where a signal landing in the middle of
  * the allocator is most dangerous: each is reached with a lock held (or, for
- * SM_HOOK_DRAIN, in the middle of a deferred drain).  The unit tests set
- * sm_test_hook and raise a signal from it, so every such point is exercised
- * deterministically (tests/unit/test_nolock.c).  Unset, each hook costs a
- * load and a branch on a slow path; the fast paths have none.
+ * SM_HOOK_DRAIN, in the middle of a deferred drain).  A unit test sets a
+ * hook on its own instance with sm_test_hook_set and raises a signal from
+ * it, so every such point is exercised deterministically
+ * (tests/unit/test_nolock.c).
+ *
+ * A hook belongs to one instance: it is called only for that instance's
+ * paths, never for another's, and sm_instance_destroy removes it.  The
+ * hooks sit in one small table keyed by instance (hooks.c) rather than in
+ * struct sm_instance because the layers that reach the hook points (node,
+ * slab, sheaf, deferred) see the instance only as an opaque pointer.  With
+ * no hook set anywhere, each point costs a load and a branch on a slow
+ * path; the fast paths have none.
  */
 #ifndef SM_HOOKS_H
 #define SM_HOOKS_H
+
+#include <stdbool.h>
 
 #include "compiler.h"
 
@@ -24,12 +34,27 @@ enum sm_hook_point {
 	SM_NR_HOOKS
 };
 
-extern void (*sm_test_hook)(struct sm_instance *inst, enum sm_hook_point where) __hidden;
+typedef void (*sm_hook_fn)(struct sm_instance *inst, enum sm_hook_point where);
 
-#define SM_HOOK(inst, where)                                    \
-	do {                                                    \
-		if (unlikely(sm_test_hook))                     \
-			sm_test_hook((inst), (where));          \
+/* Instances with a hook now (relaxed atomic): 0 outside the unit tests. */
+extern unsigned sm_hooks_armed __hidden;
+
+/*
+ * Call @fn at every hook point reached on a path of @inst (NULL: no hook
+ * for @inst any more).  Replaces @inst's previous hook.  Returns false
+ * when SM_MAX_INSTANCES instances have hooks already.  Calls for
+ * different instances may run at once; not to be called while a path of
+ * @inst may be at a hook point, or for @inst from two threads at once.
+ */
+bool sm_test_hook_set(struct sm_instance *inst, sm_hook_fn fn) __hidden;
+
+/* Call @inst's hook, if it has one (the slow half of SM_HOOK). */
+void sm_hook_call(struct sm_instance *inst, enum sm_hook_point where) __hidden __cold;
+
+#define SM_HOOK(inst, where)                                                    \
+	do {                                                                    \
+		if (unlikely(__atomic_load_n(&sm_hooks_armed, __ATOMIC_RELAXED))) \
+			sm_hook_call((inst), (where));                          \
 	} while (0)
 
 #endif /* SM_HOOKS_H */

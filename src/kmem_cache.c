@@ -17,6 +17,7 @@
 #include "hooks.h"
 #include "kmem_cache.h"
 #include "large.h"
+#include "options.h"
 #include "printk.h"
 #include "slab.h"
 
@@ -57,17 +58,42 @@ static uint64_t splitmix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct sm_options *opts,
-		     const char *name, size_t size, size_t align, unsigned flags,
-		     void (*ctor)(void *))
+static const struct sm_cache_args default_args;
+
+/* The alignment a cache with @args and @flags gets, before the minimum of 8. */
+static size_t args_align(const struct sm_cache_args *args, unsigned flags)
 {
-	if (!align)
-		align = 8;
+	size_t align = args->align ? args->align : 8;
 	if (flags & SM_CACHE_HWCACHE_ALIGN)
 		align = MAX(align, (size_t)SM_CACHELINE);
-	if (!IS_POW2(align) || align > SM_PAGE_SIZE || size == 0 || size > SM_KMALLOC_MAX_CACHE_SIZE)
+	return align;
+}
+
+bool kmem_cache_args_valid(size_t size, const struct sm_cache_args *args, unsigned flags)
+{
+	if (!args)
+		args = &default_args;
+	size_t align = args_align(args, flags);
+	/* The usercopy window lies inside the object (the kernel drops a bad
+	   one with a warning; a library caller gets EINVAL instead). */
+	return IS_POW2(align) && align <= SM_PAGE_SIZE && size != 0 &&
+	       size <= SM_KMALLOC_MAX_CACHE_SIZE &&
+	       !(flags & ~(SM_CACHE_FLAGS_VALID | SLAB_PREALLOCATED)) &&
+	       args->usersize <= size && args->useroffset <= size - args->usersize &&
+	       (args->usersize || !args->useroffset) &&
+	       args->sheaf_capacity <= SM_MAX_SHEAF_CAPACITY;
+}
+
+bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct sm_options *opts,
+		     const char *name, size_t size, const struct sm_cache_args *args,
+		     unsigned flags)
+{
+	if (!args)
+		args = &default_args;
+	if (!kmem_cache_args_valid(size, args, flags))
 		return false;
-	align = MAX(align, (size_t)8);
+	size_t align = MAX(args_align(args, flags), (size_t)8);
+	void (*ctor)(void *) = args->ctor;
 	size_t slot = ALIGN_UP(size, align);
 	unsigned fp_offset = 0;
 	if (ctor || (flags & SM_CACHE_TYPESAFE_BY_RCU)) {
@@ -82,6 +108,8 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 	s->align = (unsigned)align;
 	s->fp_offset = fp_offset;
 	s->flags = flags;
+	s->useroffset = (unsigned)args->useroffset;
+	s->usersize = (unsigned)args->usersize;
 	s->ctor = ctor;
 	s->pa = pa;
 	s->inst = pa->origin.inst;
@@ -90,8 +118,9 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 	slab_geometry(slot, &s->slab_pages, &s->objects);
 	s->reciprocal = ((1ull << 32) + slot - 1) / slot;
 	s->bucket_mult = ((uint64_t)SM_PARTIAL_BUCKETS << 32) / s->objects + 1;
-	s->sheaf_capacity = opts->sheaf_capacity ? opts->sheaf_capacity
-						       : (unsigned)MIN(64, MAX(8, 32768 / slot));
+	s->sheaf_capacity = args->sheaf_capacity ? args->sheaf_capacity
+			  : opts->sheaf_capacity ? opts->sheaf_capacity
+						 : (unsigned)MIN(64, MAX(8, 32768 / slot));
 	/* A barn holds barn_max_full sheaves, or more of small objects: up to
 	   barn_bytes of them (a full sheaf of 32-byte objects is 2 KiB). */
 	size_t sheaf_bytes = (size_t)s->sheaf_capacity * slot;

@@ -109,7 +109,8 @@ struct kmem_cache {
 	unsigned object_size;           /* bytes the user asked for */
 	unsigned align;
 	unsigned slab_pages;
-	unsigned flags;
+	unsigned flags;                 /* SM_CACHE_* as asked, and SLAB_PREALLOCATED */
+	unsigned useroffset, usersize;  /* the usercopy window (sm_cache_args): inside the object */
 	bool is_kmalloc;
 	uintptr_t random;               /* freelist pointer hardening */
 	void (*ctor)(void *);
@@ -118,6 +119,32 @@ struct kmem_cache {
 	uint64_t stat[NR_CACHE_STATS];  /* relaxed atomics, slow paths only */
 	struct kmem_cache_node node[SM_MAX_NODES];
 };
+
+/*
+ * Internal cache flags, above every SM_CACHE_* flag a caller may pass
+ * (SM_CACHE_FLAGS_VALID; anything else is refused with EINVAL).
+ * SLAB_PREALLOCATED: the descriptor is the caller's storage (sm_cache_setup,
+ * the kernel's SLAB_PREALLOCATED): destroy never frees it, and the cache
+ * is never merged (slabmalloc has no merging; a merge, if one is ever
+ * added, must skip caches with this flag both as the cache being created
+ * and as the one found to alias).
+ */
+#define SM_CACHE_FLAGS_VALID (SM_CACHE_HWCACHE_ALIGN | SM_CACHE_TYPESAFE_BY_RCU)
+#define SLAB_PREALLOCATED    0x80000000u
+
+/*
+ * A preallocated descriptor lives in the caller's struct sm_cache_storage,
+ * whose size and alignment the public header fixes (they are ABI).  A
+ * struct kmem_cache that outgrows it stops the build here: raise
+ * SM_CACHE_STORAGE_SIZE in include/slabmalloc.h (an ABI change) or shrink
+ * the struct.
+ */
+_Static_assert(sizeof(struct kmem_cache) <= sizeof(struct sm_cache_storage),
+	       "struct kmem_cache no longer fits struct sm_cache_storage");
+_Static_assert(_Alignof(struct kmem_cache) <= _Alignof(struct sm_cache_storage),
+	       "struct kmem_cache needs more alignment than struct sm_cache_storage");
+_Static_assert(_Alignof(struct sm_cache_storage) == SM_CACHE_STORAGE_ALIGN,
+	       "SM_CACHE_STORAGE_ALIGN is the storage's alignment");
 
 static inline void cache_stat_inc(struct kmem_cache *s, enum cache_stat i)
 {
@@ -215,13 +242,23 @@ static inline unsigned partial_bucket(const struct kmem_cache *s, unsigned inuse
 
 /*
  * Set up @s in place for @pa with @opts: slot size, slab geometry, sheaf
- * and barn sizes, lists.  @s must be zeroed; the caller then gives it its
+ * and barn sizes, lists; @args (align, ctor, usercopy window, sheaf
+ * capacity; its preallocated storage is the caller's business) may be
+ * NULL for the defaults.  @s must be zeroed; the caller then gives it its
  * id, owner and sheaf_cache (instance.h: inst_cache_register).  Returns
- * false for an impossible size or alignment.
+ * false for an impossible size, alignment, usercopy window or sheaf
+ * capacity.  Allocates nothing and takes no lock.
  */
 bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct sm_options *opts,
-		     const char *name, size_t size, size_t align, unsigned flags,
-		     void (*ctor)(void *)) __hidden;
+		     const char *name, size_t size, const struct sm_cache_args *args,
+		     unsigned flags) __hidden;
+
+/*
+ * Whether kmem_cache_init would accept @size, @args (NULL: defaults) and
+ * @flags (including SLAB_PREALLOCATED): checked before anything is
+ * allocated for a descriptor.
+ */
+bool kmem_cache_args_valid(size_t size, const struct sm_cache_args *args, unsigned flags) __hidden;
 
 /* Object-slot geometry used by kmem_cache_init; exposed for the size-class tests. */
 void slab_geometry(size_t size, unsigned *pages, unsigned *objects) __hidden;

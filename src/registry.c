@@ -10,6 +10,7 @@
 #include "env.h"
 #include "fork.h"
 #include "helper.h"
+#include "hooks.h"
 #include "options.h"
 #include "os.h"
 #include "printk.h"
@@ -37,6 +38,26 @@ struct sm_instance *registry_lookup_locked(unsigned slot, uint64_t gen)
 struct sm_instance *registry_slot(unsigned slot)
 {
 	return registry[slot].inst;
+}
+
+struct sm_instance *registry_cache_owner(const void *p)
+{
+	struct sm_instance *owner = NULL;
+	sm_lock(&sm_registry_lock);
+	for (unsigned slot = 0; slot < SM_MAX_INSTANCES && !owner; slot++) {
+		struct sm_instance *inst = registry[slot].inst;
+		if (!inst)
+			continue;
+		sm_lock(&inst->lock);
+		for (unsigned id = 0; id < SM_MAX_CACHES; id++)
+			if (inst->cache_by_id[id] == p) {
+				owner = inst;
+				break;
+			}
+		sm_unlock(&inst->lock);
+	}
+	sm_unlock(&sm_registry_lock);
+	return owner;
 }
 
 /* ---- threads ---- */
@@ -167,7 +188,7 @@ static int instance_init(struct sm_instance *inst, const struct sm_options *o, b
 		struct kmem_cache *s = &inst->kmalloc_caches[i];
 		char name[32];
 		sm_snprintf(name, sizeof(name), "kmalloc-%zu", kmalloc_class_size(i));
-		kmem_cache_init(s, &inst->pa, o, name, kmalloc_class_size(i), 0, 0, NULL);
+		kmem_cache_init(s, &inst->pa, o, name, kmalloc_class_size(i), NULL, 0);
 		s->is_kmalloc = true;
 	}
 	inst->next_purge = inst_now(inst) + (uint64_t)o->purge_delay_ms * 1000000u;
@@ -229,6 +250,8 @@ void sm_instance_destroy(sm_instance_t *inst)
 	sm_unlock(&sm_registry_lock);
 	sm_leave(nested);
 
+	/* A later instance mapped at the same address must not inherit it. */
+	sm_test_hook_set(inst, NULL);
 	pa_destroy(&inst->pa);
 	os_unmap(inst, inst->map_size);
 }

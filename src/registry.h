@@ -25,6 +25,15 @@ struct sm_instance *registry_lookup_locked(unsigned slot, uint64_t gen) __hidden
 struct sm_instance *registry_slot(unsigned slot) __hidden;
 
 /*
+ * The live instance in which @p is the descriptor of a live cache, or NULL:
+ * what tells storage that holds a cache set up and not destroyed from
+ * storage that is fresh, destroyed or garbage, without reading @p (which
+ * may hold anything).  Takes sm_registry_lock, and each instance's lock in
+ * turn under it; the caller holds neither.
+ */
+struct sm_instance *registry_cache_owner(const void *p) __hidden;
+
+/*
  * In the child of fork(), before anything else runs: the registry's locks
  * that a vanished thread held are reset (a default instance it was setting
  * up is set up again by the next call).

@@ -458,13 +458,14 @@ static inline void *__sm_kvrealloc_old(const void *p, size_t oldsize, size_t new
 /* ---- kmem_cache ---- */
 
 /*
- * The kernel's less common arguments of kmem_cache_create (Linux 6.12 on).
- * Honoured: align, ctor.  Accepted and ignored: useroffset and usersize
- * (there is no copy_to_user to whitelist), freeptr_offset and
- * use_freeptr_offset (the free word of a SLAB_TYPESAFE_BY_RCU cache always
- * lies after the object, which is safe whatever the object holds; it costs
- * 8 bytes per object), sheaf_capacity (every cache has sheaves, sized by
- * the instance's options).
+ * The kernel's less common arguments of kmem_cache_create (Linux 6.12 on),
+ * passed on as struct sm_cache_args.  Honoured: align, ctor,
+ * sheaf_capacity (0: the instance's).  useroffset and usersize are checked
+ * to lie inside the object and recorded (there is no copy_to_user to
+ * whitelist).  Accepted and ignored: freeptr_offset and use_freeptr_offset
+ * (the free word of a SLAB_TYPESAFE_BY_RCU cache always lies after the
+ * object, which is safe whatever the object holds; it costs 8 bytes per
+ * object).
  */
 struct kmem_cache_args {
 	unsigned int align;
@@ -495,9 +496,16 @@ static inline struct kmem_cache *__kmem_cache_create_args(const char *name, unsi
 							  struct kmem_cache_args *args,
 							  slab_flags_t flags)
 {
-	struct kmem_cache *s = sm_cache_create(sm_default_instance(), name, size,
-					       args ? args->align : 0, flags & __SM_SLAB_MASK,
-					       args ? args->ctor : NULL);
+	struct sm_cache_args a = { 0 };
+	if (args) {
+		a.align = args->align;
+		a.ctor = args->ctor;
+		a.useroffset = args->useroffset;
+		a.usersize = args->usersize;
+		a.sheaf_capacity = args->sheaf_capacity;
+	}
+	struct kmem_cache *s = sm_cache_create_args(sm_default_instance(), name, size, &a,
+						    flags & __SM_SLAB_MASK);
 	if (__builtin_expect(!s && (flags & SLAB_PANIC), 0))
 		__sm_slab_panic(name, size);
 	return s;
@@ -637,6 +645,41 @@ static inline void kfree_bulk(size_t size, void **p)
 {
 	sm_cache_free_bulk(NULL, size, p);
 }
+
+/* ---- static caches: the descriptor in the caller's storage (slab-static.h) ---- */
+
+/*
+ * Storage for a cache descriptor, declared by the caller (the kernel's
+ * struct kmem_cache_opaque: same size and alignment as the descriptor).
+ * Pass it as (struct kmem_cache *)&storage.
+ */
+struct kmem_cache_opaque {
+	struct sm_cache_storage storage;
+};
+
+/*
+ * Set up a cache of the default instance in the storage @s points to (a
+ * struct kmem_cache_opaque): nothing is allocated for the descriptor, so it
+ * works before the first kmalloc or malloc.  0, or -errno (-EINVAL bad
+ * arguments, -EBUSY @s holds a live cache, -ENOSPC too many caches).
+ * kmem_cache_destroy tears it down and leaves the storage to the caller.
+ */
+static inline int kmem_cache_setup(struct kmem_cache *s, const char *name, unsigned int size,
+				   unsigned int align, slab_flags_t flags, void (*ctor)(void *))
+{
+	if (!sm_cache_setup((struct sm_cache_storage *)(void *)s, sm_default_instance(), name, size,
+			    align, flags & __SM_SLAB_MASK, ctor)) {
+		if (__builtin_expect(flags & SLAB_PANIC, 0))
+			__sm_slab_panic(name, size);
+		return -errno;
+	}
+	return 0;
+}
+
+/* As KMEM_CACHE, in the storage @s points to: the cache, or NULL (errno as kmem_cache_setup). */
+#define KMEM_CACHE_SETUP(s, __struct, __flags) \
+	sm_cache_setup((struct sm_cache_storage *)(void *)(s), sm_default_instance(), #__struct, \
+		       sizeof(struct __struct), __alignof__(struct __struct), (__flags) & __SM_SLAB_MASK, NULL)
 
 /* ---- the nolock API: any context, signal handlers included ---- */
 

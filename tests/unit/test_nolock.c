@@ -265,6 +265,7 @@ static void run_points(unsigned mask, bool helper, bool each, unsigned long *def
 	struct sm_options o = nolock_options(&e, helper);
 	inst = sm_instance_create(&o);
 	CHECK(inst);
+	CHECK(sm_test_hook_set(inst, hook));
 	memset(fired, 0, sizeof(fired));
 	forked = 0;
 	h_calls = h_allocs = h_nulls = h_frees = 0;
@@ -601,7 +602,6 @@ int main(void)
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
-	sm_test_hook = hook;
 	/* What the preload shim registers for the default instance. */
 
 	test_nolock_api();
