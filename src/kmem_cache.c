@@ -386,7 +386,7 @@ static bool page_in_live_run(const struct sm_node *n, uint32_t page)
 		const struct slab *d = &n->descs[i];
 		if (d->type == PT_LARGE)
 			return (uint64_t)i + d->npages > page;
-		if (d->type == PT_LARGE_TAIL || d->type == PT_SLAB)
+		if (d->type == PT_LARGE_TAIL || page_type_slab(d->type))
 			return i == page;
 	}
 	return false;
@@ -458,7 +458,7 @@ struct slab *slab_check_object(struct kmem_cache *expect, const void *p)
 		return NULL;
 	}
 	struct slab *d = &n->descs[page];
-	if (d->type != PT_SLAB) {
+	if (!page_type_slab(d->type)) {
 		bool in_run = page_in_live_run(n, page);
 		if (!in_run && p == node_page_addr(n, page))
 			sm_report(err, "double free of %p (free page: a page run freed already)", p);

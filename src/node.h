@@ -54,10 +54,19 @@ struct sm_instance;
 #define NODE_COMMIT_PAGES 512                  /* commit in 2 MiB steps */
 
 enum node_kind {
-	NODE_NORMAL = 0,   /* general allocations */
-	NODE_PRIVATE,      /* reachable only with THISNODE (reserved for later) */
-	NODE_HUGE,         /* one huge allocation, no descriptor table */
+	NODE_NORMAL = 0,   /* slabs and page runs (its flags say who may use it) */
+	NODE_HUGE = 2,     /* one huge allocation, no descriptor table */
 };
+
+/*
+ * A node's flags are the SM_NODE_* of sm_node_create (0 for the instance's
+ * own nodes): who may allocate from it is page_alloc.c's decision
+ * (node_allows).  NODE_ROUTED: the flags whose objects must never reach a
+ * general sheaf.  Their slabs are PT_SLAB_ROUTED with fclass 0 (page.h),
+ * so that free()'s fast path and obj_cache() miss them at no cost, and
+ * the slow path sends each object home (free.c).
+ */
+#define NODE_ROUTED (SM_NODE_PRIVATE | SM_NODE_UNMAPPED | SM_NODE_RESERVED)
 
 struct sm_node {
 	/* Set at creation, read-only afterwards. */
@@ -71,6 +80,12 @@ struct sm_node {
 	uint32_t npages;               /* data pages */
 	uint8_t kind;                  /* enum node_kind */
 	int8_t id;                     /* index in inst->nodes, -1 for NODE_HUGE */
+	uint8_t flags;                 /* SM_NODE_* (0: general) */
+	uint8_t backing;               /* enum sm_node_backing */
+	int16_t numa;                  /* bound NUMA node, or -1 */
+	struct sm_os_ops os_own;       /* what os points to: the node's own copy
+	                                  of its OS primitives, so that nothing
+	                                  at this layer looks at its owner's */
 	size_t huge_size;              /* NODE_HUGE: bytes of data */
 	uint32_t freeing;              /* NODE_HUGE: lock id of the thread that
 	                                  claimed its free (under the page
@@ -195,11 +210,41 @@ struct node_origin {
 };
 
 /*
+ * What kind of node to make (sm_node_create's parameters, checked): flags
+ * SM_NODE_*, the NUMA node to bind to (-1: none), the backing it got, and
+ * for SM_NODE_RESERVED the caller's region.
+ */
+struct node_spec {
+	unsigned flags;
+	int numa;
+	uint8_t backing;
+	void *region;
+};
+
+/* Whether the objects of @n's slabs must go home when freed (NODE_ROUTED). */
+static inline bool node_routed(const struct sm_node *n)
+{
+	return n->flags & NODE_ROUTED;
+}
+
+/*
  * Reserve a node of @size bytes (its reservation is @size rounded up to
  * SM_NODE_ALIGN).  Returns NULL if the OS refuses.  The node is registered
  * in the node map before it is returned.
  */
 struct sm_node *node_create(const struct node_origin *o, size_t size, int id) __hidden;
+/*
+ * As node_create for a node of kind @spec: bound to spec->numa with the
+ * OS's mbind (the node is given back and NULL returned if that fails), or,
+ * with SM_NODE_RESERVED, over the caller's region [spec->region,
+ * spec->region + @size): its header and descriptors are a mapping of
+ * their own, the region's granules point at the node in the node map but
+ * not in the descriptor map (every free of its objects takes the slow
+ * path), and it is never committed, purged or unmapped.  NULL when the OS
+ * refuses, or (region) when a granule of the region is another node's.
+ */
+struct sm_node *node_create_spec(const struct node_origin *o, size_t size, int id,
+				 const struct node_spec *spec) __hidden;
 /* Data pages of a node created with @size bytes (0: too small for any). */
 size_t node_data_pages(size_t size) __hidden;
 /*
