@@ -150,9 +150,12 @@ void __slab_free_nolock(struct kmem_cache *s, void *p)
  */
 static void slab_free_routed(struct kmem_cache *s, void *p, bool trylock)
 {
+	struct sm_node *n = node_of(p);
+	if (unlikely(n->abandoned) && (n->flags & SM_NODE_UNMAPPED))
+		return; /* a fork child's view of an unmapped node: not even readable */
 	if (obj_maybe_free(s, p) && !slab_free_confirm(s, p, trylock))
 		return;
-	if (node_of(p)->flags & SM_NODE_UNMAPPED) {
+	if (n->flags & SM_NODE_UNMAPPED) {
 		memset(p, 0, s->size);
 		if (s->ctor)
 			s->ctor(p);

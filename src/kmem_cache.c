@@ -396,7 +396,11 @@ void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes)
 {
 	for (unsigned i = 0; i < nr_nodes; i++) {
 		struct kmem_cache_node *kcn = &s->node[i];
-		if (!sm_lock_is_locked(&kcn->list_lock) || sm_lock_held_by_self(&kcn->list_lock))
+		bool lost = sm_lock_is_locked(&kcn->list_lock) && !sm_lock_held_by_self(&kcn->list_lock);
+		/* An unmapped node's slabs are not the child's (node_fork_child). */
+		bool gone = (pa_node(s->pa, i)->flags & SM_NODE_UNMAPPED) &&
+			    !sm_lock_held_by_self(&kcn->list_lock);
+		if (!lost && !gone)
 			continue;
 		sm_lock_init(&kcn->list_lock);
 		kcn->epoch++;

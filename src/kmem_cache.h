@@ -300,7 +300,8 @@ int slab_holds_free(struct kmem_cache *s, const void *p, bool trylock) __hidden;
  * In the child of fork(), before anything else runs: a list_lock of @s
  * (nodes [0, @nr_nodes)) that a vanished thread held is reset, and its
  * lists and slabs abandoned (a new epoch): their objects stay usable but
- * are never handed out again, and freeing them leaks them.
+ * are never handed out again, and freeing them leaks them.  The lists of
+ * an unmapped node are dropped the same way (its data is not the child's).
  */
 void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes) __hidden;
 

@@ -127,6 +127,13 @@ size_t node_data_pages(size_t size)
 	return node_layout(size, &desc_pages);
 }
 
+size_t node_data_offset(size_t size)
+{
+	size_t desc_pages;
+	node_layout(size, &desc_pages);
+	return (NODE_HDR_PAGES + desc_pages + 1) << SM_PAGE_SHIFT;
+}
+
 struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 {
 	const struct sm_os_ops *os = o->os;
@@ -586,9 +593,9 @@ static enum node_free_result free_run(struct sm_node *n, uint32_t first, uint64_
 		return NODE_NOT_LIVE;
 	}
 	uint32_t npages = h->npages;
-	if (unlikely(n->flags & SM_NODE_UNMAPPED)) /* claimed: ours alone until it is binned */
-		memset(node_page_addr(n, first), 0, (size_t)npages << SM_PAGE_SHIFT);
 	if (likely(!n->abandoned)) {
+		if (unlikely(n->flags & SM_NODE_UNMAPPED)) /* claimed: ours alone until binned */
+			memset(node_page_addr(n, first), 0, (size_t)npages << SM_PAGE_SHIFT);
 		n->descs[first + npages - 1].type = PT_UNUSED;
 		n->used_pages -= npages;
 		run_insert(n, first, npages, 1, now);
@@ -684,6 +691,11 @@ void node_fork_child(struct sm_node *n)
 		n->abandoned = 1;
 		return;
 	}
+	/* An unmapped node's data is not the child's: not mapped at all
+	   (secretmem) or zero (the locked fallback).  Its slabs' lists are
+	   dropped too (kmem_cache_fork_child). */
+	if (n->flags & SM_NODE_UNMAPPED)
+		n->abandoned = 1;
 	/* Purges whose thread is gone: their runs go back as dirty (purged or
 	   not, a dirty run is always safe to hand out).  A purge of our own,
 	   interrupted by the signal handler that forked, finishes by itself.

@@ -247,6 +247,8 @@ struct sm_node *node_create_spec(const struct node_origin *o, size_t size, int i
 				 const struct node_spec *spec) __hidden;
 /* Data pages of a node created with @size bytes (0: too small for any). */
 size_t node_data_pages(size_t size) __hidden;
+/* Bytes from a node's base to its first data page (its header, descriptor table and guard). */
+size_t node_data_offset(size_t size) __hidden;
 /*
  * A node holding one allocation of @size bytes aligned to @align (huge): a
  * header page at its base and the data @align (at least a page) above it,

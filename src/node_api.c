@@ -38,7 +38,7 @@ int sm_node_create(sm_instance_t *inst, const struct sm_node_params *p)
 	struct sm_os_ops os;
 	size_t size = p->size ? p->size : inst->opts.node_size;
 	if (p->flags & SM_NODE_UNMAPPED) {
-		int backing = os_unmapped_ops(&os);
+		int backing = os_unmapped_ops(&os, node_data_offset(size));
 		if (backing < 0) {
 			errno = ENOMEM;
 			return -1;

@@ -213,7 +213,10 @@ bool os_unmapped_no_secretmem;
 struct unmapped_slot {
 	uint8_t used;                  /* taken with a compare-and-swap */
 	int fd;
-	uintptr_t base;
+	uintptr_t base;                /* the reservation, once made */
+	size_t data_off;               /* where the node's data starts in it:
+	                                  below, its header and descriptors
+	                                  (ordinary memory, forked as usual) */
 };
 static struct unmapped_slot unmapped_slots[SM_MAX_INSTANCES * SM_MAX_NODES];
 
@@ -229,8 +232,9 @@ static void *unmapped_reserve(size_t size, size_t align, void *arg)
 		errno = saved;
 		return NULL;
 	}
-	/* Core dumps skip it and fork children see zeros, whatever the backing. */
-	madvise(p, size, MADV_DONTDUMP);
+	/* Core dumps skip the data, whatever the backing. */
+	if (u->data_off < size)
+		madvise((char *)p + u->data_off, size - u->data_off, MADV_DONTDUMP);
 	errno = saved;
 	u->base = (uintptr_t)p;
 	return p;
@@ -240,12 +244,17 @@ static int unmapped_commit(void *p, size_t size, void *arg)
 {
 	struct unmapped_slot *u = arg;
 	int saved = errno, r = 0;
-	if (u->fd >= 0) {
+	if ((uintptr_t)p < u->base + u->data_off) {
+		r = mprotect(p, size, PROT_READ | PROT_WRITE); /* the node's own metadata */
+	} else if (u->fd >= 0) {
 		/* The file's pages over our reservation: out of the kernel's
-		   direct map, never swapped, never dumped. */
+		   direct map, never swapped, never dumped; a shared mapping, so
+		   not given to fork children at all (they would share it). */
 		void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, u->fd,
 			       (off_t)((uintptr_t)p - u->base));
 		r = q == p ? 0 : -1;
+		if (!r)
+			madvise(p, size, MADV_DONTFORK);
 	} else if (mprotect(p, size, PROT_READ | PROT_WRITE) != 0 || mlock(p, size) != 0) {
 		r = -1;
 	} else {
@@ -276,7 +285,7 @@ static void unmapped_release(void *p, size_t size, void *arg)
 	__atomic_store_n(&u->used, 0, __ATOMIC_RELEASE);
 }
 
-int os_unmapped_ops(struct sm_os_ops *ops)
+int os_unmapped_ops(struct sm_os_ops *ops, size_t data_off)
 {
 	struct unmapped_slot *u = NULL;
 	for (size_t i = 0; i < sizeof(unmapped_slots) / sizeof(unmapped_slots[0]) && !u; i++) {
@@ -290,6 +299,7 @@ int os_unmapped_ops(struct sm_os_ops *ops)
 	int saved = errno, backing = SM_BACKING_LOCKED;
 	u->fd = -1;
 	u->base = 0;
+	u->data_off = data_off;
 #ifdef SYS_memfd_secret
 	if (!os_unmapped_no_secretmem) {
 		long fd = syscall(SYS_memfd_secret, (unsigned long)O_CLOEXEC);

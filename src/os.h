@@ -28,15 +28,19 @@ void os_ops_inherit(struct sm_os_ops *dst, const struct sm_os_ops *own,
 		    const struct sm_os_ops *base) __hidden;
 
 /*
- * The OS of one unmapped node (SM_NODE_UNMAPPED) in @ops: memfd_secret(2) when the kernel has it (and
+ * The OS of one unmapped node (SM_NODE_UNMAPPED) in @ops, whose data
+ * starts @data_off bytes into its reservation (what precedes it, the
+ * node's header and descriptors, is ordinary memory): memfd_secret(2) when the kernel has it (and
  * os_unmapped_no_secretmem is false), else anonymous memory that is
- * mlock'ed, MADV_DONTDUMP and MADV_WIPEONFORK.  Purge always fails (the
+ * mlock'ed, MADV_DONTDUMP and MADV_WIPEONFORK.  A fork child does not get
+ * the secretmem mapping (MADV_DONTFORK) and sees the locked one as zeros.
+ * Purge always fails (the
  * pages stay; the node zeroes what is freed); no remap.  Returns the
  * backing (SM_BACKING_SECRETMEM or SM_BACKING_LOCKED), or -1 when no slot
  * is left.  The ops serve one reservation; its release ends them, and
  * os_unmapped_discard ends ops whose reserve never succeeded.
  */
-int os_unmapped_ops(struct sm_os_ops *ops) __hidden;
+int os_unmapped_ops(struct sm_os_ops *ops, size_t data_off) __hidden;
 void os_unmapped_discard(const struct sm_os_ops *ops) __hidden;
 /* Tests: true makes os_unmapped_ops take the locked fallback. */
 extern bool os_unmapped_no_secretmem __hidden;
