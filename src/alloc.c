@@ -13,6 +13,16 @@
 void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node)
 {
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, flags, node);
+	if (unlikely(flags & SLAB_ALLOC_CMA) && !(flags & SLAB_ALLOC_CONFINED)) {
+		/* The regions first, new slabs included; then anywhere allowed. */
+		int saved = errno;
+		ctx.alloc_flags |= SLAB_ALLOC_RESERVED_ONLY;
+		void *p = kmem_cache_alloc_direct(s, &ctx);
+		if (p)
+			return p;
+		errno = saved;
+		ctx.alloc_flags = flags;
+	}
 	return kmem_cache_alloc_direct(s, &ctx);
 }
 

@@ -37,6 +37,10 @@
  *            general nodes.
  * UNMAPPED   only unmapped nodes (SM_NODE_UNMAPPED): never anything else.
  * MANAGED    the private node named by ctx->node may be used (and only it).
+ * RESERVED_ONLY  internal: only reserved nodes, the first try of a CMA
+ *            request for one object (whose partial slabs would otherwise
+ *            be taken from any allowed node before a new slab is made in
+ *            the region).
  *
  * TRYLOCK, NO_RECURSE and NEW_SLAB are internal: a public context cannot
  * express them (alloc_ctx_import refuses unknown bits).
@@ -51,6 +55,7 @@ enum {
 	SLAB_ALLOC_CMA        = 1u << 5,
 	SLAB_ALLOC_UNMAPPED   = 1u << 6,
 	SLAB_ALLOC_MANAGED    = 1u << 7,
+	SLAB_ALLOC_RESERVED_ONLY = 1u << 8,
 };
 
 /*
@@ -62,7 +67,8 @@ enum {
 #define SLAB_ALLOC_BYPASS (SLAB_ALLOC_NO_RECURSE | SLAB_ALLOC_THISNODE | SLAB_ALLOC_CMA | \
 			   SLAB_ALLOC_UNMAPPED | SLAB_ALLOC_MANAGED)
 /* The requests that may only use the nodes they name or grant: no growth, no huge mapping. */
-#define SLAB_ALLOC_CONFINED (SLAB_ALLOC_THISNODE | SLAB_ALLOC_UNMAPPED | SLAB_ALLOC_MANAGED)
+#define SLAB_ALLOC_CONFINED (SLAB_ALLOC_THISNODE | SLAB_ALLOC_UNMAPPED | SLAB_ALLOC_MANAGED | \
+			     SLAB_ALLOC_RESERVED_ONLY)
 
 struct slab_alloc_context {
 	uintptr_t caller_addr;   /* return address of the public entry point */

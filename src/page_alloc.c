@@ -73,7 +73,7 @@ static bool node_allows(const struct sm_node *n, int id, const struct slab_alloc
 	unsigned f = ctx->alloc_flags, nf = n->flags;
 	if (!!(f & SLAB_ALLOC_UNMAPPED) != !!(nf & SM_NODE_UNMAPPED))
 		return false;
-	if ((nf & SM_NODE_RESERVED) && !(f & SLAB_ALLOC_CMA))
+	if ((nf & SM_NODE_RESERVED) ? !(f & SLAB_ALLOC_CMA) : !!(f & SLAB_ALLOC_RESERVED_ONLY))
 		return false;
 	if (nf & SM_NODE_PRIVATE) {
 		if (ctx->node != id)
