@@ -38,6 +38,8 @@ int pa_add_node(struct page_alloc *pa, const struct node_origin *o, size_t size,
 		errno = ENOSPC;
 	} else {
 		struct sm_node *n = node_create_spec(o, size, (int)nr, spec);
+		if (n && !n->flags && n->numa >= 0)
+			__atomic_fetch_add(&pa->nr_numa_bound, 1, __ATOMIC_RELEASE);
 		if (n) {
 			__atomic_store_n(&pa->nodes[nr], n, __ATOMIC_RELEASE);
 			__atomic_store_n(&pa->nr_nodes, nr + 1, __ATOMIC_RELEASE);
@@ -83,6 +85,21 @@ static bool node_allows(const struct sm_node *n, int id, const struct slab_alloc
 			return false;
 	}
 	return true;
+}
+
+int pa_local_node(struct page_alloc *pa)
+{
+	if (!__atomic_load_n(&pa->nr_numa_bound, __ATOMIC_ACQUIRE))
+		return 0;
+	const struct sm_os_ops *os = pa->origin.os;
+	int numa = os->numa_node(os->arg);
+	unsigned nr = pa_nr_nodes(pa);
+	for (unsigned i = 0; numa >= 0 && i < nr; i++) {
+		struct sm_node *n = pa_node(pa, i);
+		if (!n->flags && n->numa == numa)
+			return (int)i;
+	}
+	return 0;
 }
 
 unsigned pa_node_order(struct page_alloc *pa, const struct slab_alloc_context *ctx, int *ids)

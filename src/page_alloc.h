@@ -34,6 +34,7 @@ struct page_alloc {
 	unsigned nr_nodes;
 	unsigned nr_grown;              /* of those, made by pa_grow (at most
 	                                   max_nodes; the rest by sm_node_create) */
+	unsigned nr_numa_bound;         /* general nodes bound to a NUMA node (atomic) */
 	struct list_head huge_list;     /* NODE_HUGE nodes (large.c) */
 	size_t nr_huge;                 /* under lock */
 	size_t huge_bytes;              /* relaxed atomic (a huge realloc adds unlocked) */
@@ -88,6 +89,14 @@ void pa_destroy(struct page_alloc *pa) __hidden;
  */
 int pa_add_node(struct page_alloc *pa, const struct node_origin *o, size_t size,
 		const struct node_spec *spec) __hidden;
+
+/*
+ * The node the calling thread's requests without a node should prefer: the
+ * first general node bound to the NUMA node it runs on now (the OS's
+ * numa_node, getcpu), or 0 when there is none.  No system call while no
+ * general node is bound.  Lock-free.
+ */
+int pa_local_node(struct page_alloc *pa) __hidden;
 
 /*
  * The nodes an allocation in @ctx may use, in order: ctx->node first if it
