@@ -36,9 +36,11 @@ int sm_node_create(sm_instance_t *inst, const struct sm_node_params *p)
 	struct node_spec spec = { .flags = p->flags, .numa = p->numa_node, .backing = SM_BACKING_ANON,
 				  .region = p->region };
 	struct sm_os_ops os;
+	uint32_t gen = 0;
+	int backing;
 	size_t size = p->size ? p->size : inst->opts.node_size;
 	if (p->flags & SM_NODE_UNMAPPED) {
-		int backing = os_unmapped_ops(&os, node_data_offset(size));
+		backing = os_unmapped_ops(&os, node_data_offset(size), &gen);
 		if (backing < 0) {
 			errno = ENOMEM;
 			return -1;
@@ -54,7 +56,7 @@ int sm_node_create(sm_instance_t *inst, const struct sm_node_params *p)
 	int id = pa_add_node(&inst->pa, &o, size, &spec);
 	if (id < 0 && (p->flags & SM_NODE_UNMAPPED)) {
 		int err = errno;
-		os_unmapped_discard(&os);
+		os_unmapped_discard(&os, gen);
 		errno = err;
 	}
 	return id;

@@ -212,6 +212,7 @@ bool os_unmapped_no_secretmem;
  */
 struct unmapped_slot {
 	uint8_t used;                  /* taken with a compare-and-swap */
+	uint32_t gen;                  /* bumped by each taker: who owns it */
 	int fd;
 	uintptr_t base;                /* the reservation, once made */
 	size_t data_off;               /* where the node's data starts in it:
@@ -285,7 +286,7 @@ static void unmapped_release(void *p, size_t size, void *arg)
 	__atomic_store_n(&u->used, 0, __ATOMIC_RELEASE);
 }
 
-int os_unmapped_ops(struct sm_os_ops *ops, size_t data_off)
+int os_unmapped_ops(struct sm_os_ops *ops, size_t data_off, uint32_t *gen)
 {
 	struct unmapped_slot *u = NULL;
 	for (size_t i = 0; i < sizeof(unmapped_slots) / sizeof(unmapped_slots[0]) && !u; i++) {
@@ -300,6 +301,7 @@ int os_unmapped_ops(struct sm_os_ops *ops, size_t data_off)
 	u->fd = -1;
 	u->base = 0;
 	u->data_off = data_off;
+	*gen = __atomic_add_fetch(&u->gen, 1, __ATOMIC_RELAXED);
 #ifdef SYS_memfd_secret
 	if (!os_unmapped_no_secretmem) {
 		long fd = syscall(SYS_memfd_secret, (unsigned long)O_CLOEXEC);
@@ -322,12 +324,15 @@ int os_unmapped_ops(struct sm_os_ops *ops, size_t data_off)
 	return backing;
 }
 
-void os_unmapped_discard(const struct sm_os_ops *ops)
+void os_unmapped_discard(const struct sm_os_ops *ops, uint32_t gen)
 {
 	struct unmapped_slot *u = ops->arg;
-	if (u->base)
-		return; /* reserved: its release ends the slot */
-	unmapped_release(NULL, 0, u);
+	/* Still ours (used, our generation: nobody else can take a used
+	   slot) and never reserved: end it.  Released already, or taken
+	   again since: not ours to touch. */
+	if (__atomic_load_n(&u->used, __ATOMIC_ACQUIRE) && __atomic_load_n(&u->gen, __ATOMIC_RELAXED) == gen &&
+	    !u->base)
+		unmapped_release(NULL, 0, u);
 }
 
 void *os_map_rw(size_t size)

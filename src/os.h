@@ -38,10 +38,11 @@ void os_ops_inherit(struct sm_os_ops *dst, const struct sm_os_ops *own,
  * pages stay; the node zeroes what is freed); no remap.  Returns the
  * backing (SM_BACKING_SECRETMEM or SM_BACKING_LOCKED), or -1 when no slot
  * is left.  The ops serve one reservation; its release ends them, and
- * os_unmapped_discard ends ops whose reserve never succeeded.
+ * os_unmapped_discard (with the *@gen returned) ends ops whose reserve
+ * never succeeded.
  */
-int os_unmapped_ops(struct sm_os_ops *ops, size_t data_off) __hidden;
-void os_unmapped_discard(const struct sm_os_ops *ops) __hidden;
+int os_unmapped_ops(struct sm_os_ops *ops, size_t data_off, uint32_t *gen) __hidden;
+void os_unmapped_discard(const struct sm_os_ops *ops, uint32_t gen) __hidden;
 /* Tests: true makes os_unmapped_ops take the locked fallback. */
 extern bool os_unmapped_no_secretmem __hidden;
 

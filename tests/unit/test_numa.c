@@ -46,11 +46,19 @@ static int f_numa_node(void *arg)
 	return thread_numa;
 }
 
-/* The real memory primitives (they ignore arg), the fake's NUMA calls. */
+/* Frozen: no delayed purge drains an idle barn while the test looks at them. */
+static uint64_t f_now(void *arg)
+{
+	(void)arg;
+	return 1000;
+}
+
+/* The real memory primitives (they ignore arg), the fake's clock and NUMA calls. */
 static struct sm_os_ops fake_ops(struct fake_numa *f)
 {
 	struct sm_os_ops o = sm_os_linux;
 	o.arg = f;
+	o.now_ns = f_now;
 	o.mbind = f_mbind;
 	o.numa_node = f_numa_node;
 	return o;
