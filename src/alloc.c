@@ -138,6 +138,12 @@ static __noinline void *kmalloc_large_slow(struct sm_instance *inst, size_t size
 {
 	if (unlikely(!default_ready(inst)))
 		return NULL;
+	if (node == SM_NO_NODE && !(flags & SLAB_ALLOC_BYPASS)) {
+		/* The node of the thread's NUMA node first, as for its refills. */
+		struct tcache *tc = tcache_peek(inst);
+		if (tc && tc->node_id > 0)
+			node = tc->node_id;
+	}
 	bool nested = sm_enter();
 	if (nested)
 		flags |= SLAB_ALLOC_TRYLOCK;

@@ -5,7 +5,8 @@
  * over its whole reservation (recorded by the fake); a failing mbind fails
  * sm_node_create; a thread on NUMA node k takes its objects from the node
  * bound to k and gives its sheaves to that node's barns; a thread that
- * moves to the other NUMA node follows within 256 refills; with no bound
+ * moves to the other NUMA node follows within 256 refills; its page runs
+ * come from its node too; with no bound
  * node the OS is never asked (no getcpu on the slow paths).
  */
 #define _GNU_SOURCE
@@ -72,6 +73,7 @@ struct worker_arg {
 	int numa, switch_to;       /* runs on numa; after half its work on switch_to */
 	unsigned on[2];            /* objects that came from bound[0] / bound[1] in the last part */
 	unsigned on_start[2];      /* ... in the first part */
+	int run_node;              /* where a page run it allocated at the end lay */
 };
 
 static void *worker(void *argp)
@@ -106,6 +108,11 @@ static void *worker(void *argp)
 	for (unsigned i = 0; i < N; i++)
 		sm_cache_free(cache, v[i]);
 	free(v);
+	/* Page runs too come from the node of the thread's NUMA node. */
+	void *run = sm_kmalloc(inst, 100000, 0);
+	CHECK(run != NULL);
+	a->run_node = sm_ptr_node(run);
+	sm_kfree(run);
 	return NULL; /* the thread's sheaves go to its barn at exit */
 }
 
@@ -166,11 +173,13 @@ int main(void)
 	pthread_t t;
 	CHECK(pthread_create(&t, NULL, worker, &a0) == 0 && pthread_join(t, NULL) == 0);
 	CHECK_EQ(a0.on_start[0], 1000);
+	CHECK_EQ(a0.run_node, bound[0]);
 	CHECK(barn_sheaves(bound[0]) > b0);
 	CHECK_EQ(barn_sheaves(bound[1]), b1);
 	CHECK_EQ(barn_sheaves(0), bz);
 	CHECK(pthread_create(&t, NULL, worker, &a1) == 0 && pthread_join(t, NULL) == 0);
 	CHECK_EQ(a1.on_start[1], 1000);
+	CHECK_EQ(a1.run_node, bound[1]);
 	CHECK(barn_sheaves(bound[1]) > b1);
 	CHECK_EQ(barn_sheaves(0), bz);
 	CHECK(f.lookups >= 2);
