@@ -25,9 +25,17 @@
  * Locking: node->lock guards bump, committed, the free bins, and the PT_FREE
  * tags; PT_SLAB/PT_LARGE descriptors are written by whoever owns the run.
  *
- * A node carries everything its layer needs: the OS operations it was made
- * with and the sink its owner's reports go to.  It never looks at the
- * instance that owns it (the pointer is kept for the layers above).
+ * A node carries everything its layer needs: its own copy of the OS
+ * operations it was made with (os_own) and the sink its owner's reports go
+ * to.  It never looks at the instance that owns it (the pointer is kept for
+ * the layers above).
+ *
+ * Two kinds are laid out differently (docs/nodes.md).  An unmapped node's
+ * reservation is the same, but its OS backs only the data pages with
+ * secret or locked memory (the header and table stay ordinary).  A
+ * reserved node's data is the caller's region: its header and table are a
+ * mapping of their own (base/reserved), and the region's granules are in
+ * the node map but not the descriptor map.
  */
 #ifndef SM_NODE_H
 #define SM_NODE_H
