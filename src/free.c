@@ -324,6 +324,6 @@ size_t sm_ksize(const void *p)
 
 sm_instance_t *sm_ptr_instance(const void *p)
 {
-	struct sm_node *n = node_of(p);
+	struct sm_node *n = node_owning(p);
 	return n ? n->inst : NULL;
 }

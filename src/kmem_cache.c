@@ -441,7 +441,7 @@ void kmem_cache_free_direct(struct kmem_cache *s, void *p)
 
 struct slab *slab_check_object(struct kmem_cache *expect, const void *p)
 {
-	struct sm_node *n = node_of(p);
+	struct sm_node *n = node_owning(p);
 	const struct report_sink *err = expect ? cache_err(expect) : NULL;
 	if (!n) {
 		if (large_recently_unmapped(p))

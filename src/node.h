@@ -205,6 +205,21 @@ static __always_inline uint32_t node_page_index(const struct sm_node *n, const v
 	return (uint32_t)(off >> SM_PAGE_SHIFT);
 }
 
+/*
+ * node_of(), except that an address in a reserved region's granule but
+ * outside the region is foreign (NULL): the region's first and last
+ * granules may hold anybody's memory.  For the answers given to callers
+ * (sm_ptr_instance, sm_ptr_node, reports); the free paths check the page
+ * index themselves.
+ */
+static inline struct sm_node *node_owning(const void *p)
+{
+	struct sm_node *n = node_of(p);
+	if (n && n->backing == SM_BACKING_REGION && node_page_index(n, p) == UINT32_MAX)
+		return NULL;
+	return n;
+}
+
 static inline void *node_page_addr(const struct sm_node *n, uint32_t page)
 {
 	return n->data + ((size_t)page << SM_PAGE_SHIFT);

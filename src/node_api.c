@@ -64,11 +64,8 @@ int sm_node_create(sm_instance_t *inst, const struct sm_node_params *p)
 
 int sm_ptr_node(const void *p)
 {
-	struct sm_node *n = node_of(p);
+	struct sm_node *n = node_owning(p); /* a region's granules hold foreign memory too */
 	if (!n || n->kind == NODE_HUGE)
-		return -1;
-	/* A reserved region's first and last granules may hold foreign memory too. */
-	if (n->backing == SM_BACKING_REGION && node_page_index(n, p) == UINT32_MAX)
 		return -1;
 	return n->id;
 }

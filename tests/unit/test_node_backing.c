@@ -67,7 +67,11 @@ static void test_reserved(void)
 		errno = 0;
 		CHECK_EQ(sm_node_create(inst, &clash), -1);
 		CHECK_EQ(errno, EINVAL);
+		/* Memory beside the region in its granule is not the node's. */
+		CHECK_EQ(sm_ptr_node(region2), -1);
+		CHECK(sm_ptr_instance(region2) == NULL);
 	}
+	CHECK(sm_ptr_instance(region) == inst);
 
 	/* CMA requests use the region first: objects, cache objects, page runs, nolock. */
 	struct sm_alloc_ctx cma = { 0, SM_NO_NODE, SM_CTX_CMA };
