@@ -34,6 +34,7 @@ typedef struct kmem_cache sm_cache_t;
 /* ---- request flags (the counterpart of the gfp flags a caller passes) ---- */
 #define SM_GFP_ZERO     0x01u /* return zeroed memory */
 #define SM_GFP_THISNODE 0x02u /* only the requested node: no fallback */
+#define SM_GFP_ALL      0x03u /* every gfp flag: a context with others is EINVAL */
 
 /* "Any node": the instance picks (the kernel's NUMA_NO_NODE). */
 #define SM_NO_NODE (-1)
@@ -88,6 +89,15 @@ struct sm_os_ops {
 	uint64_t (*now_ns)(void *arg);
 	void *arg;
 	int (*remap)(void *old_addr, size_t old_size, void *new_addr, size_t new_size, void *arg);
+	/*
+	 * NUMA (optional; NULL: the real ones, mbind(2) and getcpu(2) through
+	 * the syscall).  mbind binds [p, p+size) to NUMA node @numa_node
+	 * (MPOL_BIND): 0 or -1.  numa_node returns the NUMA node the calling
+	 * thread runs on now (-1: unknown).  Called by nodes made with
+	 * sm_node_params.numa_node >= 0, and by threads' slow paths.
+	 */
+	int (*mbind)(void *p, size_t size, int numa_node, void *arg);
+	int (*numa_node)(void *arg);
 };
 
 /*
@@ -220,6 +230,115 @@ SM_API sm_instance_t *sm_ptr_instance(const void *p);
 /* Number of kmalloc size classes and the object size of class @i. */
 SM_API unsigned sm_kmalloc_nr_classes(void);
 SM_API size_t sm_kmalloc_class_size(unsigned i);
+
+/* ---- allocation contexts and nodes (docs/nodes.md) ---- */
+
+/*
+ * An allocation context (the kernel's alloc_context made public, seed 003):
+ * what a request may reach beyond the general nodes.  @gfp: SM_GFP_* flags;
+ * @node: SM_NO_NODE or a node id; @flags: SM_CTX_*.  It is copied on entry
+ * and checked: an unknown gfp or context bit, a node id outside
+ * SM_NO_NODE..SM_MAX_NODES-1, or SM_CTX_MANAGED_NODE without a node make
+ * the call fail with errno EINVAL (never silently ignored).  A NULL context
+ * is the empty one: the call is sm_kmalloc's.
+ */
+struct sm_alloc_ctx {
+	unsigned gfp;
+	int node;
+	unsigned flags;
+};
+#define SM_CTX_CMA          0x01u /* may take memory from reserved regions (SM_NODE_RESERVED),
+                                     before the general nodes */
+#define SM_CTX_UNMAPPED     0x02u /* must come from an unmapped node (SM_NODE_UNMAPPED): NULL
+                                     with ENOMEM rather than anything else */
+#define SM_CTX_MANAGED_NODE 0x04u /* may reach the private node named by .node (and only it) */
+#define SM_CTX_ALL          0x07u
+
+/*
+ * sm_kmalloc / sm_cache_alloc with a context.  NULL with errno EINVAL (bad
+ * context) or ENOMEM (no allowed node has room).  A request that names a
+ * private or unmapped node, or asks for unmapped memory, is served by page
+ * runs above SM_KMALLOC_MAX_CACHE_SIZE but never by a huge mapping: above
+ * the instance's huge threshold it fails with ENOMEM.
+ */
+SM_API void *sm_kmalloc_ctx(sm_instance_t *inst, size_t size, const struct sm_alloc_ctx *ctx);
+SM_API void *sm_cache_alloc_ctx(sm_cache_t *s, const struct sm_alloc_ctx *ctx);
+/* The nolock calls (below) with a context: the same contract, EINVAL for a bad context. */
+SM_API void *sm_kmalloc_nolock_ctx(sm_instance_t *inst, size_t size, const struct sm_alloc_ctx *ctx);
+SM_API void *sm_cache_alloc_nolock_ctx(sm_cache_t *s, const struct sm_alloc_ctx *ctx);
+
+/*
+ * A node made by the caller (seeds 003 and 004).  @size: bytes of address
+ * space (at least 1 MiB; rounded up to 64 MiB), or of @region.  @flags:
+ * SM_NODE_*.  @numa_node: bind the node's memory to this NUMA node (mbind),
+ * or -1.  @os: the node's own OS primitives (NULL members: the instance's),
+ * or NULL for the instance's; not with SM_NODE_UNMAPPED, whose backing the
+ * library makes.  @region: with SM_NODE_RESERVED, the caller's memory
+ * [region, region + size), page aligned, readable and writable.
+ *
+ * Kinds (combinable except UNMAPPED with RESERVED):
+ *  PRIVATE     reached only by requests naming it with SM_CTX_MANAGED_NODE:
+ *              never by malloc, a context-less call, fallback from another
+ *              node or SM_GFP_THISNODE alone.  Its objects, freed by any
+ *              thread through any call, go back to its own slabs, never to
+ *              a sheaf a general request could take them from.
+ *  THISNODE_OK with PRIVATE: SM_GFP_THISNODE with the node's id reaches it
+ *              too (the kernel's NP_OPT_SLAB).
+ *  UNMAPPED    memory the rest of the system does not see: memfd_secret(2)
+ *              where the kernel has it, else a locked mapping excluded from
+ *              core dumps and wiped in fork children (sm_node_info says
+ *              which).  Only SM_CTX_UNMAPPED requests land there; objects
+ *              and page runs are zeroed when freed.
+ *  RESERVED    slabs and page runs carved from @region; only SM_CTX_CMA
+ *              requests use it.  sm_instance_destroy leaves the memory to
+ *              its owner (it is never unmapped, purged or written after).
+ * Without flags the node is general: it serves every request like the
+ * instance's own nodes (with its own backing, or bound to a NUMA node).
+ */
+struct sm_node_params {
+	size_t size;
+	unsigned flags;
+	int numa_node;
+	const struct sm_os_ops *os;
+	void *region;
+};
+#define SM_NODE_PRIVATE     0x01u
+#define SM_NODE_THISNODE_OK 0x02u
+#define SM_NODE_UNMAPPED    0x04u
+#define SM_NODE_RESERVED    0x08u
+
+/*
+ * Add a node to @inst (the default instance too).  Returns its id (what
+ * sm_alloc_ctx.node and sm_ptr_node use), or -1 with errno EINVAL (bad
+ * parameters: unknown flag, THISNODE_OK without PRIVATE, UNMAPPED with
+ * RESERVED or with @os, RESERVED without a page-aligned region or with a
+ * region sharing a 64 MiB granule with another node), ENOSPC
+ * (SM_MAX_NODES nodes), ENOMEM (the OS refused; for UNMAPPED: neither
+ * memfd_secret nor mlock could be had) or the error of the mbind call.
+ */
+SM_API int sm_node_create(sm_instance_t *inst, const struct sm_node_params *p);
+
+/* The node id of the node @p lies in, or -1 (foreign, or a huge mapping): the kernel's page_to_nid. */
+SM_API int sm_ptr_node(const void *p);
+
+/* How a node's memory is backed (sm_node_info). */
+enum sm_node_backing {
+	SM_BACKING_ANON = 0,       /* anonymous memory (or the node's own sm_os_ops) */
+	SM_BACKING_SECRETMEM,      /* memfd_secret(2): out of the kernel's direct map */
+	SM_BACKING_LOCKED,         /* mlock + MADV_DONTDUMP + MADV_WIPEONFORK */
+	SM_BACKING_REGION,         /* the caller's region (SM_NODE_RESERVED) */
+};
+
+struct sm_node_status {
+	unsigned flags;            /* SM_NODE_* it was made with (0: general) */
+	int numa_node;             /* bound NUMA node, or -1 */
+	enum sm_node_backing backing;
+	size_t size;               /* bytes of data pages */
+	size_t used;               /* bytes handed out (slabs and page runs) */
+};
+
+/* Fill @info for node @node of @inst.  0, or -1 with errno EINVAL (no such node). */
+SM_API int sm_node_info(sm_instance_t *inst, int node, struct sm_node_status *info);
 
 /* ---- kmem_cache ---- */
 

@@ -13,6 +13,16 @@
 void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node)
 {
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, flags, node);
+	if (unlikely(flags & SLAB_ALLOC_CMA) && !(flags & SLAB_ALLOC_CONFINED)) {
+		/* The regions first, new slabs included; then anywhere allowed. */
+		int saved = errno;
+		ctx.alloc_flags |= SLAB_ALLOC_RESERVED_ONLY;
+		void *p = kmem_cache_alloc_direct(s, &ctx);
+		if (p)
+			return p;
+		errno = saved;
+		ctx.alloc_flags = flags;
+	}
 	return kmem_cache_alloc_direct(s, &ctx);
 }
 
@@ -104,8 +114,7 @@ void *__slab_alloc_node(struct kmem_cache *s, unsigned flags, int node)
 static inline bool runcache_fits(struct sm_instance *inst, size_t size, size_t align, unsigned flags,
 				 int node)
 {
-	return align <= SM_PAGE_SIZE && node == SM_NO_NODE &&
-	       !(flags & (SLAB_ALLOC_THISNODE | SLAB_ALLOC_NO_RECURSE)) &&
+	return align <= SM_PAGE_SIZE && node == SM_NO_NODE && !(flags & SLAB_ALLOC_BYPASS) &&
 	       size <= ((size_t)RUNCACHE_MAX_PAGES << SM_PAGE_SHIFT) && size <= inst->pa.huge_threshold;
 }
 
@@ -129,6 +138,12 @@ static __noinline void *kmalloc_large_slow(struct sm_instance *inst, size_t size
 {
 	if (unlikely(!default_ready(inst)))
 		return NULL;
+	if (node == SM_NO_NODE && !(flags & SLAB_ALLOC_BYPASS)) {
+		/* The node of the thread's NUMA node first, as for its refills. */
+		struct tcache *tc = tcache_peek(inst);
+		if (tc && tc->node_id > 0)
+			node = tc->node_id;
+	}
 	bool nested = sm_enter();
 	if (nested)
 		flags |= SLAB_ALLOC_TRYLOCK;
@@ -186,11 +201,11 @@ void *sm_kmalloc_aligned(sm_instance_t *inst, size_t size, size_t align, unsigne
 	return kmalloc_inline(inst, size, align, gfp_to_alloc_flags(gfp), SM_NO_NODE);
 }
 
-static __always_inline void *cache_alloc(sm_cache_t *s, unsigned gfp, int node)
+/* An object of @s for alloc_flags @flags on @node: the sheaves unless the request bypasses them. */
+static __always_inline void *cache_alloc(sm_cache_t *s, unsigned flags, int node)
 {
-	unsigned flags = gfp_to_alloc_flags(gfp);
 	void *p;
-	if (likely(node == SM_NO_NODE && !(gfp & SM_GFP_THISNODE)))
+	if (likely(node == SM_NO_NODE && !(flags & SLAB_ALLOC_BYPASS)))
 		p = slab_alloc(s->inst, s->id, flags, s->fp_offset);
 	else
 		p = __slab_alloc_node(s, flags, node);
@@ -201,12 +216,39 @@ static __always_inline void *cache_alloc(sm_cache_t *s, unsigned gfp, int node)
 
 void *sm_cache_alloc(sm_cache_t *s, unsigned gfp)
 {
-	return cache_alloc(s, gfp, SM_NO_NODE);
+	return cache_alloc(s, gfp_to_alloc_flags(gfp), SM_NO_NODE);
 }
 
 void *sm_cache_alloc_node(sm_cache_t *s, unsigned gfp, int node)
 {
-	return cache_alloc(s, gfp, node);
+	return cache_alloc(s, gfp_to_alloc_flags(gfp), node);
+}
+
+/*
+ * The context entry points: the public context becomes the alloc_flags and
+ * node of the one request path every other call takes (alloc_ctx_import:
+ * copied, then checked).
+ */
+void *sm_kmalloc_ctx(sm_instance_t *inst, size_t size, const struct sm_alloc_ctx *ctx)
+{
+	unsigned flags;
+	int node, err = alloc_ctx_import(ctx, &flags, &node);
+	if (unlikely(err)) {
+		errno = err;
+		return NULL;
+	}
+	return kmalloc_inline(inst, size, 0, flags, node);
+}
+
+void *sm_cache_alloc_ctx(sm_cache_t *s, const struct sm_alloc_ctx *ctx)
+{
+	unsigned flags;
+	int node, err = alloc_ctx_import(ctx, &flags, &node);
+	if (unlikely(err)) {
+		errno = err;
+		return NULL;
+	}
+	return cache_alloc(s, flags, node);
 }
 
 unsigned sm_kmalloc_nr_classes(void)

@@ -120,7 +120,7 @@ static void drain(struct sm_deferred *d, bool wait)
 	d->draining = __atomic_exchange_n(&d->head, 0, __ATOMIC_ACQUIRE);
 	while (d->draining) {
 		void *p = (void *)d->draining;
-		struct kmem_cache *s = obj_cache(p);
+		struct kmem_cache *s = obj_cache_any(p);
 		/* Unlink before the free, which reuses the link word. */
 		WRITE_ONCE(d->current, (uintptr_t)p);
 		WRITE_ONCE(d->draining, deferred_next(p, s));
@@ -150,7 +150,7 @@ void deferred_fork_child(struct sm_deferred *d)
 	void *cur = (void *)d->current;
 	struct large_ref r;
 	d->current = 0;
-	if (cur && !obj_cache(cur) && large_lookup(cur, &r) && !(r.huge && r.node->freeing)) {
+	if (cur && !obj_cache_any(cur) && large_lookup(cur, &r) && !(r.huge && r.node->freeing)) {
 		deferred_set_next(cur, NULL, chain);
 		chain = (uintptr_t)cur;
 	} else if (cur) {
@@ -159,9 +159,9 @@ void deferred_fork_child(struct sm_deferred *d)
 	if (!chain)
 		return;
 	void *last = (void *)chain;
-	while (deferred_next(last, obj_cache(last)))
-		last = (void *)deferred_next(last, obj_cache(last));
-	deferred_set_next(last, obj_cache(last), d->head);
+	while (deferred_next(last, obj_cache_any(last)))
+		last = (void *)deferred_next(last, obj_cache_any(last));
+	deferred_set_next(last, obj_cache_any(last), d->head);
 	d->head = chain; /* not counted as drained yet: pending again */
 }
 
@@ -182,7 +182,7 @@ int deferred_holds(struct sm_deferred *d, const void *p, bool trylock)
 	/* With drain_lock held nothing is popped: every link below head stays. */
 	int found = 0;
 	for (uintptr_t q = __atomic_load_n(&d->head, __ATOMIC_ACQUIRE); q && !found;
-	     q = deferred_next((void *)q, obj_cache((void *)q)))
+	     q = deferred_next((void *)q, obj_cache_any((void *)q)))
 		found = q == (uintptr_t)p;
 	sm_unlock(&d->drain_lock);
 	return found;

@@ -160,8 +160,9 @@ static __always_inline void kfree_general(void *p)
  * kmalloc: a size class through the sheaves, or a page run.  NULL means out
  * of memory, and errno is then ENOMEM (set where the failure happened, so
  * that no caller needs code after the call).  @flags are
- * alloc_flags; requests for a specific node (or THISNODE, NO_RECURSE) bypass
- * the sheaves, whose objects may come from any node.
+ * alloc_flags; requests for a specific node or with a flag of
+ * SLAB_ALLOC_BYPASS (a context's) bypass the sheaves, whose objects may
+ * come from any general node and only from those.
  */
 static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t size, size_t align,
 					    unsigned flags, int node)
@@ -188,7 +189,7 @@ static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t siz
 	}
 	struct kmem_cache *s = &inst->kmalloc_caches[i];
 	void *p;
-	if (likely(!(flags & (SLAB_ALLOC_NO_RECURSE | SLAB_ALLOC_THISNODE)) && node == SM_NO_NODE)) {
+	if (likely(!(flags & SLAB_ALLOC_BYPASS) && node == SM_NO_NODE)) {
 		/* &sm_default_inst is a constant in malloc and friends. */
 		if (__builtin_constant_p(inst == &sm_default_inst) && inst == &sm_default_inst)
 			p = slab_alloc_default(i, flags);

@@ -6,6 +6,7 @@
  * before anything is written; a bad one is reported and left alone.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "barn.h"
 #include "fastpath.h"
@@ -162,6 +163,30 @@ void __slab_free_nolock(struct kmem_cache *s, void *p)
 		defer_free(&s->inst->deferred, p, s);
 }
 
+/*
+ * Free @p, an object of @s in a slab of a routed node (private, unmapped or
+ * reserved: obj_cache_routed): straight back to its own slab, never into a
+ * sheaf, so that no general request can ever be handed it.  An unmapped
+ * node's object is zeroed first (and constructed again if @s has a
+ * constructor).  Busy set; @trylock: a busy list_lock defers the free
+ * (the deferred list puts it back in its slab too).
+ */
+static void slab_free_routed(struct kmem_cache *s, void *p, bool trylock)
+{
+	struct sm_node *n = node_of(p);
+	if (unlikely(n->abandoned) && (n->flags & SM_NODE_UNMAPPED))
+		return; /* a fork child's view of an unmapped node: not even readable */
+	if (obj_maybe_free(s, p) && !slab_free_confirm(s, p, trylock))
+		return;
+	if (n->flags & SM_NODE_UNMAPPED) {
+		memset(p, 0, s->size);
+		if (s->ctor)
+			s->ctor(p);
+	}
+	if (!slab_put_objects(s, &p, 1, trylock))
+		defer_free(&s->inst->deferred, p, s);
+}
+
 static void run_double_free_report(const struct report_sink *err, void *p)
 {
 	sm_report(err, "double free of %p (a page run freed already)", p);
@@ -186,8 +211,8 @@ static bool kfree_to_runcache(void *p, struct sm_instance **instp)
 	if (!tc || !inst->opts.purge_delay_ms) /* delay 0: nothing is kept */
 		return false;
 	struct large_ref r;
-	if (!large_lookup(p, &r) || r.huge)
-		return false;
+	if (!large_lookup(p, &r) || r.huge || node_routed(r.node))
+		return false; /* a routed node's run goes home at once */
 	uint64_t now;
 	switch (runcache_put(&tc->runs, r.node, r.page, &now)) {
 	case RUNCACHE_NO:
@@ -215,6 +240,11 @@ static uint64_t large_free_stamp(struct sm_instance *inst, const struct large_re
 
 struct sm_instance *__kfree_large(void *p, bool trylock)
 {
+	struct kmem_cache *rs = obj_cache_routed(p);
+	if (rs) {
+		slab_free_routed(rs, p, trylock);
+		return rs->inst;
+	}
 	struct large_ref r;
 	if (unlikely(!large_lookup(p, &r))) {
 		if (runcache_holds(p)) { /* freed already, and kept in a run cache */
@@ -295,6 +325,18 @@ void sm_kfree(void *p)
 	kfree_inline(p);
 }
 
+/* sm_cache_free of what obj_cache() did not resolve: a routed node's object, or a bad pointer. */
+static __noinline void cache_free_miss(struct kmem_cache *s, void *p)
+{
+	if (obj_cache_routed(p) == s) {
+		bool nested = sm_enter();
+		slab_free_routed(s, p, nested);
+		sm_leave(nested);
+	} else {
+		slab_check_object(s, p); /* reports what is wrong */
+	}
+}
+
 void sm_cache_free(sm_cache_t *s, void *p)
 {
 	if (unlikely(!p))
@@ -303,14 +345,14 @@ void sm_cache_free(sm_cache_t *s, void *p)
 	if (likely(d && d->cache == s))
 		slab_free(s, d, p);
 	else
-		slab_check_object(s, p);
+		cache_free_miss(s, p);
 }
 
 size_t sm_ksize(const void *p)
 {
 	if (!p)
 		return 0;
-	struct kmem_cache *s = obj_cache(p);
+	struct kmem_cache *s = obj_cache_any(p);
 	if (likely(s))
 		return s->is_kmalloc ? s->size : s->object_size;
 	struct large_ref r;
@@ -325,6 +367,6 @@ size_t sm_ksize(const void *p)
 
 sm_instance_t *sm_ptr_instance(const void *p)
 {
-	struct sm_node *n = node_of(p);
+	struct sm_node *n = node_owning(p);
 	return n ? n->inst : NULL;
 }

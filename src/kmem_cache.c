@@ -420,7 +420,7 @@ static bool page_in_live_run(const struct sm_node *n, uint32_t page)
 		const struct slab *d = &n->descs[i];
 		if (d->type == PT_LARGE)
 			return (uint64_t)i + d->npages > page;
-		if (d->type == PT_LARGE_TAIL || d->type == PT_SLAB)
+		if (d->type == PT_LARGE_TAIL || page_type_slab(d->type))
 			return i == page;
 	}
 	return false;
@@ -430,7 +430,11 @@ void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes)
 {
 	for (unsigned i = 0; i < nr_nodes; i++) {
 		struct kmem_cache_node *kcn = &s->node[i];
-		if (!sm_lock_is_locked(&kcn->list_lock) || sm_lock_held_by_self(&kcn->list_lock))
+		bool lost = sm_lock_is_locked(&kcn->list_lock) && !sm_lock_held_by_self(&kcn->list_lock);
+		/* An unmapped node's slabs are not the child's (node_fork_child). */
+		bool gone = (pa_node(s->pa, i)->flags & SM_NODE_UNMAPPED) &&
+			    !sm_lock_held_by_self(&kcn->list_lock);
+		if (!lost && !gone)
 			continue;
 		sm_lock_init(&kcn->list_lock);
 		kcn->epoch++;
@@ -471,7 +475,7 @@ void kmem_cache_free_direct(struct kmem_cache *s, void *p)
 
 struct slab *slab_check_object(struct kmem_cache *expect, const void *p)
 {
-	struct sm_node *n = node_of(p);
+	struct sm_node *n = node_owning(p);
 	const struct report_sink *err = expect ? cache_err(expect) : NULL;
 	if (!n) {
 		if (large_recently_unmapped(p))
@@ -492,7 +496,7 @@ struct slab *slab_check_object(struct kmem_cache *expect, const void *p)
 		return NULL;
 	}
 	struct slab *d = &n->descs[page];
-	if (d->type != PT_SLAB) {
+	if (!page_type_slab(d->type)) {
 		bool in_run = page_in_live_run(n, page);
 		if (!in_run && p == node_page_addr(n, page))
 			sm_report(err, "double free of %p (free page: a page run freed already)", p);

@@ -229,6 +229,38 @@ static __always_inline struct kmem_cache *obj_cache(const void *p)
 }
 
 /*
+ * The cache of @p if @p is the start of an object in a live slab of a
+ * routed node (PT_SLAB_ROUTED: private, unmapped or reserved), else NULL.
+ * The slow paths ask this after obj_cache() said NULL.  Through the node
+ * map, not the descriptor map, which a reserved region's granules are not
+ * in (node.h).
+ */
+static inline struct kmem_cache *obj_cache_routed(const void *p)
+{
+	struct sm_node *n = node_of(p);
+	if (!n || n->kind == NODE_HUGE || !node_routed(n))
+		return NULL;
+	uint32_t page = node_page_index(n, p);
+	if (page == UINT32_MAX)
+		return NULL;
+	const struct slab *d = &n->descs[page];
+	if (READ_ONCE(d->type) != PT_SLAB_ROUTED)
+		return NULL;
+	struct kmem_cache *s = d->cache;
+	uintptr_t off = ((uintptr_t)p & (SM_PAGE_SIZE - 1)) + ((uintptr_t)d->page_off << SM_PAGE_SHIFT);
+	if (slab_obj_index(s, off) < 0)
+		return NULL;
+	return s;
+}
+
+/* The cache of @p, a slab object of any node (obj_cache, then obj_cache_routed), or NULL. */
+static inline struct kmem_cache *obj_cache_any(const void *p)
+{
+	struct kmem_cache *s = obj_cache(p);
+	return s ? s : obj_cache_routed(p);
+}
+
+/*
  * The partial bucket of a slab of @s with @inuse objects out (0 < inuse <
  * objects): floor(inuse * SM_PARTIAL_BUCKETS / objects), exact because
  * objects <= 2^16 (bucket_mult overshoots 2^32 * B / objects by less than
@@ -312,7 +344,8 @@ int slab_holds_free(struct kmem_cache *s, const void *p, bool trylock) __hidden;
  * In the child of fork(), before anything else runs: a list_lock of @s
  * (nodes [0, @nr_nodes)) that a vanished thread held is reset, and its
  * lists and slabs abandoned (a new epoch): their objects stay usable but
- * are never handed out again, and freeing them leaks them.
+ * are never handed out again, and freeing them leaks them.  The lists of
+ * an unmapped node are dropped the same way (its data is not the child's).
  */
 void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes) __hidden;
 

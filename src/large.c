@@ -73,7 +73,10 @@ void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 	if (size > SM_MAX_ALLOC || align > SM_MAX_ALIGN)
 		goto out;
 	if (size > pa->huge_threshold || align > SM_RUN_MAX_ALIGN) {
-		p = huge_alloc(pa, size, align, ctx);
+		/* A mapping of its own is general memory: never for a request
+		   confined to unmapped or private nodes. */
+		if (!(ctx->alloc_flags & (SLAB_ALLOC_UNMAPPED | SLAB_ALLOC_MANAGED)))
+			p = huge_alloc(pa, size, align, ctx);
 		goto out;
 	}
 	/* Size 0 gets here with an alignment above the page: one page, never

@@ -68,8 +68,10 @@ static void node_init_common(struct sm_node *n, const struct node_origin *o, uin
 			     size_t reserved)
 {
 	n->inst = o->inst;
-	n->os = o->os;
+	n->os_own = *o->os; /* @o->os may be the old header of a moving huge node */
+	n->os = &n->os_own;
 	n->err = o->err;
+	n->numa = -1;
 	n->base = base;
 	n->reserved = reserved;
 	sm_lock_init(&n->lock);
@@ -125,6 +127,13 @@ size_t node_data_pages(size_t size)
 	return node_layout(size, &desc_pages);
 }
 
+size_t node_data_offset(size_t size)
+{
+	size_t desc_pages;
+	node_layout(size, &desc_pages);
+	return (NODE_HDR_PAGES + desc_pages + 1) << SM_PAGE_SHIFT;
+}
+
 struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 {
 	const struct sm_os_ops *os = o->os;
@@ -156,6 +165,96 @@ struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 	n->kind = NODE_NORMAL;
 	n->id = (int8_t)id;
 	map_set(base, reserved, n, table);
+	return n;
+}
+
+/*
+ * Point the node map's granules of the region [lo, hi) at @n, each only if
+ * no other node has it (compare-and-swap; on a clash the ones set are
+ * cleared again and false returned).  The descriptor map stays 0 there:
+ * the region may share its first and last granules with foreign memory,
+ * which the table could not cover.
+ */
+static bool map_claim_region(uintptr_t lo, uintptr_t hi, struct sm_node *n)
+{
+	uintptr_t g0 = lo >> SM_NODE_SHIFT, g1 = (hi - 1) >> SM_NODE_SHIFT;
+	for (uintptr_t g = g0; g <= g1; g++) {
+		struct sm_node *expect = NULL;
+		if (!__atomic_compare_exchange_n(&sm_node_map[g], &expect, n, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED)) {
+			while (g-- > g0)
+				__atomic_store_n(&sm_node_map[g], NULL, __ATOMIC_RELEASE);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void map_release_region(uintptr_t lo, uintptr_t hi)
+{
+	for (uintptr_t g = lo >> SM_NODE_SHIFT; g <= (hi - 1) >> SM_NODE_SHIFT; g++)
+		__atomic_store_n(&sm_node_map[g], NULL, __ATOMIC_RELEASE);
+}
+
+/* A SM_NODE_RESERVED node over the caller's region (node_create_spec). */
+static struct sm_node *node_create_region(const struct node_origin *o, size_t size, int id,
+					  const struct node_spec *spec)
+{
+	const struct sm_os_ops *os = o->os;
+	uintptr_t lo = (uintptr_t)spec->region, hi = lo + size;
+	if ((lo & (SM_PAGE_SIZE - 1)) || hi <= lo || !map_covers(lo, size))
+		return NULL;
+	size_t npages = size >> SM_PAGE_SHIFT;
+	if (npages > UINT32_MAX / 2 || npages < 1)
+		return NULL;
+	size_t meta = ALIGN_UP((NODE_HDR_PAGES << SM_PAGE_SHIFT) + npages * sizeof(struct slab),
+			       SM_PAGE_SIZE);
+	/* The metadata is never in the maps: only the region is looked up. */
+	uintptr_t base = (uintptr_t)os->reserve(meta, SM_PAGE_SIZE, os->arg);
+	if (!base)
+		return NULL;
+	if (os->commit((void *)base, meta, os->arg) != 0) {
+		os->release((void *)base, meta, os->arg);
+		return NULL;
+	}
+	struct sm_node *n = (struct sm_node *)base;
+	memset(n, 0, sizeof(*n));
+	node_init_common(n, o, base, meta);
+	n->descs = (struct slab *)(base + (NODE_HDR_PAGES << SM_PAGE_SHIFT));
+	n->data = (char *)lo;
+	n->npages = (uint32_t)npages;
+	n->committed = (uint32_t)npages; /* the caller's memory: never committed by us */
+	n->kind = NODE_NORMAL;
+	n->id = (int8_t)id;
+	n->flags = (uint8_t)spec->flags;
+	n->backing = SM_BACKING_REGION;
+	if (!map_claim_region(lo, hi, n)) {
+		os->release((void *)base, meta, os->arg);
+		return NULL;
+	}
+	return n;
+}
+
+struct sm_node *node_create_spec(const struct node_origin *o, size_t size, int id,
+				 const struct node_spec *spec)
+{
+	if (spec->flags & SM_NODE_RESERVED)
+		return node_create_region(o, size, id, spec);
+	struct sm_node *n = node_create(o, size, id);
+	if (!n)
+		return NULL;
+	n->flags = (uint8_t)spec->flags;
+	n->backing = spec->backing;
+	if (spec->numa >= 0) {
+		/* The whole reservation, before any page of data is touched:
+		   the policy holds for every page faulted in later. */
+		const struct sm_os_ops *os = n->os;
+		if (os->mbind((void *)n->base, n->reserved, spec->numa, os->arg) != 0) {
+			node_destroy(n);
+			return NULL;
+		}
+		n->numa = (int16_t)spec->numa;
+	}
 	return n;
 }
 
@@ -246,11 +345,14 @@ struct sm_node *node_move_huge(struct sm_node *n, size_t size)
 
 void node_destroy(struct sm_node *n)
 {
-	const struct sm_os_ops *os = n->os;
+	struct sm_os_ops os = *n->os; /* in the header, which goes with the reservation */
 	uintptr_t base = n->base;
 	size_t reserved = n->reserved;
-	map_set(base, reserved, NULL, NULL);
-	os->release((void *)base, reserved, os->arg);
+	if (n->backing == SM_BACKING_REGION)
+		map_release_region((uintptr_t)n->data, (uintptr_t)n->data + ((size_t)n->npages << SM_PAGE_SHIFT));
+	else
+		map_set(base, reserved, NULL, NULL);
+	os.release((void *)base, reserved, os.arg);
 }
 
 /* ---- free runs (node->lock held) ---- */
@@ -492,6 +594,8 @@ static enum node_free_result free_run(struct sm_node *n, uint32_t first, uint64_
 	}
 	uint32_t npages = h->npages;
 	if (likely(!n->abandoned)) {
+		if (unlikely(n->flags & SM_NODE_UNMAPPED)) /* claimed: ours alone until binned */
+			memset(node_page_addr(n, first), 0, (size_t)npages << SM_PAGE_SHIFT);
 		n->descs[first + npages - 1].type = PT_UNUSED;
 		n->used_pages -= npages;
 		run_insert(n, first, npages, 1, now);
@@ -519,6 +623,8 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 	struct list_head *todo = &batch.runs;
 	INIT_LIST_HEAD(todo);
 
+	if (n->backing == SM_BACKING_REGION)
+		return 0; /* the caller's memory: its contents are its own business */
 	sm_lock(&n->lock);
 	if (n->oldest_dirty > cutoff || !n->free_dirty_pages || n->abandoned) {
 		sm_unlock(&n->lock);
@@ -585,6 +691,11 @@ void node_fork_child(struct sm_node *n)
 		n->abandoned = 1;
 		return;
 	}
+	/* An unmapped node's data is not the child's: not mapped at all
+	   (secretmem) or zero (the locked fallback).  Its slabs' lists are
+	   dropped too (kmem_cache_fork_child). */
+	if (n->flags & SM_NODE_UNMAPPED)
+		n->abandoned = 1;
 	/* Purges whose thread is gone: their runs go back as dirty (purged or
 	   not, a dirty run is always safe to hand out).  A purge of our own,
 	   interrupted by the signal handler that forked, finishes by itself.
@@ -622,6 +733,9 @@ bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint
 		goto out;
 	if (new_pages < old) {
 		/* Shrink: the tail becomes a dirty free run. */
+		if (unlikely(n->flags & SM_NODE_UNMAPPED))
+			memset(node_page_addr(n, first + new_pages), 0,
+			       (size_t)(old - new_pages) << SM_PAGE_SHIFT);
 		n->descs[first + old - 1].type = PT_UNUSED;
 		node_mark_large(n, first, new_pages);
 		n->used_pages -= old - new_pages;

@@ -25,9 +25,17 @@
  * Locking: node->lock guards bump, committed, the free bins, and the PT_FREE
  * tags; PT_SLAB/PT_LARGE descriptors are written by whoever owns the run.
  *
- * A node carries everything its layer needs: the OS operations it was made
- * with and the sink its owner's reports go to.  It never looks at the
- * instance that owns it (the pointer is kept for the layers above).
+ * A node carries everything its layer needs: its own copy of the OS
+ * operations it was made with (os_own) and the sink its owner's reports go
+ * to.  It never looks at the instance that owns it (the pointer is kept for
+ * the layers above).
+ *
+ * Two kinds are laid out differently (docs/nodes.md).  An unmapped node's
+ * reservation is the same, but its OS backs only the data pages with
+ * secret or locked memory (the header and table stay ordinary).  A
+ * reserved node's data is the caller's region: its header and table are a
+ * mapping of their own (base/reserved), and the region's granules are in
+ * the node map but not the descriptor map.
  */
 #ifndef SM_NODE_H
 #define SM_NODE_H
@@ -54,10 +62,19 @@ struct sm_instance;
 #define NODE_COMMIT_PAGES 512                  /* commit in 2 MiB steps */
 
 enum node_kind {
-	NODE_NORMAL = 0,   /* general allocations */
-	NODE_PRIVATE,      /* reachable only with THISNODE (reserved for later) */
-	NODE_HUGE,         /* one huge allocation, no descriptor table */
+	NODE_NORMAL = 0,   /* slabs and page runs (its flags say who may use it) */
+	NODE_HUGE = 2,     /* one huge allocation, no descriptor table */
 };
+
+/*
+ * A node's flags are the SM_NODE_* of sm_node_create (0 for the instance's
+ * own nodes): who may allocate from it is page_alloc.c's decision
+ * (node_allows).  NODE_ROUTED: the flags whose objects must never reach a
+ * general sheaf.  Their slabs are PT_SLAB_ROUTED with fclass 0 (page.h),
+ * so that free()'s fast path and obj_cache() miss them at no cost, and
+ * the slow path sends each object home (free.c).
+ */
+#define NODE_ROUTED (SM_NODE_PRIVATE | SM_NODE_UNMAPPED | SM_NODE_RESERVED)
 
 struct sm_node {
 	/* Set at creation, read-only afterwards. */
@@ -71,6 +88,12 @@ struct sm_node {
 	uint32_t npages;               /* data pages */
 	uint8_t kind;                  /* enum node_kind */
 	int8_t id;                     /* index in inst->nodes, -1 for NODE_HUGE */
+	uint8_t flags;                 /* SM_NODE_* (0: general) */
+	uint8_t backing;               /* enum sm_node_backing */
+	int16_t numa;                  /* bound NUMA node, or -1 */
+	struct sm_os_ops os_own;       /* what os points to: the node's own copy
+	                                  of its OS primitives, so that nothing
+	                                  at this layer looks at its owner's */
 	size_t huge_size;              /* NODE_HUGE: bytes of data */
 	uint32_t freeing;              /* NODE_HUGE: lock id of the thread that
 	                                  claimed its free (under the page
@@ -182,6 +205,21 @@ static __always_inline uint32_t node_page_index(const struct sm_node *n, const v
 	return (uint32_t)(off >> SM_PAGE_SHIFT);
 }
 
+/*
+ * node_of(), except that an address in a reserved region's granule but
+ * outside the region is foreign (NULL): the region's first and last
+ * granules may hold anybody's memory.  For the answers given to callers
+ * (sm_ptr_instance, sm_ptr_node, reports); the free paths check the page
+ * index themselves.
+ */
+static inline struct sm_node *node_owning(const void *p)
+{
+	struct sm_node *n = node_of(p);
+	if (n && n->backing == SM_BACKING_REGION && node_page_index(n, p) == UINT32_MAX)
+		return NULL;
+	return n;
+}
+
 static inline void *node_page_addr(const struct sm_node *n, uint32_t page)
 {
 	return n->data + ((size_t)page << SM_PAGE_SHIFT);
@@ -195,13 +233,45 @@ struct node_origin {
 };
 
 /*
+ * What kind of node to make (sm_node_create's parameters, checked): flags
+ * SM_NODE_*, the NUMA node to bind to (-1: none), the backing it got, and
+ * for SM_NODE_RESERVED the caller's region.
+ */
+struct node_spec {
+	unsigned flags;
+	int numa;
+	uint8_t backing;
+	void *region;
+};
+
+/* Whether the objects of @n's slabs must go home when freed (NODE_ROUTED). */
+static inline bool node_routed(const struct sm_node *n)
+{
+	return n->flags & NODE_ROUTED;
+}
+
+/*
  * Reserve a node of @size bytes (its reservation is @size rounded up to
  * SM_NODE_ALIGN).  Returns NULL if the OS refuses.  The node is registered
  * in the node map before it is returned.
  */
 struct sm_node *node_create(const struct node_origin *o, size_t size, int id) __hidden;
+/*
+ * As node_create for a node of kind @spec: bound to spec->numa with the
+ * OS's mbind (the node is given back and NULL returned if that fails), or,
+ * with SM_NODE_RESERVED, over the caller's region [spec->region,
+ * spec->region + @size): its header and descriptors are a mapping of
+ * their own, the region's granules point at the node in the node map but
+ * not in the descriptor map (every free of its objects takes the slow
+ * path), and it is never committed, purged or unmapped.  NULL when the OS
+ * refuses, or (region) when a granule of the region is another node's.
+ */
+struct sm_node *node_create_spec(const struct node_origin *o, size_t size, int id,
+				 const struct node_spec *spec) __hidden;
 /* Data pages of a node created with @size bytes (0: too small for any). */
 size_t node_data_pages(size_t size) __hidden;
+/* Bytes from a node's base to its first data page (its header, descriptor table and guard). */
+size_t node_data_offset(size_t size) __hidden;
 /*
  * A node holding one allocation of @size bytes aligned to @align (huge): a
  * header page at its base and the data @align (at least a page) above it,

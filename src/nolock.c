@@ -7,6 +7,7 @@
  * may use the thread's main sheaf, which is lock-free; re-entered they keep
  * off the sheaves.  docs/signal-safety.md states the contract.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "fastpath.h"
@@ -15,7 +16,7 @@
 /* One object of @s without waiting: the main sheaf if usable, else the slabs. */
 static void *cache_alloc_nolock(struct kmem_cache *s, bool nested, unsigned flags, int node)
 {
-	if (!nested && node == SM_NO_NODE && !(flags & SLAB_ALLOC_THISNODE)) {
+	if (!nested && node == SM_NO_NODE && !(flags & SLAB_ALLOC_BYPASS)) {
 		struct tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
 		if (tc) {
 			struct sheaf_view *v = &tcache_pcs(tc, s->id)->main;
@@ -53,9 +54,8 @@ static void cache_free_nolock(struct kmem_cache *s, void *p, bool nested)
 		defer_free(&s->inst->deferred, p, s);
 }
 
-void *sm_kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned gfp, int node)
+static void *kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned flags, int node)
 {
-	unsigned flags = gfp_to_alloc_flags(gfp);
 	bool nested = sm_enter();
 	void *p = NULL;
 	if (size <= SM_KMALLOC_MAX_CACHE_SIZE) {
@@ -73,6 +73,22 @@ void *sm_kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned gfp, int node
 	return p;
 }
 
+void *sm_kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned gfp, int node)
+{
+	return kmalloc_nolock(inst, size, gfp_to_alloc_flags(gfp), node);
+}
+
+void *sm_kmalloc_nolock_ctx(sm_instance_t *inst, size_t size, const struct sm_alloc_ctx *ctx)
+{
+	unsigned flags;
+	int node, err = alloc_ctx_import(ctx, &flags, &node);
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	return kmalloc_nolock(inst, size, flags, node);
+}
+
 void sm_kfree_nolock(void *p)
 {
 	if (unlikely(!p))
@@ -86,9 +102,8 @@ void sm_kfree_nolock(void *p)
 	sm_leave(nested);
 }
 
-void *sm_cache_alloc_nolock(sm_cache_t *s, unsigned gfp, int node)
+static void *cache_alloc_nolock_flags(sm_cache_t *s, unsigned flags, int node)
 {
-	unsigned flags = gfp_to_alloc_flags(gfp);
 	bool nested = sm_enter();
 	void *p = cache_alloc_nolock(s, nested, flags, node);
 	sm_leave(nested);
@@ -97,12 +112,34 @@ void *sm_cache_alloc_nolock(sm_cache_t *s, unsigned gfp, int node)
 	return p;
 }
 
+void *sm_cache_alloc_nolock(sm_cache_t *s, unsigned gfp, int node)
+{
+	return cache_alloc_nolock_flags(s, gfp_to_alloc_flags(gfp), node);
+}
+
+void *sm_cache_alloc_nolock_ctx(sm_cache_t *s, const struct sm_alloc_ctx *ctx)
+{
+	unsigned flags;
+	int node, err = alloc_ctx_import(ctx, &flags, &node);
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	return cache_alloc_nolock_flags(s, flags, node);
+}
+
 void sm_cache_free_nolock(sm_cache_t *s, void *p)
 {
 	if (unlikely(!p))
 		return;
 	if (unlikely(obj_cache(p) != s)) {
-		slab_check_object(s, p); /* reports what is wrong */
+		if (obj_cache_routed(p) == s) {
+			bool nested = sm_enter();
+			__kfree_large(p, true); /* routed: home to its slab, or deferred */
+			sm_leave(nested);
+		} else {
+			slab_check_object(s, p); /* reports what is wrong */
+		}
 		return;
 	}
 	bool nested = sm_enter();

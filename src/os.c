@@ -98,6 +98,8 @@ static int linux_purge(void *p, size_t size, void *arg)
 static void linux_release(void *p, size_t size, void *arg)
 {
 	(void)arg;
+	if (!p)
+		return;
 	int saved = errno;
 	munmap(p, size);
 	errno = saved;
@@ -126,6 +128,34 @@ static uint64_t linux_now_ns(void *arg)
 	return os_monotonic_ns();
 }
 
+#ifndef MPOL_BIND
+#define MPOL_BIND 2
+#endif
+
+/* mbind(2) through the syscall: no libnuma.  errno is kept. */
+static int linux_mbind(void *p, size_t size, int numa_node, void *arg)
+{
+	(void)arg;
+	if (numa_node < 0 || numa_node >= 64)
+		return -1;
+	int saved = errno;
+	unsigned long mask = 1ul << numa_node;
+	long r = syscall(SYS_mbind, p, size, MPOL_BIND, &mask, (unsigned long)(sizeof(mask) * 8), 0u);
+	errno = saved;
+	return r == 0 ? 0 : -1;
+}
+
+/* getcpu(2): the NUMA node the calling thread runs on now, or -1. */
+static int linux_numa_node(void *arg)
+{
+	(void)arg;
+	int saved = errno;
+	unsigned cpu = 0, node = 0;
+	long r = syscall(SYS_getcpu, &cpu, &node, NULL);
+	errno = saved;
+	return r == 0 ? (int)node : -1;
+}
+
 const struct sm_os_ops sm_os_linux = {
 	.reserve = linux_reserve,
 	.commit = linux_commit,
@@ -134,6 +164,8 @@ const struct sm_os_ops sm_os_linux = {
 	.now_ns = linux_now_ns,
 	.arg = NULL,
 	.remap = linux_remap,
+	.mbind = linux_mbind,
+	.numa_node = linux_numa_node,
 };
 
 void os_ops_complete(struct sm_os_ops *dst, const struct sm_os_ops *src)
@@ -144,6 +176,163 @@ void os_ops_complete(struct sm_os_ops *dst, const struct sm_os_ops *src)
 	if (!dst->purge) dst->purge = linux_purge;
 	if (!dst->release) dst->release = linux_release;
 	if (!dst->now_ns) dst->now_ns = linux_now_ns;
+	if (!dst->mbind) dst->mbind = linux_mbind;
+	if (!dst->numa_node) dst->numa_node = linux_numa_node;
+}
+
+void os_ops_inherit(struct sm_os_ops *dst, const struct sm_os_ops *own, const struct sm_os_ops *base)
+{
+	if (own)
+		os_ops_complete(dst, own); /* one arg: what @own leaves NULL is the real OS's */
+	else
+		*dst = *base;
+}
+
+/* ---- unmapped backings (SM_NODE_UNMAPPED) ---- */
+
+#ifndef SYS_memfd_secret
+#if defined(__x86_64__) || defined(__aarch64__) || defined(__riscv)
+#define SYS_memfd_secret 447
+#endif
+#endif
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
+#ifndef MADV_DONTDUMP
+#define MADV_DONTDUMP 16
+#endif
+
+bool os_unmapped_no_secretmem;
+
+/*
+ * One unmapped reservation: its memfd_secret file (fd >= 0) or none (the
+ * locked fallback), and the base the file's offsets count from.  Static
+ * slots, so that a release (which ends a slot) never frees memory a
+ * caller may still read.
+ */
+struct unmapped_slot {
+	uint8_t used;                  /* taken with a compare-and-swap */
+	uint32_t gen;                  /* bumped by each taker: who owns it */
+	int fd;
+	uintptr_t base;                /* the reservation, once made */
+	size_t data_off;               /* where the node's data starts in it:
+	                                  below, its header and descriptors
+	                                  (ordinary memory, forked as usual) */
+};
+static struct unmapped_slot unmapped_slots[SM_MAX_INSTANCES * SM_MAX_NODES];
+
+static void *unmapped_reserve(size_t size, size_t align, void *arg)
+{
+	struct unmapped_slot *u = arg;
+	void *p = linux_reserve(size, align, NULL);
+	if (!p)
+		return NULL;
+	int saved = errno;
+	if (u->fd >= 0 && ftruncate(u->fd, (off_t)size) != 0) {
+		linux_release(p, size, NULL);
+		errno = saved;
+		return NULL;
+	}
+	/* Core dumps skip the data, whatever the backing. */
+	if (u->data_off < size)
+		madvise((char *)p + u->data_off, size - u->data_off, MADV_DONTDUMP);
+	errno = saved;
+	u->base = (uintptr_t)p;
+	return p;
+}
+
+static int unmapped_commit(void *p, size_t size, void *arg)
+{
+	struct unmapped_slot *u = arg;
+	int saved = errno, r = 0;
+	if ((uintptr_t)p < u->base + u->data_off) {
+		r = mprotect(p, size, PROT_READ | PROT_WRITE); /* the node's own metadata */
+	} else if (u->fd >= 0) {
+		/* The file's pages over our reservation: out of the kernel's
+		   direct map, never swapped, never dumped; a shared mapping, so
+		   not given to fork children at all (they would share it). */
+		void *q = mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, u->fd,
+			       (off_t)((uintptr_t)p - u->base));
+		r = q == p ? 0 : -1;
+		if (!r)
+			madvise(p, size, MADV_DONTFORK);
+	} else if (mprotect(p, size, PROT_READ | PROT_WRITE) != 0 || mlock(p, size) != 0) {
+		r = -1;
+	} else {
+		madvise(p, size, MADV_DONTDUMP);
+		if (madvise(p, size, MADV_WIPEONFORK) != 0)
+			r = -1;
+	}
+	errno = saved;
+	return r;
+}
+
+/* Never purged: locked or secret pages stay; objects are zeroed when freed instead. */
+static int unmapped_purge(void *p, size_t size, void *arg)
+{
+	(void)p, (void)size, (void)arg;
+	return -1;
+}
+
+static void unmapped_release(void *p, size_t size, void *arg)
+{
+	struct unmapped_slot *u = arg;
+	linux_release(p, size, NULL);
+	int saved = errno;
+	if (u->fd >= 0)
+		close(u->fd);
+	errno = saved;
+	u->fd = -1;
+	__atomic_store_n(&u->used, 0, __ATOMIC_RELEASE);
+}
+
+int os_unmapped_ops(struct sm_os_ops *ops, size_t data_off, uint32_t *gen)
+{
+	struct unmapped_slot *u = NULL;
+	for (size_t i = 0; i < sizeof(unmapped_slots) / sizeof(unmapped_slots[0]) && !u; i++) {
+		uint8_t expect = 0;
+		if (__atomic_compare_exchange_n(&unmapped_slots[i].used, &expect, 1, false,
+						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			u = &unmapped_slots[i];
+	}
+	if (!u)
+		return -1;
+	int saved = errno, backing = SM_BACKING_LOCKED;
+	u->fd = -1;
+	u->base = 0;
+	u->data_off = data_off;
+	*gen = __atomic_add_fetch(&u->gen, 1, __ATOMIC_RELAXED);
+#ifdef SYS_memfd_secret
+	if (!os_unmapped_no_secretmem) {
+		long fd = syscall(SYS_memfd_secret, (unsigned long)O_CLOEXEC);
+		if (fd >= 0) {
+			u->fd = (int)fd;
+			backing = SM_BACKING_SECRETMEM;
+		}
+	}
+#endif
+	errno = saved;
+	/* Every member takes @u as its arg: the real OS's (which ignore
+	   it) for the clock and NUMA, ours for the memory. */
+	*ops = sm_os_linux;
+	ops->reserve = unmapped_reserve;
+	ops->commit = unmapped_commit;
+	ops->purge = unmapped_purge;
+	ops->release = unmapped_release;
+	ops->remap = NULL;
+	ops->arg = u;
+	return backing;
+}
+
+void os_unmapped_discard(const struct sm_os_ops *ops, uint32_t gen)
+{
+	struct unmapped_slot *u = ops->arg;
+	/* Still ours (used, our generation: nobody else can take a used
+	   slot) and never reserved: end it.  Released already, or taken
+	   again since: not ours to touch. */
+	if (__atomic_load_n(&u->used, __ATOMIC_ACQUIRE) && __atomic_load_n(&u->gen, __ATOMIC_RELAXED) == gen &&
+	    !u->base)
+		unmapped_release(NULL, 0, u);
 }
 
 void *os_map_rw(size_t size)

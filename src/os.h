@@ -19,6 +19,32 @@ extern const struct sm_os_ops sm_os_linux __hidden;
 
 /* Fill every NULL member of @dst from the real OS (arg stays @src->arg). */
 void os_ops_complete(struct sm_os_ops *dst, const struct sm_os_ops *src) __hidden;
+/*
+ * A node's OS (sm_node_params.os): @own with its NULL members the real
+ * OS's (as for an instance), or @base (the instance's, complete) when
+ * @own is NULL.
+ */
+void os_ops_inherit(struct sm_os_ops *dst, const struct sm_os_ops *own,
+		    const struct sm_os_ops *base) __hidden;
+
+/*
+ * The OS of one unmapped node (SM_NODE_UNMAPPED) in @ops, whose data
+ * starts @data_off bytes into its reservation (what precedes it, the
+ * node's header and descriptors, is ordinary memory): memfd_secret(2) when the kernel has it (and
+ * os_unmapped_no_secretmem is false), else anonymous memory that is
+ * mlock'ed, MADV_DONTDUMP and MADV_WIPEONFORK.  A fork child does not get
+ * the secretmem mapping (MADV_DONTFORK) and sees the locked one as zeros.
+ * Purge always fails (the
+ * pages stay; the node zeroes what is freed); no remap.  Returns the
+ * backing (SM_BACKING_SECRETMEM or SM_BACKING_LOCKED), or -1 when no slot
+ * is left.  The ops serve one reservation; its release ends them, and
+ * os_unmapped_discard (with the *@gen returned) ends ops whose reserve
+ * never succeeded.
+ */
+int os_unmapped_ops(struct sm_os_ops *ops, size_t data_off, uint32_t *gen) __hidden;
+void os_unmapped_discard(const struct sm_os_ops *ops, uint32_t gen) __hidden;
+/* Tests: true makes os_unmapped_ops take the locked fallback. */
+extern bool os_unmapped_no_secretmem __hidden;
 
 /* Raw mappings for the core's own bookkeeping (not through an instance). */
 void *os_map_rw(size_t size) __hidden;          /* NULL on failure */

@@ -17,6 +17,7 @@
 #ifndef SM_PAGE_H
 #define SM_PAGE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "compiler.h"
@@ -33,7 +34,18 @@ enum page_type {
 	PT_FREE,          /* first or last page of a free run */
 	PT_LARGE_CACHED,  /* first page of a page run kept in a thread's run
 	                     cache (runcache.h): freed, not yet free */
+	PT_SLAB_ROUTED,   /* part of a live slab of a private, unmapped or
+	                     reserved node (node.h, NODE_ROUTED): everything
+	                     PT_SLAB says, but obj_cache() does not resolve
+	                     it, so every free of its objects takes the slow
+	                     path that sends them home (free.c) */
 };
+
+/* Whether a page of type @t is part of a live slab (either kind). */
+static inline bool page_type_slab(uint8_t t)
+{
+	return t == PT_SLAB || t == PT_SLAB_ROUTED;
+}
 
 struct slab {
 	struct kmem_cache *cache;   /* PT_SLAB: owning cache (every page) */

@@ -17,13 +17,39 @@ int pa_init(struct page_alloc *pa, const struct node_origin *o, const struct sm_
 	pa->max_nodes = opts->max_nodes;
 	pa->huge_threshold = opts->huge_threshold;
 	pa->lock = lock;
+	pa->nr_grown = 0;
 	INIT_LIST_HEAD(&pa->huge_list);
 	struct sm_node *n = node_create(&pa->origin, pa->node_size, 0);
 	if (!n)
 		return -ENOMEM; /* valid without nodes: pa_grow makes node 0 */
 	pa->nodes[0] = n;
 	pa->nr_nodes = 1;
+	pa->nr_grown = 1;
 	return 0;
+}
+
+int pa_add_node(struct page_alloc *pa, const struct node_origin *o, size_t size,
+		const struct node_spec *spec)
+{
+	sm_lock(pa->lock);
+	unsigned nr = pa->nr_nodes;
+	int id = -1;
+	if (nr >= SM_MAX_NODES) {
+		errno = ENOSPC;
+	} else {
+		struct sm_node *n = node_create_spec(o, size, (int)nr, spec);
+		if (n && !n->flags && n->numa >= 0)
+			__atomic_fetch_add(&pa->nr_numa_bound, 1, __ATOMIC_RELEASE);
+		if (n) {
+			__atomic_store_n(&pa->nodes[nr], n, __ATOMIC_RELEASE);
+			__atomic_store_n(&pa->nr_nodes, nr + 1, __ATOMIC_RELEASE);
+			id = (int)nr;
+		} else {
+			errno = spec->flags & SM_NODE_RESERVED ? EINVAL : ENOMEM;
+		}
+	}
+	sm_unlock(pa->lock);
+	return id;
 }
 
 void pa_destroy(struct page_alloc *pa)
@@ -35,19 +61,66 @@ void pa_destroy(struct page_alloc *pa)
 		node_destroy(pa->nodes[i]);
 }
 
+/*
+ * Whether a request in @ctx may use node @n (id @id) at all: the one place
+ * the node kinds are enforced (seeds 003 and 004).  An unmapped request
+ * only unmapped nodes, anything else never one; a private node only a
+ * request naming it with MANAGED (or THISNODE, if the node allows that);
+ * a reserved node only a CMA request.  Nothing here depends on fallback
+ * lists: a request that does not carry the right flag cannot get there
+ * whatever else it asks for.
+ */
+static bool node_allows(const struct sm_node *n, int id, const struct slab_alloc_context *ctx)
+{
+	unsigned f = ctx->alloc_flags, nf = n->flags;
+	if (!!(f & SLAB_ALLOC_UNMAPPED) != !!(nf & SM_NODE_UNMAPPED))
+		return false;
+	if ((nf & SM_NODE_RESERVED) ? !(f & SLAB_ALLOC_CMA) : !!(f & SLAB_ALLOC_RESERVED_ONLY))
+		return false;
+	if (nf & SM_NODE_PRIVATE) {
+		if (ctx->node != id)
+			return false;
+		if (!(f & SLAB_ALLOC_MANAGED) &&
+		    !((nf & SM_NODE_THISNODE_OK) && (f & SLAB_ALLOC_THISNODE)))
+			return false;
+	}
+	return true;
+}
+
+int pa_local_node(struct page_alloc *pa)
+{
+	if (!__atomic_load_n(&pa->nr_numa_bound, __ATOMIC_ACQUIRE))
+		return 0;
+	const struct sm_os_ops *os = pa->origin.os;
+	int numa = os->numa_node(os->arg);
+	unsigned nr = pa_nr_nodes(pa);
+	for (unsigned i = 0; numa >= 0 && i < nr; i++) {
+		struct sm_node *n = pa_node(pa, i);
+		if (!n->flags && n->numa == numa)
+			return (int)i;
+	}
+	return 0;
+}
+
 unsigned pa_node_order(struct page_alloc *pa, const struct slab_alloc_context *ctx, int *ids)
 {
 	unsigned nr = pa_nr_nodes(pa), cnt = 0;
 	int want = ctx->node;
-	if (want >= 0 && (unsigned)want < nr)
+	unsigned f = ctx->alloc_flags;
+	if (want >= 0 && (unsigned)want < nr && node_allows(pa_node(pa, (unsigned)want), want, ctx))
 		ids[cnt++] = want;
-	else if (ctx->alloc_flags & SLAB_ALLOC_THISNODE)
-		return 0; /* the node asked for does not exist */
-	if (ctx->alloc_flags & SLAB_ALLOC_THISNODE)
-		return cnt;
-	for (unsigned i = 0; i < nr; i++)
-		if ((int)i != want && pa_node(pa, i)->kind == NODE_NORMAL)
-			ids[cnt++] = (int)i;
+	else if (f & (SLAB_ALLOC_THISNODE | SLAB_ALLOC_MANAGED))
+		return 0; /* the node asked for does not exist, or may not be used */
+	if (f & (SLAB_ALLOC_THISNODE | SLAB_ALLOC_MANAGED))
+		return cnt; /* a named node and nothing else: a private pool never spills */
+	/* CMA: the reserved regions first (the caller asked for them), then the rest. */
+	for (unsigned pass = (f & SLAB_ALLOC_CMA) ? 0 : 1; pass < 2; pass++)
+		for (unsigned i = 0; i < nr; i++) {
+			struct sm_node *n = pa_node(pa, i);
+			if ((int)i != want && !!(n->flags & SM_NODE_RESERVED) == !pass &&
+			    !(n->flags & SM_NODE_PRIVATE) && node_allows(n, (int)i, ctx))
+				ids[cnt++] = (int)i;
+		}
 	return cnt;
 }
 
@@ -78,11 +151,15 @@ int pa_grow(struct page_alloc *pa, const struct slab_alloc_context *ctx, unsigne
 	unsigned nr = pa->nr_nodes;
 	int id = -1;
 	size_t size;
-	if (nr != seen) {
-		id = (int)nr - 1; /* another thread grew it meanwhile */
-	} else if (nr < pa->max_nodes && (size = grow_size(pa, nr, pages)) != 0) {
+	if (nr != seen && node_allows(pa->nodes[nr - 1], (int)nr - 1, ctx)) {
+		/* Another thread added a node meanwhile that this request may
+		   use (sm_node_create adds nodes too, of any kind). */
+		id = (int)nr - 1;
+	} else if (pa->nr_grown < pa->max_nodes && nr < SM_MAX_NODES &&
+		   (size = grow_size(pa, pa->nr_grown, pages)) != 0) {
 		struct sm_node *n = node_create(&pa->origin, size, (int)nr);
 		if (n) {
+			pa->nr_grown++;
 			__atomic_store_n(&pa->nodes[nr], n, __ATOMIC_RELEASE);
 			__atomic_store_n(&pa->nr_nodes, nr + 1, __ATOMIC_RELEASE);
 			id = (int)nr;
@@ -104,8 +181,8 @@ struct sm_node *pa_alloc_pages(struct page_alloc *pa, uint32_t npages, uint32_t 
 		if (*first != UINT32_MAX)
 			return n;
 	}
-	if (ctx->alloc_flags & SLAB_ALLOC_THISNODE)
-		return NULL;
+	if (ctx->alloc_flags & SLAB_ALLOC_CONFINED)
+		return NULL; /* growth makes general nodes only */
 	/* Room for the run wherever the alignment puts its first page. */
 	int id = pa_grow(pa, ctx, seen, (size_t)npages + align_pages - 1);
 	if (id < 0)

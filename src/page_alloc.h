@@ -32,6 +32,9 @@ struct page_alloc {
 
 	struct sm_node *nodes[SM_MAX_NODES]; /* set once under lock; read with acquire */
 	unsigned nr_nodes;
+	unsigned nr_grown;              /* of those, made by pa_grow (at most
+	                                   max_nodes; the rest by sm_node_create) */
+	unsigned nr_numa_bound;         /* general nodes bound to a NUMA node (atomic) */
 	struct list_head huge_list;     /* NODE_HUGE nodes (large.c) */
 	size_t nr_huge;                 /* under lock */
 	size_t huge_bytes;              /* relaxed atomic (a huge realloc adds unlocked) */
@@ -47,6 +50,18 @@ static inline struct sm_node *pa_node(struct page_alloc *pa, unsigned id)
 static inline unsigned pa_nr_nodes(struct page_alloc *pa)
 {
 	return __atomic_load_n(&pa->nr_nodes, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * The alloc_flags that reach node @n and nothing else (with @n's id as the
+ * node): what a realloc of an object of a private, unmapped or reserved
+ * node asks for, so the object stays where its kind put it.
+ */
+static inline unsigned node_reach_flags(const struct sm_node *n)
+{
+	return SLAB_ALLOC_THISNODE | ((n->flags & SM_NODE_PRIVATE) ? SLAB_ALLOC_MANAGED : 0) |
+	       ((n->flags & SM_NODE_UNMAPPED) ? SLAB_ALLOC_UNMAPPED : 0) |
+	       ((n->flags & SM_NODE_RESERVED) ? SLAB_ALLOC_CMA : 0);
 }
 
 /* The owner's clock (ns). */
@@ -68,15 +83,34 @@ int pa_init(struct page_alloc *pa, const struct node_origin *o, const struct sm_
 void pa_destroy(struct page_alloc *pa) __hidden;
 
 /*
- * The nodes an allocation in @ctx may use, in order: ctx->node first, then
- * every other general node (none with THISNODE).  Fills @ids, returns count.
+ * Add a node of kind @spec (sm_node_create) made with @o, after the
+ * existing ones.  Returns its id, or -1 with errno ENOSPC (SM_MAX_NODES
+ * reached), EINVAL (a region it cannot take) or ENOMEM.  Takes pa->lock.
+ */
+int pa_add_node(struct page_alloc *pa, const struct node_origin *o, size_t size,
+		const struct node_spec *spec) __hidden;
+
+/*
+ * The node the calling thread's requests without a node should prefer: the
+ * first general node bound to the NUMA node it runs on now (the OS's
+ * numa_node, getcpu), or 0 when there is none.  No system call while no
+ * general node is bound.  Lock-free.
+ */
+int pa_local_node(struct page_alloc *pa) __hidden;
+
+/*
+ * The nodes an allocation in @ctx may use, in order: ctx->node first if it
+ * may use it; with THISNODE or MANAGED nothing else; otherwise, with CMA,
+ * the reserved nodes, then every other node the request may use except
+ * private ones.  Which node a request may use is decided in one place
+ * (page_alloc.c, node_allows).  Fills @ids, returns count.
  */
 unsigned pa_node_order(struct page_alloc *pa, const struct slab_alloc_context *ctx, int *ids) __hidden;
 
 /*
- * Add a node after every node allowed by @ctx ran out (@seen: the node
- * count the caller saw; if it changed, the newest node is returned instead
- * of a new one).  Node k has node_size * 2^k bytes (at most
+ * Add a general node after every node allowed by @ctx ran out (@seen: the
+ * node count the caller saw; if it changed, the newest node is returned
+ * instead of a new one, when @ctx may use it).  The k-th node grown has node_size * 2^k bytes (at most
  * SM_MAX_NODE_SIZE), or more when that cannot hold a run of @pages pages:
  * the smallest further doubling that can.  Returns its id, or -1 when
  * max_nodes is reached, no node can hold @pages, the OS refuses, or

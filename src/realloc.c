@@ -38,6 +38,24 @@ static void *move_object(struct sm_instance *inst, void *p, size_t old, size_t n
 	return q;
 }
 
+/*
+ * The same for @p in routed node @nd (private, unmapped, reserved): the
+ * new object comes from @nd too, never from a general node.
+ */
+static __noinline void *move_object_home(struct sm_instance *inst, struct sm_node *nd, void *p,
+					 size_t old, size_t n, unsigned gfp)
+{
+	unsigned flags = gfp_to_alloc_flags(gfp & ~SM_GFP_ZERO) | node_reach_flags(nd);
+	void *q = kmalloc_inline(inst, n, 0, flags, nd->id);
+	if (!q)
+		return NULL;
+	memcpy(q, p, MIN(old, n));
+	if ((gfp & SM_GFP_ZERO) && n > old)
+		memset((char *)q + old, 0, sm_ksize(q) - old);
+	kfree_inline(p);
+	return q;
+}
+
 void *sm_krealloc(void *p, size_t n, unsigned gfp)
 {
 	if (!p) {
@@ -63,6 +81,12 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 			return p;
 		return move_object(s->inst, p, usable, n, gfp);
 	}
+	if ((s = obj_cache_routed(p)) != NULL) {
+		size_t usable = s->is_kmalloc ? s->size : s->object_size;
+		if (keep_in_place(usable, n))
+			return p;
+		return move_object_home(s->inst, node_of(p), p, usable, n, gfp);
+	}
 	struct large_ref r;
 	if (!large_lookup(p, &r)) {
 		registry_default_sink_prepare(); /* a foreign pointer's report goes there */
@@ -87,5 +111,7 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 		return p;
 	if (q)
 		return q;
+	if (node_routed(r.node))
+		return move_object_home(inst, r.node, p, usable, n, gfp);
 	return move_object(inst, p, usable, n, gfp);
 }

@@ -38,15 +38,19 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 	struct sm_node *n = pa_alloc_pages(s->pa, s->slab_pages, 1, ctx, &first, &zeroed);
 	if (!n)
 		return NULL;
+	/* A private, unmapped or reserved node's slab: fclass 0 and its own
+	   type, so that no fast path takes its objects into a sheaf. */
+	bool routed = node_routed(n);
 	for (uint32_t i = 0; i < s->slab_pages; i++) {
 		struct slab *p = &n->descs[first + i];
 		p->cache = s;
 		p->head = first;
 		p->page_off = (uint8_t)i;
-		WRITE_ONCE(p->type, PT_SLAB); /* a neighbour's free reads it (node.c run_insert) */
+		/* a neighbour's free reads it (node.c run_insert) */
+		WRITE_ONCE(p->type, routed ? PT_SLAB_ROUTED : PT_SLAB);
 		/* Last: a non-zero fclass implies everything above (free()'s
 		   fast path checks nothing else of the descriptor). */
-		WRITE_ONCE(p->fclass, s->fclass);
+		WRITE_ONCE(p->fclass, routed ? 0 : s->fclass);
 	}
 	struct slab *d = &n->descs[first];
 	d->npages = s->slab_pages;

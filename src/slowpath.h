@@ -106,13 +106,6 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 void kfree_large(void *p) __hidden __noinline;
 struct sm_instance *__kfree_large(void *p, bool trylock) __hidden;
 
-/* The public SM_GFP_* flags as alloc_flags. */
-static inline unsigned gfp_to_alloc_flags(unsigned gfp)
-{
-	return ((gfp & SM_GFP_ZERO) ? SLAB_ALLOC_ZERO : 0) |
-	       ((gfp & SM_GFP_THISNODE) ? SLAB_ALLOC_THISNODE : 0);
-}
-
 /*
  * The end of every sheaf slow path: the delayed purge if due (still busy),
  * then busy cleared, then, at the end of an allocation (helper.h says why

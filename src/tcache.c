@@ -25,7 +25,7 @@ struct tcache *tcache_create(struct sm_instance *inst)
 	tc->inst = inst;
 	tc->first_page = first;
 	tc->npages = npages;
-	tc->node_id = 0;
+	tc->node_id = (int8_t)pa_local_node(&inst->pa);
 	tc->busy = &sm_thread.busy;
 	/* The default instance's kmalloc sheaves are the TLS block's, all none
 	   (zero) since the thread's last tcache_destroy, if any. */
@@ -129,6 +129,22 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 			view_install(&c->main, full);
 			if (empty)
 				sheaf_free(empty); /* the barn has enough empties */
+			return true;
+		}
+	}
+	/* From the slabs.  A thread on a NUMA node with a node bound to it
+	   fills from that node alone first (its partial slabs, else a new
+	   slab there), then from anywhere.  node_id is looked up again every
+	   256 such refills, as threads move between CPUs (no system call
+	   unless a node is bound: pa_local_node). */
+	if (unlikely(++tc->numa_tick == 0))
+		tc->node_id = (int8_t)pa_local_node(s->pa);
+	if (unlikely(tc->node_id > 0) && ctx->node == SM_NO_NODE) {
+		struct slab_alloc_context local = *ctx;
+		local.node = tc->node_id;
+		local.alloc_flags |= SLAB_ALLOC_THISNODE;
+		if (sheaf_refill(s, m, &local)) {
+			view_install(&c->main, m);
 			return true;
 		}
 	}

@@ -35,7 +35,11 @@ struct tcache {
 	                                   the fork child only) */
 	struct list_head link;          /* on inst->tcaches, under inst->lock */
 	uint32_t first_page, npages;    /* the page run holding this tcache */
-	int8_t node_id;                 /* whose barns it exchanges with (0) */
+	int8_t node_id;                 /* whose barns it exchanges with, and the
+	                                   node its refills prefer: a general
+	                                   node bound to the thread's NUMA node
+	                                   (pa_local_node), else 0 */
+	uint8_t numa_tick;              /* refills until node_id is looked up again */
 	struct pcs *kpcs;               /* the sheaves of the kmalloc caches, by
 	                                   id: for the default instance the
 	                                   owner's sm_thread.kmalloc_pcs + 1

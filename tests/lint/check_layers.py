@@ -33,7 +33,7 @@ LAYERS = [
     ("registry", "registry.h registry.c fork.h fork.c"),
     ("paths", "slowpath.h fastpath.h"),
     ("entry", "alloc.c free.c realloc.c nolock.c cache_lifecycle.c stats.c report.c default.c "
-              "bulk.c kernel_api.c"),
+              "bulk.c kernel_api.c node_api.c"),
     ("shim", "malloc.c"),
 ]
 LAYER_OF = {f: i for i, (_, files) in enumerate(LAYERS) for f in files.split()}
