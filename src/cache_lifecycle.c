@@ -41,8 +41,10 @@ sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, 
 		err = ENOMEM;
 		goto out;
 	}
+	cache_stat_inc(dc, STAT_INTERNAL_ALLOC); /* the statistics leave it out */
 	memset(s, 0, sizeof(*s));
 	if (!kmem_cache_init(s, &inst->pa, &inst->opts, name, size, align, flags, ctor)) {
+		cache_stat_inc(dc, STAT_INTERNAL_FREE);
 		kmem_cache_free_direct(dc, s);
 		err = EINVAL;
 		goto out;
@@ -53,6 +55,7 @@ sm_cache_t *sm_cache_create(sm_instance_t *inst, const char *name, size_t size, 
 		;
 	if (id == SM_MAX_CACHES) {
 		sm_unlock(&inst->lock);
+		cache_stat_inc(dc, STAT_INTERNAL_FREE);
 		kmem_cache_free_direct(dc, s);
 		err = ENOSPC;
 		goto out;
@@ -132,9 +135,13 @@ int sm_cache_destroy(sm_cache_t *s)
 		return -EBUSY;
 	}
 	cache_release_empty(s, UINT64_MAX);
+	/* The id may be given to a new cache: it starts counting from 0. */
+	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next)
+		WRITE_ONCE(list_entry(pos, struct tcache, link)->allocs[s->id], 0);
 	list_del(&s->list);
 	inst->cache_by_id[s->id] = NULL;
 	sm_unlock(&inst->lock);
+	cache_stat_inc(descriptor_cache(inst), STAT_INTERNAL_FREE);
 	kmem_cache_free_direct(descriptor_cache(inst), s);
 	sm_leave(nested);
 	return 0;

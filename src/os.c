@@ -175,6 +175,59 @@ void os_write_stderr(const char *s, size_t len)
 	errno = saved;
 }
 
+size_t os_read_file(const char *path, size_t offset, char *buf, size_t n)
+{
+	int saved = errno;
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		while (len + 1 < n) {
+			ssize_t r = pread(fd, buf + len, n - 1 - len, (off_t)(offset + len));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			len += (size_t)r;
+		}
+		close(fd);
+	}
+	if (n)
+		buf[len] = 0;
+	errno = saved;
+	return len;
+}
+
+int os_open_output(const char *path, bool truncate)
+{
+	int saved = errno;
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : O_APPEND), 0644);
+	errno = saved;
+	return fd;
+}
+
+void os_write_fd(int fd, const char *s, size_t len)
+{
+	int saved = errno;
+	while (len) {
+		ssize_t n = write(fd, s, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		s += n;
+		len -= (size_t)n;
+	}
+	errno = saved;
+}
+
+void os_close(int fd)
+{
+	int saved = errno;
+	close(fd);
+	errno = saved;
+}
+
 size_t os_rss_bytes(void)
 {
 	int saved = errno;
