@@ -34,6 +34,9 @@ static void stats_interval_apply(unsigned seconds)
 	struct sm_instance *inst = &sm_default_inst;
 	WRITE_ONCE(inst->periodic, periodic_report);
 	WRITE_ONCE(inst->stats_interval_ms, seconds * 1000u);
+	if (seconds && !inst->deferred.helper_enabled)
+		sm_printk("slabmalloc: SLABMALLOC_STATS_INTERVAL needs the helper thread "
+			  "(SLABMALLOC_HELPER_THREAD=0): statistics at exit only\n");
 	if (seconds && inst->deferred.helper_enabled) {
 		WRITE_ONCE(inst->deferred.want_helper, 1);
 		__atomic_fetch_add(&inst->deferred.wake, 1, __ATOMIC_RELEASE);

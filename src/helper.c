@@ -52,7 +52,10 @@ static void *helper_main(void *arg)
 		unsigned iv = READ_ONCE(inst->stats_interval_ms);
 		void (*periodic)(struct sm_instance *) = READ_ONCE(inst->periodic);
 		uint64_t stats_wait = UINT64_MAX;
-		if (iv && periodic) {
+		/* ... unless it is the last thread (main called pthread_exit and
+		   the others ended): then it goes idle and exits as usual, and
+		   the process with it. */
+		if (iv && periodic && os_nr_threads() != 1) {
 			uint64_t iv_ns = (uint64_t)iv * 1000000u;
 			if (!next_stats || next_stats > now + iv_ns)
 				next_stats = now + iv_ns;

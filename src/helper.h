@@ -7,7 +7,8 @@
  * after helper_idle_ms without work (so it never keeps a process alive that
  * would otherwise have ended); the next push starts it again.  While the
  * instance asks for periodic statistics (inst->periodic, every
- * stats_interval_ms), it calls that too and does not go idle.
+ * stats_interval_ms), it calls that too and does not go idle while
+ * another thread of the process is alive.
  */
 #ifndef SM_HELPER_H
 #define SM_HELPER_H

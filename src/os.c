@@ -197,6 +197,27 @@ size_t os_read_file(const char *path, size_t offset, char *buf, size_t n)
 	return len;
 }
 
+unsigned os_nr_threads(void)
+{
+	char buf[1024];
+	size_t len = os_read_file("/proc/self/stat", 0, buf, sizeof(buf));
+	/* Field 20; the name (field 2) may hold spaces, so count after its ')'. */
+	const char *c = NULL;
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == ')')
+			c = buf + i;
+	if (!c || c[1] != ' ')
+		return 0;
+	bool zombie = c[2] == 'Z'; /* field 3, the main thread's state */
+	for (int field = 2; field < 20 && *c; c++)
+		if (*c == ' ')
+			field++;
+	unsigned n = 0;
+	while (*c >= '0' && *c <= '9')
+		n = n * 10 + (unsigned)(*c++ - '0');
+	return n && zombie ? n - 1 : n;
+}
+
 int os_open_output(const char *path, bool truncate)
 {
 	int saved = errno;

@@ -60,6 +60,12 @@ size_t os_rss_bytes(void) __hidden;
  */
 size_t os_read_file(const char *path, size_t offset, char *buf, size_t n) __hidden;
 int os_open_output(const char *path, bool truncate) __hidden;
+/*
+ * Live threads of this process, from /proc/self/stat (0 if unknown): its
+ * thread count, less the main thread if that has called pthread_exit (a
+ * zombie, still counted until the last thread ends).
+ */
+unsigned os_nr_threads(void) __hidden;
 void os_write_fd(int fd, const char *s, size_t len) __hidden;
 void os_close(int fd) __hidden;
 

@@ -12,6 +12,8 @@
  *                   to 1750, then all freed (the statistics count them)
  *   exec MB PROG..  touch MB MiB, then execv PROG (its peak RSS is its own)
  *   interval FILE   wait until FILE holds a periodic report ("final":false)
+ *   last_thread     start the helper (periodic statistics asked for), then
+ *                   pthread_exit from main: the process must still end
  *   option_set      sm_option_set after set-up: each return, one per line
  *   empty           a new instance, one object allocated and freed: the
  *                   program's live bytes and page runs (both 0)
@@ -23,6 +25,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +169,36 @@ static int mode_interval(const char *file)
 	return 1;
 }
 
+/* Threads of this process (/proc/self/stat, field 20). */
+static int nr_threads(void)
+{
+	char buf[1024];
+	FILE *f = fopen("/proc/self/stat", "r");
+	CHECK(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *c = strrchr(buf, ')');
+	CHECK(c);
+	for (int field = 2; field < 20; c++)
+		if (*c == ' ')
+			field++;
+	return atoi(c);
+}
+
+static int mode_last_thread(void)
+{
+	for (int round = 0; round < 600 && nr_threads() < 2; round++) {
+		for (int i = 0; i < 64; i++)
+			free(malloc(BLOCK)); /* a slow path starts the helper */
+		usleep(100000);
+	}
+	CHECK(nr_threads() >= 2);
+	printf("helper running; main exits\n");
+	fflush(stdout);
+	pthread_exit(NULL);
+}
+
 static int mode_option_set(void)
 {
 	printf("stats=%d\n", sm_option_set("stats", "json"));
@@ -215,6 +248,8 @@ int main(int argc, char **argv)
 		return mode_exec((size_t)atol(argv[2]), argv + 3);
 	if (argc >= 3 && !strcmp(argv[1], "interval"))
 		return mode_interval(argv[2]);
+	if (argc >= 2 && !strcmp(argv[1], "last_thread"))
+		return mode_last_thread();
 	if (argc >= 2 && !strcmp(argv[1], "option_set"))
 		return mode_option_set();
 	if (argc >= 2 && !strcmp(argv[1], "empty"))

@@ -159,6 +159,16 @@ def t_interval():
     check(any(not x["final"] for x in reps) and reps[-1]["final"],
           "SLABMALLOC_STATS_INTERVAL: periodic reports from the helper thread, then the final one",
           r.stdout + r.stderr)
+    # The helper is the last thread after main's pthread_exit: it must let
+    # the process end (run() fails on the 120 s timeout otherwise).
+    r = run([PROG, "last_thread"], {"SLABMALLOC_STATS": "json", "SLABMALLOC_STATS_INTERVAL": "1",
+                                    "SLABMALLOC_STATS_FILE": os.path.join(d, "last.json"),
+                                    "SLABMALLOC_HELPER_IDLE_MS": "100"})
+    check("helper running" in r.stdout, "SLABMALLOC_STATS_INTERVAL: a process whose main thread "
+          "calls pthread_exit still ends (the helper does not keep it alive)")
+    r = run([PROG, "counts", "10"], {"SLABMALLOC_STATS_INTERVAL": "5", "SLABMALLOC_HELPER_THREAD": "0"})
+    check("SLABMALLOC_STATS_INTERVAL needs the helper thread" in r.stderr,
+          "SLABMALLOC_STATS_INTERVAL without the helper thread: said so", r.stderr)
 
 
 def verbose_options(stderr):
