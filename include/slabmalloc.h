@@ -362,7 +362,8 @@ struct sm_stats {
  * change on a running instance: stats, stats_file, stats_interval,
  * on_error, purge_delay_ms, huge_threshold and helper_idle_ms.  Returns 0,
  * -EINVAL for an unknown name or a value out of range, -EBUSY for an
- * option fixed once the instance is set up.
+ * option fixed once the instance is set up.  Before the set-up, call it
+ * from one thread at a time (what it records is read by the set-up).
  */
 SM_API int sm_option_set(const char *name, const char *value);
 
@@ -377,10 +378,12 @@ SM_API void sm_cache_foreach(sm_instance_t *inst,
 			     void (*fn)(const struct sm_cache_stats *st, void *arg), void *arg);
 
 /*
- * Print a slabinfo-style table of @inst to stderr: per cache the active and
- * total objects, object size, objects and pages per slab, slabs, objects
- * cached in sheaves, slabs made and sheaf refills; then totals, memory by
- * kind and the peak RSS of the process.  Allocates nothing.
+ * Print a slabinfo-style table of @inst to stderr, headed by the process id,
+ * program and command line: per cache the active and total objects, object
+ * size, objects and pages per slab, slabs, objects cached in sheaves, slabs
+ * made, sheaf refills, the peak of objects out of the slabs, allocations
+ * and the allocator's own objects; then totals, call counts, memory by kind
+ * and the peak RSS of the process (VmHWM).  Allocates nothing.
  */
 SM_API void sm_stats_print(sm_instance_t *inst);
 
