@@ -483,7 +483,7 @@ SM_API size_t sm_cache_object_size(const sm_cache_t *s);
  * they are part of the ABI.  The contents are the library's; the caller
  * only hands the address to sm_cache_setup.
  */
-#define SM_CACHE_STORAGE_SIZE  4096
+#define SM_CACHE_STORAGE_SIZE  8192
 #define SM_CACHE_STORAGE_ALIGN 64
 struct sm_cache_storage {
 	unsigned char opaque[SM_CACHE_STORAGE_SIZE];
@@ -590,6 +590,14 @@ struct sm_cache_stats {
 	uint64_t flushes;          /* sheaves flushed to slabs */
 	uint64_t slabs_allocated;
 	uint64_t slabs_freed;
+	/* Added with the statistics of issue 14. */
+	size_t internal_objects;   /* the allocator's own objects in this cache
+	                              (sheaves, cache descriptors): not in
+	                              active_objects */
+	size_t peak_objects;       /* the most objects out of the slabs at once
+	                              (live ones and those cached in sheaves) */
+	uint64_t allocs;           /* objects handed out since creation */
+	uint64_t frees;            /* objects given back (allocs - active_objects) */
 };
 
 struct sm_stats {
@@ -610,7 +618,36 @@ struct sm_stats {
 	uint64_t helper_starts;    /* times the helper thread was started */
 	uint64_t helper_wakeups;   /* times it woke up */
 	bool helper_running;
+	/* Added with the statistics of issue 14: calls since creation. */
+	uint64_t allocs;           /* objects, page runs and huge mappings handed
+	                              out (malloc, calloc, the memalign family,
+	                              realloc's moves, the sm_* allocations) */
+	uint64_t frees;            /* of those, given back */
+	uint64_t reallocs;         /* realloc calls on a live object */
+	uint64_t bytes_allocated;  /* bytes of those allocations: the size
+	                              class for small ones, the request for
+	                              page runs and huge mappings */
+	uint64_t large_allocs;     /* of allocs, page runs and huge mappings */
+	uint64_t large_frees;
+	size_t live_bytes;         /* the program's live objects (size classes)
+	                              and page runs, huge mappings included */
+	size_t internal_bytes;     /* the allocator's own: sheaves, cache
+	                              descriptors, thread caches */
 };
+
+/*
+ * Set option @name (as the environment's SLABMALLOC_<NAME>, case ignored,
+ * prefix optional: "stats", "SLABMALLOC_PURGE_DELAY_MS") of the default
+ * instance to @value (as the environment would write it: "json", "200",
+ * "1GiB", "on").  Before the default instance is set up, every option may
+ * be set (the environment still wins over it); after, only those that can
+ * change on a running instance: stats, stats_file, stats_interval,
+ * on_error, purge_delay_ms, huge_threshold and helper_idle_ms.  Returns 0,
+ * -EINVAL for an unknown name or a value out of range, -EBUSY for an
+ * option fixed once the instance is set up.  Before the set-up, call it
+ * from one thread at a time (what it records is read by the set-up).
+ */
+SM_API int sm_option_set(const char *name, const char *value);
 
 SM_API void sm_stats_get(sm_instance_t *inst, struct sm_stats *st);
 /* Stats of one cache (a consistent snapshot per node, approximate across threads). */
@@ -623,10 +660,12 @@ SM_API void sm_cache_foreach(sm_instance_t *inst,
 			     void (*fn)(const struct sm_cache_stats *st, void *arg), void *arg);
 
 /*
- * Print a slabinfo-style table of @inst to stderr: per cache the active and
- * total objects, object size, objects and pages per slab, slabs, objects
- * cached in sheaves, slabs made and sheaf refills; then totals, memory by
- * kind and the peak RSS of the process.  Allocates nothing.
+ * Print a slabinfo-style table of @inst to stderr, headed by the process id,
+ * program and command line: per cache the active and total objects, object
+ * size, objects and pages per slab, slabs, objects cached in sheaves, slabs
+ * made, sheaf refills, the peak of objects out of the slabs, allocations
+ * and the allocator's own objects; then totals, call counts, memory by kind
+ * and the peak RSS of the process (VmHWM).  Allocates nothing.
  */
 SM_API void sm_stats_print(sm_instance_t *inst);
 

@@ -10,17 +10,29 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fastpath.h"
+#include "options.h"
 #include "printk.h"
 #include "registry.h"
+#include "report.h"
 
 #define SM_EXPORT __attribute__((visibility("default")))
 
 /* C23 and legacy names that Debian 12's headers do not declare. */
+void *__libc_malloc(size_t size);
+void __libc_free(void *p);
+void *__libc_calloc(size_t n, size_t size);
+void *__libc_realloc(void *p, size_t size);
+void *__libc_memalign(size_t align, size_t size);
+void *__libc_valloc(size_t size);
+void *__libc_pvalloc(size_t size);
+struct mallinfo __libc_mallinfo(void);
+int __libc_mallopt(int param, int value);
 void free_sized(void *p, size_t size);
 void free_aligned_sized(void *p, size_t align, size_t size);
 void cfree(void *p);
@@ -220,3 +232,90 @@ SM_EXPORT struct mallinfo mallinfo(void)
 	};
 	return mi;
 }
+
+/* ---- glibc's tuning and introspection calls (issue 14) ---- */
+
+/* The default instance's option @name set to @v (a number), as sm_option_set. */
+static int set_number(const char *name, unsigned long long v)
+{
+	char buf[32];
+	sm_snprintf(buf, sizeof(buf), "%llu", v);
+	return sm_option_set(name, buf) == 0;
+}
+
+/*
+ * mallopt: glibc's parameters mapped onto slabmalloc's options where they
+ * mean something here (docs/usage.md, "mallopt"); 1 for done, 0 for a
+ * parameter or value that has no meaning here (glibc's convention).
+ */
+SM_EXPORT int mallopt(int param, int value)
+{
+	if (!ready())
+		return 0;
+	switch (param) {
+	case M_MMAP_THRESHOLD:
+		/* Above it, a mapping of its own: slabmalloc's huge threshold
+		   (which cannot go below the largest size class). */
+		if (value < 0)
+			return 0;
+		return set_number("huge_threshold", MAX((unsigned long long)value,
+							(unsigned long long)SM_KMALLOC_MAX_CACHE_SIZE));
+	case M_MMAP_MAX:
+		/* 0: never mmap a block of its own; slabmalloc's page runs
+		   then serve everything up to the largest threshold. */
+		return value == 0 ? set_number("huge_threshold", SM_MAX_HUGE_THRESHOLD) : 0;
+	case M_TRIM_THRESHOLD:
+		/* slabmalloc gives free memory back by age, not amount: 0
+		   returns it at once, -1 (never trim) keeps it for an hour, the
+		   longest delay; another threshold keeps the delay as it is. */
+		if (value == 0)
+			return set_number("purge_delay_ms", 0);
+		if (value < 0)
+			return set_number("purge_delay_ms", 3600000);
+		return 1;
+	case M_CHECK_ACTION:
+		/* Bit 2: abort after the message; without it, go on. */
+		return sm_option_set("on_error", (value & 2) ? "abort" : "report") == 0;
+	default:
+		/* M_MXFAST, M_TOP_PAD, M_ARENA_MAX, M_ARENA_TEST (no fastbins,
+		   heap top or arenas here), M_PERTURB (no poisoning yet) and
+		   anything unknown. */
+		return 0;
+	}
+}
+
+static void emit_file(const char *buf, size_t len, void *arg)
+{
+	fwrite(buf, 1, len, (FILE *)arg);
+}
+
+/*
+ * malloc_info: slabmalloc's state in glibc's XML shape.  The figures are
+ * copied out under the allocator's locks and written to @fp after each is
+ * released, so stdio may allocate its buffer through malloc.
+ */
+SM_EXPORT int malloc_info(int options, FILE *fp)
+{
+	if (options != 0 || !fp) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!ready())
+		return -1;
+	report_xml(&sm_default_inst, emit_file, fp);
+	return 0;
+}
+
+/* glibc's __libc_* names, which some programs call to reach "the real malloc". */
+SM_EXPORT void *__libc_malloc(size_t size) { return malloc(size); }
+SM_EXPORT void __libc_free(void *p) { free(p); }
+SM_EXPORT void *__libc_calloc(size_t n, size_t size) { return calloc(n, size); }
+SM_EXPORT void *__libc_realloc(void *p, size_t size) { return realloc(p, size); }
+SM_EXPORT void *__libc_memalign(size_t align, size_t size) { return memalign(align, size); }
+SM_EXPORT void *__libc_valloc(size_t size) { return valloc(size); }
+SM_EXPORT void *__libc_pvalloc(size_t size) { return pvalloc(size); }
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+SM_EXPORT struct mallinfo __libc_mallinfo(void) { return mallinfo(); }
+#pragma GCC diagnostic pop
+SM_EXPORT int __libc_mallopt(int param, int value) { return mallopt(param, value); }

@@ -13,17 +13,29 @@
 void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node)
 {
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, flags, node);
+	void *p;
 	if (unlikely(flags & SLAB_ALLOC_CMA) && !(flags & SLAB_ALLOC_CONFINED)) {
 		/* The regions first, new slabs included; then anywhere allowed. */
 		int saved = errno;
 		ctx.alloc_flags |= SLAB_ALLOC_RESERVED_ONLY;
-		void *p = kmem_cache_alloc_direct(s, &ctx);
+		p = kmem_cache_alloc_direct(s, &ctx);
 		if (p)
-			return p;
+			goto out;
 		errno = saved;
 		ctx.alloc_flags = flags;
 	}
-	return kmem_cache_alloc_direct(s, &ctx);
+	p = kmem_cache_alloc_direct(s, &ctx);
+out:
+	if (p)
+		cache_stat_inc(s, STAT_ALLOC_DIRECT); /* the sheaves' pops count the rest */
+	return p;
+}
+
+/* A page run or huge mapping of @size bytes was handed out (statistics). */
+static void count_large(struct sm_instance *inst, size_t size)
+{
+	__atomic_fetch_add(&inst->large_allocs, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&inst->large_bytes_requested, size, __ATOMIC_RELAXED);
 }
 
 /*
@@ -59,10 +71,14 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 	/* The common turn of main and spare needs no barn, and ends without
 	   the purge check (no clock read) or a helper to start. */
 	struct pcs *c = tcache_pcs(tc, id);
-	bool turned = tcache_swap(c, true);
+	bool turned = tcache_swap(c, &tc->allocs[id], true);
 	if (likely(turned || tcache_refill_main(tc, s, &ctx))) {
-		WRITE_ONCE(c->main.size, c->main.size - 1);
-		p = c->main.objects[c->main.size];
+		/* Read once each: the atomic store would make the compiler
+		   load them again. */
+		void **objs = c->main.objects;
+		uint32_t n = c->main.size - 1;
+		WRITE_ONCE(c->main.size, n);
+		p = objs[n];
 		*obj_free_word(s, p) = 0; /* handed out */
 	} else {
 		/* No sheaf to be had: one object straight from the slabs, if any;
@@ -153,6 +169,8 @@ static __noinline void *kmalloc_large_slow(struct sm_instance *inst, size_t size
 	if (!p && !nested && size <= SM_MAX_ALLOC && align <= SM_MAX_ALIGN && inst_reclaim(inst))
 		p = large_alloc(&inst->pa, size, align, &ctx);
 	sm_leave(nested);
+	if (p)
+		count_large(inst, size);
 	if (!nested)
 		helper_check(inst, HELPER_MAY_START);
 	return p;
@@ -172,6 +190,7 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 		barrier();
 		sm_thread.busy = 0;
 		if (p) {
+			count_large(inst, size);
 			/* The end of an allocation: start the helper if a deferred
 			   free asked for one (slow_path_exit does the same). */
 			if (unlikely(READ_ONCE(inst->deferred.want_helper)))

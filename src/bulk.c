@@ -48,7 +48,7 @@ static size_t take_from_view(struct kmem_cache *s, struct sheaf_view *v, void **
 static bool take_full_sheaf(struct tcache *tc, struct kmem_cache *s, struct pcs *c)
 {
 	struct node_barn *barn = tcache_barn(tc, s);
-	struct slab_sheaf *m = view_sync(&c->main);
+	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], &c->main);
 	struct slab_sheaf *full;
 	if (!m) {
 		full = barn_get_full_sheaf(s, barn, false);
@@ -67,9 +67,10 @@ static bool take_full_sheaf(struct tcache *tc, struct kmem_cache *s, struct pcs 
  * Refill main from the slabs (a new sheaf if the thread has none).  Returns
  * the objects added: 0 when out of memory.  Busy set, no lock held.
  */
-static unsigned refill_main(struct kmem_cache *s, struct pcs *c, const struct slab_alloc_context *ctx)
+static unsigned refill_main(struct tcache *tc, struct kmem_cache *s, struct pcs *c,
+			    const struct slab_alloc_context *ctx)
 {
-	struct slab_sheaf *m = view_sync(&c->main);
+	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], &c->main);
 	if (!m) {
 		m = sheaf_alloc(s, ctx);
 		if (!m)
@@ -97,6 +98,8 @@ static size_t take_from_slabs(struct kmem_cache *s, const struct slab_alloc_cont
 			break;
 		for (unsigned i = 0; i < k; i++)
 			*obj_free_word(s, p[got + i]) = 0; /* handed out */
+		/* Past the sheaves: counted here (the statistics' allocations). */
+		__atomic_fetch_add(&s->stat[STAT_ALLOC_DIRECT], k, __ATOMIC_RELAXED);
 		got += k;
 	}
 	return got;
@@ -135,7 +138,7 @@ static size_t cache_alloc_bulk(struct kmem_cache *s, unsigned flags, size_t n, v
 			break;
 		/* Main is dry: the spare if frees filled it, then a full sheaf
 		   of the barn. */
-		if (tcache_swap(c, true))
+		if (tcache_swap(c, &tc->allocs[s->id], true))
 			continue;
 		slow = true;
 		if (take_full_sheaf(tc, s, c))
@@ -143,7 +146,7 @@ static size_t cache_alloc_bulk(struct kmem_cache *s, unsigned flags, size_t n, v
 		/* What is left comes from the slabs: straight into @p when it
 		   would fill a sheaf anyway, else into main, which keeps the
 		   rest for the next allocations as a single miss would. */
-		if (n - got >= s->sheaf_capacity || !refill_main(s, c, &ctx))
+		if (n - got >= s->sheaf_capacity || !refill_main(tc, s, c, &ctx))
 			break;
 	}
 	if (got < n) {
@@ -233,7 +236,7 @@ static void cache_free_bulk_tc(struct kmem_cache *s, struct tcache *tc, size_t n
 	while (i < n) {
 		uint32_t sz = v->size, cap = v->capacity;
 		if (sz >= cap) {
-			if (tcache_swap(c, false))
+			if (tcache_swap(c, &tc->allocs[s->id], false))
 				continue;
 			slow = true;
 			if (tcache_make_room(tc, s))

@@ -50,9 +50,12 @@ static struct kmem_cache *descriptor_get(struct sm_instance *inst, struct kmem_c
 	}
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(sizeof(struct kmem_cache), SLAB_ALLOC_NO_RECURSE,
 						       SM_NO_NODE);
-	struct kmem_cache *s = kmem_cache_alloc_direct(descriptor_cache(inst), &ctx);
+	struct kmem_cache *dc = descriptor_cache(inst);
+	struct kmem_cache *s = kmem_cache_alloc_direct(dc, &ctx);
 	if (!s)
 		*err = ENOMEM;
+	else
+		cache_stat_inc(dc, STAT_INTERNAL_ALLOC); /* the statistics leave it out */
 	return s;
 }
 
@@ -62,10 +65,12 @@ static struct kmem_cache *descriptor_get(struct sm_instance *inst, struct kmem_c
  */
 static void descriptor_put(struct sm_instance *inst, struct kmem_cache *s, bool preallocated)
 {
-	if (preallocated)
+	if (preallocated) {
 		memset(s, 0, sizeof(*s));
-	else
+	} else {
+		cache_stat_inc(descriptor_cache(inst), STAT_INTERNAL_FREE);
 		kmem_cache_free_direct(descriptor_cache(inst), s);
+	}
 }
 
 sm_cache_t *sm_cache_create_args(sm_instance_t *inst, const char *name, size_t size,
@@ -210,6 +215,9 @@ int sm_cache_destroy(sm_cache_t *s)
 	}
 	s->flags &= ~SM_CACHE_TYPESAFE_BY_RCU; /* the cache goes: so may its memory */
 	cache_release_empty(s, UINT64_MAX);
+	/* The id may be given to a new cache: it starts counting from 0. */
+	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next)
+		WRITE_ONCE(list_entry(pos, struct tcache, link)->allocs[s->id], 0);
 	list_del(&s->list);
 	inst->cache_by_id[s->id] = NULL;
 	sm_unlock(&inst->lock);

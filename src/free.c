@@ -99,11 +99,12 @@ void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 	/* The common turn of spare and main needs no barn and ends without
 	   the purge check (no clock read). */
 	struct pcs *c = tcache_pcs(tc, s->id);
-	bool turned = tcache_swap(c, false);
+	bool turned = tcache_swap(c, &tc->allocs[s->id], false);
 	if (likely(turned || tcache_make_room(tc, s))) {
 		*obj_free_word(s, p) = s->free_key;
-		WRITE_ONCE(c->spare.objects[c->spare.size], p);
-		WRITE_ONCE(c->spare.size, c->spare.size + 1);
+		uint32_t n = c->spare.size; /* read once: see __slab_alloc_slow */
+		WRITE_ONCE(c->spare.objects[n], p);
+		WRITE_ONCE(c->spare.size, n + 1);
 	} else {
 		kmem_cache_free_direct(s, p); /* no sheaf to be had */
 	}
@@ -222,6 +223,7 @@ static bool kfree_to_runcache(void *p, struct sm_instance **instp)
 		*instp = NULL;
 		return true;
 	case RUNCACHE_CACHED:
+		__atomic_fetch_add(&inst->large_frees, 1, __ATOMIC_RELAXED);
 		break;
 	}
 	if (now) /* this put read the clock: the purge timer with it */
@@ -262,10 +264,12 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 	uint64_t now = inst_now(inst);
 	switch (large_free(&inst->pa, &r, large_free_stamp(inst, &r, now), trylock)) {
 	case LARGE_FREED:
+		__atomic_fetch_add(&inst->large_frees, 1, __ATOMIC_RELAXED);
 		if (!trylock && !r.huge)
 			inst_maybe_purge(inst, now);
 		break;
 	case LARGE_BUSY:
+		__atomic_fetch_add(&inst->large_frees, 1, __ATOMIC_RELAXED);
 		defer_free(&inst->deferred, p, NULL);
 		break;
 	case LARGE_NOT_LIVE:

@@ -26,6 +26,7 @@ static void *helper_main(void *arg)
 	uint64_t idle_ns = (uint64_t)inst->opts.helper_idle_ms * 1000000u;
 	uint64_t tick_ns = MAX((uint64_t)inst->opts.purge_delay_ms * 1000000u / 2, (uint64_t)1000000u);
 	uint64_t idle_since = os_monotonic_ns();
+	uint64_t next_stats = 0; /* when the periodic statistics are due (0: not set) */
 
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&d->wake, __ATOMIC_ACQUIRE);
@@ -46,7 +47,27 @@ static void *helper_main(void *arg)
 		uint64_t now = os_monotonic_ns();
 		if (worked)
 			idle_since = now;
-		if (now - idle_since >= idle_ns) {
+		/* Periodic statistics (SLABMALLOC_STATS_INTERVAL): while they are
+		   asked for, the helper never goes idle. */
+		unsigned iv = READ_ONCE(inst->stats_interval_ms);
+		void (*periodic)(struct sm_instance *) = READ_ONCE(inst->periodic);
+		uint64_t stats_wait = UINT64_MAX;
+		/* ... unless it is the last thread (main called pthread_exit and
+		   the others ended): then it goes idle and exits as usual, and
+		   the process with it. */
+		if (iv && periodic && os_nr_threads() != 1) {
+			uint64_t iv_ns = (uint64_t)iv * 1000000u;
+			if (!next_stats || next_stats > now + iv_ns)
+				next_stats = now + iv_ns;
+			if (now >= next_stats) {
+				periodic(inst);
+				now = os_monotonic_ns();
+				next_stats = now + iv_ns;
+			}
+			stats_wait = next_stats - now;
+			idle_since = now;
+		}
+		if (stats_wait == UINT64_MAX && now - idle_since >= idle_ns) {
 			uint32_t running = HELPER_RUNNING;
 			if (!__atomic_compare_exchange_n(&d->helper, &running, HELPER_IDLE, false,
 							 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
@@ -65,7 +86,9 @@ static void *helper_main(void *arg)
 			idle_since = now;
 			continue;
 		}
-		uint64_t wait = MIN(tick_ns, idle_ns - (now - idle_since));
+		uint64_t wait = stats_wait != UINT64_MAX ? MIN(tick_ns, stats_wait)
+							 : MIN(tick_ns, idle_ns - (now - idle_since));
+		wait = MAX(wait, (uint64_t)1000000u); /* 0 would mean no timeout */
 		os_futex_wait(&d->wake, seq, wait);
 		__atomic_fetch_add(&d->helper_wakeups, 1, __ATOMIC_RELAXED);
 	}
@@ -167,6 +190,8 @@ void helper_fork_child(struct sm_instance *inst)
 	d->alive = 0;
 	if (d->helper != HELPER_STOPPING)
 		d->helper = HELPER_IDLE;
+	if (inst->stats_interval_ms && inst->periodic && d->helper_enabled)
+		d->want_helper = 1; /* the periodic statistics go on in the child */
 	if (d->head) {
 		/* The child's only thread finishes them on its next call. */
 		if (d->helper_enabled)

@@ -5,7 +5,10 @@
  * back.  It never runs user code (all signals blocked), never starts from a
  * signal handler or with a lock held, sleeps on a futex when idle and exits
  * after helper_idle_ms without work (so it never keeps a process alive that
- * would otherwise have ended); the next push starts it again.
+ * would otherwise have ended); the next push starts it again.  While the
+ * instance asks for periodic statistics (inst->periodic, every
+ * stats_interval_ms), it calls that too and does not go idle while
+ * another thread of the process is alive.
  */
 #ifndef SM_HELPER_H
 #define SM_HELPER_H

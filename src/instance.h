@@ -38,7 +38,10 @@
 #include "slabmalloc.h"
 
 struct sm_instance {
-	struct sm_options opts;         /* validated copy, read-only */
+	struct sm_options opts;         /* validated copy, read-only but for
+	                                   purge_delay_ms, huge_threshold and
+	                                   helper_idle_ms, which sm_option_set
+	                                   and mallopt may store (one word each) */
 	struct sm_os_ops os;            /* every member set, read-only */
 	struct report_sink err;         /* opts.error_handler and its arg */
 	unsigned slot;                  /* index in the registry and in sm_thread.slots */
@@ -56,6 +59,21 @@ struct sm_instance {
 	sm_lock_t purge_lock;           /* only tried */
 	uint64_t next_purge;            /* ns; relaxed atomic */
 	size_t purged_bytes;            /* relaxed atomic */
+
+	/* Statistics (relaxed atomics, slow paths only; stats.c sums them). */
+	uint64_t large_allocs;          /* page runs and huge mappings handed out */
+	uint64_t large_frees;
+	uint64_t large_bytes_requested; /* what their callers asked for */
+	uint64_t direct_reallocs;       /* sm_krealloc calls of threads without a tcache */
+	uint64_t exited_reallocs;       /* those counted by tcaches that have gone */
+	size_t internal_bytes;          /* page runs of the allocator's own (tcaches) */
+	/*
+	 * Called by the helper thread every stats_interval_ms (0: never), for
+	 * the periodic statistics of the default instance (set up by
+	 * default.c, above this layer).
+	 */
+	void (*periodic)(struct sm_instance *inst);
+	unsigned stats_interval_ms;
 
 	struct kmem_cache kmalloc_caches[SM_NR_KMALLOC];
 };

@@ -234,6 +234,8 @@ static unsigned take_from_lists(struct kmem_cache *s, struct sm_node *n,
 		unsigned k = slab_take(s, n, d, objs + got, want - got);
 		got += k;
 		kcn->inuse += k;
+		if (kcn->inuse > kcn->inuse_peak)
+			kcn->inuse_peak = kcn->inuse;
 		slab_relist(s, kcn, d, old, 0);
 	}
 	return got;
@@ -283,6 +285,8 @@ unsigned slab_get_objects(struct kmem_cache *s, const struct slab_alloc_context 
 	}
 	kcn->nr_slabs++;
 	kcn->inuse += got;
+	if (kcn->inuse > kcn->inuse_peak)
+		kcn->inuse_peak = kcn->inuse;
 	slab_relist(s, kcn, d, 0, 0);
 	sm_unlock(&kcn->list_lock);
 	return got;

@@ -69,6 +69,7 @@ struct kmem_cache_node {
 	size_t nr_partial, nr_empty;    /* nr_partial: all buckets together */
 	size_t nr_slabs;                /* partial + full + empty */
 	size_t inuse;                   /* objects handed out from these slabs */
+	size_t inuse_peak;              /* the most inuse has been (statistics) */
 	uint8_t epoch;                  /* bumped when a fork child abandons the
 	                                   lists: slabs of an older epoch take
 	                                   nothing back (their objects leak) */
@@ -77,7 +78,16 @@ struct kmem_cache_node {
 
 enum cache_stat {
 	STAT_BARN_GET, STAT_BARN_PUT, STAT_REFILL, STAT_FLUSH,
-	STAT_SLAB_ALLOC, STAT_SLAB_FREE, NR_CACHE_STATS
+	STAT_SLAB_ALLOC, STAT_SLAB_FREE,
+	/* Objects handed out past the sheaves (nolock, a node asked for, no
+	   tcache), and those exiting threads' tcaches had counted (tcache.h,
+	   allocs): with the live tcaches' counts, every allocation. */
+	STAT_ALLOC_DIRECT, STAT_ALLOC_EXITED,
+	/* The allocator's own objects in this (kmalloc) cache: sheaves and
+	   cache descriptors, made and freed; the statistics leave them out
+	   of the program's live objects. */
+	STAT_INTERNAL_ALLOC, STAT_INTERNAL_FREE,
+	NR_CACHE_STATS
 };
 
 struct kmem_cache {

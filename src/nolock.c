@@ -68,6 +68,10 @@ static void *kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned flags, in
 	} else {
 		struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags | SLAB_ALLOC_TRYLOCK, node);
 		p = large_alloc(&inst->pa, size, 0, &ctx);
+		if (p) { /* statistics, as alloc.c's count_large */
+			__atomic_fetch_add(&inst->large_allocs, 1, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&inst->large_bytes_requested, size, __ATOMIC_RELAXED);
+		}
 	}
 	sm_leave(nested);
 	return p;

@@ -364,6 +364,80 @@ void os_write_stderr(const char *s, size_t len)
 	errno = saved;
 }
 
+size_t os_read_file(const char *path, size_t offset, char *buf, size_t n)
+{
+	int saved = errno;
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		while (len + 1 < n) {
+			ssize_t r = pread(fd, buf + len, n - 1 - len, (off_t)(offset + len));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			len += (size_t)r;
+		}
+		close(fd);
+	}
+	if (n)
+		buf[len] = 0;
+	errno = saved;
+	return len;
+}
+
+unsigned os_nr_threads(void)
+{
+	char buf[1024];
+	size_t len = os_read_file("/proc/self/stat", 0, buf, sizeof(buf));
+	/* Field 20; the name (field 2) may hold spaces, so count after its ')'. */
+	const char *c = NULL;
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == ')')
+			c = buf + i;
+	if (!c || c[1] != ' ')
+		return 0;
+	bool zombie = c[2] == 'Z'; /* field 3, the main thread's state */
+	for (int field = 2; field < 20 && *c; c++)
+		if (*c == ' ')
+			field++;
+	unsigned n = 0;
+	while (*c >= '0' && *c <= '9')
+		n = n * 10 + (unsigned)(*c++ - '0');
+	return n && zombie ? n - 1 : n;
+}
+
+int os_open_output(const char *path, bool truncate)
+{
+	int saved = errno;
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : O_APPEND), 0644);
+	errno = saved;
+	return fd;
+}
+
+void os_write_fd(int fd, const char *s, size_t len)
+{
+	int saved = errno;
+	while (len) {
+		ssize_t n = write(fd, s, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		s += n;
+		len -= (size_t)n;
+	}
+	errno = saved;
+}
+
+void os_close(int fd)
+{
+	int saved = errno;
+	close(fd);
+	errno = saved;
+}
+
 size_t os_rss_bytes(void)
 {
 	int saved = errno;

@@ -76,4 +76,23 @@ bool os_thread_start(void *(*fn)(void *), void *arg, const char *name) __hidden;
 /* Resident set of this process in bytes, from /proc/self/statm (0 if unknown). */
 size_t os_rss_bytes(void) __hidden;
 
+/*
+ * Files for the statistics and the verbose line, without stdio or malloc
+ * (each is a few system calls; errno is preserved).  os_read_file reads up
+ * to @n - 1 bytes of @path from byte @offset on into @buf, NUL-terminates them and returns the
+ * count (0 when the file cannot be read).  os_open_output opens @path for
+ * writing (created 0644; emptied first when @truncate, else appended to) and
+ * returns the descriptor or -1; os_write_fd writes all of @len bytes.
+ */
+size_t os_read_file(const char *path, size_t offset, char *buf, size_t n) __hidden;
+int os_open_output(const char *path, bool truncate) __hidden;
+/*
+ * Live threads of this process, from /proc/self/stat (0 if unknown): its
+ * thread count, less the main thread if that has called pthread_exit (a
+ * zombie, still counted until the last thread ends).
+ */
+unsigned os_nr_threads(void) __hidden;
+void os_write_fd(int fd, const char *s, size_t len) __hidden;
+void os_close(int fd) __hidden;
+
 #endif /* SM_OS_H */

@@ -56,6 +56,16 @@ static __noinline void *move_object_home(struct sm_instance *inst, struct sm_nod
 	return q;
 }
 
+/* One more realloc of an object of @inst (statistics; off the fast paths). */
+static void count_realloc(struct sm_instance *inst)
+{
+	struct tcache *tc = tcache_peek(inst);
+	if (tc)
+		WRITE_ONCE(tc->reallocs, tc->reallocs + 1); /* the owner's counter */
+	else
+		__atomic_fetch_add(&inst->direct_reallocs, 1, __ATOMIC_RELAXED);
+}
+
 void *sm_krealloc(void *p, size_t n, unsigned gfp)
 {
 	if (!p) {
@@ -76,6 +86,7 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	}
 	struct kmem_cache *s = obj_cache(p);
 	if (likely(s)) {
+		count_realloc(s->inst);
 		size_t usable = s->is_kmalloc ? s->size : s->object_size;
 		if (keep_in_place(usable, n))
 			return p;
@@ -98,6 +109,7 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	if (r.huge && keep_in_place(usable, n))
 		return p;
 	struct sm_instance *inst = r.node->inst;
+	count_realloc(inst);
 	/* Re-entered (a signal handler): only try the locks. */
 	bool nested = sm_enter();
 	bool resized = large_resize(&inst->pa, &r, n, gfp & SM_GFP_ZERO, nested);

@@ -14,6 +14,7 @@ struct slab_sheaf *sheaf_alloc(struct kmem_cache *s, const struct slab_alloc_con
 	struct slab_sheaf *sh = kmem_cache_alloc_direct(s->sheaf_cache, &c);
 	if (!sh)
 		return NULL;
+	cache_stat_inc(s->sheaf_cache, STAT_INTERNAL_ALLOC);
 	sh->size = 0;
 	sh->capacity = s->sheaf_capacity;
 	sh->cache = s;
@@ -24,6 +25,7 @@ struct slab_sheaf *sheaf_alloc(struct kmem_cache *s, const struct slab_alloc_con
 void sheaf_free(struct slab_sheaf *sh)
 {
 	SM_BUG_ON(sh->size);
+	cache_stat_inc(sh->cache->sheaf_cache, STAT_INTERNAL_FREE);
 	kmem_cache_free_direct(sh->cache->sheaf_cache, sh);
 }
 

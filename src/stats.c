@@ -6,10 +6,15 @@
  */
 #include <string.h>
 
+#include "report.h"
 #include "tcache.h"
 
-/* Objects held in threads' sheaves of @s (inst->lock held; racy by nature). */
-static size_t thread_sheaf_objects(struct kmem_cache *s)
+/*
+ * Objects held in threads' sheaves of @s (inst->lock held; racy by nature),
+ * and into *@allocs the objects the threads popped from main sheaves
+ * (tcache.h, allocs): those synced, and those of the main installed now.
+ */
+static size_t thread_sheaf_objects(struct kmem_cache *s, uint64_t *allocs)
 {
 	struct sm_instance *inst = s->inst;
 	size_t n = 0;
@@ -17,6 +22,14 @@ static size_t thread_sheaf_objects(struct kmem_cache *s)
 	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next) {
 		struct tcache *tc = list_entry(pos, struct tcache, link);
 		n += tcache_count(tc, s);
+		*allocs += READ_ONCE(tc->allocs[s->id]);
+		struct sheaf_view *v = &tcache_pcs(tc, s->id)->main;
+		struct slab_sheaf *sh = view_sheaf(v);
+		if (sh) {
+			uint32_t base = MIN(READ_ONCE(sh->size), READ_ONCE(v->capacity));
+			uint32_t now = (uint32_t)view_count(v);
+			*allocs += base > now ? base - now : 0;
+		}
 	}
 	return n;
 }
@@ -37,15 +50,21 @@ static void cache_stats_locked(struct kmem_cache *s, struct sm_cache_stats *st)
 		st->partial_slabs += kcn->nr_partial;
 		st->empty_slabs += kcn->nr_empty;
 		inuse += kcn->inuse;
+		st->peak_objects += kcn->inuse_peak;
 		sm_unlock(&kcn->list_lock);
 		sm_lock(&kcn->barn.lock);
 		sheaf += (size_t)kcn->barn.nr_full * s->sheaf_capacity;
 		sm_unlock(&kcn->barn.lock);
 	}
-	sheaf += thread_sheaf_objects(s);
+	uint64_t allocs = READ_ONCE(s->stat[STAT_ALLOC_DIRECT]) + READ_ONCE(s->stat[STAT_ALLOC_EXITED]);
+	sheaf += thread_sheaf_objects(s, &allocs);
+	uint64_t internal = READ_ONCE(s->stat[STAT_INTERNAL_ALLOC]) - READ_ONCE(s->stat[STAT_INTERNAL_FREE]);
+	st->internal_objects = internal < inuse ? (size_t)internal : inuse;
 	st->total_objects = st->slabs * s->objects;
 	st->sheaf_objects = sheaf;
-	st->active_objects = inuse > sheaf ? inuse - sheaf : 0;
+	st->active_objects = inuse > sheaf + st->internal_objects ? inuse - sheaf - st->internal_objects : 0;
+	st->allocs = allocs;
+	st->frees = allocs > st->active_objects ? allocs - st->active_objects : 0;
 	st->barn_get = READ_ONCE(s->stat[STAT_BARN_GET]);
 	st->barn_put = READ_ONCE(s->stat[STAT_BARN_PUT]);
 	st->refills = READ_ONCE(s->stat[STAT_REFILL]);
@@ -70,6 +89,23 @@ void sm_cache_stats_get(sm_cache_t *s, struct sm_cache_stats *st)
 	cache_stats_locked(s, st);
 	sm_unlock(&s->inst->lock);
 	sm_leave(nested);
+}
+
+bool stats_cache_at(struct sm_instance *inst, unsigned id, struct sm_cache_stats *st)
+{
+	bool nested = sm_enter();
+	bool found = false;
+	if (!nested) {
+		sm_lock(&inst->lock);
+		struct kmem_cache *s = id < SM_MAX_CACHES ? inst->cache_by_id[id] : NULL;
+		if (s) {
+			cache_stats_locked(s, st);
+			found = true;
+		}
+		sm_unlock(&inst->lock);
+	}
+	sm_leave(nested);
+	return found;
 }
 
 void sm_cache_foreach(sm_instance_t *inst, void (*fn)(const struct sm_cache_stats *, void *), void *arg)
@@ -109,7 +145,23 @@ void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 		st->caches++;
 		for (unsigned i = 0; i < nr; i++)
 			st->slab_bytes += READ_ONCE(s->node[i].nr_slabs) * s->slab_pages * SM_PAGE_SIZE;
+		struct sm_cache_stats cs;
+		cache_stats_locked(s, &cs);
+		st->allocs += cs.allocs;
+		st->frees += cs.frees;
+		st->bytes_allocated += cs.allocs * cs.object_size;
+		st->live_bytes += cs.active_objects * cs.object_size;
+		st->internal_bytes += cs.internal_objects * cs.object_size;
 	}
+	st->reallocs = READ_ONCE(inst->direct_reallocs) + READ_ONCE(inst->exited_reallocs);
+	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next)
+		st->reallocs += READ_ONCE(list_entry(pos, struct tcache, link)->reallocs);
+	st->large_allocs = READ_ONCE(inst->large_allocs);
+	st->large_frees = READ_ONCE(inst->large_frees);
+	st->allocs += st->large_allocs;
+	st->frees += st->large_frees;
+	st->bytes_allocated += READ_ONCE(inst->large_bytes_requested);
+	size_t own_pages = READ_ONCE(inst->internal_bytes);
 	st->huge_allocations = READ_ONCE(inst->pa.nr_huge);
 	size_t huge = READ_ONCE(inst->pa.huge_bytes);
 	/* Runs in threads' run caches are freed, not free: counted as free
@@ -131,7 +183,11 @@ void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 	}
 	used = used > cached ? used - cached : 0;
 	st->free_dirty_bytes += cached;
+	/* The tcaches' page runs are the allocator's own, not the program's. */
+	used = used > own_pages ? used - own_pages : 0;
+	st->internal_bytes += own_pages;
 	st->large_bytes = (used > st->slab_bytes ? used - st->slab_bytes : 0) + huge;
+	st->live_bytes += st->large_bytes;
 	st->huge_bytes = huge;
 	st->purged_bytes = READ_ONCE(inst->purged_bytes);
 	struct sm_deferred *d = &inst->deferred;

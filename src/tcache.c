@@ -30,6 +30,8 @@ struct tcache *tcache_create(struct sm_instance *inst)
 	/* The default instance's kmalloc sheaves are the TLS block's, all none
 	   (zero) since the thread's last tcache_destroy, if any. */
 	tc->kpcs = inst->is_default ? &sm_thread.kmalloc_pcs[1] : tc->pcs;
+	/* Its pages are the allocator's own, not the program's page runs. */
+	__atomic_fetch_add(&inst->internal_bytes, (size_t)npages << SM_PAGE_SHIFT, __ATOMIC_RELAXED);
 	sm_lock(&inst->lock);
 	list_add(&tc->link, &inst->tcaches);
 	sm_unlock(&inst->lock);
@@ -42,7 +44,7 @@ void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s)
 {
 	struct pcs *c = tcache_pcs(tc, s->id);
 	struct node_barn *barn = tcache_barn(tc, s);
-	struct slab_sheaf *m = view_sync(&c->main), *sp = view_sync(&c->spare);
+	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], &c->main), *sp = view_sync(&c->spare);
 	struct slab_sheaf *r = tc->remote[s->id];
 	view_install(&c->main, NULL);
 	view_install(&c->spare, NULL);
@@ -72,6 +74,13 @@ void tcache_destroy(struct tcache *tc)
 	struct sm_instance *inst = tc->inst;
 	sm_lock(&inst->lock);
 	tcache_release_all(tc);
+	/* Its counts outlive it in the caches (STAT_ALLOC_EXITED). */
+	for (unsigned id = 0; id < SM_MAX_CACHES; id++)
+		if (tc->allocs[id] && inst->cache_by_id[id])
+			__atomic_fetch_add(&inst->cache_by_id[id]->stat[STAT_ALLOC_EXITED], tc->allocs[id],
+					   __ATOMIC_RELAXED);
+	__atomic_fetch_add(&inst->exited_reallocs, tc->reallocs, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&inst->internal_bytes, (size_t)tc->npages << SM_PAGE_SHIFT, __ATOMIC_RELAXED);
 	list_del(&tc->link);
 	sm_unlock(&inst->lock);
 	runcache_flush(&tc->runs, UINT64_MAX);
@@ -91,7 +100,7 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 	struct pcs *c = tcache_pcs(tc, s->id);
 	if (c->main.size)
 		return true; /* the caller did not look (no tcache at the fast path) */
-	struct slab_sheaf *m = view_sync(&c->main), *sp = view_sync(&c->spare);
+	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], &c->main), *sp = view_sync(&c->spare);
 	if (sp && sp->size) {
 		/* Frees have put objects in the spare: it becomes main. */
 		view_install(&c->main, sp);
@@ -173,7 +182,7 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 	if (c->spare.size < c->spare.capacity)
 		return true; /* the caller did not look (no tcache at the fast path) */
 	struct node_barn *barn = tcache_barn(tc, s);
-	struct slab_sheaf *m = view_sync(&c->main), *sp = view_sync(&c->spare);
+	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], &c->main), *sp = view_sync(&c->spare);
 	if (!sp) {
 		sp = empty_sheaf(s, barn);
 		view_install(&c->spare, sp);

@@ -30,6 +30,16 @@
 #include "thread.h"
 
 struct tcache {
+	/*
+	 * Statistics, written by the owner on its slow paths only (relaxed
+	 * stores: the statistics read them from other threads).  allocs[id]:
+	 * objects of cache id popped from main sheaves that have been synced
+	 * since (main_sync); the pops of the main installed now are its
+	 * sheaf's stale size minus the view's count.  Folded into the caches'
+	 * STAT_ALLOC_EXITED when the tcache goes.  First in the struct: the
+	 * sheaves' turn (tcache_swap) reaches it in one address computation.
+	 */
+	uint64_t allocs[SM_MAX_CACHES];
 	struct sm_instance *inst;
 	const volatile uint8_t *busy;   /* the owner's sm_thread.busy (read by
 	                                   the fork child only) */
@@ -53,6 +63,8 @@ struct tcache {
 	struct run_cache runs;          /* freed page runs (runcache.h): the
 	                                   owner fills it; any thread holding
 	                                   inst->lock may flush it */
+	uint64_t reallocs;              /* sm_krealloc calls of this thread
+	                                   (statistics, as allocs) */
 };
 
 /*
@@ -84,6 +96,21 @@ static inline struct slab_sheaf *view_sync(struct sheaf_view *v)
 	struct slab_sheaf *sh = view_sheaf(v);
 	if (sh)
 		WRITE_ONCE(sh->size, v->size);
+	return sh;
+}
+
+/*
+ * view_sync for a main view of cache @id of @tc: also counts the objects
+ * popped since the sheaf was installed (only pops happen on a main: its
+ * sheaf's stale size is the count at install time).  Owner only.
+ */
+static inline struct slab_sheaf *main_sync(uint64_t *allocs, struct sheaf_view *v)
+{
+	struct slab_sheaf *sh = view_sheaf(v);
+	if (sh) {
+		WRITE_ONCE(*allocs, *allocs + (sh->size - v->size));
+		WRITE_ONCE(sh->size, v->size);
+	}
 	return sh;
 }
 
@@ -193,15 +220,41 @@ static inline size_t tcache_count(struct tcache *tc, const struct kmem_cache *s)
  * The common turn of a thread's sheaves, without the barn: main is dry and
  * frees have filled the spare (or the spare is full and main dry), so the
  * two trade places.  Returns false when that does not apply.  Busy set.
+ * @allocs is the tcache's count of the cache (tcache.allocs).
  */
-static inline bool tcache_swap(struct pcs *c, bool for_alloc)
+static inline bool tcache_swap(struct pcs *c, uint64_t *allocs, bool for_alloc)
 {
 	struct sheaf_view *m = &c->main, *sp = &c->spare;
 	if (m->size || !m->capacity || !(for_alloc ? sp->size : sp->size == sp->capacity))
 		return false;
-	struct slab_sheaf *a = view_sync(m), *b = view_sync(sp);
-	view_install(m, b);
-	view_install(sp, a);
+	struct slab_sheaf *a = view_sheaf(m);
+	if (unlikely(!sp->capacity)) {
+		/* No spare: main (empty) becomes the spare. */
+		main_sync(allocs, m);
+		view_install(m, NULL);
+		view_install(sp, a);
+		return true;
+	}
+	/*
+	 * view_sync and view_install on both, with what they would read from
+	 * the sheaves taken from the views instead: a's count is 0 (only its
+	 * stale size, the count at its install, is read, for allocs), b's is
+	 * the spare's.  Both stay installed, so only b's size is written
+	 * back, as main's count at install (main_sync's base).
+	 */
+	void **ao = m->objects, **bo = sp->objects;
+	uint32_t n = sp->size, acap = m->capacity, bcap = sp->capacity;
+	struct slab_sheaf *b = view_sheaf(sp);
+	WRITE_ONCE(*allocs, *allocs + a->size);
+	WRITE_ONCE(b->size, n);
+	WRITE_ONCE(m->capacity, 0);
+	WRITE_ONCE(m->objects, bo);
+	WRITE_ONCE(m->size, n);
+	WRITE_ONCE(m->capacity, bcap);
+	WRITE_ONCE(sp->capacity, 0);
+	WRITE_ONCE(sp->objects, ao);
+	WRITE_ONCE(sp->size, 0);
+	WRITE_ONCE(sp->capacity, acap);
 	return true;
 }
 

@@ -21,6 +21,8 @@ while read -r s; do
 	malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_alloc) ;;
 	memalign|valloc|pvalloc|malloc_usable_size|malloc_trim|mallinfo2|mallinfo) ;;
 	free_sized|free_aligned_sized|malloc_stats|mallopt|cfree) ;;
+	malloc_info|__libc_malloc|__libc_free|__libc_calloc|__libc_realloc) ;;
+	__libc_memalign|__libc_valloc|__libc_pvalloc|__libc_mallinfo|__libc_mallopt) ;;
 	_Znw*|_Zna*|_Zdl*|_Zda*) ;;
 	*) echo "$s" ;;
 	esac

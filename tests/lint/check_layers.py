@@ -32,7 +32,7 @@ LAYERS = [
     ("helper", "helper.h helper.c"),
     ("registry", "registry.h registry.c fork.h fork.c"),
     ("paths", "slowpath.h fastpath.h"),
-    ("entry", "alloc.c free.c realloc.c nolock.c cache_lifecycle.c stats.c report.c default.c "
+    ("entry", "alloc.c free.c realloc.c nolock.c cache_lifecycle.c report.h stats.c report.c default.c "
               "bulk.c kernel_api.c node_api.c"),
     ("shim", "malloc.c"),
 ]

@@ -669,7 +669,7 @@ static void t_malloc_stats(void)
 	CHECK(n > 0);
 	buf[n] = '\0';
 	char want[64];
-	snprintf(want, sizeof(want), "slabmalloc: statistics of pid %d\n", (int)getpid());
+	snprintf(want, sizeof(want), "slabmalloc: statistics of pid %d (", (int)getpid());
 	CHECK(strstr(buf, want) == buf);
 	CHECK(strstr(buf, "\nkmalloc-"));
 	CHECK(strstr(buf, "\nslabmalloc: totals: caches_used "));

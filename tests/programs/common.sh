@@ -66,16 +66,16 @@ same() {
 }
 
 # A table counts when its header, at least one cache row with slab_alloc > 0
-# (9th field after the name) and its totals line are all there.
+# (9th field, of 13) and its totals line are all there.
 check_stats() {
 	local file=$1 what=$2 min=${3:-1} n
 	n=$(awk '
-		/^slabmalloc: statistics of pid [0-9]+$/ { intable = 1; allocs = 0; next }
+		/^slabmalloc: statistics of pid [0-9]+ / { intable = 1; allocs = 0; next }
 		intable && /^slabmalloc: totals: caches_used / {
 			if (allocs > 0) good++
 			intable = 0; next
 		}
-		intable && NF == 10 && $1 !~ /^#/ && $9 ~ /^[0-9]+$/ { allocs += $9 }
+		intable && NF == 13 && $1 !~ /^#/ && $9 ~ /^[0-9]+$/ { allocs += $9 }
 		END { print good + 0 }' "$file")
 	if [ "$n" -lt "$min" ]; then
 		echo "FAIL: $what: expected >= $min slabmalloc statistics table(s) with slab_alloc > 0 in $file, found $n"
