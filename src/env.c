@@ -75,6 +75,7 @@ static const struct opt table[] = {
 	OPT("HUGE_THRESHOLD", K_SIZE, opts.huge_threshold, SM_KMALLOC_MAX_CACHE_SIZE, SM_MAX_HUGE_THRESHOLD),
 	OPT("HELPER_THREAD", K_BOOL, opts.helper_thread, 0, 1),
 	OPT("HELPER_IDLE_MS", K_UINT, opts.helper_idle_ms, 0, 3600000),
+	OPT("VALGRIND", K_BOOL, valgrind, 0, 1),
 };
 
 static void apply(struct sm_env *env, const struct opt *o, const char *v, const char *var)
@@ -139,6 +140,7 @@ void env_parse(struct sm_env *env)
 {
 	memset(env, 0, sizeof(*env));
 	sm_options_init(&env->opts);
+	env->valgrind = true;
 	if (!environ)
 		return;
 	for (char **e = environ; *e; e++) {

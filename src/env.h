@@ -17,6 +17,7 @@ struct sm_env {
 	bool stats;        /* SLABMALLOC_STATS: print the slabinfo table at exit */
 	bool verbose;      /* SLABMALLOC_VERBOSE: print the options at start-up */
 	bool report_only;  /* SLABMALLOC_ON_ERROR=report: print misuse, do not abort */
+	bool valgrind;     /* SLABMALLOC_VALGRIND: memcheck client requests under Valgrind (vg.h) */
 };
 
 /*

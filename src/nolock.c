@@ -11,6 +11,7 @@
 
 #include "fastpath.h"
 #include "large.h"
+#include "vg.h"
 
 /* One object of @s without waiting: the main sheaf if usable, else the slabs. */
 static void *cache_alloc_nolock(struct kmem_cache *s, bool nested, unsigned flags, int node)
@@ -49,6 +50,7 @@ static void cache_free_nolock(struct kmem_cache *s, void *p, bool nested)
 			}
 		}
 	}
+	vg_free(p);
 	if (!slab_put_objects(s, &p, 1, true))
 		defer_free(&s->inst->deferred, p, s);
 }
@@ -68,6 +70,8 @@ void *sm_kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned gfp, int node
 	} else {
 		struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags | SLAB_ALLOC_TRYLOCK, node);
 		p = large_alloc(&inst->pa, size, 0, &ctx);
+		if (p)
+			vg_alloc(p, sm_ksize(p), flags & SLAB_ALLOC_ZERO);
 	}
 	sm_leave(nested);
 	return p;

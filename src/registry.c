@@ -14,6 +14,7 @@
 #include "os.h"
 #include "printk.h"
 #include "registry.h"
+#include "vg.h"
 
 sm_lock_t sm_registry_lock = SM_LOCK_INIT;
 static struct {
@@ -109,7 +110,7 @@ struct tcache *thread_attach(struct sm_instance *inst, enum helper_start start)
 		if (tc)
 			return tc;
 	}
-	if (sm_thread.state != TS_NORMAL)
+	if (sm_thread.state != TS_NORMAL || vg_active()) /* under Valgrind: no sheaves (vg.h) */
 		return NULL;
 	bool nested = sm_enter();
 	SM_BUG_ON(nested);
@@ -253,6 +254,7 @@ sm_instance_t *sm_default_instance_init(const struct sm_options *o)
 			sm_options_init(&def);
 			o = &def;
 		}
+		vg_init(!from_env || sm_default_env.valgrind); /* before any object exists */
 		instance_init(&sm_default_inst, o, true); /* cannot fail for the default */
 		sm_default_sink = sm_default_inst.err;
 		__atomic_store_n(&sm_default_ready, 1, __ATOMIC_RELEASE);
