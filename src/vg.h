@@ -44,7 +44,7 @@ extern uint8_t sm_vg_on __hidden;
 
 /*
  * Decide, once per process, whether the client requests are on: running
- * under Valgrind and not turned off (@allowed false: SLABMALLOC_VALGRIND=0).
+ * under Valgrind's memcheck (not another tool) and not turned off (@allowed false: SLABMALLOC_VALGRIND=0).
  * Called by the default instance's set-up, which precedes every other.
  */
 void vg_init(bool allowed) __hidden;
