@@ -136,6 +136,13 @@ struct report_sink env_error_sink(void)
 	return sink;
 }
 
+bool env_valgrind(void)
+{
+	const char *v = env_value("VALGRIND");
+	bool on = true;
+	return !v || !parse_bool(v, &on) || on;
+}
+
 void env_parse(struct sm_env *env)
 {
 	memset(env, 0, sizeof(*env));

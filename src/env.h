@@ -36,6 +36,13 @@ void env_parse(struct sm_env *env) __hidden;
  */
 struct report_sink env_error_sink(void) __hidden;
 
+/*
+ * SLABMALLOC_VALGRIND alone (true unless it says no), read whatever the
+ * default instance's options come from; prints nothing (env_parse warns
+ * about a malformed value).
+ */
+bool env_valgrind(void) __hidden;
+
 /* Print the options in effect (verbose mode). */
 void env_print(const struct sm_env *env) __hidden;
 

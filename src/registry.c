@@ -254,7 +254,7 @@ sm_instance_t *sm_default_instance_init(const struct sm_options *o)
 			sm_options_init(&def);
 			o = &def;
 		}
-		vg_init(!from_env || sm_default_env.valgrind); /* before any object exists */
+		vg_init(env_valgrind()); /* before any object exists */
 		instance_init(&sm_default_inst, o, true); /* cannot fail for the default */
 		sm_default_sink = sm_default_inst.err;
 		__atomic_store_n(&sm_default_ready, 1, __ATOMIC_RELEASE);
