@@ -149,6 +149,7 @@ static int registry_add(struct sm_instance *inst, bool is_default)
 static int instance_init(struct sm_instance *inst, const struct sm_options *o, bool is_default)
 {
 	pthread_once(&exit_key_once, make_exit_key);
+	vg_init(env_valgrind()); /* the same answer for every instance; before its first object */
 	inst->opts = *o;
 	os_ops_complete(&inst->os, o->os);
 	inst->err = (struct report_sink){ o->error_handler, o->error_arg };
@@ -254,7 +255,6 @@ sm_instance_t *sm_default_instance_init(const struct sm_options *o)
 			sm_options_init(&def);
 			o = &def;
 		}
-		vg_init(env_valgrind()); /* before any object exists */
 		instance_init(&sm_default_inst, o, true); /* cannot fail for the default */
 		sm_default_sink = sm_default_inst.err;
 		__atomic_store_n(&sm_default_ready, 1, __ATOMIC_RELEASE);

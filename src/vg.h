@@ -8,7 +8,7 @@
  * Under Valgrind no thread gets a tcache (registry.c thread_attach), so the
  * fast paths always miss and every object comes from and goes back to its
  * slab on a slow path, where these calls are: no object ever waits in a
- * sheaf.  vg_init decides once, when the default instance is set up; on
+ * sheaf.  vg_init decides when the first instance is set up; on
  * bare metal every call below is one load and a not-taken branch, and the
  * fast paths have none.  Must not: allocate, take a lock, or be called on a
  * fast path.
@@ -43,9 +43,10 @@
 extern uint8_t sm_vg_on __hidden;
 
 /*
- * Decide, once per process, whether the client requests are on: running
- * under Valgrind's memcheck (not another tool) and not turned off (@allowed false: SLABMALLOC_VALGRIND=0).
- * Called by the default instance's set-up, which precedes every other.
+ * Decide whether the client requests are on: running under Valgrind's
+ * memcheck (not another tool) and not turned off (@allowed false:
+ * SLABMALLOC_VALGRIND=0).  Called by every instance's set-up, before the
+ * instance has an object; every call gives the same answer.
  */
 void vg_init(bool allowed) __hidden;
 

@@ -1,7 +1,8 @@
 #!/bin/sh
-# run_case.sh VALGRIND HOW LIB PROG CASE - run one case of vg_cases.c under
-# memcheck and check its report.  HOW is "linked" (PROG is linked against
-# libslabmalloc.so) or "preload" (LD_PRELOAD=LIB); both run with
+# run_case.sh VALGRIND HOW LIB PROG CASE - run one case of vg_cases.c (or
+# vg_deferred.c: CASE deferred-*) under memcheck and check its report.  HOW
+# is "linked" (PROG is linked against libslabmalloc.so or the core) or
+# "preload" (LD_PRELOAD=LIB); both run with
 # --soname-synonyms=somalloc=nouserintercepts, so that malloc stays
 # slabmalloc's (docs/usage.md, "Valgrind").  CASE "sheaf-off" is "sheaf"
 # with SLABMALLOC_VALGRIND=0: no client requests, so the freed object sits
@@ -13,11 +14,12 @@ trap 'rm -f "$log"' EXIT
 
 arg=$case
 envs=
-if [ "$case" = sheaf-off ]; then
-	arg=sheaf
-	envs=SLABMALLOC_VALGRIND=0
-fi
+case $case in
+sheaf-off) arg=sheaf envs=SLABMALLOC_VALGRIND=0 ;;
+deferred-*) arg=${case#deferred-} ;;
+esac
 [ "$how" = preload ] && envs="$envs LD_PRELOAD=$lib"
+[ "$how" = core ] && how=linked
 env $envs "$valgrind" --tool=memcheck --soname-synonyms=somalloc=nouserintercepts \
 	--leak-check=full --errors-for-leak-kinds=definite --num-callers=30 \
 	"$prog" "$arg" >"$log" 2>&1
@@ -76,6 +78,13 @@ sheaf)
 sheaf-off)
 	want '^==[0-9]+== ERROR SUMMARY: 0 errors'
 	want 'total heap usage: 0 allocs' ;;
+deferred-*)
+	# Both reads of the object the handler freed, and nothing else.
+	want_after 'Invalid read of size 1' 'at 0x[0-9A-F]+: read_deferred_object \('
+	want_after 'Invalid read of size 1' 'a block of size 224 free.d'
+	want '^==[0-9]+== ERROR SUMMARY: 2 errors from 2 contexts'
+	want '^vg_deferred: done'
+	[ $status -eq 0 ] || { echo "exit status $status"; fail=1; } ;;
 *)
 	echo "unknown case $case"; fail=1 ;;
 esac
