@@ -4,7 +4,8 @@
 # is "linked" (PROG is linked against libslabmalloc.so or the core) or
 # "preload" (LD_PRELOAD=LIB); both run with
 # --soname-synonyms=somalloc=nouserintercepts, so that malloc stays
-# slabmalloc's (docs/usage.md, "Valgrind").  CASE "sheaf-off" is "sheaf"
+# slabmalloc's (docs/usage.md, "Valgrind").  HOW "own" is "linked" without
+# it: memcheck's own malloc, slabmalloc's kmalloc and caches.  CASE "sheaf-off" is "sheaf"
 # with SLABMALLOC_VALGRIND=0: no client requests, so the freed object sits
 # in a sheaf unseen and memcheck reports nothing.
 set -u
@@ -20,7 +21,13 @@ deferred-*) arg=${case#deferred-} ;;
 esac
 [ "$how" = preload ] && envs="$envs LD_PRELOAD=$lib"
 [ "$how" = core ] && how=linked
-env $envs "$valgrind" --tool=memcheck --soname-synonyms=somalloc=nouserintercepts \
+# "$@": memcheck's options beyond the common ones.
+if [ "$how" = own ]; then
+	set --
+else
+	set -- --soname-synonyms=somalloc=nouserintercepts
+fi
+env $envs "$valgrind" --tool=memcheck "$@" \
 	--leak-check=full --errors-for-leak-kinds=definite --num-callers=30 \
 	"$prog" "$arg" >"$log" 2>&1
 status=$?
