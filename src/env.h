@@ -37,9 +37,9 @@ void env_parse(struct sm_env *env) __hidden;
 struct report_sink env_error_sink(void) __hidden;
 
 /*
- * SLABMALLOC_VALGRIND alone (true unless it says no), read whatever the
- * default instance's options come from; prints nothing (env_parse warns
- * about a malformed value).
+ * SLABMALLOC_VALGRIND alone (true unless it says no), read at every
+ * instance's set-up whatever its options come from; prints nothing
+ * (env_parse warns about a malformed value).
  */
 bool env_valgrind(void) __hidden;
 
