@@ -9,6 +9,7 @@
 #include "fastpath.h"
 #include "large.h"
 #include "registry.h"
+#include "vg.h"
 
 void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node)
 {
@@ -26,8 +27,10 @@ void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node)
 	}
 	p = kmem_cache_alloc_direct(s, &ctx);
 out:
-	if (p)
+	if (p) {
 		cache_stat_inc(s, STAT_ALLOC_DIRECT); /* the sheaves' pops count the rest */
+		vg_obj_alloc(p, s->is_kmalloc ? s->size : s->object_size, s->size, s->fp_offset, s->ctor);
+	}
 	return p;
 }
 
@@ -104,7 +107,8 @@ void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned fla
 		barrier();
 		return __slab_alloc_slow(inst, id, tc, flags);
 	}
-	/* The thread is exiting (or has no memory for a tcache): no sheaves. */
+	/* The thread is exiting (or has no memory for a tcache, or runs under
+	   Valgrind: vg.h): no sheaves. */
 	bool nested = sm_enter();
 	void *p = slab_alloc_bypass(inst->cache_by_id[id], flags, SM_NO_NODE);
 	sm_leave(nested);
@@ -169,8 +173,10 @@ static __noinline void *kmalloc_large_slow(struct sm_instance *inst, size_t size
 	if (!p && !nested && size <= SM_MAX_ALLOC && align <= SM_MAX_ALIGN && inst_reclaim(inst))
 		p = large_alloc(&inst->pa, size, align, &ctx);
 	sm_leave(nested);
-	if (p)
+	if (p) {
 		count_large(inst, size);
+		vg_alloc(p, sm_ksize(p), flags & SLAB_ALLOC_ZERO);
+	}
 	if (!nested)
 		helper_check(inst, HELPER_MAY_START);
 	return p;

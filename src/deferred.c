@@ -10,6 +10,7 @@
 #include "large.h"
 #include "os.h"
 #include "thread.h"
+#include "vg.h"
 
 void deferred_init(struct sm_deferred *d, struct sm_instance *inst, struct page_alloc *pa,
 		   unsigned slot, uint64_t gen, bool helper_enabled)
@@ -67,10 +68,12 @@ static inline void deferred_set_next(void *p, const struct kmem_cache *s, uintpt
 void defer_free(struct sm_deferred *d, void *p, struct kmem_cache *s)
 {
 	uintptr_t head = __atomic_load_n(&d->head, __ATOMIC_RELAXED);
+	vg_quiet_begin(); /* the link is written into a freed object */
 	do {
 		deferred_set_next(p, s, head);
 	} while (!__atomic_compare_exchange_n(&d->head, &head, (uintptr_t)p, true,
 					      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+	vg_quiet_end();
 	__atomic_fetch_add(&d->pushed, 1, __ATOMIC_RELAXED);
 
 	/*
@@ -118,6 +121,7 @@ static void drain(struct sm_deferred *d, bool wait)
 		return;
 	/* Taking the whole stack at once makes the pops ABA-free. */
 	d->draining = __atomic_exchange_n(&d->head, 0, __ATOMIC_ACQUIRE);
+	vg_quiet_begin(); /* links read from freed objects */
 	while (d->draining) {
 		void *p = (void *)d->draining;
 		struct kmem_cache *s = obj_cache_any(p);
@@ -130,6 +134,7 @@ static void drain(struct sm_deferred *d, bool wait)
 		/* Counted once the object is back: pending 0 means all are. */
 		__atomic_fetch_add(&d->drained, 1, __ATOMIC_RELAXED);
 	}
+	vg_quiet_end();
 	sm_unlock(&d->drain_lock);
 }
 
@@ -181,9 +186,11 @@ int deferred_holds(struct sm_deferred *d, const void *p, bool trylock)
 		return -1;
 	/* With drain_lock held nothing is popped: every link below head stays. */
 	int found = 0;
+	vg_quiet_begin();
 	for (uintptr_t q = __atomic_load_n(&d->head, __ATOMIC_ACQUIRE); q && !found;
 	     q = deferred_next((void *)q, obj_cache_any((void *)q)))
 		found = q == (uintptr_t)p;
+	vg_quiet_end();
 	sm_unlock(&d->drain_lock);
 	return found;
 }

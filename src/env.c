@@ -126,6 +126,7 @@ static const struct opt table[ENV_NR_OPTS] = {
 	    SM_MAX_HUGE_THRESHOLD, "a size from 32k to 512G (units k, M, G)"),
 	OPT("HELPER_THREAD", K_BOOL, opts.helper_thread, 0, 0, BOOL_WORDS),
 	OPT("HELPER_IDLE_MS", K_UINT, opts.helper_idle_ms, 0, 3600000, "0 to 3600000 milliseconds"),
+	OPT("VALGRIND", K_BOOL, valgrind, 0, 0, BOOL_WORDS),
 };
 
 const char *env_allowed(int idx)
@@ -272,6 +273,7 @@ static void env_defaults(struct sm_env *env)
 {
 	memset(env, 0, sizeof(*env));
 	sm_options_init(&env->opts);
+	env->valgrind = true;
 	const char *const *conf = &slabmalloc_conf;
 	if (conf && *conf)
 		parse_conf(env, *conf);
@@ -311,6 +313,13 @@ struct report_sink env_error_sink(void)
 	if (v && eq_nocase(v, strlen(v), "report"))
 		sink.handler = env_report_and_go_on;
 	return sink;
+}
+
+bool env_valgrind(void)
+{
+	const char *v = env_value("VALGRIND");
+	bool on = true;
+	return !v || !env_parse_bool(v, &on) || on;
 }
 
 void env_parse(struct sm_env *env)

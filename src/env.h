@@ -27,6 +27,7 @@ struct sm_env {
 	bool report_only;           /* SLABMALLOC_ON_ERROR=report: print misuse, do not abort */
 	unsigned stats_interval;    /* SLABMALLOC_STATS_INTERVAL: seconds, 0 = only at exit */
 	char stats_file[SM_STATS_FILE_MAX]; /* SLABMALLOC_STATS_FILE ("": stderr); %p = pid */
+	bool valgrind;              /* SLABMALLOC_VALGRIND: memcheck client requests under Valgrind (vg.h) */
 };
 
 /* The options, by the index env_set returns. */
@@ -34,7 +35,7 @@ enum sm_env_opt {
 	ENV_STATS, ENV_STATS_FILE, ENV_STATS_INTERVAL, ENV_VERBOSE, ENV_ON_ERROR,
 	ENV_PURGE_DELAY_MS, ENV_NODE_SIZE, ENV_MAX_NODES, ENV_SHEAF_CAPACITY, ENV_BARN_MAX_FULL,
 	ENV_BARN_MAX_EMPTY, ENV_BARN_BYTES, ENV_SLAB_MAX_EMPTY, ENV_HUGE_THRESHOLD,
-	ENV_HELPER_THREAD, ENV_HELPER_IDLE_MS, ENV_NR_OPTS
+	ENV_HELPER_THREAD, ENV_HELPER_IDLE_MS, ENV_VALGRIND, ENV_NR_OPTS
 };
 
 /*
@@ -71,6 +72,13 @@ const char *env_allowed(int idx) __hidden;
  * no instance before the default instance is set up: registry.c).
  */
 struct report_sink env_error_sink(void) __hidden;
+
+/*
+ * SLABMALLOC_VALGRIND alone (true unless it says no), read at every
+ * instance's set-up whatever its options come from; prints nothing
+ * (env_parse warns about a malformed value).
+ */
+bool env_valgrind(void) __hidden;
 
 /* SLABMALLOC_ON_ERROR=report's handler: prints the report and returns. */
 void env_report_and_go_on(const char *msg, void *arg) __hidden;

@@ -13,6 +13,7 @@
 #include "large.h"
 #include "printk.h"
 #include "registry.h"
+#include "vg.h"
 
 void double_free_report(struct kmem_cache *s, void *p)
 {
@@ -151,8 +152,10 @@ void __slab_free_no_tcache(struct kmem_cache *s, void *p)
 			__slab_free_remote(s, tc, p);
 		return;
 	}
-	/* The thread is exiting (or has no memory for a tcache): no sheaves. */
+	/* The thread is exiting (or has no memory for a tcache, or runs under
+	   Valgrind: vg.h): no sheaves. */
 	bool nested = sm_enter();
+	vg_free(p);
 	kmem_cache_free_direct(s, p);
 	sm_leave(nested);
 }
@@ -160,6 +163,7 @@ void __slab_free_no_tcache(struct kmem_cache *s, void *p)
 void __slab_free_nolock(struct kmem_cache *s, void *p)
 {
 	/* Re-entered: never wait.  What cannot be freed now is deferred. */
+	vg_free(p);
 	if (!slab_put_objects(s, &p, 1, true))
 		defer_free(&s->inst->deferred, p, s);
 }
@@ -262,6 +266,7 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 	struct sm_instance *inst = r.node->inst;
 	const struct report_sink *err = r.node->err;
 	uint64_t now = inst_now(inst);
+	vg_free(p);
 	switch (large_free(&inst->pa, &r, large_free_stamp(inst, &r, now), trylock)) {
 	case LARGE_FREED:
 		__atomic_fetch_add(&inst->large_frees, 1, __ATOMIC_RELAXED);

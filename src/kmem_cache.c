@@ -20,6 +20,7 @@
 #include "options.h"
 #include "printk.h"
 #include "slab.h"
+#include "vg.h"
 
 #define SLAB_MAX_PAGES 32 /* page_off is a byte, objects (at 8 bytes each) 16 bits */
 
@@ -258,7 +259,9 @@ unsigned slab_get_objects(struct kmem_cache *s, const struct slab_alloc_context 
 			if (!sm_lock_ctx(&kcn->list_lock, trylock))
 				continue;
 			SM_HOOK(s->inst, SM_HOOK_REFILL);
+			vg_quiet_begin(); /* freelist links in free objects */
 			got += take_from_lists(s, pa_node(pa, (unsigned)ids[i]), kcn, objs + got, n - got);
+			vg_quiet_end();
 			sm_unlock(&kcn->list_lock);
 		}
 		if (got)
@@ -335,6 +338,7 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 {
 	struct put_state ps = { .s = s, .trylock = trylock };
 	unsigned kept = 0;
+	vg_quiet_begin(); /* free words and links written into freed objects */
 
 	for (unsigned i = 0; i < n; i++) {
 		void *obj = objs[i];
@@ -375,6 +379,7 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 		ps.now = pa_now(s->pa);
 	for (unsigned i = 0; i < ps.nr_discard; i++)
 		slab_discard(s, ps.discard_node[i], ps.discard[i], ps.now);
+	vg_quiet_end();
 	return n - kept; /* reported double frees count as handled: they are dropped */
 }
 
@@ -453,6 +458,7 @@ void *kmem_cache_alloc_direct(struct kmem_cache *s, const struct slab_alloc_cont
 {
 	void *p;
 	if (slab_get_objects(s, ctx, &p, 1)) {
+		vg_internal(p, s->size); /* a program's object becomes a heap block later */
 		*obj_free_word(s, p) = 0; /* handed out */
 		return p;
 	}
@@ -467,7 +473,9 @@ int slab_holds_free(struct kmem_cache *s, const void *p, bool trylock)
 	struct kmem_cache_node *kcn = &s->node[n->id];
 	if (!sm_lock_ctx(&kcn->list_lock, trylock))
 		return -1;
+	vg_quiet_begin();
 	int found = slab_on_freelist(s, n, d, p);
+	vg_quiet_end();
 	sm_unlock(&kcn->list_lock);
 	return found;
 }

@@ -12,6 +12,7 @@
 
 #include "fastpath.h"
 #include "large.h"
+#include "vg.h"
 
 /* One object of @s without waiting: the main sheaf if usable, else the slabs. */
 static void *cache_alloc_nolock(struct kmem_cache *s, bool nested, unsigned flags, int node)
@@ -50,6 +51,7 @@ static void cache_free_nolock(struct kmem_cache *s, void *p, bool nested)
 			}
 		}
 	}
+	vg_free(p);
 	if (!slab_put_objects(s, &p, 1, true))
 		defer_free(&s->inst->deferred, p, s);
 }
@@ -71,6 +73,7 @@ static void *kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned flags, in
 		if (p) { /* statistics, as alloc.c's count_large */
 			__atomic_fetch_add(&inst->large_allocs, 1, __ATOMIC_RELAXED);
 			__atomic_fetch_add(&inst->large_bytes_requested, size, __ATOMIC_RELAXED);
+			vg_alloc(p, sm_ksize(p), flags & SLAB_ALLOC_ZERO);
 		}
 	}
 	sm_leave(nested);

@@ -8,6 +8,7 @@
 #include "hooks.h"
 #include "options.h"
 #include "page_alloc.h"
+#include "vg.h"
 
 int pa_init(struct page_alloc *pa, const struct node_origin *o, const struct sm_options *opts,
 	    sm_lock_t *lock)
@@ -178,8 +179,10 @@ struct sm_node *pa_alloc_pages(struct page_alloc *pa, uint32_t npages, uint32_t 
 	for (unsigned i = 0; i < cnt; i++) {
 		struct sm_node *n = pa_node(pa, (unsigned)ids[i]);
 		*first = node_alloc_pages(n, npages, align_pages, ctx, zeroed);
-		if (*first != UINT32_MAX)
+		if (*first != UINT32_MAX) {
+			vg_pages(node_page_addr(n, *first), npages, *zeroed);
 			return n;
+		}
 	}
 	if (ctx->alloc_flags & SLAB_ALLOC_CONFINED)
 		return NULL; /* growth makes general nodes only */
@@ -189,7 +192,10 @@ struct sm_node *pa_alloc_pages(struct page_alloc *pa, uint32_t npages, uint32_t 
 		return NULL;
 	struct sm_node *n = pa_node(pa, (unsigned)id);
 	*first = node_alloc_pages(n, npages, align_pages, ctx, zeroed);
-	return *first != UINT32_MAX ? n : NULL;
+	if (*first == UINT32_MAX)
+		return NULL;
+	vg_pages(node_page_addr(n, *first), npages, *zeroed);
+	return n;
 }
 
 size_t pa_purge(struct page_alloc *pa, uint64_t cutoff)

@@ -9,6 +9,7 @@
 #include "fastpath.h"
 #include "large.h"
 #include "registry.h"
+#include "vg.h"
 
 /* A smaller request keeps the object while it still uses over half of it. */
 static inline bool keep_in_place(size_t usable, size_t n)
@@ -119,10 +120,14 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	sm_leave(nested);
 	if (!nested)
 		helper_check(inst, HELPER_NO_START);
-	if (resized)
+	if (resized) {
+		vg_resize(p, usable, sm_ksize(p), gfp & SM_GFP_ZERO);
 		return p;
-	if (q)
+	}
+	if (q) {
+		vg_move(p, q, sm_ksize(q));
 		return q;
+	}
 	if (node_routed(r.node))
 		return move_object_home(inst, r.node, p, usable, n, gfp);
 	return move_object(inst, p, usable, n, gfp);

@@ -15,6 +15,7 @@
 #include "os.h"
 #include "printk.h"
 #include "registry.h"
+#include "vg.h"
 
 sm_lock_t sm_registry_lock = SM_LOCK_INIT;
 static struct {
@@ -130,7 +131,7 @@ struct tcache *thread_attach(struct sm_instance *inst, enum helper_start start)
 		if (tc)
 			return tc;
 	}
-	if (sm_thread.state != TS_NORMAL)
+	if (sm_thread.state != TS_NORMAL || vg_active()) /* under Valgrind: no sheaves (vg.h) */
 		return NULL;
 	bool nested = sm_enter();
 	SM_BUG_ON(nested);
@@ -169,6 +170,7 @@ static int registry_add(struct sm_instance *inst, bool is_default)
 static int instance_init(struct sm_instance *inst, const struct sm_options *o, bool is_default)
 {
 	pthread_once(&exit_key_once, make_exit_key);
+	vg_init(env_valgrind()); /* the same answer for every instance; before its first object */
 	inst->opts = *o;
 	os_ops_complete(&inst->os, o->os);
 	inst->err = (struct report_sink){ o->error_handler, o->error_arg };

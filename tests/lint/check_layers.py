@@ -18,7 +18,8 @@ import sys
 LAYERS = [
     ("base", "compiler.h list.h lock.h lock.c alloc_context.h size_classes.h size_classes.c "
              "hooks.h hooks.c thread.h thread.c slabmalloc.h"),
-    ("os", "os.h os.c printk.h printk.c options.h options.c env.h env.c"),
+    ("os", "os.h os.c printk.h printk.c options.h options.c env.h env.c "
+            "vg.h vg.c"),
     ("page", "page.h"),
     ("node", "node.h node.c"),
     ("page_alloc", "page_alloc.h page_alloc.c"),
