@@ -147,17 +147,15 @@ SM_EXPORT size_t malloc_usable_size(void *p)
 	return p ? sm_ksize(p) : 0;
 }
 
+/* The size is checked against the object (sized.c); a mismatch is reported. */
 SM_EXPORT void free_sized(void *p, size_t size)
 {
-	(void)size;
-	free(p);
+	kfree_inline_checked(p, size, 0, SIZED_FREE);
 }
 
 SM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
 {
-	(void)align;
-	(void)size;
-	free(p);
+	kfree_inline_checked(p, size, align, SIZED_FREE_ALIGNED);
 }
 
 SM_EXPORT void cfree(void *p)

@@ -9,6 +9,7 @@
 #include "fastpath.h"
 #include "large.h"
 #include "registry.h"
+#include "zero.h"
 
 void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node)
 {
@@ -143,8 +144,19 @@ static __noinline void *kmalloc_large_slow(struct sm_instance *inst, size_t size
 	return p;
 }
 
+/* Size 0 (kmalloc_inline sends it here with the large requests). */
+static __noinline void *kmalloc_zero(struct sm_instance *inst, size_t align, unsigned flags, int node)
+{
+	void *p = align <= SM_ZERO_SLOT ? zero_alloc() : NULL;
+	if (p)
+		return p;
+	return kmalloc_inline(inst, 1, align, flags, node);
+}
+
 void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags, int node)
 {
+	if (unlikely(!size))
+		return kmalloc_zero(inst, align, flags, node);
 	/* Only a thread that has a tcache has a run cache: page runs alone do
 	   not attach a thread (its tcache would take pages of the node).  A
 	   pending kick makes tcache_peek miss: the slow path sees to it. */

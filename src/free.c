@@ -12,6 +12,7 @@
 #include "large.h"
 #include "printk.h"
 #include "registry.h"
+#include "zero.h"
 
 void double_free_report(struct kmem_cache *s, void *p)
 {
@@ -190,9 +191,26 @@ static uint64_t large_free_stamp(struct sm_instance *inst, const struct large_re
 	return now + (uint64_t)(SM_RUN_KEEP_DELAYS - 1) * inst->opts.purge_delay_ms * 1000000u;
 }
 
+/* Free the zero-area pointer @p (zero.h), or report why it cannot be. */
+static __noinline void kfree_zero(void *p)
+{
+	enum zero_free_result r = zero_free(p);
+	if (likely(r == ZERO_FREED))
+		return;
+	registry_default_sink_prepare(); /* no instance owns the area */
+	if (r == ZERO_NOT_LIVE)
+		sm_report(NULL, "double free of %p (a malloc(0) pointer freed already)", p);
+	else
+		sm_report(NULL, "free of %p: interior pointer into the malloc(0) area", p);
+}
+
 struct sm_instance *__kfree_large(void *p, bool trylock)
 {
 	struct large_ref r;
+	if (unlikely(zero_holds(p))) {
+		kfree_zero(p);
+		return NULL;
+	}
 	if (unlikely(!large_lookup(p, &r))) {
 		if (runcache_holds(p)) { /* freed already, and kept in a run cache */
 			/* The words of a free of a run given back to its node
@@ -263,16 +281,32 @@ void sm_cache_free(sm_cache_t *s, void *p)
 		slab_check_object(s, p);
 }
 
+/* Whether @p, an object of @s whose free word says "free", is free (then reported). */
+static __noinline bool ksize_of_free(struct kmem_cache *s, const void *p)
+{
+	bool nested = sm_enter();
+	int r = obj_is_free(s, p, nested);
+	sm_leave(nested);
+	if (r > 0)
+		sm_report(cache_err(s), "ksize of %p: a free object of cache %s", p, s->name);
+	return r > 0;
+}
+
 size_t sm_ksize(const void *p)
 {
 	if (!p)
 		return 0;
 	struct kmem_cache *s = obj_cache(p);
-	if (likely(s))
+	if (likely(s)) {
+		if (unlikely(obj_maybe_free(s, p)) && ksize_of_free(s, p))
+			return 0;
 		return s->is_kmalloc ? s->size : s->object_size;
+	}
 	struct large_ref r;
 	if (large_lookup(p, &r))
 		return large_usable(&r);
+	if (zero_live(p))
+		return 0; /* malloc(0)'s: no byte of it may be used */
 	struct sm_node *n = node_of(p);
 	if (!n)
 		registry_default_sink_prepare();
