@@ -193,10 +193,10 @@ SM_API void sm_kfree(void *p);
  */
 SM_API void *sm_krealloc(void *p, size_t n, unsigned gfp);
 
-/* Bytes usable at @p (its size class, or its page run); 0 for NULL. */
+/* Bytes usable at @p (its size class, or its page run); 0 for NULL and for malloc(0)'s pointers. */
 SM_API size_t sm_ksize(const void *p);
 
-/* The instance @p belongs to, or NULL if @p lies outside every node. */
+/* The instance @p belongs to (the default one for malloc(0)'s pointers), or NULL if @p lies outside every node. */
 SM_API sm_instance_t *sm_ptr_instance(const void *p);
 
 /* Largest alignment sm_kmalloc_aligned (and the malloc family) can meet: 1 TiB. */

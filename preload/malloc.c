@@ -47,7 +47,7 @@ static __always_inline void *alloc_flags(size_t size, size_t align, unsigned fla
 	if (unlikely(!ready()))
 		return NULL;
 	/* &sm_default_inst is a constant: the fast paths fold slot 0. */
-	return kmalloc_inline(&sm_default_inst, size, align, flags, SM_NO_NODE);
+	return kmalloc_inline(&sm_default_inst, size, align, flags | SLAB_ALLOC_ZERO_PTR, SM_NO_NODE);
 }
 
 /*
@@ -57,7 +57,8 @@ static __always_inline void *alloc_flags(size_t size, size_t align, unsigned fla
  */
 SM_EXPORT void *malloc(size_t size)
 {
-	return kmalloc_inline(&sm_default_inst, size, 0, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
+	/* malloc(0) gets a slot of the zero area: a unique pointer that faults. */
+	return kmalloc_inline(&sm_default_inst, size, 0, SLAB_ALLOC_ZERO_PTR, SM_NO_NODE);
 }
 
 SM_EXPORT void free(void *p)

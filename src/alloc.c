@@ -147,10 +147,10 @@ static __noinline void *kmalloc_large_slow(struct sm_instance *inst, size_t size
 /* Size 0 (kmalloc_inline sends it here with the large requests). */
 static __noinline void *kmalloc_zero(struct sm_instance *inst, size_t align, unsigned flags, int node)
 {
-	void *p = align <= SM_ZERO_SLOT ? zero_alloc() : NULL;
+	void *p = (flags & SLAB_ALLOC_ZERO_PTR) && align <= SM_ZERO_SLOT ? zero_alloc() : NULL;
 	if (p)
 		return p;
-	return kmalloc_inline(inst, 1, align, flags, node);
+	return kmalloc_inline(inst, 1, align, flags & ~SLAB_ALLOC_ZERO_PTR, node);
 }
 
 void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags, int node)

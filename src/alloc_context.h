@@ -25,6 +25,8 @@
  * THISNODE   only ctx->node may be used: no fallback to other nodes.  Private
  *            nodes are reachable only with this flag.
  * ZERO       the caller wants zeroed memory.
+ * ZERO_PTR   a request of size 0 gets a slot of the zero area (zero.h):
+ *            the malloc family's malloc(0), which must fault when used.
  */
 enum {
 	SLAB_ALLOC_DEFAULT    = 0,
@@ -33,6 +35,7 @@ enum {
 	SLAB_ALLOC_NEW_SLAB   = 1u << 2,
 	SLAB_ALLOC_THISNODE   = 1u << 3,
 	SLAB_ALLOC_ZERO       = 1u << 4,
+	SLAB_ALLOC_ZERO_PTR   = 1u << 5,
 };
 
 struct slab_alloc_context {

@@ -316,6 +316,8 @@ size_t sm_ksize(const void *p)
 
 sm_instance_t *sm_ptr_instance(const void *p)
 {
+	if (zero_holds(p))
+		return &sm_default_inst; /* malloc(0)'s, on its behalf */
 	struct sm_node *n = node_of(p);
 	return n ? n->inst : NULL;
 }

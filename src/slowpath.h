@@ -100,9 +100,9 @@ void double_free_report(struct kmem_cache *s, void *p) __hidden __cold;
 
 /*
  * Above the kmalloc classes: a page run or a huge mapping (large.h),
- * bracketed with busy.  Size 0 as well: a slot of the zero area (zero.h),
- * or when none is to be had or @align is above its slots', the object a
- * 1-byte request gets.  NULL means no memory, with errno ENOMEM.
+ * bracketed with busy.  Size 0 as well: with SLAB_ALLOC_ZERO_PTR a slot of
+ * the zero area (zero.h), else (or when none is to be had, or @align is
+ * above its slots') the object a 1-byte request gets.  NULL means no memory, with errno ENOMEM.
  */
 void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags,
 		      int node) __hidden __noinline;
