@@ -33,7 +33,7 @@ LAYERS = [
     ("registry", "registry.h registry.c fork.h fork.c"),
     ("paths", "slowpath.h fastpath.h"),
     ("entry", "alloc.c free.c sized.c realloc.c nolock.c cache_lifecycle.c stats.c report.c default.c"),
-    ("shim", "malloc.c"),
+    ("shim", "malloc.c new_delete.c"),
 ]
 LAYER_OF = {f: i for i, (_, files) in enumerate(LAYERS) for f in files.split()}
 NAME = [name for name, _ in LAYERS]
