@@ -38,7 +38,7 @@ static bool large_size_ok(const struct large_ref *r, size_t usable, size_t size)
 	if (r->huge) /* realloc keeps a huge mapping while it is over half used */
 		return size <= usable && size > usable / 2;
 	/* A page run's class is its page count (what malloc and realloc make). */
-	return size && ALIGN_UP(size, SM_PAGE_SIZE) == usable;
+	return ALIGN_UP(MAX(size, (size_t)1), SM_PAGE_SIZE) == usable; /* size 0: as 1 (kmalloc_zero) */
 }
 
 /* Report a mismatch of @p, which is @desc ("a 64-byte object of cache kmalloc-64"). */
