@@ -151,12 +151,12 @@ SM_EXPORT size_t malloc_usable_size(void *p)
 /* The size is checked against the object (sized.c); a mismatch is reported. */
 SM_EXPORT void free_sized(void *p, size_t size)
 {
-	kfree_inline_checked(p, size, 0, SIZED_FREE);
+	kfree_inline_checked(p, true, size, 0, SIZED_FREE);
 }
 
 SM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
 {
-	kfree_inline_checked(p, size, align, SIZED_FREE_ALIGNED);
+	kfree_inline_checked(p, true, size, align, SIZED_FREE_ALIGNED);
 }
 
 SM_EXPORT void cfree(void *p)

@@ -121,31 +121,31 @@ SM_EXPORT void _ZdaPv(void *p) { kfree_inline(p); }
 SM_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, NT t) { (void)t; kfree_inline(p); }
 SM_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, NT t) { (void)t; kfree_inline(p); }
 /* Sized and aligned: checked against the object (fastpath.h, sized.c). */
-SM_EXPORT void _ZdlPvm(void *p, size_t n) { kfree_inline_checked(p, n, 0, SIZED_DELETE); }
-SM_EXPORT void _ZdaPvm(void *p, size_t n) { kfree_inline_checked(p, n, 0, SIZED_DELETE); }
+SM_EXPORT void _ZdlPvm(void *p, size_t n) { kfree_inline_checked(p, true, n, 0, SIZED_DELETE); }
+SM_EXPORT void _ZdaPvm(void *p, size_t n) { kfree_inline_checked(p, true, n, 0, SIZED_DELETE); }
 SM_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al)
 {
-	kfree_inline_checked(p, SM_SIZE_UNKNOWN, al, SIZED_DELETE);
+	kfree_inline_checked(p, false, 0, al, SIZED_DELETE);
 }
 SM_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al)
 {
-	kfree_inline_checked(p, SM_SIZE_UNKNOWN, al, SIZED_DELETE);
+	kfree_inline_checked(p, false, 0, al, SIZED_DELETE);
 }
 SM_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, NT t)
 {
 	(void)t;
-	kfree_inline_checked(p, SM_SIZE_UNKNOWN, al, SIZED_DELETE);
+	kfree_inline_checked(p, false, 0, al, SIZED_DELETE);
 }
 SM_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, NT t)
 {
 	(void)t;
-	kfree_inline_checked(p, SM_SIZE_UNKNOWN, al, SIZED_DELETE);
+	kfree_inline_checked(p, false, 0, al, SIZED_DELETE);
 }
 SM_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al)
 {
-	kfree_inline_checked(p, n, al, SIZED_DELETE);
+	kfree_inline_checked(p, true, n, al, SIZED_DELETE);
 }
 SM_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al)
 {
-	kfree_inline_checked(p, n, al, SIZED_DELETE);
+	kfree_inline_checked(p, true, n, al, SIZED_DELETE);
 }

@@ -208,7 +208,7 @@ large:
  * pointer's low bits, and on a miss by __kfree_sized_miss, which reports a
  * mismatch (issue 13).
  */
-static __always_inline void kfree_inline_checked(void *p, size_t size, size_t align,
+static __always_inline void kfree_inline_checked(void *p, bool sized, size_t size, size_t align,
 						 enum sized_free who)
 {
 	struct sm_thread_state *t = &sm_thread;
@@ -229,7 +229,7 @@ static __always_inline void kfree_inline_checked(void *p, size_t size, size_t al
 		goto miss; /* interior pointer */
 	/* A sized free (constants fold this away for free()): the size given
 	   in the object's range, the pointer aligned as claimed. */
-	if (size != SM_SIZE_UNKNOWN && unlikely(size - c->sized_lo > c->sized_span))
+	if (sized && unlikely((uint64_t)c->size - size > c->sized_slack))
 		goto miss;
 	if (align > 1 && unlikely(a & (align - 1)))
 		goto miss;
@@ -255,16 +255,16 @@ static __always_inline void kfree_inline_checked(void *p, size_t size, size_t al
 	t->busy = 0;
 	return;
 miss:
-	if (size == SM_SIZE_UNKNOWN && !align)
+	if (!sized && !align)
 		__kfree_miss(p);
 	else
-		__kfree_sized_miss(p, size, align, who);
+		__kfree_sized_miss(p, sized, size, align, who);
 }
 
 /* free() and sm_kfree(): no size or alignment to check. */
 static __always_inline void kfree_inline(void *p)
 {
-	kfree_inline_checked(p, SM_SIZE_UNKNOWN, 0, SIZED_FREE);
+	kfree_inline_checked(p, false, 0, 0, SIZED_FREE);
 }
 
 #endif /* SM_FASTPATH_H */

@@ -72,11 +72,10 @@ struct fast_class {
 	uint32_t objects;               /* s->objects */
 	uint64_t reciprocal;            /* s->reciprocal */
 	uint64_t free_key;              /* s->free_key */
-	uint32_t sized_lo;              /* a size given to free_sized or sized
-	                                   delete is checked on the fast path:
-	                                   fine when size - sized_lo <= sized_span
-	                                   (sized_check_range, realloc's rule) */
-	uint32_t sized_span;
+	uint64_t sized_slack;           /* a size given to free_sized or sized
+	                                   delete passes the fast path when
+	                                   size - sized_slack <= size <= size
+	                                   (sized_check_lo: realloc's rule) */
 } __attribute__((aligned(32)));         /* an index is one shift */
 extern struct fast_class sm_fast_class[SM_NR_KMALLOC + 1] __hidden;
 
@@ -117,7 +116,7 @@ static inline void inst_cache_register(struct sm_instance *inst, struct kmem_cac
 		SM_BUG_ON(s->fp_offset != 0); /* the fast paths write the free word at 0 */
 		sm_fast_class[s->fclass] = (struct fast_class){ .size = s->size, .objects = s->objects,
 			.reciprocal = s->reciprocal, .free_key = s->free_key,
-			.sized_lo = sized_check_lo(s->size), .sized_span = s->size - sized_check_lo(s->size) };
+			.sized_slack = s->size - sized_check_lo(s->size) };
 	}
 	s->sheaf_cache = &inst->kmalloc_caches[kmalloc_index(sheaf_bytes(s->sheaf_capacity))];
 	inst->cache_by_id[id] = s;

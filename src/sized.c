@@ -52,11 +52,10 @@ static __cold void mismatch(const struct report_sink *err, enum sized_free who, 
 			  sized_name[who], p, align, desc);
 }
 
-void __kfree_sized_miss(void *p, size_t size, size_t align, enum sized_free who)
+void __kfree_sized_miss(void *p, bool sized, size_t size, size_t align, enum sized_free who)
 {
 	if (!p)
 		return;
-	bool sized = size != SM_SIZE_UNKNOWN;
 	bool misaligned = align > 1 && ((uintptr_t)p & (align - 1));
 	if (zero_holds(p)) {
 		if (zero_live(p) && ((sized && size) || misaligned)) {

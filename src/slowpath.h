@@ -45,9 +45,6 @@ void __slab_free_no_tcache(struct kmem_cache *s, void *p) __hidden __noinline;
 void *__slab_alloc_default_miss(unsigned i, unsigned flags) __hidden __noinline;
 void __kfree_miss(void *p) __hidden __noinline;
 
-/* The size of a free that gives none (free, sm_kfree). */
-#define SM_SIZE_UNKNOWN SIZE_MAX
-
 /* Who passed the size and alignment a sized free checks: named in its reports. */
 enum sized_free {
 	SIZED_FREE,          /* free_sized */
@@ -57,13 +54,14 @@ enum sized_free {
 
 /*
  * A sized free that missed the fast path: @p checked as free() checks it,
- * then @size (SM_SIZE_UNKNOWN: none given) against its size class, page
+ * then @size (if @sized) against its size class, page
  * run, huge mapping or zero-area slot (the rule of sized_check_lo), and
  * @p against @align (0: none given).  A mismatch is reported, naming the
  * address, the cache and the object's size with the size given, and the
  * object is left alone (the report sink's contract); otherwise @p is freed.
  */
-void __kfree_sized_miss(void *p, size_t size, size_t align, enum sized_free who) __hidden __noinline;
+void __kfree_sized_miss(void *p, bool sized, size_t size, size_t align,
+			enum sized_free who) __hidden __noinline;
 /*
  * The nolock path, taken when busy is found set: the allocator was re-entered
  * (a signal handler, or code the allocator called).  Never touches a sheaf,
