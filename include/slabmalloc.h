@@ -56,8 +56,11 @@ typedef struct kmem_cache sm_cache_t;
  *  commit   - make [p, p+size) readable and writable; fresh pages read as 0.
  *             0 on success, -1 on failure.
  *  purge    - tell the OS the contents of [p, p+size) are no longer needed:
- *             the range stays accessible and reads as zero afterwards, and
- *             it stops counting towards the resident set.  0 or -1.
+ *             it reads as zero once committed again, and stops counting
+ *             towards the resident set.  It may also become inaccessible
+ *             (the real one makes it PROT_NONE, so that stale pointers
+ *             fault): the core commits a purged range again before it
+ *             hands it out.  0 or -1.
  *  release  - unmap a whole reservation returned by reserve.
  *  now_ns   - a monotonic clock in nanoseconds.
  *  remap    - move the committed pages [old_addr, old_addr+old_size) to

@@ -431,6 +431,26 @@ void node_mark_large(struct sm_node *n, uint32_t first, uint32_t npages)
 	}
 }
 
+/*
+ * Commit again the run [@first, +@npages) taken from the clean bins (node
+ * lock not held, the caller owns the run).  If the OS refuses, the run goes
+ * back to the clean bins and false is returned.
+ */
+static bool commit_clean(struct sm_node *n, uint32_t first, uint32_t npages)
+{
+	const struct sm_os_ops *os = n->os;
+	if (likely(os->commit(node_page_addr(n, first), (size_t)npages << SM_PAGE_SHIFT, os->arg) == 0))
+		return true;
+	sm_lock(&n->lock);
+	n->descs[first].type = PT_UNUSED;
+	n->descs[first + npages - 1].type = PT_UNUSED;
+	n->used_pages -= npages;
+	if (likely(!n->abandoned))
+		run_insert(n, first, npages, 0, 0);
+	sm_unlock(&n->lock);
+	return false;
+}
+
 uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pages,
 			  const struct slab_alloc_context *ctx, bool *zeroed)
 {
@@ -441,11 +461,12 @@ uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pag
 		return UINT32_MAX;
 	}
 	SM_HOOK(n->inst, SM_HOOK_NODE_PAGES);
-	bool zero = false;
+	bool zero = false, purged = false;
 	uint32_t first = take_from_bins(n, true, npages, align_pages);
 	if (first == UINT32_MAX) {
 		zero = true;
 		first = take_from_bins(n, false, npages, align_pages);
+		purged = first != UINT32_MAX;
 		if (first == UINT32_MAX)
 			first = take_from_bump(n, npages, align_pages);
 	}
@@ -454,6 +475,10 @@ uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pag
 		n->used_pages += npages;
 	}
 	sm_unlock(&n->lock);
+	/* A clean run may be purged, so inaccessible (os purge): committed
+	   again, outside the lock; the caller owns it meanwhile. */
+	if (purged && !commit_clean(n, first, npages))
+		return UINT32_MAX;
 	*zeroed = zero;
 	return first;
 }
@@ -586,7 +611,9 @@ void node_fork_child(struct sm_node *n)
 		return;
 	}
 	/* Purges whose thread is gone: their runs go back as dirty (purged or
-	   not, a dirty run is always safe to hand out).  A purge of our own,
+	   not, a dirty run is safe to hand out once it is accessible: it is
+	   committed again, since the purge may have protected it; one the OS
+	   refuses is leaked).  A purge of our own,
 	   interrupted by the signal handler that forked, finishes by itself.
 	   The batches live on the vanished threads' stacks, which the child
 	   still maps. */
@@ -600,6 +627,9 @@ void node_fork_child(struct sm_node *n)
 			struct slab *h = list_entry(pos, struct slab, list);
 			uint32_t first = (uint32_t)(h - n->descs);
 			list_del(&h->list);
+			if (n->os->commit(node_page_addr(n, first), (size_t)h->npages << SM_PAGE_SHIFT,
+					  n->os->arg) != 0)
+				continue;
 			h->type = PT_UNUSED;
 			n->descs[first + h->npages - 1].type = PT_UNUSED;
 			run_insert(n, first, h->npages, 1, 0);
@@ -630,8 +660,12 @@ bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint
 	} else {
 		uint32_t next = first + old, extra = new_pages - old;
 		struct slab *nh = next < n->bump ? &n->descs[next] : NULL;
+		/* A clean run may be purged, so inaccessible: committed first
+		   (under the lock: growing in place is rare). */
 		if (nh && READ_ONCE(nh->type) == PT_FREE && nh->head == next && nh->dirty <= 1 &&
-		    nh->npages >= extra) {
+		    nh->npages >= extra &&
+		    (nh->dirty || n->os->commit(node_page_addr(n, next), (size_t)extra << SM_PAGE_SHIFT,
+						n->os->arg) == 0)) {
 			/* Grow into the free run that follows. */
 			uint32_t len = nh->npages;
 			uint8_t dirty = nh->dirty;
