@@ -3,7 +3,10 @@
  * write through what malloc(0), calloc(0, n), realloc(NULL, 0),
  * aligned_alloc(16, 0) or operator new(0) returned is SIGSEGV, never a
  * silent access; free, realloc and malloc_usable_size of those pointers
- * work.  And the library gives a C program no C++ runtime: libstdc++ is
+ * work.  A stale pointer into a freed page run, empty slab or huge
+ * mapping faults once the memory is purged (malloc_trim, or
+ * SLABMALLOC_PURGE_DELAY_MS=0 with the argument "nodelay").  And the
+ * library gives a C program no C++ runtime: libstdc++ is
  * not among the mappings, and operator new/delete (called by their
  * mangled names) work without it; new of an impossible size prints why
  * and aborts, since nothing can throw std::bad_alloc.
@@ -69,6 +72,49 @@ static int case_fault(const char *how, int write)
 	return 0;
 }
 
+/*
+ * A stale pointer into freed memory once it is purged (issue 13): a page
+ * run (malloc_trim purges at once; with SLABMALLOC_PURGE_DELAY_MS=0 the
+ * free itself does), the pages of empty slabs, a huge mapping (unmapped at
+ * once).
+ */
+static int case_stale(const char *what)
+{
+	char *p;
+	if (!strcmp(what, "run_trim") || !strcmp(what, "run_nodelay")) {
+		p = malloc(100 * 1024);
+		CHECK(p);
+		memset(p, 1, 100 * 1024);
+		free(p);
+		if (!strcmp(what, "run_trim"))
+			malloc_trim(0);
+		p += 50 * 1024;
+	} else if (!strcmp(what, "slab_trim")) {
+		enum { N = 256 }; /* whole slabs of kmalloc-2048 */
+		static char *v[N];
+		for (int i = 0; i < N; i++) {
+			CHECK((v[i] = malloc(2000)));
+			memset(v[i], 1, 2000);
+		}
+		for (int i = 0; i < N; i++)
+			free(v[i]);
+		malloc_trim(0); /* every sheaf flushed, every empty slab purged */
+		p = v[N / 2];
+	} else if (!strcmp(what, "huge")) {
+		p = malloc(40 << 20);
+		CHECK(p);
+		p[0] = 1;
+		free(p);
+	} else {
+		fprintf(stderr, "unknown stale case %s\n", what);
+		return 2;
+	}
+	fprintf(stderr, "ACCESS\n");
+	p[0] = 2;
+	fprintf(stderr, "NOFAULT\n");
+	return 0;
+}
+
 static int case_no_cxx(void)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
@@ -102,6 +148,8 @@ static int run(const char *name)
 		return case_no_cxx();
 	if (!strcmp(name, "new_fails"))
 		return case_new_fails();
+	if (!strncmp(name, "stale_", 6))
+		return case_stale(name + 6);
 	static const char *const hows[] = { "malloc0", "calloc0", "realloc0", "aligned0", "new0" };
 	for (size_t i = 0; i < sizeof(hows) / sizeof(hows[0]); i++) {
 		size_t n = strlen(hows[i]);
@@ -139,9 +187,20 @@ static int spawn(const char *name, char *err, size_t cap)
 	return st;
 }
 
-int main(void)
+static int expect_fault(const char *name)
+{
+	static char err[8192];
+	int st = spawn(name, err, sizeof(err));
+	int ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV && !strcmp(err, "ACCESS\n");
+	printf("%s %-16s %s\n", ok ? "PASS" : "FAIL", name, ok ? "SIGSEGV" : err);
+	return !ok;
+}
+
+int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 2 && !strcmp(argv[1], "nodelay")) /* SLABMALLOC_PURGE_DELAY_MS=0 */
+		return expect_fault("stale_run_nodelay");
 	new_fn = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "_Znwm");
 	delete_sized = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "_ZdlPvm");
 	CHECK(new_fn && delete_sized && dlsym(RTLD_DEFAULT, "sm_ptr_instance"));
@@ -151,12 +210,11 @@ int main(void)
 	};
 	static char err[8192];
 	int failures = 0;
-	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
-		int st = spawn(faults[i], err, sizeof(err));
-		int ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV && !strcmp(err, "ACCESS\n");
-		printf("%s %-16s %s\n", ok ? "PASS" : "FAIL", faults[i], ok ? "SIGSEGV" : err);
-		failures += !ok;
-	}
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+		failures += expect_fault(faults[i]);
+	failures += expect_fault("stale_run_trim");
+	failures += expect_fault("stale_slab_trim");
+	failures += expect_fault("stale_huge");
 	int st = spawn("no_cxx", err, sizeof(err));
 	int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && !strcmp(err, "NOCXX OK\n");
 	printf("%s %-16s %s", ok ? "PASS" : "FAIL", "no_cxx", err);
