@@ -57,10 +57,11 @@ typedef struct kmem_cache sm_cache_t;
  *             0 on success, -1 on failure.
  *  purge    - tell the OS the contents of [p, p+size) are no longer needed:
  *             it reads as zero once committed again, and stops counting
- *             towards the resident set.  It may also become inaccessible
- *             (the real one makes it PROT_NONE, so that stale pointers
- *             fault): the core commits a purged range again before it
- *             hands it out.  0 or -1.
+ *             towards the resident set.  A range of 9 pages or more may
+ *             also become inaccessible (the real one makes it PROT_NONE,
+ *             so that stale pointers fault): the core commits such a range
+ *             again before it hands it out; a smaller one must stay
+ *             accessible.  0 or -1.
  *  release  - unmap a whole reservation returned by reserve.
  *  now_ns   - a monotonic clock in nanoseconds.
  *  remap    - move the committed pages [old_addr, old_addr+old_size) to

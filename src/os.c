@@ -87,19 +87,19 @@ static int linux_commit(void *p, size_t size, void *arg)
 }
 
 /*
- * Drop the pages, then make the range inaccessible (issue 13): a stale
- * pointer into a purged free run faults instead of writing into memory
- * that the next owner gets (the node commits the run again when it hands
- * it out).  A refused mprotect (the kernel's limit on mappings,
- * vm.max_map_count, reached by the split) leaves the range accessible and
- * zero: purged all the same.
+ * Drop the pages, then, for SM_PURGE_PROTECT_PAGES or more, make the range
+ * inaccessible (issue 13): a stale pointer into a purged free run faults
+ * instead of writing into memory that the next owner gets (the node
+ * commits the run again when it hands it out).  A refused mprotect (the
+ * kernel's limit on mappings, vm.max_map_count, reached by the split)
+ * leaves the range accessible and zero: purged all the same.
  */
 static int linux_purge(void *p, size_t size, void *arg)
 {
 	(void)arg;
 	int saved = errno;
 	int r = madvise(p, size, MADV_DONTNEED);
-	if (r == 0)
+	if (r == 0 && size >= ((size_t)SM_PURGE_PROTECT_PAGES << SM_PAGE_SHIFT))
 		mprotect(p, size, PROT_NONE);
 	errno = saved;
 	return r;

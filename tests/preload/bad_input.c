@@ -29,7 +29,11 @@
  *   - a second free of a small object, wherever the first put it (the top
  *     of a sheaf, deep in a sheaf after other frees (double_free_late), a
  *     barn, its slab's freelist): always, at the call (its free word carries
- *     the free tag, and the free path confirms where it is: kmem_cache.h).
+ *     the free tag, and the free path confirms where it is: kmem_cache.h);
+ *   - issue 13: free_sized/free_aligned_sized with a size or alignment the
+ *     object does not have (src/sized.c), a second or interior free of a
+ *     malloc(0) pointer (src/zero.c), malloc_usable_size of a freed or
+ *     interior pointer: always, at the call.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
