@@ -147,6 +147,8 @@ static __noinline void *kmalloc_large_slow(struct sm_instance *inst, size_t size
 /* Size 0 (kmalloc_inline sends it here with the large requests). */
 static __noinline void *kmalloc_zero(struct sm_instance *inst, size_t align, unsigned flags, int node)
 {
+	if (unlikely(!default_ready(inst))) /* the process's first call sets it up */
+		return NULL;
 	void *p = (flags & SLAB_ALLOC_ZERO_PTR) && align <= SM_ZERO_SLOT ? zero_alloc() : NULL;
 	if (p)
 		return p;
