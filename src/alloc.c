@@ -121,6 +121,10 @@ static void *kmalloc_from_runcache(struct tcache *tc, size_t size, unsigned flag
 	void *p = runcache_get(&tc->runs, npages, size);
 	if (p && (flags & SLAB_ALLOC_ZERO))
 		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT); /* a cached run is dirty */
+	if (p && unlikely(tc->inst->pa.harden)) {
+		struct sm_node *n = node_of(p);
+		large_canary_set(n, node_page_index(n, p));
+	}
 	return p;
 }
 

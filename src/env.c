@@ -75,6 +75,7 @@ static const struct opt table[] = {
 	OPT("HUGE_THRESHOLD", K_SIZE, opts.huge_threshold, SM_KMALLOC_MAX_CACHE_SIZE, SM_MAX_HUGE_THRESHOLD),
 	OPT("HELPER_THREAD", K_BOOL, opts.helper_thread, 0, 1),
 	OPT("HELPER_IDLE_MS", K_UINT, opts.helper_idle_ms, 0, 3600000),
+	OPT("HARDEN", K_BOOL, opts.harden, 0, 1),
 };
 
 static void apply(struct sm_env *env, const struct opt *o, const char *v, const char *var)
@@ -169,9 +170,9 @@ void env_print(const struct sm_env *env)
 	const struct sm_options *o = &env->opts;
 	sm_printk("slabmalloc: options: node_size=%zu max_nodes=%u purge_delay_ms=%u sheaf_capacity=%u "
 		  "barn_max_full=%u barn_max_empty=%u barn_bytes=%zu slab_max_empty=%u huge_threshold=%zu "
-		  "helper_thread=%d helper_idle_ms=%u stats=%d on_error=%s\n",
+		  "helper_thread=%d helper_idle_ms=%u stats=%d on_error=%s harden=%d\n",
 		  o->node_size, o->max_nodes, o->purge_delay_ms, o->sheaf_capacity, o->barn_max_full,
 		  o->barn_max_empty, o->barn_bytes, o->slab_max_empty, o->huge_threshold, o->helper_thread,
 		  o->helper_idle_ms, env->stats,
-		  env->report_only ? "report" : "abort");
+		  env->report_only ? "report" : "abort", o->harden);
 }

@@ -140,6 +140,23 @@ void __slab_free_nolock(struct kmem_cache *s, void *p)
 		defer_free(&s->inst->deferred, p, s);
 }
 
+/*
+ * Hardened mode: whether the canary after the live page run @r (of @inst,
+ * whose start @p is) was overwritten; then it is reported and the run is
+ * left alone.  Reads the run: the caller owns it.
+ */
+static bool run_overflowed(struct sm_instance *inst, const struct large_ref *r, void *p)
+{
+	if (likely(!inst->pa.harden) || r->huge)
+		return false;
+	size_t o = large_canary_check(r);
+	if (o == SIZE_MAX)
+		return false;
+	sm_report(r->node->err, "free of %p: page run of %zu bytes overflowed: canary overwritten at "
+		  "its end + %zu", p, r->node->descs[r->page].size, o);
+	return true;
+}
+
 static void run_double_free_report(const struct report_sink *err, void *p)
 {
 	sm_report(err, "double free of %p (a page run freed already)", p);
@@ -166,6 +183,10 @@ static bool kfree_to_runcache(void *p, struct sm_instance **instp)
 	struct large_ref r;
 	if (!large_lookup(p, &r) || r.huge)
 		return false;
+	if (unlikely(run_overflowed(inst, &r, p))) {
+		*instp = NULL;
+		return true;
+	}
 	uint64_t now;
 	switch (runcache_put(&tc->runs, r.node, r.page, &now)) {
 	case RUNCACHE_NO:
@@ -224,6 +245,8 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 	}
 	struct sm_instance *inst = r.node->inst;
 	const struct report_sink *err = r.node->err;
+	if (unlikely(run_overflowed(inst, &r, p)))
+		return NULL;
 	uint64_t now = inst_now(inst);
 	switch (large_free(&inst->pa, &r, large_free_stamp(inst, &r, now), trylock)) {
 	case LARGE_FREED:
@@ -303,8 +326,13 @@ size_t sm_ksize(const void *p)
 		return s->is_kmalloc ? s->size : s->object_size;
 	}
 	struct large_ref r;
-	if (large_lookup(p, &r))
+	if (large_lookup(p, &r)) {
+		/* Hardened: what was asked for, so that a program that fills
+		   its usable size does not overwrite the canary. */
+		if (unlikely(r.node->inst->pa.harden) && !r.huge)
+			return r.node->descs[r.page].size;
 		return large_usable(&r);
+	}
 	if (zero_live(p))
 		return 0; /* malloc(0)'s: no byte of it may be used */
 	struct sm_node *n = node_of(p);

@@ -90,6 +90,8 @@ void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 	p = node_page_addr(n, first);
 	if ((ctx->alloc_flags & SLAB_ALLOC_ZERO) && !zeroed)
 		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT);
+	if (pa->harden)
+		large_canary_set(n, first);
 out:
 	if (!p)
 		errno = ENOMEM;
@@ -129,6 +131,41 @@ enum large_free_result large_free(struct page_alloc *pa, const struct large_ref 
 	return LARGE_FREED;
 }
 
+/* The canary's byte @i: not a value a program's overflow writes by chance (0, 0xff, ASCII). */
+static inline uint8_t canary_byte(size_t i)
+{
+	return (uint8_t)(0xa5 ^ (i * 0x3b));
+}
+
+/* The canary of the run at @page of @n: where it starts and how long it is. */
+static size_t canary_span(const struct sm_node *n, uint32_t page, uint8_t **start)
+{
+	const struct slab *h = &n->descs[page];
+	size_t size = h->size, end = (size_t)h->npages << SM_PAGE_SHIFT;
+	*start = (uint8_t *)node_page_addr(n, page) + size;
+	return size < end ? MIN(end - size, (size_t)SM_RUN_CANARY) : 0;
+}
+
+void large_canary_set(const struct sm_node *n, uint32_t page)
+{
+	uint8_t *c;
+	size_t len = canary_span(n, page, &c);
+	for (size_t i = 0; i < len; i++)
+		c[i] = canary_byte(i);
+}
+
+size_t large_canary_check(const struct large_ref *r)
+{
+	if (r->huge)
+		return SIZE_MAX; /* a huge mapping's asked size is not kept */
+	uint8_t *c;
+	size_t len = canary_span(r->node, r->page, &c);
+	for (size_t i = 0; i < len; i++)
+		if (c[i] != canary_byte(i))
+			return i;
+	return SIZE_MAX;
+}
+
 size_t large_usable(const struct large_ref *r)
 {
 	if (r->huge)
@@ -157,6 +194,8 @@ bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bo
 	if (zero && n > usable)
 		memset((char *)node_page_addr(nd, r->page) + usable, 0, ((size_t)want << SM_PAGE_SHIFT) - usable);
 	nd->descs[r->page].size = n;
+	if (pa->harden)
+		large_canary_set(nd, r->page);
 	return true;
 }
 

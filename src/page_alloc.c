@@ -16,6 +16,7 @@ int pa_init(struct page_alloc *pa, const struct node_origin *o, const struct sm_
 	pa->node_size = opts->node_size;
 	pa->max_nodes = opts->max_nodes;
 	pa->huge_threshold = opts->huge_threshold;
+	pa->harden = opts->harden;
 	pa->lock = lock;
 	INIT_LIST_HEAD(&pa->huge_list);
 	struct sm_node *n = node_create(&pa->origin, pa->node_size, 0);

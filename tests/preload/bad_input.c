@@ -505,6 +505,48 @@ static int case_usable_freed_zero(void)
 	return 0;
 }
 
+/* ---- issue 13, hardened mode (cases named harden_*: SLABMALLOC_HARDEN=1) ---- */
+
+/* A page run of @size bytes overflowed by a write @past bytes past its end. */
+static int run_overflow(size_t size, size_t past)
+{
+	char *p = launder(malloc(size)); /* the overflow is on purpose */
+	CHECK(p);
+	CHECK_EQ(malloc_usable_size(p), size); /* what was asked: the canary follows */
+	memset(p, 1, size);
+	p[size + past] = 'x';
+	ctl("EXPECT slabmalloc: free of %p: page run of %zu bytes overflowed: canary overwritten at "
+	    "its end + %zu", p, size, past);
+	free(p);
+	ctl("AFTER");
+	heap_check(64);
+	return 0;
+}
+
+static int case_harden_run_overflow_1(void) { return run_overflow(100000, 0); }
+static int case_harden_run_overflow_8(void) { return run_overflow(100000, 7); }
+
+/* calloc, then realloc in place: the canary follows the size each time. */
+static int case_harden_run_realloc(void)
+{
+	char *p = calloc(1, 50000);
+	CHECK(p);
+	char *q = realloc(p, 60000);
+	CHECK(q);
+	CHECK_EQ(malloc_usable_size(q), 60000);
+	memset(q, 2, 60000);
+	free(q); /* intact: no report */
+	q = launder(malloc(60000)); /* the overflow is on purpose */
+	CHECK(q);
+	q[60000 + 3] = 0;
+	ctl("EXPECT slabmalloc: free of %p: page run of 60000 bytes overflowed: canary overwritten at "
+	    "its end + 3", q);
+	free(q);
+	ctl("AFTER");
+	heap_check(64);
+	return 0;
+}
+
 struct bad_case {
 	const char *name;
 	int (*fn)(void);
@@ -542,6 +584,9 @@ static const struct bad_case cases[] = {
 	{ "usable_freed_run", case_usable_freed_run },
 	{ "usable_interior", case_usable_interior },
 	{ "usable_freed_zero", case_usable_freed_zero },
+	{ "harden_run_overflow_1", case_harden_run_overflow_1 },
+	{ "harden_run_overflow_8", case_harden_run_overflow_8 },
+	{ "harden_run_realloc", case_harden_run_realloc },
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -596,6 +641,10 @@ static void spawn(const char *self, const char *name, int report, struct outcome
 			setenv("SLABMALLOC_ON_ERROR", "report", 1);
 		else
 			unsetenv("SLABMALLOC_ON_ERROR");
+		if (!strncmp(name, "harden_", 7))
+			setenv("SLABMALLOC_HARDEN", "1", 1);
+		else
+			unsetenv("SLABMALLOC_HARDEN");
 		execl(self, self, "case", name, (char *)NULL);
 		_exit(127);
 	}
