@@ -131,11 +131,11 @@ enum large_free_result large_free(struct page_alloc *pa, const struct large_ref 
 	return LARGE_FREED;
 }
 
-/* The canary's byte @i: not a value a program's overflow writes by chance (0, 0xff, ASCII). */
-static inline uint8_t canary_byte(size_t i)
-{
-	return (uint8_t)(0xa5 ^ (i * 0x3b));
-}
+/* The canary: no value a program's overflow writes by chance (0, 0xff, ASCII). */
+static const uint8_t run_canary[SM_RUN_CANARY] = {
+	0xa5, 0x9e, 0xe3, 0xd8, 0xb1, 0x8a, 0xf7, 0xcc,
+	0xa5, 0x9e, 0xe3, 0xd8, 0xb1, 0x8a, 0xf7, 0xcc,
+};
 
 /* The canary of the run at @page of @n: where it starts and how long it is. */
 static size_t canary_span(const struct sm_node *n, uint32_t page, uint8_t **start)
@@ -150,8 +150,7 @@ void large_canary_set(const struct sm_node *n, uint32_t page)
 {
 	uint8_t *c;
 	size_t len = canary_span(n, page, &c);
-	for (size_t i = 0; i < len; i++)
-		c[i] = canary_byte(i);
+	memcpy(c, run_canary, len);
 }
 
 size_t large_canary_check(const struct large_ref *r)
@@ -160,10 +159,12 @@ size_t large_canary_check(const struct large_ref *r)
 		return SIZE_MAX; /* a huge mapping's asked size is not kept */
 	uint8_t *c;
 	size_t len = canary_span(r->node, r->page, &c);
-	for (size_t i = 0; i < len; i++)
-		if (c[i] != canary_byte(i))
-			return i;
-	return SIZE_MAX;
+	if (likely(!memcmp(c, run_canary, len)))
+		return SIZE_MAX;
+	size_t i = 0;
+	while (c[i] == run_canary[i])
+		i++;
+	return i;
 }
 
 size_t large_usable(const struct large_ref *r)
