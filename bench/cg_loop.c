@@ -2,6 +2,8 @@
  * cg_loop.c - the loop bench/callgrind counts instructions of.
  *
  *   cg_loop malloc SIZE ITERS   ITERS pairs of malloc(SIZE) + free
+ *   cg_loop sized SIZE ITERS    ITERS pairs of malloc(SIZE) + free_sized(p, SIZE)
+ *                               (C23; slabmalloc checks the size: issue 13)
  *   cg_loop cache SIZE ITERS    ITERS pairs of sm_cache_alloc + sm_cache_free
  *                               on a dedicated SIZE-byte cache (only in
  *                               cg_loop_sm, which is linked with slabmalloc)
@@ -35,6 +37,18 @@ static __attribute__((noinline)) void malloc_loop(size_t size, long iters)
 	}
 }
 
+/* C23; weak: glibc 2.36 has none, the preloaded allocator may. */
+void free_sized(void *p, size_t size) __attribute__((weak));
+
+static __attribute__((noinline)) void sized_loop(size_t size, long iters)
+{
+	for (long i = 0; i < iters; i++) {
+		void *p = malloc(size);
+		cg_sink = p;
+		free_sized(p, size);
+	}
+}
+
 #ifdef CG_LOOP_SLABMALLOC
 static __attribute__((noinline)) void cache_loop(sm_cache_t *s, long iters)
 {
@@ -52,12 +66,24 @@ int main(int argc, char **argv)
 	long iters;
 	void *keep;
 
-	if (argc != 4 || (strcmp(argv[1], "malloc") && strcmp(argv[1], "cache"))) {
-		fprintf(stderr, "usage: %s malloc|cache SIZE ITERS\n", argv[0]);
+	if (argc != 4 || (strcmp(argv[1], "malloc") && strcmp(argv[1], "cache") &&
+			  strcmp(argv[1], "sized"))) {
+		fprintf(stderr, "usage: %s malloc|sized|cache SIZE ITERS\n", argv[0]);
 		return 2;
 	}
 	size = strtoul(argv[2], NULL, 0);
 	iters = strtol(argv[3], NULL, 0);
+	if (!strcmp(argv[1], "sized")) {
+		if (!free_sized) {
+			fprintf(stderr, "%s: the allocator has no free_sized\n", argv[0]);
+			return 2;
+		}
+		free(malloc(16)); /* as below */
+		keep = malloc(size);
+		sized_loop(size, iters);
+		free(keep);
+		return 0;
+	}
 	if (!strcmp(argv[1], "malloc")) {
 		/* One small block first, as any real program has allocated before
 		   its loop: with slabmalloc the thread then has its thread cache

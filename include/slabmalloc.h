@@ -69,8 +69,12 @@ typedef struct kmem_cache sm_cache_t;
  *  commit   - make [p, p+size) readable and writable; fresh pages read as 0.
  *             0 on success, -1 on failure.
  *  purge    - tell the OS the contents of [p, p+size) are no longer needed:
- *             the range stays accessible and reads as zero afterwards, and
- *             it stops counting towards the resident set.  0 or -1.
+ *             it reads as zero once committed again, and stops counting
+ *             towards the resident set.  A range of 9 pages or more may
+ *             also become inaccessible (the real one makes it PROT_NONE,
+ *             so that stale pointers fault): the core commits such a range
+ *             again before it hands it out; a smaller one must stay
+ *             accessible.  0 or -1.
  *  release  - unmap a whole reservation returned by reserve.
  *  now_ns   - a monotonic clock in nanoseconds.
  *  remap    - move the committed pages [old_addr, old_addr+old_size) to
@@ -132,6 +136,10 @@ struct sm_options {
 	                              first time one is deferred (default true);
 	                              false: by the thread that deferred them, at
 	                              its next call, and by every slow path */
+	bool harden;               /* hardened mode (issue 13; started): a
+	                              canary after each page run, checked on
+	                              free; sm_ksize gives a run's requested
+	                              size.  Default false */
 	unsigned helper_idle_ms;   /* the helper exits after this long without
 	                              work (default 2000); started again on need */
 	/*
@@ -215,10 +223,10 @@ SM_API void sm_kfree(void *p);
  */
 SM_API void *sm_krealloc(void *p, size_t n, unsigned gfp);
 
-/* Bytes usable at @p (its size class, or its page run); 0 for NULL. */
+/* Bytes usable at @p (its size class, or its page run); 0 for NULL and for malloc(0)'s pointers. */
 SM_API size_t sm_ksize(const void *p);
 
-/* The instance @p belongs to, or NULL if @p lies outside every node. */
+/* The instance @p belongs to (the default one for malloc(0)'s pointers), or NULL if @p lies outside every node. */
 SM_API sm_instance_t *sm_ptr_instance(const void *p);
 
 /* Largest alignment sm_kmalloc_aligned (and the malloc family) can meet: 1 TiB. */

@@ -59,7 +59,7 @@ static __always_inline void *alloc_flags(size_t size, size_t align, unsigned fla
 	if (unlikely(!ready()))
 		return NULL;
 	/* &sm_default_inst is a constant: the fast paths fold slot 0. */
-	return kmalloc_inline(&sm_default_inst, size, align, flags, SM_NO_NODE);
+	return kmalloc_inline(&sm_default_inst, size, align, flags | SLAB_ALLOC_ZERO_PTR, SM_NO_NODE);
 }
 
 /*
@@ -69,7 +69,8 @@ static __always_inline void *alloc_flags(size_t size, size_t align, unsigned fla
  */
 SM_EXPORT void *malloc(size_t size)
 {
-	return kmalloc_inline(&sm_default_inst, size, 0, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
+	/* malloc(0) gets a slot of the zero area: a unique pointer that faults. */
+	return kmalloc_inline(&sm_default_inst, size, 0, SLAB_ALLOC_ZERO_PTR, SM_NO_NODE);
 }
 
 SM_EXPORT void free(void *p)
@@ -159,17 +160,15 @@ SM_EXPORT size_t malloc_usable_size(void *p)
 	return p ? sm_ksize(p) : 0;
 }
 
+/* The size is checked against the object (sized.c); a mismatch is reported. */
 SM_EXPORT void free_sized(void *p, size_t size)
 {
-	(void)size;
-	free(p);
+	kfree_inline_checked(p, true, size, 0, SIZED_FREE);
 }
 
 SM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
 {
-	(void)align;
-	(void)size;
-	free(p);
+	kfree_inline_checked(p, true, size, align, SIZED_FREE_ALIGNED);
 }
 
 SM_EXPORT void cfree(void *p)

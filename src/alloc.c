@@ -10,6 +10,7 @@
 #include "large.h"
 #include "registry.h"
 #include "vg.h"
+#include "zero.h"
 
 void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node)
 {
@@ -149,6 +150,10 @@ static void *kmalloc_from_runcache(struct tcache *tc, size_t size, unsigned flag
 	void *p = runcache_get(&tc->runs, npages, size);
 	if (p && (flags & SLAB_ALLOC_ZERO))
 		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT); /* a cached run is dirty */
+	if (p && unlikely(tc->inst->pa.harden)) {
+		struct sm_node *n = node_of(p);
+		large_canary_set(n, node_page_index(n, p));
+	}
 	return p;
 }
 
@@ -182,8 +187,21 @@ static __noinline void *kmalloc_large_slow(struct sm_instance *inst, size_t size
 	return p;
 }
 
+/* Size 0 (kmalloc_inline sends it here with the large requests). */
+static __noinline void *kmalloc_zero(struct sm_instance *inst, size_t align, unsigned flags, int node)
+{
+	if (unlikely(!default_ready(inst))) /* the process's first call sets it up */
+		return NULL;
+	void *p = (flags & SLAB_ALLOC_ZERO_PTR) && align <= SM_ZERO_SLOT ? zero_alloc() : NULL;
+	if (p)
+		return p;
+	return kmalloc_inline(inst, 1, align, flags & ~SLAB_ALLOC_ZERO_PTR, node);
+}
+
 void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags, int node)
 {
+	if (unlikely(!size))
+		return kmalloc_zero(inst, align, flags, node);
 	/* Only a thread that has a tcache has a run cache: page runs alone do
 	   not attach a thread (its tcache would take pages of the node).  A
 	   pending kick makes tcache_peek miss: the slow path sees to it. */

@@ -30,6 +30,8 @@
  *            its own it reaches a private node only if that node was made
  *            with SM_NODE_THISNODE_OK.
  * ZERO       the caller wants zeroed memory.
+ * ZERO_PTR   a request of size 0 gets a slot of the zero area (zero.h):
+ *            the malloc family's malloc(0), which must fault when used.
  *
  * The context flags of the public struct sm_alloc_ctx (seed 003): each one
  * grants access to a kind of node (page_alloc.c, node_allows, is the one
@@ -43,7 +45,7 @@
  *            be taken from any allowed node before a new slab is made in
  *            the region).
  *
- * TRYLOCK, NO_RECURSE and NEW_SLAB are internal: a public context cannot
+ * TRYLOCK, NO_RECURSE, NEW_SLAB and ZERO_PTR are internal: a public context cannot
  * express them (alloc_ctx_import refuses unknown bits).
  */
 enum {
@@ -57,6 +59,7 @@ enum {
 	SLAB_ALLOC_UNMAPPED   = 1u << 6,
 	SLAB_ALLOC_MANAGED    = 1u << 7,
 	SLAB_ALLOC_RESERVED_ONLY = 1u << 8,
+	SLAB_ALLOC_ZERO_PTR   = 1u << 9,
 };
 
 /*

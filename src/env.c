@@ -127,6 +127,7 @@ static const struct opt table[ENV_NR_OPTS] = {
 	OPT("HELPER_THREAD", K_BOOL, opts.helper_thread, 0, 0, BOOL_WORDS),
 	OPT("HELPER_IDLE_MS", K_UINT, opts.helper_idle_ms, 0, 3600000, "0 to 3600000 milliseconds"),
 	OPT("VALGRIND", K_BOOL, valgrind, 0, 0, BOOL_WORDS),
+	OPT("HARDEN", K_BOOL, opts.harden, 0, 0, BOOL_WORDS),
 };
 
 const char *env_allowed(int idx)
@@ -385,8 +386,8 @@ void env_print(const struct sm_env *env)
 		  env->stats_interval, env->report_only ? "report" : "abort");
 	sm_printk("slabmalloc: options: purge_delay_ms=%u node_size=%zu max_nodes=%u sheaf_capacity=%u barn_max_full=%u "
 		  "barn_max_empty=%u barn_bytes=%zu slab_max_empty=%u huge_threshold=%zu "
-		  "helper_thread=%s helper_idle_ms=%u\n", o->purge_delay_ms,
+		  "helper_thread=%s helper_idle_ms=%u harden=%s\n", o->purge_delay_ms,
 		  o->node_size, o->max_nodes, o->sheaf_capacity, o->barn_max_full, o->barn_max_empty,
 		  o->barn_bytes, o->slab_max_empty, o->huge_threshold, o->helper_thread ? "yes" : "no",
-		  o->helper_idle_ms);
+		  o->helper_idle_ms, o->harden ? "yes" : "no");
 }

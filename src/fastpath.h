@@ -179,7 +179,8 @@ static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t siz
 	if (likely(!align && size - 9 <= SM_MALLOC_TABLE_MAX - 9)) {
 		i = malloc_index16(size); /* 9..1024: rounded to 16 by the table */
 	} else {
-		if (size > SM_KMALLOC_MAX_CACHE_SIZE)
+		/* Size 0 too: malloc(0) is served by the zero area (alloc.c). */
+		if (size - 1 >= SM_KMALLOC_MAX_CACHE_SIZE)
 			goto large;
 		if (!align && size > 8)
 			size = ALIGN_UP(size, SM_MALLOC_ALIGN);
@@ -217,9 +218,14 @@ large:
  * objects from it, and an object of another thread's slab is a remote
  * free (__kfree_remote).  Whatever fails, or does not apply, takes the
  * general path (__kfree_miss), which checks everything again and reports
- * what is wrong.
+ * what is wrong.  The sized frees (free_sized, free_aligned_sized, C++'s
+ * sized and aligned delete) pass the size and alignment they were given:
+ * checked here against the class's range (sm_fast_class) and the
+ * pointer's low bits, and on a miss by __kfree_sized_miss, which reports a
+ * mismatch (issue 13).
  */
-static __always_inline void kfree_inline(void *p)
+static __always_inline void kfree_inline_checked(void *p, bool sized, size_t size, size_t align,
+						 enum sized_free who)
 {
 	struct sm_thread_state *t = &sm_thread;
 	uintptr_t a = (uintptr_t)p;
@@ -237,6 +243,12 @@ static __always_inline void kfree_inline(void *p)
 	uint64_t idx = ((uint64_t)off * c->reciprocal) >> 32;
 	if (unlikely(idx * c->size != off || idx >= c->objects))
 		goto miss; /* interior pointer */
+	/* A sized free (constants fold this away for free()): the size given
+	   in the object's range, the pointer aligned as claimed. */
+	if (sized && unlikely((uint64_t)c->size - size > c->sized_slack))
+		goto miss;
+	if (align > 1 && unlikely(a & (align - 1)))
+		goto miss;
 	/* Read only once @p is known to start an object (so it is aligned). */
 	if (unlikely(((*(const uintptr_t *)p ^ c->free_key) >> SM_FREE_TAG_SHIFT) == 0))
 		goto miss; /* free already, it seems: confirmed on the general path */
@@ -263,7 +275,16 @@ static __always_inline void kfree_inline(void *p)
 	t->busy = 0;
 	return;
 miss:
-	__kfree_miss(p);
+	if (!sized && !align)
+		__kfree_miss(p);
+	else
+		__kfree_sized_miss(p, sized, size, align, who);
+}
+
+/* free() and sm_kfree(): no size or alignment to check. */
+static __always_inline void kfree_inline(void *p)
+{
+	kfree_inline_checked(p, false, 0, 0, SIZED_FREE);
 }
 
 #endif /* SM_FASTPATH_H */

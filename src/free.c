@@ -14,6 +14,7 @@
 #include "printk.h"
 #include "registry.h"
 #include "vg.h"
+#include "zero.h"
 
 void double_free_report(struct kmem_cache *s, void *p)
 {
@@ -192,6 +193,23 @@ static void slab_free_routed(struct kmem_cache *s, void *p, bool trylock)
 		defer_free(&s->inst->deferred, p, s);
 }
 
+/*
+ * Hardened mode: whether the canary after the live page run @r (of @inst,
+ * whose start @p is) was overwritten; then it is reported and the run is
+ * left alone.  Reads the run: the caller owns it.
+ */
+static bool run_overflowed(struct sm_instance *inst, const struct large_ref *r, void *p)
+{
+	if (likely(!inst->pa.harden) || r->huge)
+		return false;
+	size_t o = large_canary_check(r);
+	if (o == SIZE_MAX)
+		return false;
+	sm_report(r->node->err, "free of %p: page run of %zu bytes overflowed: canary overwritten at "
+		  "its end + %zu", p, r->node->descs[r->page].size, o);
+	return true;
+}
+
 static void run_double_free_report(const struct report_sink *err, void *p)
 {
 	sm_report(err, "double free of %p (a page run freed already)", p);
@@ -218,6 +236,10 @@ static bool kfree_to_runcache(void *p, struct sm_instance **instp)
 	struct large_ref r;
 	if (!large_lookup(p, &r) || r.huge || node_routed(r.node))
 		return false; /* a routed node's run goes home at once */
+	if (unlikely(run_overflowed(inst, &r, p))) {
+		*instp = NULL;
+		return true;
+	}
 	uint64_t now;
 	switch (runcache_put(&tc->runs, r.node, r.page, &now)) {
 	case RUNCACHE_NO:
@@ -244,6 +266,19 @@ static uint64_t large_free_stamp(struct sm_instance *inst, const struct large_re
 	return now + (uint64_t)(SM_RUN_KEEP_DELAYS - 1) * inst->opts.purge_delay_ms * 1000000u;
 }
 
+/* Free the zero-area pointer @p (zero.h), or report why it cannot be. */
+static __noinline void kfree_zero(void *p)
+{
+	enum zero_free_result r = zero_free(p);
+	if (likely(r == ZERO_FREED))
+		return;
+	registry_default_sink_prepare(); /* no instance owns the area */
+	if (r == ZERO_NOT_LIVE)
+		sm_report(NULL, "double free of %p (a malloc(0) pointer freed already)", p);
+	else
+		sm_report(NULL, "free of %p: interior pointer into the malloc(0) area", p);
+}
+
 struct sm_instance *__kfree_large(void *p, bool trylock)
 {
 	struct kmem_cache *rs = obj_cache_routed(p);
@@ -252,6 +287,10 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 		return rs->inst;
 	}
 	struct large_ref r;
+	if (unlikely(zero_holds(p))) {
+		kfree_zero(p);
+		return NULL;
+	}
 	if (unlikely(!large_lookup(p, &r))) {
 		if (runcache_holds(p)) { /* freed already, and kept in a run cache */
 			/* The words of a free of a run given back to its node
@@ -265,6 +304,8 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 	}
 	struct sm_instance *inst = r.node->inst;
 	const struct report_sink *err = r.node->err;
+	if (unlikely(run_overflowed(inst, &r, p)))
+		return NULL;
 	uint64_t now = inst_now(inst);
 	vg_free(p);
 	switch (large_free(&inst->pa, &r, large_free_stamp(inst, &r, now), trylock)) {
@@ -357,16 +398,37 @@ void sm_cache_free(sm_cache_t *s, void *p)
 		cache_free_miss(s, p);
 }
 
+/* Whether @p, an object of @s whose free word says "free", is free (then reported). */
+static __noinline bool ksize_of_free(struct kmem_cache *s, const void *p)
+{
+	bool nested = sm_enter();
+	int r = obj_is_free(s, p, nested);
+	sm_leave(nested);
+	if (r > 0)
+		sm_report(cache_err(s), "ksize of %p: a free object of cache %s", p, s->name);
+	return r > 0;
+}
+
 size_t sm_ksize(const void *p)
 {
 	if (!p)
 		return 0;
 	struct kmem_cache *s = obj_cache_any(p);
-	if (likely(s))
+	if (likely(s)) {
+		if (unlikely(obj_maybe_free(s, p)) && ksize_of_free(s, p))
+			return 0;
 		return s->is_kmalloc ? s->size : s->object_size;
+	}
 	struct large_ref r;
-	if (large_lookup(p, &r))
+	if (large_lookup(p, &r)) {
+		/* Hardened: what was asked for, so that a program that fills
+		   its usable size does not overwrite the canary. */
+		if (unlikely(r.node->inst->pa.harden) && !r.huge)
+			return r.node->descs[r.page].size;
 		return large_usable(&r);
+	}
+	if (zero_live(p))
+		return 0; /* malloc(0)'s: no byte of it may be used */
 	struct sm_node *n = node_of(p);
 	if (!n)
 		registry_default_sink_prepare();
@@ -376,6 +438,8 @@ size_t sm_ksize(const void *p)
 
 sm_instance_t *sm_ptr_instance(const void *p)
 {
+	if (zero_holds(p))
+		return &sm_default_inst; /* malloc(0)'s, on its behalf */
 	struct sm_node *n = node_owning(p);
 	return n ? n->inst : NULL;
 }

@@ -90,8 +90,24 @@ struct fast_class {
 	uint32_t objects;               /* s->objects */
 	uint64_t reciprocal;            /* s->reciprocal */
 	uint64_t free_key;              /* s->free_key */
+	uint64_t sized_slack;           /* a size given to free_sized or sized
+	                                   delete passes the fast path when
+	                                   size - sized_slack <= size <= size
+	                                   (sized_check_lo: realloc's rule) */
 } __attribute__((aligned(32)));         /* an index is one shift */
 extern struct fast_class sm_fast_class[SM_NR_KMALLOC + 1] __hidden;
+
+/*
+ * The smallest size a sized free (free_sized, sized delete) may give for
+ * an object of @usable bytes without taking the slow path: what realloc
+ * keeps in place (realloc.c, keep_in_place), so more than half the object,
+ * or anything for objects of 64 bytes or less.  Requests that malloc puts
+ * in the object's class always pass (classes are less than 25% apart).
+ */
+static inline uint32_t sized_check_lo(size_t usable)
+{
+	return usable <= 64 ? 0 : (uint32_t)(usable / 2 + 1);
+}
 
 /* The default instance (static storage, registry slot 0) and whether it is set up (registry.c). */
 extern struct sm_instance sm_default_inst __hidden;
@@ -117,7 +133,8 @@ static inline void inst_cache_register(struct sm_instance *inst, struct kmem_cac
 	if (s->fclass) {
 		SM_BUG_ON(s->fp_offset != 0); /* the fast paths write the free word at 0 */
 		sm_fast_class[s->fclass] = (struct fast_class){ .size = s->size, .objects = s->objects,
-			.reciprocal = s->reciprocal, .free_key = s->free_key };
+			.reciprocal = s->reciprocal, .free_key = s->free_key,
+			.sized_slack = s->size - sized_check_lo(s->size) };
 	}
 	s->sheaf_cache = &inst->kmalloc_caches[kmalloc_index(sheaf_bytes(s->sheaf_capacity))];
 	inst->cache_by_id[id] = s;

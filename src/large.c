@@ -93,6 +93,8 @@ void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 	p = node_page_addr(n, first);
 	if ((ctx->alloc_flags & SLAB_ALLOC_ZERO) && !zeroed)
 		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT);
+	if (pa->harden)
+		large_canary_set(n, first);
 out:
 	if (!p)
 		errno = ENOMEM;
@@ -132,6 +134,42 @@ enum large_free_result large_free(struct page_alloc *pa, const struct large_ref 
 	return LARGE_FREED;
 }
 
+/* The canary: no value a program's overflow writes by chance (0, 0xff, ASCII). */
+static const uint8_t run_canary[SM_RUN_CANARY] = {
+	0xa5, 0x9e, 0xe3, 0xd8, 0xb1, 0x8a, 0xf7, 0xcc,
+	0xa5, 0x9e, 0xe3, 0xd8, 0xb1, 0x8a, 0xf7, 0xcc,
+};
+
+/* The canary of the run at @page of @n: where it starts and how long it is. */
+static size_t canary_span(const struct sm_node *n, uint32_t page, uint8_t **start)
+{
+	const struct slab *h = &n->descs[page];
+	size_t size = h->size, end = (size_t)h->npages << SM_PAGE_SHIFT;
+	*start = (uint8_t *)node_page_addr(n, page) + size;
+	return size < end ? MIN(end - size, (size_t)SM_RUN_CANARY) : 0;
+}
+
+void large_canary_set(const struct sm_node *n, uint32_t page)
+{
+	uint8_t *c;
+	size_t len = canary_span(n, page, &c);
+	memcpy(c, run_canary, len);
+}
+
+size_t large_canary_check(const struct large_ref *r)
+{
+	if (r->huge)
+		return SIZE_MAX; /* a huge mapping's asked size is not kept */
+	uint8_t *c;
+	size_t len = canary_span(r->node, r->page, &c);
+	if (likely(!memcmp(c, run_canary, len)))
+		return SIZE_MAX;
+	size_t i = 0;
+	while (c[i] == run_canary[i])
+		i++;
+	return i;
+}
+
 size_t large_usable(const struct large_ref *r)
 {
 	if (r->huge)
@@ -160,6 +198,8 @@ bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bo
 	if (zero && n > usable)
 		memset((char *)node_page_addr(nd, r->page) + usable, 0, ((size_t)want << SM_PAGE_SHIFT) - usable);
 	nd->descs[r->page].size = n;
+	if (pa->harden)
+		large_canary_set(nd, r->page);
 	return true;
 }
 

@@ -79,6 +79,20 @@ enum large_free_result large_free(struct page_alloc *pa, const struct large_ref 
  */
 bool large_recently_unmapped(const void *p) __hidden;
 
+/*
+ * Hardened mode's canary (issue 13): SM_RUN_CANARY bytes of a fixed
+ * pattern right after the size a page run was asked for, as far as its
+ * last page has room, so that an overflow of 1 to 16 bytes is seen on
+ * free.  large_canary_set writes it for the live run starting at @page of
+ * @n (after its size is recorded and any zeroing is done);
+ * large_canary_check returns the offset past the object's end of the
+ * first byte that differs, or SIZE_MAX when all are intact.  The caller
+ * owns the run.
+ */
+#define SM_RUN_CANARY 16
+void large_canary_set(const struct sm_node *n, uint32_t page) __hidden;
+size_t large_canary_check(const struct large_ref *r) __hidden;
+
 /* Bytes usable at the allocation @r found (whole pages). */
 size_t large_usable(const struct large_ref *r) __hidden;
 

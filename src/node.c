@@ -14,11 +14,16 @@
 
 #include "hooks.h"
 #include "node.h"
+#include "os.h"
 
 struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
 uintptr_t sm_desc_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
 
 #define RUN_PURGING 2 /* a PT_FREE tag whose run is being purged: never merge */
+/* The stamp of a clean run some page of which a purge may have made
+   inaccessible (SM_PURGE_PROTECT_PAGES): committed again when handed out.
+   A clean run's stamp is otherwise 0 (all of it accessible). */
+#define RUN_PROTECTED 1
 
 /* One node_purge under way: the runs it took off the bins (n->purges). */
 struct purge_batch {
@@ -411,6 +416,8 @@ static void run_insert(struct sm_node *n, uint32_t first, uint32_t len, uint8_t 
 			uint32_t h = t->head;
 			if (dirty && n->descs[h].stamp < stamp)
 				stamp = n->descs[h].stamp; /* keep the older age */
+			else if (!dirty)
+				stamp |= n->descs[h].stamp; /* RUN_PROTECTED if either is */
 			run_unlink(n, h);
 			len += first - h;
 			first = h;
@@ -422,6 +429,8 @@ static void run_insert(struct sm_node *n, uint32_t first, uint32_t len, uint8_t 
 		if (READ_ONCE(h->type) == PT_FREE && h->dirty == dirty) {
 			if (dirty && h->stamp < stamp)
 				stamp = h->stamp;
+			else if (!dirty)
+				stamp |= h->stamp;
 			len += h->npages;
 			run_unlink(n, next);
 		}
@@ -485,7 +494,8 @@ static bool node_commit_upto(struct sm_node *n, uint32_t end)
 	return true;
 }
 
-static uint32_t take_from_bins(struct sm_node *n, bool dirty, uint32_t npages, uint32_t align_pages)
+static uint32_t take_from_bins(struct sm_node *n, bool dirty, uint32_t npages, uint32_t align_pages,
+			       bool *protected)
 {
 	uint32_t want = npages + (align_pages > 1 ? align_pages - 1 : 0);
 	uint32_t f = bins_find(n, dirty, want);
@@ -494,6 +504,7 @@ static uint32_t take_from_bins(struct sm_node *n, bool dirty, uint32_t npages, u
 	struct slab *h = &n->descs[f];
 	uint32_t len = h->npages;
 	uint64_t stamp = h->stamp;
+	*protected = !dirty && stamp == RUN_PROTECTED;
 	run_unlink(n, f);
 	uint32_t start = align_page(n, f, align_pages);
 	/* Neighbours of the run are not free in this state: no merging needed. */
@@ -533,6 +544,26 @@ void node_mark_large(struct sm_node *n, uint32_t first, uint32_t npages)
 	}
 }
 
+/*
+ * Commit again the run [@first, +@npages) taken from the clean bins (node
+ * lock not held, the caller owns the run).  If the OS refuses, the run goes
+ * back to the clean bins and false is returned.
+ */
+static bool commit_clean(struct sm_node *n, uint32_t first, uint32_t npages)
+{
+	const struct sm_os_ops *os = n->os;
+	if (likely(os->commit(node_page_addr(n, first), (size_t)npages << SM_PAGE_SHIFT, os->arg) == 0))
+		return true;
+	sm_lock(&n->lock);
+	n->descs[first].type = PT_UNUSED;
+	n->descs[first + npages - 1].type = PT_UNUSED;
+	n->used_pages -= npages;
+	if (likely(!n->abandoned))
+		run_insert(n, first, npages, 0, RUN_PROTECTED);
+	sm_unlock(&n->lock);
+	return false;
+}
+
 uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pages,
 			  const struct slab_alloc_context *ctx, bool *zeroed)
 {
@@ -543,11 +574,11 @@ uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pag
 		return UINT32_MAX;
 	}
 	SM_HOOK(n->inst, SM_HOOK_NODE_PAGES);
-	bool zero = false;
-	uint32_t first = take_from_bins(n, true, npages, align_pages);
+	bool zero = false, protected = false;
+	uint32_t first = take_from_bins(n, true, npages, align_pages, &protected);
 	if (first == UINT32_MAX) {
 		zero = true;
-		first = take_from_bins(n, false, npages, align_pages);
+		first = take_from_bins(n, false, npages, align_pages, &protected);
 		if (first == UINT32_MAX)
 			first = take_from_bump(n, npages, align_pages);
 	}
@@ -556,6 +587,10 @@ uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pag
 		n->used_pages += npages;
 	}
 	sm_unlock(&n->lock);
+	/* A clean run that a purge may have protected (RUN_PROTECTED) is
+	   committed again, outside the lock; the caller owns it meanwhile. */
+	if (protected && !commit_clean(n, first, npages))
+		return UINT32_MAX;
 	*zeroed = zero;
 	return first;
 }
@@ -676,7 +711,8 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 		/* Reset the tags so run_insert neither merges with nor trips on them. */
 		h->type = PT_UNUSED;
 		n->descs[first + h->npages - 1].type = PT_UNUSED;
-		run_insert(n, first, h->npages, purged ? 0 : 1, purged ? 0 : cutoff);
+		uint64_t prot = h->npages >= SM_PURGE_PROTECT_PAGES ? RUN_PROTECTED : 0;
+		run_insert(n, first, h->npages, purged ? 0 : 1, purged ? prot : cutoff);
 	}
 	n->purged_pages += pages;
 	list_del(&batch.link);
@@ -697,7 +733,9 @@ void node_fork_child(struct sm_node *n)
 	if (n->flags & SM_NODE_UNMAPPED)
 		n->abandoned = 1;
 	/* Purges whose thread is gone: their runs go back as dirty (purged or
-	   not, a dirty run is always safe to hand out).  A purge of our own,
+	   not, a dirty run is safe to hand out once it is accessible: it is
+	   committed again, since the purge may have protected it; one the OS
+	   refuses is leaked).  A purge of our own,
 	   interrupted by the signal handler that forked, finishes by itself.
 	   The batches live on the vanished threads' stacks, which the child
 	   still maps. */
@@ -711,6 +749,9 @@ void node_fork_child(struct sm_node *n)
 			struct slab *h = list_entry(pos, struct slab, list);
 			uint32_t first = (uint32_t)(h - n->descs);
 			list_del(&h->list);
+			if (n->os->commit(node_page_addr(n, first), (size_t)h->npages << SM_PAGE_SHIFT,
+					  n->os->arg) != 0)
+				continue;
 			h->type = PT_UNUSED;
 			n->descs[first + h->npages - 1].type = PT_UNUSED;
 			run_insert(n, first, h->npages, 1, 0);
@@ -744,8 +785,13 @@ bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint
 	} else {
 		uint32_t next = first + old, extra = new_pages - old;
 		struct slab *nh = next < n->bump ? &n->descs[next] : NULL;
+		/* A clean run a purge may have protected is committed first
+		   (under the lock: growing in place is rare). */
 		if (nh && READ_ONCE(nh->type) == PT_FREE && nh->head == next && nh->dirty <= 1 &&
-		    nh->npages >= extra) {
+		    nh->npages >= extra &&
+		    (nh->dirty || nh->stamp != RUN_PROTECTED ||
+		     n->os->commit(node_page_addr(n, next), (size_t)extra << SM_PAGE_SHIFT,
+				   n->os->arg) == 0)) {
 			/* Grow into the free run that follows. */
 			uint32_t len = nh->npages;
 			uint8_t dirty = nh->dirty;

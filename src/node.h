@@ -19,7 +19,8 @@
  *     always recognised.
  * Pages [0, bump) have been handed out at least once; [bump, npages) are
  * fresh (never touched, zero).  Free runs are either dirty (may be resident)
- * or clean (purged: zero and not resident), and only runs of the same state
+ * or clean (purged: zero and not resident, and with the real OS PROT_NONE,
+ * so a stale pointer into one faults), and only runs of the same state
  * coalesce.
  *
  * Locking: node->lock guards bump, committed, the free bins, and the PT_FREE
@@ -109,7 +110,10 @@ struct sm_node {
 	                                  are off the bins while the madvise
 	                                  calls run without the lock */
 	uint32_t bump;                 /* pages [bump, npages) are fresh */
-	uint32_t committed;            /* pages [0, committed) are accessible */
+	uint32_t committed;            /* pages [0, committed) are accessible,
+	                                  but for clean free runs, which a
+	                                  purge may have protected (committed
+	                                  again when handed out) */
 	uint64_t dirty_mask, clean_mask; /* bit b set: bin b is not empty */
 	struct list_head dirty_bins[NODE_NR_BINS];
 	struct list_head clean_bins[NODE_NR_BINS];

@@ -2,7 +2,8 @@
  * os.c - the real OS primitives behind struct sm_os_ops (Linux).
  * Address space is reserved PROT_NONE (no commit charge), committed with
  * mprotect as nodes grow and purged with MADV_DONTNEED, which both drops the
- * pages from the resident set and guarantees they read back as zero.
+ * pages from the resident set and guarantees they read back as zero, then
+ * protected (PROT_NONE) until committed again.
  */
 #define _GNU_SOURCE /* pthread_setname_np, mremap */
 #include <errno.h>
@@ -85,11 +86,21 @@ static int linux_commit(void *p, size_t size, void *arg)
 	return mprotect(p, size, PROT_READ | PROT_WRITE);
 }
 
+/*
+ * Drop the pages, then, for SM_PURGE_PROTECT_PAGES or more, make the range
+ * inaccessible (issue 13): a stale pointer into a purged free run faults
+ * instead of writing into memory that the next owner gets (the node
+ * commits the run again when it hands it out).  A refused mprotect (the
+ * kernel's limit on mappings, vm.max_map_count, reached by the split)
+ * leaves the range accessible and zero: purged all the same.
+ */
 static int linux_purge(void *p, size_t size, void *arg)
 {
 	(void)arg;
 	int saved = errno;
 	int r = madvise(p, size, MADV_DONTNEED);
+	if (r == 0 && size >= ((size_t)SM_PURGE_PROTECT_PAGES << SM_PAGE_SHIFT))
+		mprotect(p, size, PROT_NONE);
 	errno = saved;
 	return r;
 }

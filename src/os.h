@@ -14,6 +14,16 @@
 #include "slabmalloc.h"
 #include "compiler.h"
 
+/*
+ * The real OS's purge also makes a range of this many pages or more
+ * inaccessible (PROT_NONE, issue 13): stale pointers into freed page runs
+ * fault.  Smaller ranges (one or two freed slabs, mostly) stay accessible:
+ * protecting them costs more system calls than the purge itself
+ * (docs/benchmarks.md, "Issue 13").  9 pages is the smallest page run
+ * malloc hands out (above 32 KiB).
+ */
+#define SM_PURGE_PROTECT_PAGES 9u
+
 /* The real OS: mmap/mprotect/madvise/munmap and CLOCK_MONOTONIC. */
 extern const struct sm_os_ops sm_os_linux __hidden;
 

@@ -27,6 +27,8 @@ struct page_alloc {
 	size_t node_size;               /* node k has at least node_size * 2^k bytes */
 	unsigned max_nodes;
 	size_t huge_threshold;          /* larger requests get a node of their own */
+	bool harden;                    /* hardened mode: page runs carry a
+	                                   canary (large.h) */
 	sm_lock_t *lock;                /* the owner's instance lock (lock order 3):
 	                                   guards node creation and the huge list */
 

@@ -10,6 +10,7 @@
 #include "large.h"
 #include "registry.h"
 #include "vg.h"
+#include "zero.h"
 
 /* A smaller request keeps the object while it still uses over half of it. */
 static inline bool keep_in_place(size_t usable, size_t n)
@@ -67,6 +68,28 @@ static void count_realloc(struct sm_instance *inst)
 		__atomic_fetch_add(&inst->direct_reallocs, 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * Resize the malloc(0) pointer @p (zero.h) to @n > 0 bytes: a new object
+ * of the default instance (it has no other), then @p is freed.  No byte is
+ * copied: @p had none.  A @p that is not a live slot is reported by the
+ * free, before anything is allocated, and gives NULL with EINVAL.
+ */
+static __noinline void *realloc_zero(void *p, size_t n, unsigned gfp)
+{
+	if (!zero_live(p)) {
+		kfree_inline(p); /* reports what is wrong with it */
+		errno = EINVAL;
+		return NULL;
+	}
+	struct sm_instance *inst = sm_default_instance();
+	void *q = inst ? kmalloc_inline(&sm_default_inst, n, 0, gfp_to_alloc_flags(gfp), SM_NO_NODE) : NULL;
+	if (!inst)
+		errno = ENOMEM; /* a signal handler interrupted its set-up */
+	if (q)
+		kfree_inline(p);
+	return q;
+}
+
 void *sm_krealloc(void *p, size_t n, unsigned gfp)
 {
 	if (!p) {
@@ -99,6 +122,8 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 			return p;
 		return move_object_home(s->inst, node_of(p), p, usable, n, gfp);
 	}
+	if (unlikely(zero_holds(p)))
+		return realloc_zero(p, n, gfp);
 	struct large_ref r;
 	if (!large_lookup(p, &r)) {
 		registry_default_sink_prepare(); /* a foreign pointer's report goes there */

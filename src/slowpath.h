@@ -50,6 +50,24 @@ void __slab_free_no_tcache(struct kmem_cache *s, void *p) __hidden __noinline;
  */
 void *__slab_alloc_default_miss(unsigned i, unsigned flags) __hidden __noinline;
 void __kfree_miss(void *p) __hidden __noinline;
+
+/* Who passed the size and alignment a sized free checks: named in its reports. */
+enum sized_free {
+	SIZED_FREE,          /* free_sized */
+	SIZED_FREE_ALIGNED,  /* free_aligned_sized */
+	SIZED_DELETE,        /* C++ operator delete with a size or an alignment */
+};
+
+/*
+ * A sized free that missed the fast path: @p checked as free() checks it,
+ * then @size (if @sized) against its size class, page
+ * run, huge mapping or zero-area slot (the rule of sized_check_lo), and
+ * @p against @align (0: none given).  A mismatch is reported, naming the
+ * address, the cache and the object's size with the size given, and the
+ * object is left alone (the report sink's contract); otherwise @p is freed.
+ */
+void __kfree_sized_miss(void *p, bool sized, size_t size, size_t align,
+			enum sized_free who) __hidden __noinline;
 /*
  * free()'s remote free: @p, checked by kfree_inline (an object of default
  * kmalloc class @fc - 1, not free already, busy and kick clear), lies in
@@ -92,7 +110,9 @@ void double_free_report(struct kmem_cache *s, void *p) __hidden __cold;
 
 /*
  * Above the kmalloc classes: a page run or a huge mapping (large.h),
- * bracketed with busy.  NULL means no memory, with errno ENOMEM.
+ * bracketed with busy.  Size 0 as well: with SLAB_ALLOC_ZERO_PTR a slot of
+ * the zero area (zero.h), else (or when none is to be had, or @align is
+ * above its slots') the object a 1-byte request gets.  NULL means no memory, with errno ENOMEM.
  */
 void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags,
 		      int node) __hidden __noinline;

@@ -3,7 +3,9 @@
 # symbol outside its API: the sm_* functions, the malloc family of the preload
 # shim and the C++ operators new/delete.  Kernel names (kmalloc, kfree, ...)
 # must stay static inline in <slabmalloc/kernel.h>, never library symbols.
-# NM may name the nm to use (ctest passes CMake's).
+# Also fail if one of the 20 forms of operator new/delete is missing, or if
+# the library needs a C++ runtime (a NEEDED libstdc++ or libc++).
+# NM and READELF may name the tools to use (ctest passes CMake's).
 set -u
 lib=${1:?usage: check_exports.sh path/to/libslabmalloc.so}
 nm_tool=${NM:-nm}
@@ -27,6 +29,24 @@ while read -r s; do
 	*) echo "$s" ;;
 	esac
 done)
+
+# Every form of C++'s operator new and delete must be there (issue 13).
+for s in _Znwm _Znam _ZnwmRKSt9nothrow_t _ZnamRKSt9nothrow_t \
+	_ZnwmSt11align_val_t _ZnamSt11align_val_t \
+	_ZnwmSt11align_val_tRKSt9nothrow_t _ZnamSt11align_val_tRKSt9nothrow_t \
+	_ZdlPv _ZdaPv _ZdlPvRKSt9nothrow_t _ZdaPvRKSt9nothrow_t _ZdlPvm _ZdaPvm \
+	_ZdlPvSt11align_val_t _ZdaPvSt11align_val_t \
+	_ZdlPvSt11align_val_tRKSt9nothrow_t _ZdaPvSt11align_val_tRKSt9nothrow_t \
+	_ZdlPvmSt11align_val_t _ZdaPvmSt11align_val_t; do
+	printf '%s\n' "$syms" | awk '{ print $NF }' | sed 's/@.*//' | grep -qx -- "$s" ||
+		bad="$bad missing:$s"
+done
+
+# ... written so that a C program gains no C++ runtime: no NEEDED libstdc++.
+readelf_tool=${READELF:-readelf}
+if "$readelf_tool" -d "$lib" | grep -E 'NEEDED.*(libstdc\+\+|libc\+\+)'; then
+	bad="$bad needed:libstdc++"
+fi
 
 if [ -n "$bad" ]; then
 	echo "check_exports: $lib exports symbols outside the API:" >&2

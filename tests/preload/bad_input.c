@@ -29,7 +29,11 @@
  *   - a second free of a small object, wherever the first put it (the top
  *     of a sheaf, deep in a sheaf after other frees (double_free_late), a
  *     barn, its slab's freelist): always, at the call (its free word carries
- *     the free tag, and the free path confirms where it is: kmem_cache.h).
+ *     the free tag, and the free path confirms where it is: kmem_cache.h);
+ *   - issue 13: free_sized/free_aligned_sized with a size or alignment the
+ *     object does not have (src/sized.c), a second or interior free of a
+ *     malloc(0) pointer (src/zero.c), malloc_usable_size of a freed or
+ *     interior pointer: always, at the call.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -336,6 +340,213 @@ static int case_usable_foreign(void)
 	return 0;
 }
 
+/* ---- issue 13, default mode: sized frees, malloc(0), usable size ---- */
+
+/* C23 names Debian 12's headers and libc do not have: the library defines
+   them (weak, so that the LD_PRELOAD build links against libc alone). */
+void free_sized(void *p, size_t size) __attribute__((weak));
+void free_aligned_sized(void *p, size_t align, size_t size) __attribute__((weak));
+
+static int case_free_sized_larger(void)
+{
+	char *p = malloc(100); /* kmalloc-112 */
+	CHECK(p);
+	fill(p, 100, 9);
+	ctl("EXPECT slabmalloc: free_sized of %p: size 200 given, but it is a 112-byte object "
+	    "of cache kmalloc-112", p);
+	free_sized(p, 200);
+	ctl("AFTER");
+	heap_check(100);
+	CHECK_FILL(p, 100, 9); /* left alone: never handed out meanwhile */
+	free_sized(p, 100);
+	return 0;
+}
+
+static int case_free_sized_smaller(void)
+{
+	char *p = malloc(1000); /* kmalloc-1024: sizes 513..1024 are its own */
+	CHECK(p);
+	ctl("EXPECT slabmalloc: free_sized of %p: size 500 given, but it is a 1024-byte object "
+	    "of cache kmalloc-1024", p);
+	free_sized(p, 500);
+	ctl("AFTER");
+	heap_check(1000);
+	free_sized(p, 1000);
+	return 0;
+}
+
+static int case_free_sized_run(void)
+{
+	char *p = malloc(100 * KiB); /* a page run of 25 pages */
+	CHECK(p);
+	ctl("EXPECT slabmalloc: free_sized of %p: size 50000 given, but it is a page run of "
+	    "102400 bytes", p);
+	free_sized(p, 50000);
+	ctl("AFTER");
+	heap_check(64);
+	free_sized(p, 100 * KiB - 5);
+	return 0;
+}
+
+static int case_free_sized_huge(void)
+{
+	char *p = malloc(40 * MiB);
+	CHECK(p);
+	ctl("EXPECT slabmalloc: free_sized of %p: size 41943041 given, but it is a 41943040-byte "
+	    "huge allocation", p);
+	free_sized(p, 40 * MiB + 1);
+	ctl("AFTER");
+	heap_check(64);
+	free_sized(p, 40 * MiB);
+	return 0;
+}
+
+static int case_free_sized_zero(void)
+{
+	char *p = malloc(0);
+	CHECK(p);
+	ctl("EXPECT slabmalloc: free_sized of %p: size 8 given, but it is a malloc(0) pointer", p);
+	free_sized(p, 8);
+	ctl("AFTER");
+	heap_check(64);
+	free_sized(p, 0);
+	return 0;
+}
+
+static int case_free_aligned_sized(void)
+{
+	char *p;
+	do /* an object of kmalloc-48 that is not 64-aligned */
+		CHECK((p = malloc(48)));
+	while ((uintptr_t)p % 64 == 0);
+	ctl("EXPECT slabmalloc: free_aligned_sized of %p: alignment 64 given, but it is a 48-byte "
+	    "object of cache kmalloc-48, not so aligned", p);
+	free_aligned_sized(p, 64, 48);
+	ctl("AFTER");
+	heap_check(48);
+	free_aligned_sized(p, 16, 48);
+	return 0;
+}
+
+static int case_double_free_zero(void)
+{
+	char *p = malloc(0);
+	CHECK(p);
+	free(p);
+	ctl("EXPECT slabmalloc: double free of %p (a malloc(0) pointer freed already)", p);
+	free(p);
+	ctl("AFTER");
+	heap_check(64);
+	return 0;
+}
+
+static int case_interior_zero(void)
+{
+	char *p = malloc(0);
+	CHECK(p);
+	ctl("EXPECT slabmalloc: free of %p: interior pointer into the malloc(0) area", p + 4);
+	free(p + 4);
+	ctl("AFTER");
+	heap_check(64);
+	free(p);
+	return 0;
+}
+
+static int case_usable_freed_small(void)
+{
+	char *p = malloc(48);
+	CHECK(p);
+	free(p);
+	ctl("EXPECT slabmalloc: ksize of %p: a free object of cache kmalloc-48", p);
+	size_t u = malloc_usable_size(p);
+	ctl("AFTER");
+	CHECK_EQ(u, 0);
+	heap_check(48);
+	return 0;
+}
+
+static int case_usable_freed_run(void)
+{
+	char *p = malloc(100 * KiB);
+	CHECK(p);
+	free(p);
+	ctl("EXPECT slabmalloc: ksize of %p: not a live object", p);
+	size_t u = malloc_usable_size(p);
+	ctl("AFTER");
+	CHECK_EQ(u, 0);
+	heap_check(64);
+	return 0;
+}
+
+static int case_usable_interior(void)
+{
+	char *p = malloc(64);
+	CHECK(p);
+	ctl("EXPECT slabmalloc: ksize of %p: not a live object", p + 8);
+	size_t u = malloc_usable_size(p + 8);
+	ctl("AFTER");
+	CHECK_EQ(u, 0);
+	heap_check(64);
+	free(p);
+	return 0;
+}
+
+static int case_usable_freed_zero(void)
+{
+	char *p = malloc(0);
+	CHECK(p);
+	CHECK_EQ(malloc_usable_size(p), 0); /* live: 0, and no report */
+	free(p);
+	ctl("EXPECT slabmalloc: ksize of %p: not a live object", p);
+	size_t u = malloc_usable_size(p);
+	ctl("AFTER");
+	CHECK_EQ(u, 0);
+	heap_check(64);
+	return 0;
+}
+
+/* ---- issue 13, hardened mode (cases named harden_*: SLABMALLOC_HARDEN=1) ---- */
+
+/* A page run of @size bytes overflowed by a write @past bytes past its end. */
+static int run_overflow(size_t size, size_t past)
+{
+	char *p = launder(malloc(size)); /* the overflow is on purpose */
+	CHECK(p);
+	CHECK_EQ(malloc_usable_size(p), size); /* what was asked: the canary follows */
+	memset(p, 1, size);
+	p[size + past] = 'x';
+	ctl("EXPECT slabmalloc: free of %p: page run of %zu bytes overflowed: canary overwritten at "
+	    "its end + %zu", p, size, past);
+	free(p);
+	ctl("AFTER");
+	heap_check(64);
+	return 0;
+}
+
+static int case_harden_run_overflow_1(void) { return run_overflow(100000, 0); }
+static int case_harden_run_overflow_8(void) { return run_overflow(100000, 7); }
+
+/* calloc, then realloc in place: the canary follows the size each time. */
+static int case_harden_run_realloc(void)
+{
+	char *p = calloc(1, 50000);
+	CHECK(p);
+	char *q = realloc(p, 60000);
+	CHECK(q);
+	CHECK_EQ(malloc_usable_size(q), 60000);
+	memset(q, 2, 60000);
+	free(q); /* intact: no report */
+	q = launder(malloc(60000)); /* the overflow is on purpose */
+	CHECK(q);
+	q[60000 + 3] = 0;
+	ctl("EXPECT slabmalloc: free of %p: page run of 60000 bytes overflowed: canary overwritten at "
+	    "its end + 3", q);
+	free(q);
+	ctl("AFTER");
+	heap_check(64);
+	return 0;
+}
+
 struct bad_case {
 	const char *name;
 	int (*fn)(void);
@@ -361,6 +572,21 @@ static const struct bad_case cases[] = {
 	{ "realloc_interior", case_realloc_interior },
 	{ "realloc_freed_run", case_realloc_freed_run },
 	{ "usable_foreign", case_usable_foreign },
+	{ "free_sized_larger", case_free_sized_larger },
+	{ "free_sized_smaller", case_free_sized_smaller },
+	{ "free_sized_run", case_free_sized_run },
+	{ "free_sized_huge", case_free_sized_huge },
+	{ "free_sized_zero", case_free_sized_zero },
+	{ "free_aligned_sized", case_free_aligned_sized },
+	{ "double_free_zero", case_double_free_zero },
+	{ "interior_zero", case_interior_zero },
+	{ "usable_freed_small", case_usable_freed_small },
+	{ "usable_freed_run", case_usable_freed_run },
+	{ "usable_interior", case_usable_interior },
+	{ "usable_freed_zero", case_usable_freed_zero },
+	{ "harden_run_overflow_1", case_harden_run_overflow_1 },
+	{ "harden_run_overflow_8", case_harden_run_overflow_8 },
+	{ "harden_run_realloc", case_harden_run_realloc },
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -415,6 +641,10 @@ static void spawn(const char *self, const char *name, int report, struct outcome
 			setenv("SLABMALLOC_ON_ERROR", "report", 1);
 		else
 			unsetenv("SLABMALLOC_ON_ERROR");
+		if (!strncmp(name, "harden_", 7))
+			setenv("SLABMALLOC_HARDEN", "1", 1);
+		else
+			unsetenv("SLABMALLOC_HARDEN");
 		execl(self, self, "case", name, (char *)NULL);
 		_exit(127);
 	}
