@@ -75,6 +75,10 @@ bool kmem_cache_args_valid(size_t size, const struct sm_cache_args *args, unsign
 	if (!args)
 		args = &default_args;
 	size_t align = args_align(args, flags);
+	/* The caller's alignment itself, before SM_CACHE_HWCACHE_ALIGN raises
+	   it: 7 with the flag is as wrong as 7 without it. */
+	if (args->align && !IS_POW2(args->align))
+		return false;
 	/* The usercopy window lies inside the object (the kernel drops a bad
 	   one with a warning; a library caller gets EINVAL instead). */
 	return IS_POW2(align) && align <= SM_PAGE_SIZE && size != 0 &&

@@ -545,6 +545,12 @@ static void test_invalid(void)
 		errno = 0;
 		CHECK(sm_cache_create(inst, bad[i].name, bad[i].size, bad[i].align, 0, NULL) == NULL);
 		CHECK_EQ(errno, EINVAL);
+		/* SM_CACHE_HWCACHE_ALIGN raises a valid alignment to the line; it
+		   does not make an invalid one valid (the fuzzer's F3). */
+		errno = 0;
+		CHECK(sm_cache_create(inst, bad[i].name, bad[i].size, bad[i].align, SM_CACHE_HWCACHE_ALIGN,
+				      NULL) == NULL);
+		CHECK_EQ(errno, EINVAL);
 	}
 	CHECK_EQ(instance_caches(inst), base);
 	/* The limits themselves are valid; a long name is cut to 31 characters. */
