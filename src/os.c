@@ -361,18 +361,7 @@ void os_unmap(void *p, size_t size)
 
 void os_write_stderr(const char *s, size_t len)
 {
-	int saved = errno;
-	while (len) {
-		ssize_t n = write(STDERR_FILENO, s, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		s += n;
-		len -= (size_t)n;
-	}
-	errno = saved;
+	os_write_fd(STDERR_FILENO, s, len);
 }
 
 size_t os_read_file(const char *path, size_t offset, char *buf, size_t n)

@@ -23,6 +23,18 @@ static inline bool keep_in_place(size_t usable, size_t n)
  * default instance's allocation takes malloc's own path (the TLS sheaves):
  * realloc-grown buffers are a program's commonest moves.
  */
+/* The end of a move: @p's bytes (@old of them) into @q (@n bytes), @p freed. */
+static void *move_finish(void *p, void *q, size_t old, size_t n, unsigned gfp)
+{
+	if (!q)
+		return NULL;
+	memcpy(q, p, MIN(old, n));
+	if ((gfp & SM_GFP_ZERO) && n > old)
+		memset((char *)q + old, 0, sm_ksize(q) - old);
+	kfree_inline(p);
+	return q;
+}
+
 static void *move_object(struct sm_instance *inst, void *p, size_t old, size_t n, unsigned gfp)
 {
 	unsigned flags = gfp_to_alloc_flags(gfp & ~SM_GFP_ZERO);
@@ -31,13 +43,7 @@ static void *move_object(struct sm_instance *inst, void *p, size_t old, size_t n
 		q = kmalloc_inline(&sm_default_inst, n, 0, flags, SM_NO_NODE);
 	else
 		q = kmalloc_inline(inst, n, 0, flags, SM_NO_NODE);
-	if (!q)
-		return NULL;
-	memcpy(q, p, MIN(old, n));
-	if ((gfp & SM_GFP_ZERO) && n > old)
-		memset((char *)q + old, 0, sm_ksize(q) - old);
-	kfree_inline(p);
-	return q;
+	return move_finish(p, q, old, n, gfp);
 }
 
 /*
@@ -48,14 +54,7 @@ static __noinline void *move_object_home(struct sm_instance *inst, struct sm_nod
 					 size_t old, size_t n, unsigned gfp)
 {
 	unsigned flags = gfp_to_alloc_flags(gfp & ~SM_GFP_ZERO) | node_reach_flags(nd);
-	void *q = kmalloc_inline(inst, n, 0, flags, nd->id);
-	if (!q)
-		return NULL;
-	memcpy(q, p, MIN(old, n));
-	if ((gfp & SM_GFP_ZERO) && n > old)
-		memset((char *)q + old, 0, sm_ksize(q) - old);
-	kfree_inline(p);
-	return q;
+	return move_finish(p, kmalloc_inline(inst, n, 0, flags, nd->id), old, n, gfp);
 }
 
 /* One more realloc of an object of @inst (statistics; off the fast paths). */
