@@ -263,7 +263,7 @@ static void cache_free_bulk_tc(struct kmem_cache *s, struct tcache *tc, size_t n
 					continue;
 				WRITE_ONCE(v->size, sz);
 				slow = true;
-				if (tcache_free_remote(tc, s, obj) == TC_REMOTE_NONE)
+				if (!tcache_free_remote(tc, s, obj))
 					kmem_cache_free_direct(s, obj);
 				continue;
 			}

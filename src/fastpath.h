@@ -122,12 +122,7 @@ static __always_inline void slab_free(struct kmem_cache *s, const struct slab *d
 	sm_thread.busy = 1;
 	barrier();
 	if (unlikely(!slab_owned_here(d))) {
-		if (tcache_remote_push(tc, s, p)) {
-			barrier();
-			sm_thread.busy = 0;
-		} else {
-			__slab_free_remote(s, tc, p);
-		}
+		__slab_free_remote(s, tc, p);
 		return;
 	}
 	struct sheaf_view *v = &tcache_pcs(tc, s->id)->spare;

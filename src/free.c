@@ -121,21 +121,19 @@ void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 
 void __slab_free_remote(struct kmem_cache *s, struct tcache *tc, void *p)
 {
-	struct sm_instance *inst = s->inst;
-	int saved = errno; /* as in __slab_free_slow */
-
-	if (unlikely(READ_ONCE(inst->deferred.head)))
-		deferred_drain(&inst->deferred);
-	int r = tcache_free_remote(tc, s, p);
-	if (unlikely(r == TC_REMOTE_NONE))
-		kmem_cache_free_direct(s, p);
-	if (likely(r == TC_REMOTE_PUSHED)) {
+	if (likely(tcache_remote_push(tc, s, p))) {
 		/* No lock taken: ends like the fast path, no clock read. */
 		barrier();
 		sm_thread.busy = 0;
-	} else {
-		slow_path_exit(inst, HELPER_NO_START);
+		return;
 	}
+	struct sm_instance *inst = s->inst;
+	int saved = errno; /* as in __slab_free_slow */
+	if (unlikely(READ_ONCE(inst->deferred.head)))
+		deferred_drain(&inst->deferred);
+	if (unlikely(!tcache_free_remote(tc, s, p)))
+		kmem_cache_free_direct(s, p);
+	slow_path_exit(inst, HELPER_NO_START);
 	errno = saved;
 }
 
@@ -359,13 +357,7 @@ void __kfree_remote(void *p, unsigned fc)
 	}
 	sm_thread.busy = 1;
 	barrier();
-	struct kmem_cache *s = &inst->kmalloc_caches[fc - 1];
-	if (likely(tcache_remote_push(tc, s, p))) {
-		barrier();
-		sm_thread.busy = 0;
-		return;
-	}
-	__slab_free_remote(s, tc, p);
+	__slab_free_remote(&inst->kmalloc_caches[fc - 1], tc, p);
 }
 
 void sm_kfree(void *p)

@@ -30,9 +30,9 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 			unsigned flags) __hidden __noinline;
 void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p) __hidden __noinline;
 /*
- * A free of an object whose slab another thread owns (page.h): into the
- * remote sheaf, which goes back to the slabs when full (tcache.h).  Entered
- * with busy set, returns with it cleared.
+ * A free of an object whose slab another thread owns (page.h): onto the
+ * remote sheaf (tcache_remote_push), or tcache_free_remote when it has no
+ * room.  Entered with busy set, returns with it cleared.
  */
 void __slab_free_remote(struct kmem_cache *s, struct tcache *tc, void *p) __hidden __noinline;
 /*

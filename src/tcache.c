@@ -211,33 +211,22 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 	return e != NULL;
 }
 
-int tcache_free_remote(struct tcache *tc, struct kmem_cache *s, void *p)
+bool tcache_free_remote(struct tcache *tc, struct kmem_cache *s, void *p)
 {
 	struct slab_sheaf *r = tc->remote[s->id];
-	int ret = TC_REMOTE_PUSHED;
-	if (unlikely(!r)) {
+	if (!r) {
 		r = empty_sheaf(s, tcache_barn(tc, s));
-		if (!r)
-			return TC_REMOTE_NONE;
-		WRITE_ONCE(tc->remote[s->id], r);
-		ret = TC_REMOTE_FLUSHED; /* the barn's lock, or a new sheaf */
-	} else if (r->size == r->capacity) {
-		/* To the barn, where the threads that refill take it (the
-		   owners, in a producer/consumer pattern), or to the slabs. */
+	} else {
+		/* Not ours to look at once the barn has it. */
+		WRITE_ONCE(tc->remote[s->id], NULL);
 		struct slab_sheaf *e;
-		if (barn_replace_full_sheaf(s, tcache_barn(tc, s), r, &e, false)) {
-			WRITE_ONCE(tc->remote[s->id], NULL);
+		if (barn_replace_full_sheaf(s, tcache_barn(tc, s), r, &e, false))
 			r = e ? e : new_sheaf(s);
-			if (!r)
-				return TC_REMOTE_NONE;
-			WRITE_ONCE(tc->remote[s->id], r);
-		} else {
+		else
 			sheaf_flush(s, r);
-		}
-		ret = TC_REMOTE_FLUSHED;
 	}
-	tcache_remote_push(tc, s, p); /* room now */
-	return ret;
+	WRITE_ONCE(tc->remote[s->id], r);
+	return r && tcache_remote_push(tc, s, p);
 }
 
 void sm_thread_flush(sm_instance_t *inst)

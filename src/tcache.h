@@ -278,16 +278,6 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s,
  */
 bool tcache_make_room(struct tcache *tc, struct kmem_cache *s) __hidden;
 /*
- * Free @p, an object of @s whose slab another thread owns, into @tc's
- * remote sheaf of @s, flushing that to the slabs first when it is full:
- * the object goes home to the slab its owner refills from instead of
- * being handed out again by this thread.  Returns TC_REMOTE_PUSHED, or
- * TC_REMOTE_FLUSHED when it flushed the sheaf first (a lock taken: the
- * caller may run the purge check), or TC_REMOTE_NONE when there is no
- * sheaf to be had (the caller frees @p to its slab).  Busy set, no lock.
- */
-enum { TC_REMOTE_PUSHED, TC_REMOTE_FLUSHED, TC_REMOTE_NONE };
-/*
  * How many objects remote sheaf @r holds before its own thread may allocate
  * from it (tcache_refill_main, when main and spare are dry): half of it.
  * Below that, objects other threads allocated are never handed out by the
@@ -299,8 +289,9 @@ static inline unsigned tcache_remote_reuse(const struct slab_sheaf *r)
 	return r->capacity / 2 ? r->capacity / 2 : 1; /* never an empty one */
 }
 /*
- * The common case of tcache_free_remote, for the entry points: push @p
- * onto @tc's remote sheaf of @s if it has one with room.  Busy set.
+ * Push @p, an object of @s whose slab another thread owns, onto @tc's
+ * remote sheaf of @s if it has one with room (the common case of
+ * __slab_free_remote).  Busy set.
  */
 static __always_inline bool tcache_remote_push(struct tcache *tc, struct kmem_cache *s, void *p)
 {
@@ -312,6 +303,15 @@ static __always_inline bool tcache_remote_push(struct tcache *tc, struct kmem_ca
 	WRITE_ONCE(r->size, r->size + 1);
 	return true;
 }
-int tcache_free_remote(struct tcache *tc, struct kmem_cache *s, void *p) __hidden;
+/*
+ * The rest of a remote free, when tcache_remote_push found no room: get
+ * @tc a remote sheaf of @s, or trade its full one at the barn for an empty
+ * one (the threads that refill take it there: the owners, in a
+ * producer/consumer pattern), or flush it to the slabs when the barn is
+ * full; then push @p.  The object goes home instead of being handed out
+ * again by this thread.  False when there is no sheaf to be had: the
+ * caller frees @p to its slab.  Busy set, no lock held.
+ */
+bool tcache_free_remote(struct tcache *tc, struct kmem_cache *s, void *p) __hidden;
 
 #endif /* SM_TCACHE_H */
