@@ -119,14 +119,10 @@ void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 	errno = saved;
 }
 
-void __slab_free_remote(struct kmem_cache *s, struct tcache *tc, void *p)
+/* __slab_free_remote without room in the remote sheaf: apart, so that the
+   common push pays for none of this (no register saved, no errno). */
+static __noinline void slab_free_remote_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 {
-	if (likely(tcache_remote_push(tc, s, p))) {
-		/* No lock taken: ends like the fast path, no clock read. */
-		barrier();
-		sm_thread.busy = 0;
-		return;
-	}
 	struct sm_instance *inst = s->inst;
 	int saved = errno; /* as in __slab_free_slow */
 	if (unlikely(READ_ONCE(inst->deferred.head)))
@@ -135,6 +131,17 @@ void __slab_free_remote(struct kmem_cache *s, struct tcache *tc, void *p)
 		kmem_cache_free_direct(s, p);
 	slow_path_exit(inst, HELPER_NO_START);
 	errno = saved;
+}
+
+void __slab_free_remote(struct kmem_cache *s, struct tcache *tc, void *p)
+{
+	if (likely(tcache_remote_push(tc, s, p))) {
+		/* No lock taken: ends like the fast path, no clock read. */
+		barrier();
+		sm_thread.busy = 0;
+		return;
+	}
+	slab_free_remote_slow(s, tc, p);
 }
 
 void __slab_free_no_tcache(struct kmem_cache *s, void *p)
