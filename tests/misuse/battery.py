@@ -280,8 +280,30 @@ def print_markdown(progs, modes, results):
         f"{sum(results[p][m]['detected'] for p in progs)} of {len(progs)}" for m in modes) + " |")
 
 
-def record(bindir, build, progs, jobs):
-    results = run_matrix(bindir, build, progs, SLAB_MODES, jobs)
+def record(bindir, build, progs, jobs, rounds):
+    """Rewrite expected.txt from @rounds runs of every program under each of
+    SLAB_MODES (and hardened_so, when built, as one more run of hardened).
+    Writes nothing, and returns 1, when a program's outcome or report line
+    differs between its runs: a recorded outcome must be one every ctest run
+    reproduces."""
+    modes = SLAB_MODES + (["hardened_so"] if mode_env("hardened_so", build) else [])
+    runs = [run_matrix(bindir, build, progs, modes, jobs) for _ in range(rounds)]
+    unstable = []
+    for p in progs:
+        for m in SLAB_MODES:
+            seen = [(r[p][m]["outcome"], report_regex(r[p][m]["report"])) for r in runs]
+            if m == "hardened" and "hardened_so" in modes:
+                seen += [(r[p]["hardened_so"]["outcome"],
+                          report_regex(r[p]["hardened_so"]["report"])) for r in runs]
+            if len(set(seen)) > 1:
+                unstable.append((p, m, sorted(set(seen))))
+    if unstable:
+        print("battery: not recorded: these outcomes differ between runs"
+              " (hardened includes hardened_so):")
+        for p, m, seen in unstable:
+            print(f"  {p} under {m}: " + "; ".join(f"{o} {rx}".strip() for o, rx in seen))
+        return 1
+    results = runs[0]
     with open(EXPECTED, "w", encoding="utf-8") as f:
         f.write("# What each program of the heap-misuse battery does under each slabmalloc\n"
                 "# mode: written by `tests/misuse/battery.py --record` (docs/testing.md), read\n"
@@ -297,7 +319,8 @@ def record(bindir, build, progs, jobs):
             f.write(f"# {m}: {n} of {len(progs)} detected\n")
     for m in SLAB_MODES:
         print(f"{m}: {sum(results[p][m]['detected'] for p in progs)} of {len(progs)} detected")
-    print(f"wrote {EXPECTED}")
+    print(f"wrote {EXPECTED} ({rounds} runs of each program agreed)")
+    return 0
 
 
 def show_failure(prog, mode, r, why):
@@ -357,6 +380,8 @@ def main():
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument("--verbose", action="store_true", help="print each run's stdout and stderr")
     ap.add_argument("--record", action="store_true", help="rewrite tests/misuse/expected.txt")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="--record: runs of each program that must agree (default 3)")
     ap.add_argument("--check", metavar="PROG")
     ap.add_argument("--mode")
     ap.add_argument("--count", metavar="MODE")
@@ -374,8 +399,9 @@ def main():
     if a.only:
         progs = [p for p in a.only.split(",") if p in progs]
     if a.record:
-        record(bindir, build, progs, a.jobs)
-        return 0
+        if a.only:
+            sys.exit("battery: --record rewrites the whole file: no --only")
+        return record(bindir, build, progs, a.jobs, a.rounds)
     if a.count:
         return count(bindir, build, progs, a.count, a.jobs)
 
