@@ -5,6 +5,7 @@
 # line on stderr, that EXPECTED (tests/misuse/expected.txt) records for it.
 # The classification is battery.py's (its docstring has the table), in sh
 # because a ctest that starts Python costs ten times the program it runs.
+# No time limit here: the test's ctest TIMEOUT turns a hang into a failure.
 exp=$1 bin=$2 prog=$3 mode=$4 build=$5
 
 key=$mode
