@@ -170,10 +170,6 @@ def clean_environ():
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
 
 
-def no_core():
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
 def run_one(bindir, prog, mode, build):
     """Run @prog under @mode: a dict with outcome, report line, status, output."""
     extra = mode_env(mode, build)
@@ -181,8 +177,7 @@ def run_one(bindir, prog, mode, build):
     env = clean_environ()
     env.update(extra)
     proc = subprocess.Popen([exe], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, start_new_session=True,
-                            preexec_fn=no_core)
+                            stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=TIMEOUT)
         rc = proc.returncode
@@ -386,6 +381,9 @@ def main():
     ap.add_argument("--mode")
     ap.add_argument("--count", metavar="MODE")
     a = ap.parse_args()
+    # No core files from the programs (they inherit the limit); set here, not
+    # in a preexec_fn, which is unsafe with the runner's threads.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     build = os.path.abspath(a.build)
     bindir = a.bin or os.path.join(build, "tests", "misuse", "bin")
 
