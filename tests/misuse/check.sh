@@ -30,6 +30,7 @@ rx=$(printf '%s\n' "$line" | cut -s -f 4-)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/misuse-check.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
+# shellcheck disable=SC3045 # dash and bash both have ulimit -c
 ulimit -c 0
 # A clean environment: nothing the caller set may change an allocator.  In
 # a subshell, so the shell's own "Aborted" goes to its stderr, not the file.
