@@ -71,7 +71,8 @@ bool slab_push(struct kmem_cache *s, struct slab *d, void *obj) __hidden;
  * says how many went on the freelist.  An object slab_push would refuse
  * is reported and dropped, and ends the call: it is the last one counted
  * as consumed.  Caller holds the list_lock.  A call costs about as much as
- * slab_push's, so a flush calls it only for runs of two objects or more.
+ * slab_push's, so a flush calls it only when the next object is on the
+ * same page (a run of at least two).
  */
 unsigned slab_push_run(struct kmem_cache *s, struct slab *d, const char *base, void *const *objs,
 		       unsigned n) __hidden;
