@@ -344,7 +344,7 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 	unsigned kept = 0;
 	vg_quiet_begin(); /* free words and links written into freed objects */
 
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < n;) {
 		void *obj = objs[i];
 		struct sm_node *node = node_of(obj);
 		struct slab *pd = &node->descs[node_page_index(node, obj)];
@@ -358,22 +358,34 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 			ps.cur = NULL;
 			if (!sm_lock_ctx(&kcn->list_lock, trylock)) {
 				objs[kept++] = obj; /* leave it to the caller */
+				i++;
 				continue;
 			}
 			ps.cur = kcn;
 			ps.node = node;
 			SM_HOOK(s->inst, SM_HOOK_FLUSH);
 		}
-		if (unlikely(d->epoch != kcn->epoch))
+		if (unlikely(d->epoch != kcn->epoch)) {
+			i++;
 			continue; /* a slab abandoned in a fork child: leak @obj */
+		}
 		if (d != ps.run) {
 			put_end_run(&ps);
 			ps.run = d;
 			ps.run_old = d->inuse;
 		}
-		if (!slab_push(s, d, obj))
-			continue;
-		kcn->inuse--;
+		/* This object and those after it in the same slab, without
+		   looking each one up: a sheaf freed in allocation order holds
+		   runs of one slab's objects.  Unless the next object is on
+		   the same page (the cheapest test that it is in the same
+		   slab), the plain push: random frees make runs of one. */
+		if (i + 1 < n && !(((uintptr_t)objs[i + 1] ^ (uintptr_t)obj) >> SM_PAGE_SHIFT)) {
+			uint32_t before = d->inuse;
+			i += slab_push_run(s, d, slab_base(node, d), objs + i, n - i);
+			kcn->inuse -= before - d->inuse;
+		} else if (slab_push(s, d, objs[i++])) {
+			kcn->inuse--;
+		}
 	}
 	if (ps.cur) {
 		put_end_run(&ps);

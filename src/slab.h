@@ -60,9 +60,22 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 /*
  * Put @obj back on @d's freelist.  Returns false, changing nothing, if that
  * would be a double free it can see (object already first on the freelist,
- * or the slab has no object out).  Caller holds the list_lock.
+ * or the slab has no object out): reported.  Caller holds the list_lock.
  */
 bool slab_push(struct kmem_cache *s, struct slab *d, void *obj) __hidden;
+/*
+ * The same for a run of objects: push those at the front of @objs (at
+ * most @n) that lie in @d's pages, from @base (its start); stops at the
+ * first one outside, so a flush handles a run of one slab's objects
+ * without looking each one up.  Returns how many it consumed; @d's inuse
+ * says how many went on the freelist.  An object slab_push would refuse
+ * is reported and dropped, and ends the call: it is the last one counted
+ * as consumed.  Caller holds the list_lock.  A call costs about as much as
+ * slab_push's, so a flush calls it only when the next object is on the
+ * same page (a run of at least two).
+ */
+unsigned slab_push_run(struct kmem_cache *s, struct slab *d, const char *base, void *const *objs,
+		       unsigned n) __hidden;
 /*
  * Whether @obj is on @d's freelist or in its untouched tail (never handed
  * out).  Caller holds the list_lock.
