@@ -214,7 +214,7 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 		barrier();
 		sm_thread.busy = 0;
 		if (p) {
-			count_large(inst, size);
+			runcache_count_alloc(&tc->runs, size);
 			/* The end of an allocation: start the helper if a deferred
 			   free asked for one (slow_path_exit does the same). */
 			if (unlikely(READ_ONCE(inst->deferred.want_helper)))

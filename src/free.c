@@ -254,7 +254,7 @@ static bool kfree_to_runcache(void *p, struct sm_instance **instp)
 		*instp = NULL;
 		return true;
 	case RUNCACHE_CACHED:
-		__atomic_fetch_add(&inst->large_frees, 1, __ATOMIC_RELAXED);
+		runcache_count_free(&tc->runs);
 		break;
 	}
 	if (now) /* this put read the clock: the purge timer with it */

@@ -72,7 +72,10 @@ void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 	void *p = NULL;
 	if (size > SM_MAX_ALLOC || align > SM_MAX_ALIGN)
 		goto out;
-	if (size > pa->huge_threshold || align > SM_RUN_MAX_ALIGN) {
+	/* A request confined to its nodes keeps the configured threshold, so
+	   what it may get does not depend on what other frees taught. */
+	bool confined = ctx->alloc_flags & SLAB_ALLOC_CONFINED;
+	if (size > (confined ? pa->huge_threshold : pa_huge_threshold(pa)) || align > SM_RUN_MAX_ALIGN) {
 		/* A mapping of its own is general memory: never for a request
 		   confined to unmapped or private nodes. */
 		if (!(ctx->alloc_flags & (SLAB_ALLOC_UNMAPPED | SLAB_ALLOC_MANAGED)))
@@ -101,6 +104,22 @@ out:
 	return p;
 }
 
+/*
+ * A huge mapping of @size bytes was freed: raise the adaptive threshold
+ * (pa_huge_threshold) to it, so the next request of that size is a page
+ * run whose pages stay resident after its free.
+ */
+static void huge_learn(struct page_alloc *pa, size_t size)
+{
+	if (size > SM_HUGE_ADAPT_MAX)
+		return;
+	size_t cur = __atomic_load_n(&pa->huge_learned, __ATOMIC_RELAXED);
+	while (size > cur &&
+	       !__atomic_compare_exchange_n(&pa->huge_learned, &cur, size, true, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+}
+
 enum large_free_result large_free(struct page_alloc *pa, const struct large_ref *r, uint64_t now,
 				  bool trylock)
 {
@@ -127,6 +146,7 @@ enum large_free_result large_free(struct page_alloc *pa, const struct large_ref 
 	pa->nr_huge--;
 	__atomic_fetch_sub(&pa->huge_bytes, n->huge_size, __ATOMIC_RELAXED);
 	sm_unlock(pa->lock);
+	huge_learn(pa, n->huge_size);
 	uintptr_t data = (uintptr_t)n->data;
 	node_destroy(n);
 	recent_huge_add(data);
@@ -189,7 +209,7 @@ bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bo
 		__atomic_fetch_add(&pa->huge_bytes, added, __ATOMIC_RELAXED);
 		return true;
 	}
-	if (n <= SM_KMALLOC_MAX_CACHE_SIZE || n > pa->huge_threshold)
+	if (n <= SM_KMALLOC_MAX_CACHE_SIZE || n > pa_huge_threshold(pa))
 		return false;
 	size_t usable = large_usable(r);
 	uint32_t want = (uint32_t)(ALIGN_UP(n, SM_PAGE_SIZE) >> SM_PAGE_SHIFT);

@@ -17,7 +17,7 @@ void sm_options_init(struct sm_options *o)
 		.barn_max_empty = 8,
 		.barn_bytes = (size_t)256 << 10,
 		.slab_max_empty = 2,
-		.huge_threshold = (size_t)32 << 20,
+		.huge_threshold = SM_DEFAULT_HUGE_THRESHOLD,
 		.helper_thread = true,
 		.helper_idle_ms = 2000,
 	};

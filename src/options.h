@@ -27,6 +27,7 @@
 #define SM_MAX_HUGE_THRESHOLD (SM_MAX_NODE_SIZE / 2)
 #define SM_MAX_SHEAF_CAPACITY 1024
 #define SM_DEFAULT_PURGE_DELAY_MS 100
+#define SM_DEFAULT_HUGE_THRESHOLD ((size_t)32 << 20)
 
 bool options_valid(const struct sm_options *o) __hidden;
 

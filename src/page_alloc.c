@@ -17,6 +17,7 @@ int pa_init(struct page_alloc *pa, const struct node_origin *o, const struct sm_
 	pa->node_size = opts->node_size;
 	pa->max_nodes = opts->max_nodes;
 	pa->huge_threshold = opts->huge_threshold;
+	pa->huge_learned = 0;
 	pa->harden = opts->harden;
 	pa->lock = lock;
 	pa->nr_grown = 0;

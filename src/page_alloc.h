@@ -19,6 +19,7 @@
 #include "list.h"
 #include "lock.h"
 #include "node.h"
+#include "options.h"
 #include "slabmalloc.h"
 
 struct page_alloc {
@@ -26,7 +27,10 @@ struct page_alloc {
 	struct node_origin origin;      /* owner, OS ops and report sink of every node */
 	size_t node_size;               /* node k has at least node_size * 2^k bytes */
 	unsigned max_nodes;
-	size_t huge_threshold;          /* larger requests get a node of their own */
+	size_t huge_threshold;          /* larger requests get a node of their own
+	                                   (the option; pa_huge_threshold adapts it) */
+	size_t huge_learned;            /* the largest huge mapping freed, up to
+	                                   SM_HUGE_ADAPT_MAX (relaxed atomic) */
 	bool harden;                    /* hardened mode: page runs carry a
 	                                   canary (large.h) */
 	sm_lock_t *lock;                /* the owner's instance lock (lock order 3):
@@ -64,6 +68,23 @@ static inline unsigned node_reach_flags(const struct sm_node *n)
 	return SLAB_ALLOC_THISNODE | ((n->flags & SM_NODE_PRIVATE) ? SLAB_ALLOC_MANAGED : 0) |
 	       ((n->flags & SM_NODE_UNMAPPED) ? SLAB_ALLOC_UNMAPPED : 0) |
 	       ((n->flags & SM_NODE_RESERVED) ? SLAB_ALLOC_CMA : 0);
+}
+
+/*
+ * The size above which a request gets a mapping of its own.  At the
+ * default threshold (32 MiB) it adapts upwards as glibc's mmap threshold
+ * does: a program that frees a huge mapping will likely ask for one of
+ * that size again, and a page run keeps its pages resident for reuse
+ * (purge.h) where a mapping would be unmapped and faulted in again.  An
+ * explicit threshold is kept as it is.
+ */
+#define SM_HUGE_ADAPT_MAX ((size_t)256 << 20)
+static inline size_t pa_huge_threshold(const struct page_alloc *pa)
+{
+	size_t t = READ_ONCE(pa->huge_threshold);
+	if (t != SM_DEFAULT_HUGE_THRESHOLD)
+		return t;
+	return MAX(t, __atomic_load_n(&pa->huge_learned, __ATOMIC_RELAXED));
 }
 
 /* The owner's clock (ns). */

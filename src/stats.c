@@ -158,9 +158,16 @@ void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 		st->reallocs += READ_ONCE(list_entry(pos, struct tcache, link)->reallocs);
 	st->large_allocs = READ_ONCE(inst->large_allocs);
 	st->large_frees = READ_ONCE(inst->large_frees);
+	uint64_t large_bytes_requested = READ_ONCE(inst->large_bytes_requested);
+	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next) {
+		const struct run_cache *rc = &list_entry(pos, struct tcache, link)->runs;
+		st->large_allocs += READ_ONCE(rc->allocs);
+		st->large_frees += READ_ONCE(rc->frees);
+		large_bytes_requested += READ_ONCE(rc->bytes);
+	}
 	st->allocs += st->large_allocs;
 	st->frees += st->large_frees;
-	st->bytes_allocated += READ_ONCE(inst->large_bytes_requested);
+	st->bytes_allocated += large_bytes_requested;
 	size_t own_pages = READ_ONCE(inst->internal_bytes);
 	st->huge_allocations = READ_ONCE(inst->pa.nr_huge);
 	size_t huge = READ_ONCE(inst->pa.huge_bytes);

@@ -80,6 +80,9 @@ void tcache_destroy(struct tcache *tc)
 			__atomic_fetch_add(&inst->cache_by_id[id]->stat[STAT_ALLOC_EXITED], tc->allocs[id],
 					   __ATOMIC_RELAXED);
 	__atomic_fetch_add(&inst->exited_reallocs, tc->reallocs, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&inst->large_allocs, tc->runs.allocs, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&inst->large_bytes_requested, tc->runs.bytes, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&inst->large_frees, tc->runs.frees, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&inst->internal_bytes, (size_t)tc->npages << SM_PAGE_SHIFT, __ATOMIC_RELAXED);
 	list_del(&tc->link);
 	sm_unlock(&inst->lock);

@@ -367,7 +367,9 @@ static void defer_cb(const struct sm_cache_stats *st, void *arg)
 static void defer_huge(unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		to_defer[i] = sm_kmalloc(inst, 40 * MiB, 0);
+		/* Above SM_HUGE_ADAPT_MAX (page_alloc.h): a huge mapping even
+		   after earlier ones were freed. */
+		to_defer[i] = sm_kmalloc(inst, 320 * MiB, 0);
 		CHECK(to_defer[i]);
 		memset(to_defer[i], 1, 4096);
 	}

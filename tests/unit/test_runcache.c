@@ -339,6 +339,53 @@ static void test_fork(void)
 	sm_instance_destroy(inst);
 }
 
+/* ---- the counts of cached runs: the thread's own, added to the instance's at its exit ---- */
+
+static uint64_t count_base; /* large_allocs = large_frees before test_counts */
+
+static void *count_thread(void *v)
+{
+	sm_instance_t *inst = v;
+	attach(inst);
+	for (int i = 0; i < 3; i++) /* a put, a hit and a put, twice more */
+		sm_kfree(sm_kmalloc(inst, 64 * KiB, 0));
+	/* Counted while the thread lives (its run cache's counters). */
+	struct sm_stats st;
+	sm_stats_get(inst, &st);
+	CHECK_EQ(st.large_allocs - count_base, 2 + 3);
+	CHECK_EQ(st.large_frees - count_base, 1 + 1 + 3);
+	return NULL;
+}
+
+static void test_counts(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = make(&e, 100);
+	struct sm_stats st0, st;
+	sm_stats_get(inst, &st0);
+	CHECK_EQ(st0.large_allocs, st0.large_frees);
+	count_base = st0.large_allocs;
+	void *a = sm_kmalloc(inst, 64 * KiB, 0);
+	sm_kfree(a);                            /* kept */
+	void *b = sm_kmalloc(inst, 64 * KiB, 0); /* a hit */
+	CHECK(b == a);
+	sm_stats_get(inst, &st);
+	CHECK_EQ(st.large_allocs - st0.large_allocs, 2);
+	CHECK_EQ(st.large_frees - st0.large_frees, 1);
+	CHECK_EQ(st.bytes_allocated - st0.bytes_allocated, 128 * KiB);
+	sm_kfree(b);
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, count_thread, inst) == 0);
+	pthread_join(t, NULL);
+	/* The thread's counts outlive it. */
+	sm_stats_get(inst, &st);
+	CHECK_EQ(st.large_allocs - st0.large_allocs, 2 + 3);
+	CHECK_EQ(st.large_frees - st0.large_frees, 2 + 3);
+	CHECK_EQ(st.bytes_allocated - st0.bytes_allocated, 5 * 64 * KiB + 16);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
 int main(void)
 {
 	test_hit();
@@ -351,5 +398,7 @@ int main(void)
 	printf("double free ok\n");
 	test_fork();
 	printf("fork ok\n");
+	test_counts();
+	printf("counts ok\n");
 	return 0;
 }
