@@ -105,10 +105,25 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 			next = 0; /* drop the rest of the list rather than follow it */
 		}
 		d->freelist = next;
+		*slot = s->free_key; /* what a sheaf's objects hold */
 		objs[got++] = obj;
 	}
-	while (got < want && d->bump < d->objects)
-		objs[got++] = base + (size_t)d->bump++ * s->size;
+	/* Objects never handed out get the free word a free object has
+	   (kmem_cache.h): malloc checks it as it hands each one out.  They
+	   go into @objs from the highest address down, so that a sheaf, which
+	   pops from its end, hands them out upwards: each object's successor
+	   in memory is the next one out, and an overflow past an object lands
+	   in a free object whose free word malloc is about to check. */
+	if (got < want && d->bump < d->objects) {
+		unsigned take = MIN(want - got, d->objects - d->bump);
+		char *obj = base + (size_t)(d->bump + take - 1) * s->size;
+		for (unsigned i = 0; i < take; i++, obj -= s->size) {
+			*obj_free_word(s, obj) = s->free_key;
+			objs[got + i] = obj;
+		}
+		got += take;
+		d->bump += take;
+	}
 	d->inuse += got;
 	if (got)
 		WRITE_ONCE(d->owner, sm_thread_token()); /* objects go to this thread */
