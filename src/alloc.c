@@ -4,6 +4,7 @@
  * sm_kmalloc* and sm_cache_alloc* entry points.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "fastpath.h"
@@ -64,6 +65,17 @@ void *__slab_alloc_default_miss(unsigned i, unsigned flags)
 	return slab_alloc(&sm_default_inst, i, flags, 0);
 }
 
+void *__slab_alloc_overwritten(void *p)
+{
+	struct kmem_cache *s = obj_cache_any(p);
+	uintptr_t w = *obj_free_word(s, p);
+	sm_report(cache_err(s), "malloc: free object %p of cache %s was written while free (use after "
+		  "free, or an overflow of the object before it): its free word at offset %u is 0x%" PRIxPTR,
+		  p, s->name, s->fp_offset, w);
+	*obj_free_word(s, p) = 0; /* handed out */
+	return p;
+}
+
 void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc, unsigned flags)
 {
 	struct kmem_cache *s = inst->cache_by_id[id];
@@ -83,6 +95,8 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 		uint32_t n = c->main.size - 1;
 		WRITE_ONCE(c->main.size, n);
 		p = objs[n];
+		if (unlikely(!obj_tag_intact(p, s->fp_offset, cache_check_tag(s))))
+			return __slab_alloc_overwritten(p);
 		*obj_free_word(s, p) = 0; /* handed out */
 	} else {
 		/* No sheaf to be had: one object straight from the slabs, if any;

@@ -35,8 +35,12 @@ static size_t take_from_view(struct kmem_cache *s, struct sheaf_view *v, void **
 		return 0;
 	memcpy(p, v->objects + (sz - k), k * sizeof(void *));
 	WRITE_ONCE(v->size, sz - (uint32_t)k);
-	for (size_t i = 0; i < k; i++)
-		*obj_free_word(s, p[i]) = 0; /* handed out */
+	for (size_t i = 0; i < k; i++) {
+		if (unlikely(!obj_tag_intact(p[i], s->fp_offset, v->tag)))
+			__slab_alloc_overwritten(p[i]); /* reported; handed out */
+		else
+			*obj_free_word(s, p[i]) = 0; /* handed out */
+	}
 	return k;
 }
 

@@ -45,6 +45,7 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, u
 	struct sheaf_view *v = &tcache_pcs(tc, id)->main;
 	uint32_t sz = v->size;
 	if (likely(sz)) {
+		uint16_t tag = v->tag;
 		void *p = v->objects[sz - 1];
 		/* Plain stores on every machine; atomic so that a double-free
 		   check reading this view from another thread (tcache_holds) is
@@ -52,6 +53,8 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, u
 		WRITE_ONCE(v->size, sz - 1);
 		barrier();
 		sm_thread.busy = 0;
+		if (unlikely(!obj_tag_intact(p, fp_off, tag)))
+			return __slab_alloc_overwritten(p);
 		*(uintptr_t *)((char *)p + fp_off) = 0; /* handed out */
 		return p;
 	}
@@ -84,10 +87,14 @@ static __always_inline void *slab_alloc_default(unsigned i, unsigned flags)
 		t->busy = 0;
 		goto miss;
 	}
+	uint16_t tag = v->tag;
 	void *p = v->objects[sz - 1];
 	WRITE_ONCE(v->size, sz - 1);
 	barrier();
 	t->busy = 0;
+	/* Beside the chain: the object's free word still says "free". */
+	if (unlikely(!obj_tag_intact(p, 0, tag)))
+		return __slab_alloc_overwritten(p);
 	*(uintptr_t *)p = 0; /* handed out (kmalloc: fp_offset 0) */
 	return p;
 miss:
@@ -127,7 +134,7 @@ static __always_inline void slab_free(struct kmem_cache *s, const struct slab *d
 	}
 	struct sheaf_view *v = &tcache_pcs(tc, s->id)->spare;
 	uint32_t sz = v->size;
-	if (likely(sz < v->capacity)) {
+	if (likely((uint16_t)sz < v->capacity)) {
 		*obj_free_word(s, p) = s->free_key;
 		WRITE_ONCE(v->objects[sz], p);
 		WRITE_ONCE(v->size, sz + 1);
@@ -239,10 +246,12 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 	if (unlikely(idx * c->size != off || idx >= c->objects))
 		goto miss; /* interior pointer */
 	/* A sized free (constants fold this away for free()): the size given
-	   in the object's range, the pointer aligned as claimed. */
+	   in the object's range, the pointer aligned as claimed and its class
+	   one an aligned request of that alignment gets (kmalloc_aligned_index:
+	   a class size that is a multiple of it). */
 	if (sized && unlikely((uint64_t)c->size - size > c->sized_slack))
 		goto miss;
-	if (align > 1 && unlikely(a & (align - 1)))
+	if (align > 1 && unlikely((a | c->size) & (align - 1)))
 		goto miss;
 	/* Read only once @p is known to start an object (so it is aligned). */
 	if (unlikely(((*(const uintptr_t *)p ^ c->free_key) >> SM_FREE_TAG_SHIFT) == 0))
@@ -258,7 +267,7 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 	t->busy = 1;
 	barrier();
 	uint32_t sz = v->size; /* only now: see slab_alloc_default */
-	if (unlikely(sz >= v->capacity)) {
+	if (unlikely((uint16_t)sz >= v->capacity)) {
 		barrier();
 		t->busy = 0;
 		goto miss;

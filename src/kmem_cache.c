@@ -134,10 +134,14 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 	s->barn_max_empty = MAX(opts->barn_max_empty, by_bytes);
 	s->random = splitmix64((uintptr_t)s ^ pa_now(pa) ^ ((uint64_t)slot << 48)) | 1;
 	/* The free tag: both bytes non-ASCII (strings never match it), never
-	   0xffff (small negative numbers): real data rarely holds it. */
-	uint64_t key = splitmix64(s->random) | ((uint64_t)0x8080 << SM_FREE_TAG_SHIFT);
+	   0xffff (small negative numbers): real data rarely holds it.  The
+	   key's low 16 bits, which malloc checks (obj_tag_intact), likewise:
+	   a string's terminating NUL written past its object changes them. */
+	uint64_t key = splitmix64(s->random) | ((uint64_t)0x8080 << SM_FREE_TAG_SHIFT) | 0x8080;
 	if ((key >> SM_FREE_TAG_SHIFT) == 0xffff)
 		key ^= (uint64_t)1 << SM_FREE_TAG_SHIFT;
+	if ((key & 0xffff) == 0xffff)
+		key ^= 1;
 	s->free_key = key;
 	size_t len = strlen(name);
 	if (len >= sizeof(s->name))

@@ -171,14 +171,19 @@ static inline const struct report_sink *cache_err(const struct kmem_cache *s)
  * object when a constructor's state must survive) that tells a free object
  * from a live one without leaving the object's cache line.  While an
  * object is free it holds, wherever the object sits:
- *   in a sheaf            s->free_key;
+ *   in a sheaf            s->free_key, exactly (slab_take writes it
+ *                         over the link, or into a never-used object);
  *   on a slab freelist    the hardened link, tagged (slab.c);
  *   on the deferred list  the link, tagged (deferred.c);
  * that is, its top 16 bits are the cache's free tag.  An object handed out
  * has it cleared.  So a free whose free word carries the tag is a double
  * free, unless the program itself stored the tag there (non-ASCII bytes,
  * never 0 or 0xffff: rare for real data): free.c then confirms by looking
- * for the object where free objects are.
+ * for the object where free objects are.  And an object popped from a
+ * sheaf whose free word is no longer s->free_key was written while it was
+ * free (a use after free, or an overflow of the object before it, a
+ * string's NUL included): malloc's paths check its low 16 bits
+ * (obj_tag_intact) and report it (__slab_alloc_overwritten).
  */
 #define SM_FREE_TAG_SHIFT 48
 #define SM_LINK_MASK (((uintptr_t)1 << SM_FREE_TAG_SHIFT) - 1)
@@ -192,6 +197,24 @@ static __always_inline uintptr_t *obj_free_word(const struct kmem_cache *s, cons
 static __always_inline bool obj_maybe_free(const struct kmem_cache *s, const void *p)
 {
 	return unlikely(((*obj_free_word(s, p) ^ s->free_key) >> SM_FREE_TAG_SHIFT) == 0);
+}
+
+/*
+ * Whether the free object @p, just popped from a sheaf, still holds the
+ * low 16 bits @tag of its cache's free key in its free word (the bytes a
+ * use after free or an overflow writes first): one 16-bit compare, 3
+ * instructions on the fast path with the tag beside the sheaf's count.
+ */
+static __always_inline bool obj_tag_intact(const void *p, unsigned fp_off, uint16_t tag)
+{
+	const unsigned low = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? 0 : 6;
+	return likely(*(const uint16_t *)((const char *)p + fp_off + low) == tag);
+}
+
+/* The part of @s's free key obj_tag_intact and the sheaf views (thread.h) check. */
+static inline uint16_t cache_check_tag(const struct kmem_cache *s)
+{
+	return (uint16_t)s->free_key;
 }
 
 /* @v with @s's free tag in its top bits (@v below 2^48). */

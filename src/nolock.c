@@ -24,6 +24,8 @@ static void *cache_alloc_nolock(struct kmem_cache *s, bool nested, unsigned flag
 			if (v->size) {
 				WRITE_ONCE(v->size, v->size - 1);
 				void *p = v->objects[v->size];
+				if (unlikely(!obj_tag_intact(p, s->fp_offset, v->tag)))
+					return __slab_alloc_overwritten(p);
 				*obj_free_word(s, p) = 0; /* handed out */
 				return p;
 			}

@@ -70,6 +70,10 @@ void __kfree_sized_miss(void *p, bool sized, size_t size, size_t align, enum siz
 	if (s) {
 		size_t usable = s->is_kmalloc ? s->size : s->object_size;
 		bool bad_size = sized && !small_size_ok(s, usable, size, align);
+		/* A class no aligned request of @align gets (kmalloc_aligned_index)
+		   cannot hold what was allocated so aligned, whatever the address. */
+		if (align > 8 && s->is_kmalloc && (s->size & (align - 1)))
+			misaligned = true;
 		/* A free object: the double free is what free() reports. */
 		if ((bad_size || misaligned) && !obj_maybe_free(s, p)) {
 			char desc[96];

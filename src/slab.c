@@ -131,6 +131,7 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 	const struct link_key k = link_key_of(s);
 	const uint64_t recip = s->reciprocal;
 	const uint32_t size = s->size;
+	const uint64_t key = s->free_key;
 	uintptr_t fl = d->freelist;
 	uint32_t bump = d->bump, limit = d->objects;
 	unsigned got = 0;
@@ -148,14 +149,23 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 			}
 		}
 		fl = next;
+		*slot = key; /* what a sheaf's objects hold */
 		objs[got++] = obj;
 	}
 	d->freelist = fl;
+	/* Objects never handed out get the free word a free object has
+	   (kmem_cache.h): malloc checks it as it hands each one out.  They
+	   go into @objs from the highest address down, so that a sheaf, which
+	   pops from its end, hands them out upwards: each object's successor
+	   in memory is the next one out, and an overflow past an object lands
+	   in a free object whose free word malloc is about to check. */
 	if (got < want && bump < limit) {
 		unsigned take = MIN(want - got, limit - bump);
-		char *p = base + (size_t)bump * size;
-		for (unsigned i = 0; i < take; i++, p += size)
+		char *p = base + (size_t)(bump + take - 1) * size;
+		for (unsigned i = 0; i < take; i++, p -= size) {
+			*(uintptr_t *)(p + k.fp_offset) = key;
 			objs[got + i] = p;
+		}
 		got += take;
 		d->bump = bump + take;
 	}

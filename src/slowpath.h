@@ -49,6 +49,14 @@ void __slab_free_no_tcache(struct kmem_cache *s, void *p) __hidden __noinline;
  * the process's first call).  Busy as found.
  */
 void *__slab_alloc_default_miss(unsigned i, unsigned flags) __hidden __noinline;
+/*
+ * @p, a free object just taken from a sheaf or a slab to be handed out,
+ * lost its free tag (obj_tag_intact): something wrote into it while it was
+ * free.  Reported, naming the object, its cache and the word found; then
+ * (when the report sink goes on) handed out all the same: its contents are
+ * the program's, the allocator's own state is out of band.  Busy clear.
+ */
+void *__slab_alloc_overwritten(void *p) __hidden __noinline __cold;
 void __kfree_miss(void *p) __hidden __noinline;
 
 /* Who passed the size and alignment a sized free checks: named in its reports. */

@@ -125,6 +125,8 @@ static inline void view_install(struct sheaf_view *v, struct slab_sheaf *sh)
 	WRITE_ONCE(v->capacity, 0);
 	WRITE_ONCE(v->objects, sh ? sh->objects : NULL);
 	WRITE_ONCE(v->size, sh ? sh->size : 0);
+	if (sh)
+		v->tag = cache_check_tag(sh->cache);
 	WRITE_ONCE(v->capacity, sh ? sh->capacity : 0);
 }
 

@@ -35,7 +35,10 @@ struct tcache;
 struct sheaf_view {
 	void **objects;                 /* objects[0..size) are free objects */
 	uint32_t size;
-	uint32_t capacity;
+	uint16_t capacity;              /* at most SM_MAX_SHEAF_CAPACITY */
+	uint16_t tag;                   /* cache_check_tag (kmem_cache.h),
+	                                   beside the count for malloc's check
+	                                   of the object it pops */
 };
 
 /*
