@@ -112,6 +112,10 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 	/* slab_debug (debug.h): its own slot layout, free word included. */
 	unsigned debug = (flags & SM_CACHE_DEBUG_ALL) | debug_wanted(opts, name);
 	if (unlikely(debug)) {
+		/* Objects keep the alignment the plain slot gave them (a
+		   kmalloc class's natural alignment: malloc and aligned
+		   requests rely on it), now that slots are larger. */
+		align = MAX(align, MIN(size & -size, (size_t)SM_PAGE_SIZE));
 		slot = debug_cache_layout(s, size, align, debug);
 		fp_offset = s->fp_offset;
 	}
