@@ -13,6 +13,7 @@
 #include "os_stack.h"
 #include "printk.h"
 #include "slab.h"
+#include "vg.h"
 
 /* The bytes SLUB uses, so that a dump reads the same. */
 #define RED_INACTIVE 0xbb
@@ -157,7 +158,18 @@ struct finding {
 /* The first byte of [@start, @start + @len) that is not @v, or NULL. */
 static char *first_diff(char *start, size_t len, int v)
 {
-	for (size_t i = 0; i < len; i++)
+	uint64_t pat = 0x0101010101010101ull * (unsigned char)v;
+	size_t i = 0;
+	/* A word at a time where the bytes are aligned (objects are). */
+	for (; i < len && ((uintptr_t)(start + i) & 7); i++)
+		if ((unsigned char)start[i] != (unsigned char)v)
+			return start + i;
+	for (uint64_t w; i + 8 <= len; i += 8) {
+		memcpy(&w, start + i, 8);
+		if (w != pat)
+			break;
+	}
+	for (; i < len; i++)
 		if ((unsigned char)start[i] != (unsigned char)v)
 			return start + i;
 	return NULL;
@@ -312,7 +324,9 @@ static void stack_take(const struct kmem_cache *s, struct stack *st)
 	if (!(s->debug & SM_CACHE_DEBUG_STORE_USER))
 		return;
 	void *all[DEBUG_FRAMES + 16];
-	unsigned n = os_stack_trace(all, ARRAY_SIZE(all));
+	/* U: up to the caller; T: DEBUG_FRAMES frames of the program's. */
+	unsigned n = os_stack_trace(all, ARRAY_SIZE(all),
+				    (s->debug & SM_CACHE_DEBUG_BACKTRACE) ? DEBUG_FRAMES : 1);
 	/* Skip slabmalloc's frames: the caller is the first frame outside
 	   (linked into the program, none can be told apart: all are kept). */
 	unsigned k = 0;
@@ -426,6 +440,7 @@ void *debug_alloc(struct kmem_cache *s, const struct slab_alloc_context *ctx)
 		struct sm_node *n;
 		bool locked = lock_obj(s, p, trylock, &n);
 		struct finding f;
+		vg_quiet_begin(); /* a free object's bytes: memcheck's noaccess */
 		bool ok = (!(s->debug & SM_CACHE_DEBUG_CONSISTENCY) || check_slab(s, n, p, &f)) &&
 			  check_slot(s, p, false, &f);
 		if (ok) {
@@ -435,6 +450,7 @@ void *debug_alloc(struct kmem_cache *s, const struct slab_alloc_context *ctx)
 		} else {
 			copy_tracks(s, p, &f);
 		}
+		vg_quiet_end();
 		unlock_obj(s, n, locked);
 		if (ok)
 			return p;
@@ -452,6 +468,7 @@ bool debug_free(struct kmem_cache *s, void *p, bool trylock)
 	bool locked = lock_obj(s, p, trylock, &n);
 	struct finding f;
 	bool ok = true;
+	vg_quiet_begin(); /* a double free reads a free object */
 	if (obj_maybe_free(s, p)) {
 		/* The free word lies outside the object: only the allocator
 		   (a freelist, the deferred list, a free in progress) tags it. */
@@ -471,6 +488,7 @@ bool debug_free(struct kmem_cache *s, void *p, bool trylock)
 	} else {
 		copy_tracks(s, p, &f);
 	}
+	vg_quiet_end();
 	unlock_obj(s, n, locked);
 	if (!ok)
 		report(s, &f, "object left alone: not freed", !trylock);
@@ -544,9 +562,7 @@ size_t debug_validate(struct kmem_cache *s)
 {
 	size_t problems = 0;
 	unsigned nr = pa_nr_nodes(s->pa);
-	struct validate_state *vs = NULL;
-	struct validate_state local;
-	vs = &local;
+	struct validate_state local, *vs = &local;
 	for (unsigned id = 0; id < nr; id++) {
 		struct sm_node *n = pa_node(s->pa, id);
 		struct kmem_cache_node *kcn = &s->node[id];
@@ -555,6 +571,7 @@ size_t debug_validate(struct kmem_cache *s)
 		vs->kept = 0;
 		vs->problems = 0;
 		sm_lock(&kcn->list_lock);
+		vg_quiet_begin(); /* free objects and their links */
 		uint32_t end = READ_ONCE(n->bump);
 		for (uint32_t pg = 0; pg < end; pg++) {
 			struct slab *d = &n->descs[pg];
@@ -562,6 +579,7 @@ size_t debug_validate(struct kmem_cache *s)
 			    d->epoch == kcn->epoch)
 				validate_slab(s, n, d, vs);
 		}
+		vg_quiet_end();
 		sm_unlock(&kcn->list_lock);
 		for (unsigned i = 0; i < vs->kept; i++)
 			report(s, &vs->f[i], "found by sm_cache_validate", true);

@@ -150,7 +150,7 @@ bool env_parse_debug(const char *v, unsigned *flags, char *names, char *why, siz
 		case 'T': case 't': f |= SM_CACHE_DEBUG_BACKTRACE | SM_CACHE_DEBUG_STORE_USER; break;
 		case '-': break;
 		default:
-			sm_snprintf(why, why_len, "unknown flag letter '%c'", *c);
+			sm_snprintf(why, why_len, "'%c' is not a flag letter", *c);
 			return false;
 		}
 	}

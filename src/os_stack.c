@@ -16,6 +16,7 @@
 struct trace_state {
 	void **pcs;
 	unsigned n, max, skip;
+	unsigned outside, after; /* frames outside the library so far, and the limit */
 };
 
 static _Unwind_Reason_Code trace_one(struct _Unwind_Context *ctx, void *arg)
@@ -29,12 +30,14 @@ static _Unwind_Reason_Code trace_one(struct _Unwind_Context *ctx, void *arg)
 		return _URC_NO_REASON;
 	}
 	t->pcs[t->n++] = (void *)ip;
+	if (t->after && !os_pc_is_ours((void *)ip) && ++t->outside >= t->after)
+		return _URC_END_OF_STACK; /* enough: each frame costs a table lookup */
 	return t->n < t->max ? _URC_NO_REASON : _URC_END_OF_STACK;
 }
 
-unsigned os_stack_trace(void **pcs, unsigned max)
+unsigned os_stack_trace(void **pcs, unsigned max, unsigned after)
 {
-	struct trace_state t = { pcs, 0, max, 1 };
+	struct trace_state t = { pcs, 0, max, 1, 0, after };
 	if (max)
 		_Unwind_Backtrace(trace_one, &t);
 	return t.n;

@@ -18,9 +18,11 @@
  * into libslabmalloc.so), which finds each frame's unwind table through
  * glibc's _dl_find_object: no malloc, no lock, async-signal-safe, and
  * correct through code built without frame pointers (the library is).
- * Bounded by @max and by the unwinder's end of stack.
+ * Bounded by @max, by the unwinder's end of stack and, with @after
+ * non-zero, by @after frames outside slabmalloc's code (os_pc_is_ours):
+ * each frame costs a walk of its unwind table.
  */
-unsigned os_stack_trace(void **pcs, unsigned max) __hidden;
+unsigned os_stack_trace(void **pcs, unsigned max, unsigned after) __hidden;
 
 /*
  * Whether @pc lies in slabmalloc's own code: exact when the library is a

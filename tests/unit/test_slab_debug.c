@@ -413,6 +413,16 @@ static void t_calls(void)
 		CHECK_EQ(q[i], 7);
 	CHECK(sm_ksize(q) >= 200 && sm_ksize(q) <= 256);
 	sm_kfree(q);
+	/* An interior pointer of a debug object: the offset is from the object. */
+	unsigned char *w = sm_kmalloc(inst, 64, 0);
+	sm_kfree(w + 8);
+	CHECK_EQ(r.count, 1);
+	char a8[32], want[160];
+	sprintf(want, "slabmalloc: free of %s: interior pointer into cache kmalloc-64 (offset 8 into a 64-byte object)",
+		ptr(w + 8, a8));
+	CHECK(strcmp(r.msg[0], want) == 0);
+	sm_kfree(w);
+	r.count = 0;
 	void *a = sm_kmalloc_aligned(inst, 100, 128, 0);
 	CHECK(a && ((uintptr_t)a & 127) == 0);
 	sm_kfree(a);
