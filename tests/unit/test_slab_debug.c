@@ -451,6 +451,48 @@ static void t_calls(void)
 	sm_instance_destroy(inst);
 }
 
+/*
+ * The report is made with no lock of the cache held: a handler that
+ * allocates from the very cache being reported gets an object (inside
+ * the report the call is re-entered, so it only tries the list lock: a
+ * lock still held would make it fail).
+ */
+static sm_cache_t *handler_cache;
+static int handler_got;
+
+static void alloc_in_handler(const char *msg, void *arg)
+{
+	report_handler(msg, arg);
+	void *x = sm_cache_alloc(handler_cache, 0);
+	handler_got += x != NULL;
+	if (x)
+		sm_cache_free(handler_cache, x);
+}
+
+static void t_report_unlocked(void)
+{
+	struct reports r;
+	memset(&r, 0, sizeof(r));
+	struct sm_options o;
+	sm_options_init(&o);
+	o.node_size = (size_t)64 << 20;
+	o.error_handler = alloc_in_handler;
+	o.error_arg = &r;
+	sm_instance_t *inst = sm_instance_create(&o);
+	CHECK(inst != NULL);
+	handler_cache = new_cache(inst, "t64", 64, 0, FZPU);
+	unsigned char *p = dbg_alloc(handler_cache);
+	p[64] = 0x41;
+	dbg_free(handler_cache, p); /* the free's report */
+	CHECK_EQ(r.count, 1);
+	CHECK_EQ(handler_got, 1);
+	dbg_free(handler_cache, p); /* damaged still: reported again */
+	CHECK_EQ(sm_cache_validate(handler_cache), 1); /* validate's report */
+	CHECK_EQ(r.count, 3);
+	CHECK_EQ(handler_got, 3);
+	sm_instance_destroy(inst);
+}
+
 int main(void)
 {
 	t_redzone_right();
@@ -464,6 +506,7 @@ int main(void)
 	t_backtrace();
 	t_instance_named();
 	t_calls();
+	t_report_unlocked();
 	printf("slab_debug: all checks passed\n");
 	return 0;
 }
