@@ -19,7 +19,11 @@
 
 #include "test.h"
 
-#define NOINLINE __attribute__((noinline, noclone))
+#ifdef __clang__
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE __attribute__((noinline, noclone)) /* no .constprop copy dladdr would not name */
+#endif
 
 /* Every report, whole (a slab_debug report is several lines). */
 struct reports {
