@@ -54,6 +54,27 @@ typedef struct kmem_cache sm_cache_t;
  */
 #define SM_CACHE_TYPESAFE_BY_RCU 0x02u
 
+/*
+ * slab_debug (SLUB's slab_debug=FZPU, docs/usage.md "slab_debug"): checks
+ * of a cache's objects, asked per cache here, or for every cache (or the
+ * caches named) of an instance by sm_options.debug / SLABMALLOC_DEBUG.
+ * A debug cache has no sheaves: every allocation and free of it takes the
+ * slow path, the other caches keep their speed.
+ *   F  consistency checks of slab and object on every alloc and free
+ *   Z  red zones before and after each object, checked on alloc and free
+ *   P  freed objects poisoned (0x6b, last byte 0xa5), padding 0x5a,
+ *      checked on alloc
+ *   U  the caller, thread and sequence number of each object's last
+ *      alloc and free, printed in every report about it
+ *   T  with U: a short backtrace of each (implies U)
+ */
+#define SM_CACHE_DEBUG_CONSISTENCY 0x04u /* F */
+#define SM_CACHE_DEBUG_RED_ZONE    0x08u /* Z */
+#define SM_CACHE_DEBUG_POISON      0x10u /* P */
+#define SM_CACHE_DEBUG_STORE_USER  0x20u /* U */
+#define SM_CACHE_DEBUG_BACKTRACE   0x40u /* T */
+#define SM_CACHE_DEBUG_ALL         0x7cu
+
 /* Limits of one instance. */
 #define SM_MAX_NODES  16  /* nodes (reservations) per instance */
 #define SM_MAX_CACHES 512 /* kmem_caches per instance, kmalloc caches included */
@@ -153,6 +174,15 @@ struct sm_options {
 	void (*error_handler)(const char *msg, void *arg);
 	void *error_arg;
 	const struct sm_os_ops *os; /* NULL: the real OS */
+	/*
+	 * slab_debug for the caches of this instance: SM_CACHE_DEBUG_* bits
+	 * (0: none, the default), for every cache, or only for those named in
+	 * debug_caches (comma-separated names, "kmalloc-64,dentry"; NULL: all).
+	 * The string must outlive the instance.  Caches created with
+	 * SM_CACHE_DEBUG_* flags of their own get those as well.
+	 */
+	unsigned debug;
+	const char *debug_caches;
 };
 
 /* Fill @o with the defaults. */
@@ -418,6 +448,17 @@ SM_API size_t sm_cache_shrink(sm_cache_t *s);
  */
 SM_API int sm_cache_destroy(sm_cache_t *s);
 SM_API const char *sm_cache_name(const sm_cache_t *s);
+/*
+ * slab_debug's validate_slab_cache: check every slab of @s now (every
+ * object's red zones and poison, the padding, each slab's freelist and
+ * counters, as far as the cache's SM_CACHE_DEBUG_* flags allow; a cache
+ * without them: the freelists and counters).  Each problem is reported
+ * through the error handler as the alloc and free checks report it.
+ * Returns the number of problems found (0: none).  Holds each node's
+ * list lock of @s while it reads that node's slabs; from a signal handler
+ * (or a constructor inside the allocator) it checks nothing and returns 0.
+ */
+SM_API size_t sm_cache_validate(sm_cache_t *s);
 
 /* ---- bulk allocation and free (the kernel's kmem_cache_alloc_bulk) ---- */
 

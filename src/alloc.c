@@ -31,7 +31,7 @@ void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node)
 out:
 	if (p) {
 		cache_stat_inc(s, STAT_ALLOC_DIRECT); /* the sheaves' pops count the rest */
-		vg_obj_alloc(p, s->is_kmalloc ? s->size : s->object_size, s->size, s->fp_offset, s->ctor);
+		vg_obj_alloc(p, s->object_size, s->size, s->fp_offset, s->ctor);
 	}
 	return p;
 }

@@ -183,8 +183,13 @@ size_t sm_cache_alloc_bulk(sm_cache_t *s, unsigned gfp, size_t n, void **p)
 	if (!n)
 		return 0;
 	unsigned flags = gfp_to_alloc_flags(gfp) & ~SLAB_ALLOC_THISNODE; /* as sm_cache_alloc */
-	size_t got = sm_in_allocator() ? cache_alloc_bulk_nolock(s, flags, n, p)
-				       : cache_alloc_bulk(s, flags, n, p);
+	size_t got;
+	if (unlikely(s->debug)) /* slab_debug: no sheaves, each object checked */
+		for (got = 0; got < n && (p[got] = sm_cache_alloc(s, gfp & ~SM_GFP_ZERO)); got++)
+			;
+	else
+		got = sm_in_allocator() ? cache_alloc_bulk_nolock(s, flags, n, p)
+					: cache_alloc_bulk(s, flags, n, p);
 	if (unlikely(got < n)) {
 		/* All or nothing: give back what was had. */
 		cache_free_bulk(s, got, p, true);
@@ -192,7 +197,7 @@ size_t sm_cache_alloc_bulk(sm_cache_t *s, unsigned gfp, size_t n, void **p)
 		return 0;
 	}
 	if (flags & SLAB_ALLOC_ZERO) {
-		size_t bytes = s->is_kmalloc ? s->size : s->object_size;
+		size_t bytes = s->object_size;
 		for (size_t i = 0; i < n; i++)
 			memset(p[i], 0, bytes);
 	}
@@ -294,7 +299,7 @@ static void cache_free_bulk(struct kmem_cache *s, size_t n, void **p, bool check
 	if (!n)
 		return;
 	int saved = errno; /* a sheaf or tcache that cannot be had sets it */
-	struct tcache *tc = sm_in_allocator() ? NULL : tcache_get(s->inst);
+	struct tcache *tc = sm_in_allocator() || s->debug ? NULL : tcache_get(s->inst);
 	if (likely(tc)) {
 		cache_free_bulk_tc(s, tc, n, p, checked);
 	} else {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "barn.h"
+#include "debug.h"
 #include "registry.h"
 #include "printk.h"
 
@@ -171,6 +172,16 @@ size_t sm_cache_shrink(sm_cache_t *s)
 	size_t released = cache_release_empty(s, UINT64_MAX);
 	sm_leave(nested);
 	return released;
+}
+
+size_t sm_cache_validate(sm_cache_t *s)
+{
+	if (!s || sm_in_allocator())
+		return 0; /* from a signal handler: it would wait for list locks */
+	bool nested = sm_enter();
+	size_t problems = debug_validate(s);
+	sm_leave(nested);
+	return problems;
 }
 
 int sm_cache_destroy(sm_cache_t *s)

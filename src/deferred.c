@@ -105,7 +105,9 @@ static void deferred_free_one(struct sm_deferred *d, void *p, struct kmem_cache 
 {
 	struct large_ref r;
 	if (s)
-		kmem_cache_free_direct(s, p);
+		slab_put_objects(s, &p, 1, false); /* not kmem_cache_free_direct: a
+		                                      debug cache's object had its
+		                                      free checks when it was deferred */
 	else if (!large_lookup(p, &r) || large_free(d->pa, &r, pa_now(d->pa), false) != LARGE_FREED)
 		sm_report(d->pa->origin.err, "double free of %p (a page run or huge mapping, "
 			  "found when its deferred free was finished)", p);

@@ -10,6 +10,7 @@
 #include "options.h"
 #include "os.h"
 #include "printk.h"
+#include "size_classes.h"
 
 extern char **environ;
 
@@ -89,7 +90,7 @@ bool env_parse_bool(const char *v, bool *out)
 	return false;
 }
 
-enum kind { K_BOOL, K_UINT, K_SIZE, K_ONERROR, K_STATS, K_PATH };
+enum kind { K_BOOL, K_UINT, K_SIZE, K_ONERROR, K_STATS, K_PATH, K_DEBUG };
 
 struct opt {
 	const char *name;    /* after the prefix, upper case */
@@ -128,7 +129,74 @@ static const struct opt table[ENV_NR_OPTS] = {
 	OPT("HELPER_IDLE_MS", K_UINT, opts.helper_idle_ms, 0, 3600000, "0 to 3600000 milliseconds"),
 	OPT("VALGRIND", K_BOOL, valgrind, 0, 0, BOOL_WORDS),
 	OPT("HARDEN", K_BOOL, opts.harden, 0, 0, BOOL_WORDS),
+	OPT("DEBUG", K_DEBUG, opts.debug, 0, 0,
+	    "slab_debug flags (F consistency checks, Z red zones, P poisoning, U owner tracking, "
+	    "T backtraces; - or empty: off), then optionally ,cache-name,... (kmalloc-64,...)"),
 };
+
+/* Why the last SLABMALLOC_DEBUG value was refused (set_reported prints it). */
+static char debug_why[128];
+
+bool env_parse_debug(const char *v, unsigned *flags, char *names, char *why, size_t why_len)
+{
+	unsigned f = 0;
+	const char *c = v;
+	for (; *c && *c != ','; c++) {
+		switch (*c) {
+		case 'F': case 'f': f |= SM_CACHE_DEBUG_CONSISTENCY; break;
+		case 'Z': case 'z': f |= SM_CACHE_DEBUG_RED_ZONE; break;
+		case 'P': case 'p': f |= SM_CACHE_DEBUG_POISON; break;
+		case 'U': case 'u': f |= SM_CACHE_DEBUG_STORE_USER; break;
+		case 'T': case 't': f |= SM_CACHE_DEBUG_BACKTRACE | SM_CACHE_DEBUG_STORE_USER; break;
+		case '-': break;
+		default:
+			sm_snprintf(why, why_len, "'%c' is not a flag letter", *c);
+			return false;
+		}
+	}
+	size_t len = 0;
+	while (*c == ',') {
+		const char *name = ++c;
+		while (*c && *c != ',')
+			c++;
+		size_t n = (size_t)(c - name);
+		if (!n)
+			continue; /* "FZ," or "a,,b" */
+		if (n >= 32) {
+			sm_snprintf(why, why_len, "cache name '%.*s' is longer than 31 bytes", (int)n, name);
+			return false;
+		}
+		if (n > 8 && !memcmp(name, "kmalloc-", 8)) {
+			/* A kmalloc cache must be one of the classes. */
+			size_t sz = 0;
+			bool ok = false;
+			char num[24];
+			if (n - 8 < sizeof(num)) {
+				memcpy(num, name + 8, n - 8);
+				num[n - 8] = 0;
+				ok = env_parse_size(num, &sz) && sz && sz <= SM_KMALLOC_MAX_CACHE_SIZE &&
+				     kmalloc_class_size(kmalloc_index(sz)) == sz;
+			}
+			if (!ok) {
+				sm_snprintf(why, why_len, "no cache '%.*s': the kmalloc caches are kmalloc-8 to "
+					    "kmalloc-32768, four per doubling above 64", (int)n, name);
+				return false;
+			}
+		}
+		if (len + n + 2 > SM_DEBUG_CACHES_MAX) {
+			sm_snprintf(why, why_len, "the cache names are longer than %d bytes in all",
+				    SM_DEBUG_CACHES_MAX - 1);
+			return false;
+		}
+		if (len)
+			names[len++] = ',';
+		memcpy(names + len, name, n);
+		len += n;
+	}
+	names[len] = 0;
+	*flags = f;
+	return true;
+}
 
 const char *env_allowed(int idx)
 {
@@ -190,6 +258,16 @@ static bool apply(struct sm_env *env, int idx, const char *v)
 			return false;
 		strcpy(field, v);
 		return true;
+	case K_DEBUG: {
+		unsigned f;
+		char names[SM_DEBUG_CACHES_MAX];
+		if (!env_parse_debug(v, &f, names, debug_why, sizeof(debug_why)))
+			return false;
+		*(unsigned *)field = f;
+		strcpy(env->debug_caches, names);
+		env->opts.debug_caches = names[0] ? env->debug_caches : NULL;
+		return true;
+	}
 	case K_UINT:
 	case K_SIZE:
 		if (!env_parse_size(v, &x) || x < o->min || x > o->max)
@@ -225,8 +303,12 @@ static void set_reported(struct sm_env *env, const char *name, size_t nlen, cons
 		return;
 	}
 	if (!apply(env, idx, value)) {
-		sm_printk("slabmalloc: ignoring %s%.*s=%s: allowed values: %s\n", source, (int)nlen, name,
-			  value, table[idx].allowed);
+		if (table[idx].kind == K_DEBUG)
+			sm_printk("slabmalloc: ignoring %s%.*s=%s: %s; allowed values: %s\n", source, (int)nlen,
+				  name, value, debug_why, table[idx].allowed);
+		else
+			sm_printk("slabmalloc: ignoring %s%.*s=%s: allowed values: %s\n", source, (int)nlen, name,
+				  value, table[idx].allowed);
 		return;
 	}
 	if (idx == ENV_ON_ERROR)
@@ -323,12 +405,19 @@ bool env_valgrind(void)
 	return !v || !env_parse_bool(v, &on) || on;
 }
 
+/* opts.debug_caches into @env's own copy of the names (after a struct copy). */
+static void env_debug_names(struct sm_env *env)
+{
+	env->opts.debug_caches = env->debug_caches[0] ? env->debug_caches : NULL;
+}
+
 void env_parse(struct sm_env *env)
 {
 	if (preset_used)
 		*env = preset;
 	else
 		env_defaults(env);
+	env_debug_names(env);
 	if (!environ)
 		return;
 	for (char **e = environ; *e; e++) {
@@ -390,4 +479,12 @@ void env_print(const struct sm_env *env)
 		  o->node_size, o->max_nodes, o->sheaf_capacity, o->barn_max_full, o->barn_max_empty,
 		  o->barn_bytes, o->slab_max_empty, o->huge_threshold, o->helper_thread ? "yes" : "no",
 		  o->helper_idle_ms, o->harden ? "yes" : "no");
+	if (o->debug)
+		sm_printk("slabmalloc: options: debug=%s%s%s%s%s%s%s\n",
+			  o->debug & SM_CACHE_DEBUG_CONSISTENCY ? "F" : "",
+			  o->debug & SM_CACHE_DEBUG_RED_ZONE ? "Z" : "",
+			  o->debug & SM_CACHE_DEBUG_POISON ? "P" : "",
+			  o->debug & SM_CACHE_DEBUG_STORE_USER ? "U" : "",
+			  o->debug & SM_CACHE_DEBUG_BACKTRACE ? "T" : "",
+			  env->debug_caches[0] ? "," : "", env->debug_caches);
 }

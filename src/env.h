@@ -19,6 +19,7 @@
 enum sm_stats_format { SM_STATS_OFF = 0, SM_STATS_TEXT, SM_STATS_JSON };
 
 #define SM_STATS_FILE_MAX 256
+#define SM_DEBUG_CACHES_MAX 256
 
 struct sm_env {
 	struct sm_options opts;
@@ -28,6 +29,9 @@ struct sm_env {
 	unsigned stats_interval;    /* SLABMALLOC_STATS_INTERVAL: seconds, 0 = only at exit */
 	char stats_file[SM_STATS_FILE_MAX]; /* SLABMALLOC_STATS_FILE ("": stderr); %p = pid */
 	bool valgrind;              /* SLABMALLOC_VALGRIND: memcheck client requests under Valgrind (vg.h) */
+	/* SLABMALLOC_DEBUG's cache names ("": every cache); opts.debug_caches
+	   points here once env_parse is done (debug.h) */
+	char debug_caches[SM_DEBUG_CACHES_MAX];
 };
 
 /* The options, by the index env_set returns. */
@@ -35,7 +39,7 @@ enum sm_env_opt {
 	ENV_STATS, ENV_STATS_FILE, ENV_STATS_INTERVAL, ENV_VERBOSE, ENV_ON_ERROR,
 	ENV_PURGE_DELAY_MS, ENV_NODE_SIZE, ENV_MAX_NODES, ENV_SHEAF_CAPACITY, ENV_BARN_MAX_FULL,
 	ENV_BARN_MAX_EMPTY, ENV_BARN_BYTES, ENV_SLAB_MAX_EMPTY, ENV_HUGE_THRESHOLD,
-	ENV_HELPER_THREAD, ENV_HELPER_IDLE_MS, ENV_VALGRIND, ENV_HARDEN, ENV_NR_OPTS
+	ENV_HELPER_THREAD, ENV_HELPER_IDLE_MS, ENV_VALGRIND, ENV_HARDEN, ENV_DEBUG, ENV_NR_OPTS
 };
 
 /*
@@ -96,6 +100,16 @@ void env_print(const struct sm_env *env) __hidden;
  * ("2T", "1GiB", "512k", "4096").  False on anything else or overflow.
  */
 bool env_parse_size(const char *v, size_t *out) __hidden;
+
+/*
+ * SLABMALLOC_DEBUG's value, SLUB's slab_debug syntax: flag letters
+ * (F Z P U T, any case; "-" or nothing: off), then optionally ",name"
+ * for each cache it applies to (none: every cache).  Sets *@flags to
+ * SM_CACHE_DEBUG_* and @names (SM_DEBUG_CACHES_MAX bytes) to the names,
+ * comma-separated.  False on a bad value, with what is wrong in words
+ * in @why (@why_len bytes).
+ */
+bool env_parse_debug(const char *v, unsigned *flags, char *names, char *why, size_t why_len) __hidden;
 
 /* yes/no, on/off, true/false, 1/0 (any case).  False on anything else. */
 bool env_parse_bool(const char *v, bool *out) __hidden;

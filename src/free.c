@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "barn.h"
+#include "debug.h"
 #include "fastpath.h"
 #include "large.h"
 #include "printk.h"
@@ -187,10 +188,16 @@ static void slab_free_routed(struct kmem_cache *s, void *p, bool trylock)
 	struct sm_node *n = node_of(p);
 	if (unlikely(n->abandoned) && (n->flags & SM_NODE_UNMAPPED))
 		return; /* a fork child's view of an unmapped node: not even readable */
-	if (obj_maybe_free(s, p) && !slab_free_confirm(s, p, trylock))
+	if (unlikely(s->debug)) {
+		/* slab_debug: its checks, the double free included; the
+		   poison replaces the unmapped node's zeroing. */
+		if (!debug_free(s, p, trylock))
+			return;
+	} else if (obj_maybe_free(s, p) && !slab_free_confirm(s, p, trylock)) {
 		return;
-	if (n->flags & SM_NODE_UNMAPPED) {
-		memset(p, 0, s->size);
+	}
+	if ((n->flags & SM_NODE_UNMAPPED) && !(s->debug & SM_CACHE_DEBUG_POISON)) {
+		memset(p, 0, s->object_size);
 		if (s->ctor)
 			s->ctor(p);
 	}
@@ -416,7 +423,7 @@ size_t sm_ksize(const void *p)
 	if (likely(s)) {
 		if (unlikely(obj_maybe_free(s, p)) && ksize_of_free(s, p))
 			return 0;
-		return s->is_kmalloc ? s->size : s->object_size;
+		return s->object_size; /* a kmalloc cache's: its class size */
 	}
 	struct large_ref r;
 	if (large_lookup(p, &r)) {

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "debug.h"
 #include "hooks.h"
 #include "kmem_cache.h"
 #include "large.h"
@@ -107,6 +108,16 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 		   still reach it: link after it. */
 		fp_offset = (unsigned)ALIGN_UP(size, 8);
 		slot = ALIGN_UP((size_t)fp_offset + sizeof(uintptr_t), align);
+	}
+	/* slab_debug (debug.h): its own slot layout, free word included. */
+	unsigned debug = (flags & SM_CACHE_DEBUG_ALL) | debug_wanted(opts, name);
+	if (unlikely(debug)) {
+		/* Objects keep the alignment the plain slot gave them (a
+		   kmalloc class's natural alignment: malloc and aligned
+		   requests rely on it), now that slots are larger. */
+		align = MAX(align, MIN(size & -size, (size_t)SM_PAGE_SIZE));
+		slot = debug_cache_layout(s, size, align, debug);
+		fp_offset = s->fp_offset;
 	}
 	s->size = (unsigned)slot;
 	s->object_size = (unsigned)size;
@@ -477,7 +488,7 @@ void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes)
 void *kmem_cache_alloc_direct(struct kmem_cache *s, const struct slab_alloc_context *ctx)
 {
 	void *p;
-	if (slab_get_objects(s, ctx, &p, 1)) {
+	if (unlikely(s->debug) ? (p = debug_alloc(s, ctx)) != NULL : slab_get_objects(s, ctx, &p, 1) != 0) {
 		vg_internal(p, s->size); /* a program's object becomes a heap block later */
 		*obj_free_word(s, p) = 0; /* handed out */
 		return p;
@@ -502,6 +513,8 @@ int slab_holds_free(struct kmem_cache *s, const void *p, bool trylock)
 
 void kmem_cache_free_direct(struct kmem_cache *s, void *p)
 {
+	if (unlikely(s->debug) && !debug_free(s, p, false))
+		return; /* reported: left alone */
 	slab_put_objects(s, &p, 1, false);
 }
 
@@ -544,9 +557,11 @@ struct slab *slab_check_object(struct kmem_cache *expect, const void *p)
 		return NULL;
 	}
 	uintptr_t off = (uintptr_t)p - (uintptr_t)node_page_addr(n, d->head);
-	if (slab_obj_index(s, off) < 0) {
+	if (slab_obj_index_any(s, off) < 0) {
+		/* A debug cache's slot starts red_left bytes before its object. */
+		uintptr_t in = (off + s->size - s->red_left) % s->size;
 		sm_report(err, "free of %p: interior pointer into cache %s (offset %u into a %u-byte object)",
-			  p, s->name, (unsigned)(off % s->size), s->size);
+			  p, s->name, (unsigned)in, s->debug ? s->object_size : s->size);
 		return NULL;
 	}
 	return d;

@@ -125,6 +125,13 @@ struct kmem_cache {
 	uintptr_t random;               /* freelist pointer hardening */
 	void (*ctor)(void *);
 	char name[32];
+	/* slab_debug (debug.h): all zero for a cache without it. */
+	unsigned debug;                 /* SM_CACHE_DEBUG_* in effect */
+	unsigned red_left;              /* bytes of left red zone: an object
+	                                   starts this far into its slot */
+	unsigned track_off;             /* U: the two tracks, from the object */
+	unsigned pad_off;               /* P: padding 0x5a from here (from the
+	                                   object) to the end of the slot */
 	struct list_head list;          /* on inst->caches, under inst->lock */
 	uint64_t stat[NR_CACHE_STATS];  /* relaxed atomics, slow paths only */
 	struct kmem_cache_node node[SM_MAX_NODES];
@@ -139,7 +146,7 @@ struct kmem_cache {
  * added, must skip caches with this flag both as the cache being created
  * and as the one found to alias).
  */
-#define SM_CACHE_FLAGS_VALID (SM_CACHE_HWCACHE_ALIGN | SM_CACHE_TYPESAFE_BY_RCU)
+#define SM_CACHE_FLAGS_VALID (SM_CACHE_HWCACHE_ALIGN | SM_CACHE_TYPESAFE_BY_RCU | SM_CACHE_DEBUG_ALL)
 #define SLAB_PREALLOCATED    0x80000000u
 
 /*
@@ -262,8 +269,22 @@ static __always_inline struct kmem_cache *obj_cache(const void *p)
 }
 
 /*
+ * The index of the object at offset @off into a slab of @s, whatever its
+ * slots hold before the object (a slab_debug cache's left red zone,
+ * s->red_left bytes; 0 for every other cache), or -1.  The slow paths'
+ * form of slab_obj_index: PT_SLAB slabs, the fast paths', never have a
+ * left red zone (debug slabs are PT_SLAB_ROUTED).
+ */
+static inline long slab_obj_index_any(const struct kmem_cache *s, uintptr_t off)
+{
+	return slab_obj_index(s, off - s->red_left);
+}
+
+/*
  * The cache of @p if @p is the start of an object in a live slab of a
- * routed node (PT_SLAB_ROUTED: private, unmapped or reserved), else NULL.
+ * routed node (PT_SLAB_ROUTED: private, unmapped or reserved) or of a
+ * slab_debug cache (its slabs are PT_SLAB_ROUTED on any node, so that no
+ * fast path takes their objects into a sheaf), else NULL.
  * The slow paths ask this after obj_cache() said NULL.  Through the node
  * map, not the descriptor map, which a reserved region's granules are not
  * in (node.h).
@@ -271,7 +292,7 @@ static __always_inline struct kmem_cache *obj_cache(const void *p)
 static inline struct kmem_cache *obj_cache_routed(const void *p)
 {
 	struct sm_node *n = node_of(p);
-	if (!n || n->kind == NODE_HUGE || !node_routed(n))
+	if (!n || n->kind == NODE_HUGE)
 		return NULL;
 	uint32_t page = node_page_index(n, p);
 	if (page == UINT32_MAX)
@@ -281,7 +302,7 @@ static inline struct kmem_cache *obj_cache_routed(const void *p)
 		return NULL;
 	struct kmem_cache *s = d->cache;
 	uintptr_t off = ((uintptr_t)p & (SM_PAGE_SIZE - 1)) + ((uintptr_t)d->page_off << SM_PAGE_SHIFT);
-	if (slab_obj_index(s, off) < 0)
+	if (slab_obj_index_any(s, off) < 0)
 		return NULL;
 	return s;
 }

@@ -68,7 +68,7 @@ static void *kmalloc_nolock(sm_instance_t *inst, size_t size, unsigned flags, in
 		struct kmem_cache *s = &inst->kmalloc_caches[kmalloc_index(size)];
 		p = cache_alloc_nolock(s, nested, flags, node);
 		if (p && (flags & SLAB_ALLOC_ZERO))
-			memset(p, 0, s->size);
+			memset(p, 0, s->object_size);
 	} else {
 		struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags | SLAB_ALLOC_TRYLOCK, node);
 		p = large_alloc(&inst->pa, size, 0, &ctx);

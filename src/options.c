@@ -32,5 +32,6 @@ bool options_valid(const struct sm_options *o)
 	       o->barn_bytes <= ((size_t)1 << 30) &&
 	       o->huge_threshold >= SM_KMALLOC_MAX_CACHE_SIZE &&
 	       o->huge_threshold <= SM_MAX_HUGE_THRESHOLD &&
-	       o->helper_idle_ms <= 3600000;
+	       o->helper_idle_ms <= 3600000 &&
+	       !(o->debug & ~SM_CACHE_DEBUG_ALL);
 }

@@ -116,7 +116,7 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 		return move_object(s->inst, p, usable, n, gfp);
 	}
 	if ((s = obj_cache_routed(p)) != NULL) {
-		size_t usable = s->is_kmalloc ? s->size : s->object_size;
+		size_t usable = s->object_size; /* a debug cache's slot is larger */
 		if (keep_in_place(usable, n))
 			return p;
 		return move_object_home(s->inst, node_of(p), p, usable, n, gfp);

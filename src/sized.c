@@ -66,9 +66,9 @@ void __kfree_sized_miss(void *p, bool sized, size_t size, size_t align, enum siz
 		__kfree_miss(p); /* freed, or reported if it is no live slot */
 		return;
 	}
-	struct kmem_cache *s = obj_cache(p);
+	struct kmem_cache *s = obj_cache_any(p); /* routed and slab_debug objects too */
 	if (s) {
-		size_t usable = s->is_kmalloc ? s->size : s->object_size;
+		size_t usable = s->object_size; /* a kmalloc cache's: its class size */
 		bool bad_size = sized && !small_size_ok(s, usable, size, align);
 		/* A class no aligned request of @align gets (kmalloc_aligned_index)
 		   cannot hold what was allocated so aligned, whatever the address. */

@@ -13,6 +13,7 @@
  */
 #include <string.h>
 
+#include "debug.h"
 #include "page_alloc.h"
 #include "printk.h"
 #include "slab.h"
@@ -60,9 +61,10 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 	struct sm_node *n = pa_alloc_pages(s->pa, s->slab_pages, 1, ctx, &first, &zeroed);
 	if (!n)
 		return NULL;
-	/* A private, unmapped or reserved node's slab: fclass 0 and its own
-	   type, so that no fast path takes its objects into a sheaf. */
-	bool routed = node_routed(n);
+	/* A private, unmapped or reserved node's slab, or a slab_debug
+	   cache's: fclass 0 and its own type, so that no fast path takes its
+	   objects into a sheaf. */
+	bool routed = node_routed(n) || s->debug;
 	for (uint32_t i = 0; i < s->slab_pages; i++) {
 		struct slab *p = &n->descs[first + i];
 		p->cache = s;
@@ -84,8 +86,10 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 	d->stamp = 0;
 	d->epoch = READ_ONCE(s->node[n->id].epoch);
 	INIT_LIST_HEAD(&d->list);
+	if (unlikely(s->debug))
+		debug_slab_init(s, slab_base(n, d)); /* before the constructor */
 	if (s->ctor) {
-		char *base = slab_base(n, d);
+		char *base = slab_base(n, d) + s->red_left;
 		for (unsigned i = 0; i < s->objects; i++)
 			s->ctor(base + (size_t)i * s->size);
 	}
@@ -126,7 +130,7 @@ static __cold void report_double_free(struct kmem_cache *s, const void *obj)
 
 unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void **objs, unsigned want)
 {
-	char *base = slab_base(n, d);
+	char *base = slab_base(n, d) + s->red_left; /* the first object */
 	/* The slab's and the cache's fields in locals (struct link_key). */
 	const struct link_key k = link_key_of(s);
 	const uint64_t recip = s->reciprocal;
@@ -220,7 +224,7 @@ unsigned slab_push_run(struct kmem_cache *s, struct slab *d, const char *base, v
 
 bool slab_on_freelist(struct kmem_cache *s, struct sm_node *n, struct slab *d, const void *obj)
 {
-	char *base = slab_base(n, d);
+	char *base = slab_base(n, d) + s->red_left;
 	long idx = slab_obj_index(s, (uintptr_t)obj - (uintptr_t)base);
 	if (idx < 0 || (uint32_t)idx >= d->bump)
 		return true; /* never handed out */
@@ -235,4 +239,28 @@ bool slab_on_freelist(struct kmem_cache *s, struct sm_node *n, struct slab *d, c
 			break;
 	}
 	return false;
+}
+
+bool slab_freelist_map(struct kmem_cache *s, struct sm_node *n, struct slab *d, uint64_t *map,
+		       void **bad)
+{
+	char *base = slab_base(n, d) + s->red_left;
+	uintptr_t cur = d->freelist;
+	for (uint32_t i = 0; cur; i++) {
+		long idx = slab_obj_index(s, cur - (uintptr_t)base);
+		if (idx < 0 || (uint32_t)idx >= d->bump || i >= d->objects ||
+		    (map[idx / 64] >> (idx % 64) & 1)) {
+			*bad = (void *)cur; /* outside, never handed out, or a loop */
+			return false;
+		}
+		map[idx / 64] |= (uint64_t)1 << (idx % 64);
+		uintptr_t *slot = (uintptr_t *)(cur + s->fp_offset);
+		uintptr_t next = fp_decode(s, *slot, slot);
+		if (next == 1) {
+			*bad = (void *)cur; /* its link is no link */
+			return false;
+		}
+		cur = next;
+	}
+	return true;
 }

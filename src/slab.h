@@ -81,5 +81,13 @@ unsigned slab_push_run(struct kmem_cache *s, struct slab *d, const char *base, v
  * out).  Caller holds the list_lock.
  */
 bool slab_on_freelist(struct kmem_cache *s, struct sm_node *n, struct slab *d, const void *obj) __hidden;
+/*
+ * slab_debug's walk of @d's freelist: sets in @map (d->objects bits) the
+ * index of every object on it.  False, with the object whose link is bad
+ * (or that is listed twice, or was never handed out) in *@bad, when the
+ * list is corrupt.  Caller holds the list_lock.
+ */
+bool slab_freelist_map(struct kmem_cache *s, struct sm_node *n, struct slab *d, uint64_t *map,
+		       void **bad) __hidden;
 
 #endif /* SM_SLAB_H */

@@ -39,7 +39,7 @@ static void cache_stats_locked(struct kmem_cache *s, struct sm_cache_stats *st)
 	struct sm_instance *inst = s->inst;
 	memset(st, 0, sizeof(*st));
 	memcpy(st->name, s->name, sizeof(st->name));
-	st->object_size = s->size;
+	st->object_size = s->debug ? s->object_size : s->size; /* a debug slot is larger */
 	st->objects_per_slab = s->objects;
 	st->pages_per_slab = s->slab_pages;
 	size_t inuse = 0, sheaf = 0;

@@ -120,6 +120,8 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		return true;
 	}
 	if (unlikely(!m)) {
+		if (unlikely(s->debug))
+			return false; /* slab_debug: no sheaves (debug.h) */
 		m = sheaf_alloc(s, ctx);
 		if (!m)
 			return false;

@@ -113,12 +113,13 @@ static inline int gfpflags_allow_blocking(gfp_t flags)
 #define SLAB_CACHE_DMA  ((slab_flags_t)0x1000u) /* accepted, ignored: no zones */
 #define SLAB_CACHE_DMA32 ((slab_flags_t)0x2000u) /* accepted, ignored: no zones */
 #define SLAB_NOLEAKTRACE ((slab_flags_t)0x4000u) /* accepted, ignored: no kmemleak */
-/* Debugging (the kernel's slub_debug flags): accepted, ignored; the
-   checks slabmalloc always makes are in docs/usage.md ("Misuse"). */
-#define SLAB_CONSISTENCY_CHECKS ((slab_flags_t)0x8000u)
-#define SLAB_RED_ZONE   ((slab_flags_t)0x10000u)
-#define SLAB_POISON     ((slab_flags_t)0x20000u)
-#define SLAB_STORE_USER ((slab_flags_t)0x40000u)
+/* Debugging (the kernel's slub_debug flags): honoured as slabmalloc's
+   slab_debug (SM_CACHE_DEBUG_*, docs/usage.md "slab_debug"); SLAB_TRACE
+   is accepted and ignored. */
+#define SLAB_CONSISTENCY_CHECKS ((slab_flags_t)SM_CACHE_DEBUG_CONSISTENCY)
+#define SLAB_RED_ZONE   ((slab_flags_t)SM_CACHE_DEBUG_RED_ZONE)
+#define SLAB_POISON     ((slab_flags_t)SM_CACHE_DEBUG_POISON)
+#define SLAB_STORE_USER ((slab_flags_t)SM_CACHE_DEBUG_STORE_USER)
 #define SLAB_TRACE      ((slab_flags_t)0x80000u)
 
 /*

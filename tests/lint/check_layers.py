@@ -19,12 +19,12 @@ LAYERS = [
     ("base", "compiler.h list.h lock.h lock.c alloc_context.h size_classes.h size_classes.c "
              "hooks.h hooks.c thread.h thread.c slabmalloc.h"),
     ("os", "os.h os.c printk.h printk.c options.h options.c env.h env.c "
-            "vg.h vg.c"),
+            "vg.h vg.c os_stack.h os_stack.c"),
     ("page", "page.h"),
     ("node", "node.h node.c"),
     ("page_alloc", "page_alloc.h page_alloc.c"),
     ("large", "large.h large.c runcache.h runcache.c zero.h zero.c"),
-    ("slab", "kmem_cache.h kmem_cache.c slab.h slab.c"),
+    ("slab", "kmem_cache.h kmem_cache.c slab.h slab.c debug.h debug.c"),
     ("sheaf", "sheaf.h sheaf.c barn.h barn.c"),
     ("deferred", "deferred.h deferred.c"),
     ("instance", "instance.h"),
