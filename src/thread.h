@@ -77,6 +77,15 @@ struct sm_thread_state {
 	 * holding them (tcache.h).
 	 */
 	struct pcs kmalloc_pcs[SM_NR_KMALLOC + 1];
+	/*
+	 * The default instance's remote sheaves of the kmalloc classes, by
+	 * class + 1 as above (docs/architecture.md section 4, "Remote
+	 * frees"): free() pushes an object of another thread's slab here
+	 * inline, as it pushes its own onto kmalloc_pcs[].spare.  The
+	 * tcache's kremote points here.  Written by this thread with busy
+	 * set only; read racily by the double-free check (tcache_holds).
+	 */
+	struct sheaf_view kmalloc_remote[SM_NR_KMALLOC + 1];
 	struct sm_tls_slot slots[SM_MAX_INSTANCES];
 };
 
