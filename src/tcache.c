@@ -78,11 +78,35 @@ void tcache_release_all(struct tcache *tc)
 	}
 }
 
+/*
+ * Give back @tc's sheaves of the kmalloc caches, without inst->lock: those
+ * caches are never destroyed (an instance's go with it, and thread_exit
+ * keeps any but the default instance alive meanwhile), and only @tc's
+ * owner releases its sheaves of them (inst_reclaim and sm_cache_shrink
+ * release the caller's own tcache only).  @tc is still on inst->tcaches,
+ * so the double-free look and the statistics read its views racily, as
+ * they do while an owner's slow path trades them.  Owner (or the fork
+ * child) only, busy set.
+ */
+static void tcache_release_kmalloc(struct tcache *tc)
+{
+	struct sm_instance *inst = tc->inst;
+	for (unsigned id = 0; id < SM_NR_KMALLOC; id++) {
+		struct pcs *c = tcache_pcs(tc, id);
+		if (c->main.capacity || c->spare.capacity || tcache_remote(tc, id)->capacity)
+			tcache_release_sheaves(tc, &inst->kmalloc_caches[id]);
+	}
+}
+
 void tcache_destroy(struct tcache *tc)
 {
 	struct sm_instance *inst = tc->inst;
+	/* Most of the work, before the instance lock: exiting threads and
+	   threads making their tcache (tcache_create) do not queue on it for
+	   the barn and slab work of their kmalloc sheaves. */
+	tcache_release_kmalloc(tc);
 	sm_lock(&inst->lock);
-	tcache_release_all(tc);
+	tcache_release_all(tc); /* the other caches': destroy needs the lock */
 	/* Its counts outlive it in the caches (STAT_ALLOC_EXITED). */
 	for (unsigned id = 0; id < SM_MAX_CACHES; id++)
 		if (tc->allocs[id] && inst->cache_by_id[id])

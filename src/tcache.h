@@ -215,7 +215,11 @@ static inline struct node_barn *tcache_barn(const struct tcache *tc, struct kmem
  * NULL if there is no memory for it.  Busy set by the caller.
  */
 struct tcache *tcache_create(struct sm_instance *inst) __hidden;
-/* Return every sheaf of @tc to the barns and free it.  Called by its thread (or the fork child). */
+/*
+ * Return every sheaf of @tc to the barns and free it.  Called by its thread
+ * (or the fork child), busy set; takes inst->lock only for the caches
+ * other than kmalloc's and to unlink @tc.
+ */
 void tcache_destroy(struct tcache *tc) __hidden;
 
 /* Give back every sheaf of @tc (tcache_release_sheaves for each cache).  Caller holds inst->lock. */
@@ -224,7 +228,8 @@ void tcache_release_all(struct tcache *tc) __hidden;
 /*
  * Give @tc's sheaves of @s back to the barn (full ones kept there, the
  * rest flushed to slabs); @tc then has none for @s.  Caller holds
- * inst->lock, and @tc is its own or its owner is not using @s.
+ * inst->lock, and @tc is its own or its owner is not using @s; or @s is a
+ * kmalloc cache and @tc the caller's own (tcache_destroy at thread exit).
  */
 void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
 

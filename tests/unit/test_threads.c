@@ -9,6 +9,8 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -1091,8 +1093,79 @@ static void test_remote_free_default(void)
 	CHECK_EQ(st.active_objects, 0);
 }
 
+/*
+ * A thread's exit gives its kmalloc sheaves back without the instance
+ * lock (tcache_destroy): with inst->lock held by this thread, an exiting
+ * thread's objects still go back to their slabs, and only its unlinking
+ * waits.  Before, the whole release waited, so exits and first mallocs
+ * queued behind each other's barn and slab work on that one lock.
+ */
+static struct {
+	sm_instance_t *inst;
+	pthread_barrier_t bar;
+} xl;
+
+/* Objects of @s out of its slabs on node 0 (list_lock after inst->lock is the lock order). */
+static size_t slab_inuse(struct kmem_cache *s)
+{
+	sm_lock(&s->node[0].list_lock);
+	size_t n = s->node[0].inuse;
+	sm_unlock(&s->node[0].list_lock);
+	return n;
+}
+
+static void *exit_locked_thread(void *arg)
+{
+	(void)arg;
+	void *p[16];
+	for (unsigned i = 0; i < 16; i++)
+		CHECK((p[i] = sm_kmalloc(xl.inst, OBJ_SIZE, 0)) != NULL);
+	for (unsigned i = 0; i < 16; i++)
+		sm_kfree(p[i]);
+	pthread_barrier_wait(&xl.bar);
+	pthread_barrier_wait(&xl.bar); /* the main thread holds inst->lock */
+	return NULL;
+}
+
+static void test_exit_without_inst_lock(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	xl.inst = sm_instance_create(&o);
+	CHECK(xl.inst != NULL);
+	struct kmem_cache *s = cache_of_size(xl.inst, OBJ_SIZE);
+	CHECK_EQ(pthread_barrier_init(&xl.bar, NULL, 2), 0);
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, exit_locked_thread, NULL), 0);
+	pthread_barrier_wait(&xl.bar);
+	/* Its sheaves hold what it took from the slabs. */
+	CHECK(slab_inuse(s) >= 16);
+	bool nested = sm_enter();
+	sm_lock(&xl.inst->lock);
+	pthread_barrier_wait(&xl.bar);
+	/* It exits: every object goes home while the lock is held here (a
+	   bound of 30 s only turns the old behaviour into a failure). */
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (slab_inuse(s) != 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		CHECK(now.tv_sec - t0.tv_sec < 30);
+		sched_yield();
+	}
+	sm_unlock(&xl.inst->lock);
+	sm_leave(nested);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	pthread_barrier_destroy(&xl.bar);
+	struct sm_stats ss;
+	sm_stats_get(xl.inst, &ss);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(xl.inst);
+}
+
 int main(void)
 {
+	test_exit_without_inst_lock();
+	printf("exit_without_inst_lock ok\n");
 	/* The default instance's errors are this file's to count. */
 	struct sm_options o = test_options(&default_errs);
 	CHECK(sm_default_instance_init(&o) == sm_default_instance());
