@@ -273,9 +273,10 @@ static bool tcache_remote_views(struct tcache *tc)
 	__atomic_fetch_add(&inst->internal_bytes, (size_t)TCACHE_REMOTE_PAGES << SM_PAGE_SHIFT,
 			   __ATOMIC_RELAXED);
 	tc->remote_first = first;
+	/* Release: a thread that finds the new array finds it zeroed. */
 	if (tc->kremote == tc->remote)
-		WRITE_ONCE(tc->kremote, v);
-	WRITE_ONCE(tc->remote, v);
+		__atomic_store_n(&tc->kremote, v, __ATOMIC_RELEASE);
+	__atomic_store_n(&tc->remote, v, __ATOMIC_RELEASE);
 	return true;
 }
 

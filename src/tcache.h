@@ -104,7 +104,11 @@ extern const struct sheaf_view sm_no_remote_views[SM_MAX_CACHES] __hidden;
  */
 static __always_inline struct sheaf_view *tcache_remote(struct tcache *tc, unsigned id)
 {
-	return (id < SM_NR_KMALLOC ? READ_ONCE(tc->kremote) : READ_ONCE(tc->remote)) + id;
+	/* Acquire: the views a new array holds were zeroed before it was
+	   published (tcache_remote_views), for the other threads' racy look
+	   too; a plain load on x86-64. */
+	return (id < SM_NR_KMALLOC ? __atomic_load_n(&tc->kremote, __ATOMIC_ACQUIRE)
+				   : __atomic_load_n(&tc->remote, __ATOMIC_ACQUIRE)) + id;
 }
 
 /*
