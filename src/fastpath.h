@@ -73,8 +73,11 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, u
 static __always_inline void *slab_alloc_default(unsigned i, unsigned flags)
 {
 	struct sm_thread_state *t = &sm_thread;
-	struct sheaf_view *v = &t->kmalloc_pcs[i + 1].main;
-	OPTIMIZER_HIDE_VAR(v);
+	/* The index widened first: the compiler then folds the + 1 and the
+	   block's offset into one lea, done before busy is tested (6
+	   instructions from the class to the view instead of 7, without the
+	   OPTIMIZER_HIDE_VAR that kept it there before). */
+	struct sheaf_view *v = &(t->kmalloc_pcs + 1)[(size_t)i].main;
 	if (unlikely(t->busy | t->kick))
 		goto miss;
 	/* The view is read only after busy is set (see the top of this file):
@@ -209,6 +212,47 @@ large:
 }
 
 /*
+ * free()'s owner test: slab_owned_here(@d).  slab_owned_here hides its
+ * boolean from the compiler (so that the loaded owner never stands in for
+ * the thread's address on the push's chain), which costs a setcc and a
+ * test; hiding the token that is compared instead does the same, and
+ * leaves a compare and a branch.
+ */
+static __always_inline bool kfree_owned_here(const struct slab *d)
+{
+	uintptr_t me = sm_thread_token();
+	OPTIMIZER_HIDE_VAR(me);
+	return READ_ONCE(slab_head_desc(d)->owner) == me;
+}
+
+/*
+ * free()'s push of @p onto the TLS view @v (a spare or a remote view of
+ * thread @t's kmalloc_pcs or kmalloc_remote), with @key in its free word.
+ * Busy is set before the count is read and cleared after it is written
+ * (docs/signal-safety.md section 2); returns false, busy clear and nothing
+ * written, when @v has no room (capacity 0: no sheaf).  Busy and kick
+ * were found clear by the caller.
+ */
+static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_view *v, void *p,
+				       uintptr_t key)
+{
+	t->busy = 1;
+	barrier();
+	uint32_t sz = v->size; /* only now: see slab_alloc_default */
+	if (unlikely((uint16_t)sz >= v->capacity)) { /* one compare: capacity is 16-bit */
+		barrier();
+		t->busy = 0;
+		return false;
+	}
+	*(uintptr_t *)p = key;
+	WRITE_ONCE(v->objects[sz], p);
+	WRITE_ONCE(v->size, sz + 1);
+	barrier();
+	t->busy = 0;
+	return true;
+}
+
+/*
  * free() and sm_kfree(): any pointer.  An object of a default kmalloc
  * cache is pushed onto this thread's spare in three dependent loads: the
  * descriptor map, the page's descriptor (fclass, page_off), the view in
@@ -218,7 +262,8 @@ large:
  * interior-pointer check.  So does the owner test: the slab's first
  * descriptor (page_off below) names the thread whose sheaf last took
  * objects from it, and an object of another thread's slab is a remote
- * free (__kfree_remote).  Whatever fails, or does not apply, takes the
+ * free: the same inline push onto the class's remote view in the TLS
+ * block (sm_thread.kmalloc_remote), and __kfree_remote when it is full.  Whatever fails, or does not apply, takes the
  * general path (__kfree_miss), which checks everything again and reports
  * what is wrong.  The sized frees (free_sized, free_aligned_sized, C++'s
  * sized and aligned delete) pass the size and alignment they were given:
@@ -258,26 +303,23 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 		goto miss; /* free already, it seems: confirmed on the general path */
 	if (unlikely(t->busy | t->kick))
 		goto miss;
-	if (unlikely(!slab_owned_here(d))) {
-		__kfree_remote(p, fc); /* another thread's slab, checked as above */
-		return;
-	}
+	if (unlikely(!kfree_owned_here(d)))
+		goto remote;
 	struct sheaf_view *v = &t->kmalloc_pcs[fc].spare;
 	OPTIMIZER_HIDE_VAR(v);
-	t->busy = 1;
-	barrier();
-	uint32_t sz = v->size; /* only now: see slab_alloc_default */
-	if (unlikely((uint16_t)sz >= v->capacity)) {
-		barrier();
-		t->busy = 0;
+	if (unlikely(!kfree_push(t, v, p, c->free_key)))
 		goto miss;
-	}
-	*(uintptr_t *)p = c->free_key;
-	WRITE_ONCE(v->objects[sz], p);
-	WRITE_ONCE(v->size, sz + 1);
-	barrier();
-	t->busy = 0;
 	return;
+remote: {
+	/* Another thread's slab, checked as above: the same push onto the
+	   TLS remote view of the class; no room (or no sheaf) goes to
+	   __kfree_remote, which trades it through the tcache. */
+	struct sheaf_view *r = &t->kmalloc_remote[fc];
+	OPTIMIZER_HIDE_VAR(r);
+	if (unlikely(!kfree_push(t, r, p, c->free_key)))
+		__kfree_remote(p, fc);
+	return;
+}
 miss:
 	if (!sized && !align)
 		__kfree_miss(p);

@@ -154,7 +154,10 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 		}
 		fl = next;
 		*slot = key; /* what a sheaf's objects hold */
-		objs[got++] = obj;
+		/* @objs may be a sheaf's array that another thread's double-free
+		   check reads (tcache_holds): atomic stores, plain on every machine. */
+		WRITE_ONCE(objs[got], obj);
+		got++;
 	}
 	d->freelist = fl;
 	/* Objects never handed out get the free word a free object has
@@ -168,7 +171,7 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 		char *p = base + (size_t)(bump + take - 1) * size;
 		for (unsigned i = 0; i < take; i++, p -= size) {
 			*(uintptr_t *)(p + k.fp_offset) = key;
-			objs[got + i] = p;
+			WRITE_ONCE(objs[got + i], p);
 		}
 		got += take;
 		d->bump = bump + take;

@@ -77,9 +77,11 @@ enum sized_free {
 void __kfree_sized_miss(void *p, bool sized, size_t size, size_t align,
 			enum sized_free who) __hidden __noinline;
 /*
- * free()'s remote free: @p, checked by kfree_inline (an object of default
- * kmalloc class @fc - 1, not free already, busy and kick clear), lies in
- * a slab another thread owns.  Busy clear.
+ * free()'s remote free past its inline push: @p, checked by kfree_inline
+ * (an object of default kmalloc class @fc - 1, not free already, busy and
+ * kick clear), lies in a slab another thread owns, and the class's remote
+ * view in the TLS block had no room or no sheaf (a handler may have
+ * changed that since: the push is tried again).  Busy clear.
  */
 void __kfree_remote(void *p, unsigned fc) __hidden __noinline;
 /*

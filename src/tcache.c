@@ -9,6 +9,8 @@
 #include "barn.h"
 #include "tcache.h"
 
+const struct sheaf_view sm_no_remote_views[SM_MAX_CACHES];
+
 struct tcache *tcache_create(struct sm_instance *inst)
 {
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(sizeof(struct tcache), SLAB_ALLOC_NO_RECURSE,
@@ -30,6 +32,11 @@ struct tcache *tcache_create(struct sm_instance *inst)
 	/* The default instance's kmalloc sheaves are the TLS block's, all none
 	   (zero) since the thread's last tcache_destroy, if any. */
 	tc->kpcs = inst->is_default ? &sm_thread.kmalloc_pcs[1] : tc->pcs;
+	/* No remote views but the TLS ones until a remote free needs them
+	   (tcache_remote_views): a thread that never frees another's
+	   objects of a cache outside the TLS block never has them. */
+	tc->remote = (struct sheaf_view *)sm_no_remote_views;
+	tc->kremote = inst->is_default ? &sm_thread.kmalloc_remote[1] : tc->remote;
 	/* Its pages are the allocator's own, not the program's page runs. */
 	__atomic_fetch_add(&inst->internal_bytes, (size_t)npages << SM_PAGE_SHIFT, __ATOMIC_RELAXED);
 	sm_lock(&inst->lock);
@@ -44,11 +51,13 @@ void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s)
 {
 	struct pcs *c = tcache_pcs(tc, s->id);
 	struct node_barn *barn = tcache_barn(tc, s);
+	struct sheaf_view *rv = tcache_remote(tc, s->id);
 	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], &c->main), *sp = view_sync(&c->spare);
-	struct slab_sheaf *r = tc->remote[s->id];
+	struct slab_sheaf *r = view_sync(rv);
 	view_install(&c->main, NULL);
 	view_install(&c->spare, NULL);
-	WRITE_ONCE(tc->remote[s->id], NULL);
+	if (r) /* sm_no_remote_views is never written */
+		view_install(rv, NULL);
 	if (m)
 		barn_return_sheaf(s, barn, m);
 	if (sp)
@@ -64,16 +73,40 @@ void tcache_release_all(struct tcache *tc)
 	struct sm_instance *inst = tc->inst;
 	for (unsigned id = 0; id < SM_MAX_CACHES; id++) {
 		struct pcs *c = tcache_pcs(tc, id);
-		if (c->main.capacity || c->spare.capacity || tc->remote[id])
+		if (c->main.capacity || c->spare.capacity || tcache_remote(tc, id)->capacity)
 			tcache_release_sheaves(tc, inst->cache_by_id[id]);
+	}
+}
+
+/*
+ * Give back @tc's sheaves of the kmalloc caches, without inst->lock: those
+ * caches are never destroyed (an instance's go with it, and thread_exit
+ * keeps any but the default instance alive meanwhile), and only @tc's
+ * owner releases its sheaves of them (inst_reclaim and sm_cache_shrink
+ * release the caller's own tcache only).  @tc is still on inst->tcaches,
+ * so the double-free look and the statistics read its views racily, as
+ * they do while an owner's slow path trades them.  Owner (or the fork
+ * child) only, busy set.
+ */
+static void tcache_release_kmalloc(struct tcache *tc)
+{
+	struct sm_instance *inst = tc->inst;
+	for (unsigned id = 0; id < SM_NR_KMALLOC; id++) {
+		struct pcs *c = tcache_pcs(tc, id);
+		if (c->main.capacity || c->spare.capacity || tcache_remote(tc, id)->capacity)
+			tcache_release_sheaves(tc, &inst->kmalloc_caches[id]);
 	}
 }
 
 void tcache_destroy(struct tcache *tc)
 {
 	struct sm_instance *inst = tc->inst;
+	/* Most of the work, before the instance lock: exiting threads and
+	   threads making their tcache (tcache_create) do not queue on it for
+	   the barn and slab work of their kmalloc sheaves. */
+	tcache_release_kmalloc(tc);
 	sm_lock(&inst->lock);
-	tcache_release_all(tc);
+	tcache_release_all(tc); /* the other caches': destroy needs the lock */
 	/* Its counts outlive it in the caches (STAT_ALLOC_EXITED). */
 	for (unsigned id = 0; id < SM_MAX_CACHES; id++)
 		if (tc->allocs[id] && inst->cache_by_id[id])
@@ -83,12 +116,18 @@ void tcache_destroy(struct tcache *tc)
 	__atomic_fetch_add(&inst->large_allocs, tc->runs.allocs, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&inst->large_bytes_requested, tc->runs.bytes, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&inst->large_frees, tc->runs.frees, __ATOMIC_RELAXED);
-	__atomic_fetch_sub(&inst->internal_bytes, (size_t)tc->npages << SM_PAGE_SHIFT, __ATOMIC_RELAXED);
+	bool views = tc->remote != sm_no_remote_views;
+	__atomic_fetch_sub(&inst->internal_bytes,
+			   (size_t)(tc->npages + (views ? TCACHE_REMOTE_PAGES : 0)) << SM_PAGE_SHIFT,
+			   __ATOMIC_RELAXED);
 	list_del(&tc->link);
 	sm_unlock(&inst->lock);
 	runcache_flush(&tc->runs, UINT64_MAX);
+	uint64_t now = inst_now(inst);
+	if (views) /* no other thread looks at them once tc is off the list */
+		node_free_pages(node_of(tc->remote), tc->remote_first, TCACHE_REMOTE_PAGES, now, false);
 	struct sm_node *n = node_of(tc);
-	node_free_pages(n, tc->first_page, tc->npages, inst_now(inst), false);
+	node_free_pages(n, tc->first_page, tc->npages, now, false);
 }
 
 /*
@@ -110,12 +149,14 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		view_install(&c->spare, m);
 		return true;
 	}
-	struct slab_sheaf *r = tc->remote[s->id];
-	if (m && r && r->size >= tcache_remote_reuse(r)) {
+	struct sheaf_view *rv = tcache_remote(tc, s->id);
+	if (m && rv->capacity && rv->size >= tcache_remote_reuse(rv)) {
 		/* Nothing of our own, and half a sheaf of other threads'
 		   objects waiting, which have been free a while: used here
-		   (a bounded delay) rather than traded at the barn. */
-		WRITE_ONCE(tc->remote[s->id], m);
+		   (a bounded delay) rather than traded at the barn.  The
+		   empty main becomes the remote sheaf. */
+		struct slab_sheaf *r = view_sync(rv);
+		view_install(rv, m);
 		view_install(&c->main, r);
 		return true;
 	}
@@ -216,21 +257,55 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 	return e != NULL;
 }
 
+/*
+ * Give @tc its own remote views (tcache.h, remote): a page run of its
+ * instance, all none.  False when there is no memory for it.  Owner only,
+ * busy set.
+ */
+static bool tcache_remote_views(struct tcache *tc)
+{
+	struct sm_instance *inst = tc->inst;
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(TCACHE_REMOTE_PAGES << SM_PAGE_SHIFT,
+						       SLAB_ALLOC_NO_RECURSE, SM_NO_NODE);
+	uint32_t first;
+	bool zeroed;
+	struct sm_node *n = pa_alloc_pages(&inst->pa, TCACHE_REMOTE_PAGES, 1, &ctx, &first, &zeroed);
+	if (!n)
+		return false;
+	struct sheaf_view *v = node_page_addr(n, first);
+	if (!zeroed)
+		memset(v, 0, (size_t)TCACHE_REMOTE_PAGES << SM_PAGE_SHIFT);
+	__atomic_fetch_add(&inst->internal_bytes, (size_t)TCACHE_REMOTE_PAGES << SM_PAGE_SHIFT,
+			   __ATOMIC_RELAXED);
+	tc->remote_first = first;
+	/* Release: a thread that finds the new array finds it zeroed. */
+	if (tc->kremote == tc->remote)
+		__atomic_store_n(&tc->kremote, v, __ATOMIC_RELEASE);
+	__atomic_store_n(&tc->remote, v, __ATOMIC_RELEASE);
+	return true;
+}
+
 bool tcache_free_remote(struct tcache *tc, struct kmem_cache *s, void *p)
 {
-	struct slab_sheaf *r = tc->remote[s->id];
+	struct sheaf_view *rv = tcache_remote(tc, s->id);
+	if (unlikely(rv == &sm_no_remote_views[s->id])) {
+		if (!tcache_remote_views(tc))
+			return false;
+		rv = tcache_remote(tc, s->id);
+	}
+	struct slab_sheaf *r = view_sync(rv);
 	if (!r) {
 		r = empty_sheaf(s, tcache_barn(tc, s));
 	} else {
 		/* Not ours to look at once the barn has it. */
-		WRITE_ONCE(tc->remote[s->id], NULL);
+		view_install(rv, NULL);
 		struct slab_sheaf *e;
 		if (barn_replace_full_sheaf(s, tcache_barn(tc, s), r, &e, false))
 			r = e ? e : new_sheaf(s);
 		else
 			sheaf_flush(s, r);
 	}
-	WRITE_ONCE(tc->remote[s->id], r);
+	view_install(rv, r);
 	return r && tcache_remote_push(tc, s, p);
 }
 

@@ -55,11 +55,25 @@ struct tcache {
 	                                   owner's sm_thread.kmalloc_pcs + 1
 	                                   (thread.h), else pcs */
 	struct pcs pcs[SM_MAX_CACHES];  /* by cache id (see kpcs) */
-	struct slab_sheaf *remote[SM_MAX_CACHES];
-	                                /* by cache id: objects of slabs
-	                                   other threads own (page.h), freed
-	                                   here; flushed to their slabs when
-	                                   full, never allocated from */
+	struct sheaf_view *kremote;     /* the remote sheaves of the kmalloc
+	                                   caches, by id: for the default
+	                                   instance the owner's
+	                                   sm_thread.kmalloc_remote + 1, else
+	                                   remote (as kpcs) */
+	struct sheaf_view *remote;      /* by cache id (see kremote): objects
+	                                   of slabs other threads own
+	                                   (page.h), freed here; traded at the
+	                                   barn when full, allocated from only
+	                                   as tcache_remote_reuse says.  An
+	                                   array of SM_MAX_CACHES views in a
+	                                   page run of the instance, made by
+	                                   the first remote free that needs
+	                                   one (tcache_free_remote); until
+	                                   then sm_no_remote_views, every view
+	                                   none and never written.  Changed by
+	                                   the owner only (busy set), read
+	                                   racily like the views */
+	uint32_t remote_first;          /* the page run holding remote, if any */
 	struct run_cache runs;          /* freed page runs (runcache.h): the
 	                                   owner fills it; any thread holding
 	                                   inst->lock may flush it */
@@ -76,6 +90,25 @@ struct tcache {
 static __always_inline struct pcs *tcache_pcs(struct tcache *tc, unsigned id)
 {
 	return (id < SM_NR_KMALLOC ? tc->kpcs : tc->pcs) + id;
+}
+
+/* The remote views of a tcache that has made none yet: all none, read only. */
+extern const struct sheaf_view sm_no_remote_views[SM_MAX_CACHES] __hidden;
+#define TCACHE_REMOTE_PAGES ((uint32_t)((sizeof(struct sheaf_view) * SM_MAX_CACHES + SM_PAGE_SIZE - 1) \
+					>> SM_PAGE_SHIFT))
+
+/*
+ * The remote sheaf of cache @id in @tc, as a view (installed, synced and
+ * read like a main or spare view): in the owner's TLS block for the
+ * default instance's kmalloc caches, else in the tcache.
+ */
+static __always_inline struct sheaf_view *tcache_remote(struct tcache *tc, unsigned id)
+{
+	/* Acquire: the views a new array holds were zeroed before it was
+	   published (tcache_remote_views), for the other threads' racy look
+	   too; a plain load on x86-64. */
+	return (id < SM_NR_KMALLOC ? __atomic_load_n(&tc->kremote, __ATOMIC_ACQUIRE)
+				   : __atomic_load_n(&tc->remote, __ATOMIC_ACQUIRE)) + id;
 }
 
 /*
@@ -188,7 +221,11 @@ static inline struct node_barn *tcache_barn(const struct tcache *tc, struct kmem
  * NULL if there is no memory for it.  Busy set by the caller.
  */
 struct tcache *tcache_create(struct sm_instance *inst) __hidden;
-/* Return every sheaf of @tc to the barns and free it.  Called by its thread (or the fork child). */
+/*
+ * Return every sheaf of @tc to the barns and free it.  Called by its thread
+ * (or the fork child), busy set; takes inst->lock only for the caches
+ * other than kmalloc's and to unlink @tc.
+ */
 void tcache_destroy(struct tcache *tc) __hidden;
 
 /* Give back every sheaf of @tc (tcache_release_sheaves for each cache).  Caller holds inst->lock. */
@@ -197,7 +234,8 @@ void tcache_release_all(struct tcache *tc) __hidden;
 /*
  * Give @tc's sheaves of @s back to the barn (full ones kept there, the
  * rest flushed to slabs); @tc then has none for @s.  Caller holds
- * inst->lock, and @tc is its own or its owner is not using @s.
+ * inst->lock, and @tc is its own or its owner is not using @s; or @s is a
+ * kmalloc cache and @tc the caller's own (tcache_destroy at thread exit).
  */
 void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
 
@@ -205,17 +243,15 @@ void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
 static inline bool tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p)
 {
 	const struct pcs *c = tcache_pcs(tc, s->id);
-	const struct slab_sheaf *r = READ_ONCE(tc->remote[s->id]);
-	return view_holds(&c->main, p) || view_holds(&c->spare, p) || (r && sheaf_holds(r, p));
+	return view_holds(&c->main, p) || view_holds(&c->spare, p) ||
+	       view_holds(tcache_remote(tc, s->id), p);
 }
 
 /* Objects in @tc's sheaves of @s (racy for another thread's tcache). */
 static inline size_t tcache_count(struct tcache *tc, const struct kmem_cache *s)
 {
 	const struct pcs *c = tcache_pcs(tc, s->id);
-	const struct slab_sheaf *r = READ_ONCE(tc->remote[s->id]);
-	return view_count(&c->main) + view_count(&c->spare) +
-	       (r ? MIN(READ_ONCE(r->size), r->capacity) : 0);
+	return view_count(&c->main) + view_count(&c->spare) + view_count(tcache_remote(tc, s->id));
 }
 
 /*
@@ -280,29 +316,32 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s,
  */
 bool tcache_make_room(struct tcache *tc, struct kmem_cache *s) __hidden;
 /*
- * How many objects remote sheaf @r holds before its own thread may allocate
- * from it (tcache_refill_main, when main and spare are dry): half of it.
- * Below that, objects other threads allocated are never handed out by the
- * thread that freed them; above, they have waited half a sheaf of remote
- * frees, and reusing them here (cache-warm) is cheaper than a barn trade.
+ * How many objects the remote sheaf installed in @r holds before its own
+ * thread may allocate from it (tcache_refill_main, when main and spare are
+ * dry): half of it.  Below that, objects other threads allocated are never
+ * handed out by the thread that freed them; above, they have waited half a
+ * sheaf of remote frees, and reusing them here (cache-warm) is cheaper than
+ * a barn trade.
  */
-static inline unsigned tcache_remote_reuse(const struct slab_sheaf *r)
+static inline unsigned tcache_remote_reuse(const struct sheaf_view *r)
 {
 	return r->capacity / 2 ? r->capacity / 2 : 1; /* never an empty one */
 }
 /*
  * Push @p, an object of @s whose slab another thread owns, onto @tc's
  * remote sheaf of @s if it has one with room (the common case of
- * __slab_free_remote).  Busy set.
+ * __slab_free_remote; free() does the same push inline on the TLS view).
+ * False when there is none or it is full.  Busy set.
  */
 static __always_inline bool tcache_remote_push(struct tcache *tc, struct kmem_cache *s, void *p)
 {
-	struct slab_sheaf *r = tc->remote[s->id];
-	if (unlikely(!r || r->size == r->capacity))
-		return false;
+	struct sheaf_view *r = tcache_remote(tc, s->id);
+	uint32_t sz = r->size;
+	if (unlikely(sz >= r->capacity))
+		return false; /* capacity 0: no sheaf */
 	*obj_free_word(s, p) = s->free_key;
-	WRITE_ONCE(r->objects[r->size], p);
-	WRITE_ONCE(r->size, r->size + 1);
+	WRITE_ONCE(r->objects[sz], p);
+	WRITE_ONCE(r->size, sz + 1);
 	return true;
 }
 /*

@@ -65,6 +65,13 @@ struct sm_tls_slot {
 #define SM_GEN_KICK (1ull << 63)
 
 struct sm_thread_state {
+	/*
+	 * Two bytes, tested with two loads: one 16-bit load of both would
+	 * stall on the byte stores of busy that the previous call left in the
+	 * store buffer (it cannot be forwarded from them), which made a
+	 * malloc+free pair 5 ns slower; and a 16-bit store that clears busy
+	 * would lose a kick a signal handler set meanwhile.
+	 */
 	volatile uint8_t busy;          /* inside the allocator (see above) */
 	volatile uint8_t kick;          /* the default instance's slot carries
 	                                   SM_GEN_KICK: the fast paths of
@@ -80,6 +87,15 @@ struct sm_thread_state {
 	 * holding them (tcache.h).
 	 */
 	struct pcs kmalloc_pcs[SM_NR_KMALLOC + 1];
+	/*
+	 * The default instance's remote sheaves of the kmalloc classes, by
+	 * class + 1 as above (docs/architecture.md section 4, "Remote
+	 * frees"): free() pushes an object of another thread's slab here
+	 * inline, as it pushes its own onto kmalloc_pcs[].spare.  The
+	 * tcache's kremote points here.  Written by this thread with busy
+	 * set only; read racily by the double-free check (tcache_holds).
+	 */
+	struct sheaf_view kmalloc_remote[SM_NR_KMALLOC + 1];
 	struct sm_tls_slot slots[SM_MAX_INSTANCES];
 };
 

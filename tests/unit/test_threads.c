@@ -9,6 +9,8 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,6 +19,7 @@
 #include "kmem_cache.h"
 #include "sheaf.h"
 #include "size_classes.h"
+#include "registry.h"
 #include "tcache.h"
 
 /* ---- helpers ---- */
@@ -822,6 +825,8 @@ static struct {
 	unsigned n;                     /* below the reuse threshold */
 	void *theirs[RF_MAX];           /* allocated by the main thread */
 	void *more;                     /* one more, to reach the threshold */
+	size_t internal_before;         /* the allocator's own bytes, the
+	                                   main thread's tcache alone */
 } rf;
 
 static bool rf_theirs(const void *p)
@@ -841,8 +846,14 @@ static void *remote_freer(void *arg)
 		sm_kfree(rf.theirs[i]);
 	struct tcache *tc = sm_thread.slots[rf.inst->slot].tc;
 	CHECK(tc != NULL);
-	CHECK(tc->remote[s->id] != NULL);
-	CHECK_EQ(tc->remote[s->id]->size, n);
+	CHECK(tcache_remote(tc, s->id)->capacity != 0);
+	/* Its remote views were made by its first remote free (a page run,
+	   counted as the allocator's own), for every cache of the instance. */
+	CHECK(tc->remote != sm_no_remote_views && tc->kremote == tc->remote);
+	struct sm_stats ss;
+	sm_stats_get(rf.inst, &ss);
+	CHECK(ss.internal_bytes >= rf.internal_before + (size_t)(tc->npages + TCACHE_REMOTE_PAGES) * SM_PAGE_SIZE);
+	CHECK_EQ(tcache_remote(tc, s->id)->size, n);
 	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, 0);
 	/* This thread's mallocs never return what it freed for the other. */
 	void *mine[2 * RF_MAX];
@@ -857,13 +868,13 @@ static void *remote_freer(void *arg)
 		sm_kfree(mine[i]);
 	nm = 0;
 	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, n);
-	CHECK_EQ(tc->remote[s->id]->size, n);
+	CHECK_EQ(tcache_remote(tc, s->id)->size, n);
 	/* A second free of an object in the remote sheaf is reported, not taken. */
 	CHECK_EQ(rf.e->count, 0);
 	sm_kfree(rf.theirs[5]);
 	CHECK_EQ(rf.e->count, 1);
 	CHECK(strstr(rf.e->last, "double free") != NULL);
-	CHECK_EQ(tc->remote[s->id]->size, n);
+	CHECK_EQ(tcache_remote(tc, s->id)->size, n);
 	/* Drain main and the spare: below the threshold, the next refill
 	   still does not take the remote objects. */
 	unsigned left = tcache_pcs(tc, s->id)->main.size + n;
@@ -875,7 +886,7 @@ static void *remote_freer(void *arg)
 	/* One more remote free reaches half a sheaf; with main and the spare
 	   dry, the thread now allocates from its remote sheaf. */
 	sm_kfree(rf.more);
-	CHECK_EQ(tc->remote[s->id]->size, cap / 2);
+	CHECK_EQ(tcache_remote(tc, s->id)->size, cap / 2);
 	left = tcache_pcs(tc, s->id)->main.size;
 	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, 0);
 	for (unsigned i = 0; i < left; i++) {
@@ -899,7 +910,7 @@ static void *remote_free_all(void *arg)
 	for (unsigned i = 0; i < a->n; i++)
 		sm_kfree(a->objs[i]);
 	struct tcache *tc = sm_thread.slots[rf.inst->slot].tc;
-	CHECK_EQ(tc->remote[rf.s->id]->size, 1);
+	CHECK_EQ(tcache_remote(tc, rf.s->id)->size, 1);
 	return NULL;
 }
 
@@ -920,10 +931,21 @@ static void test_remote_free(void)
 	struct sm_cache_stats st;
 	sm_cache_stats_get(s, &st);
 	CHECK_EQ(st.active_objects, rf.n + 1);
+	/* A thread that never freed another's object has no remote views
+	   of its own (they are made on demand). */
+	struct tcache *mine = sm_thread.slots[rf.inst->slot].tc;
+	CHECK(mine != NULL && mine->remote == sm_no_remote_views);
+	struct sm_stats ss;
+	sm_stats_get(rf.inst, &ss);
+	rf.internal_before = ss.internal_bytes;
 
 	pthread_t t;
 	CHECK_EQ(pthread_create(&t, NULL, remote_freer, NULL), 0);
 	CHECK_EQ(pthread_join(t, NULL), 0);
+	/* Its exit gave back the tcache and the remote views (the barn may
+	   keep a few empty sheaves, far less than the views' pages). */
+	sm_stats_get(rf.inst, &ss);
+	CHECK(ss.internal_bytes < rf.internal_before + (size_t)TCACHE_REMOTE_PAGES * SM_PAGE_SIZE);
 	/* The freer exited: its remote sheaf went back to the slabs (not to
 	   the barn as a full sheaf), and the other thread's free of an object
 	   that is free is still a double free. */
@@ -961,8 +983,194 @@ static void test_remote_free(void)
 	sm_instance_destroy(rf.inst);
 }
 
+/*
+ * The default instance's remote frees (free() and sm_kfree of a default
+ * kmalloc object of another thread's slab): pushed inline onto the class's
+ * remote view in the freeing thread's TLS block (sm_thread.kmalloc_remote),
+ * never onto its spare; counted as cached (tcache_count); a second free of
+ * one of them is caught by the freeing thread and by another one
+ * (tcache_holds); a full view is traded at the barn; sm_thread_flush sends
+ * its objects back to their slabs and leaves the view empty.
+ */
+static struct {
+	sm_instance_t *def;
+	struct kmem_cache *s;
+	unsigned n;
+	void **objs;                    /* n + cap + 1 objects of the main thread */
+	pthread_barrier_t bar;
+} rd;
+
+static struct test_errors default_errs;
+
+static void *remote_default_freer(void *arg)
+{
+	(void)arg;
+	struct kmem_cache *s = rd.s;
+	unsigned fc = s->id + 1, n = rd.n, cap = s->sheaf_capacity;
+	/* A spare first (one object of its own), so that a remote free sent
+	   to the spare would find room there. */
+	void *x = sm_kmalloc(rd.def, OBJ_SIZE, 0);
+	CHECK(x != NULL);
+	sm_kfree(x);
+	CHECK_EQ(sm_thread.kmalloc_pcs[fc].spare.size, 1);
+	pthread_barrier_wait(&rd.bar); /* the main thread allocates */
+	pthread_barrier_wait(&rd.bar);
+	for (unsigned i = 0; i < n; i++)
+		sm_kfree(rd.objs[i]);
+	struct tcache *tc = sm_thread.slots[0].tc;
+	CHECK(tc != NULL);
+	/* The remote sheaf of a default kmalloc class is the TLS view: the
+	   tcache makes no remote views for it. */
+	CHECK(tcache_remote(tc, s->id) == &sm_thread.kmalloc_remote[fc]);
+	CHECK(tc->remote == sm_no_remote_views);
+	CHECK_EQ(sm_thread.kmalloc_remote[fc].size, n);
+	CHECK_EQ(sm_thread.kmalloc_pcs[fc].spare.size, 1);
+	/* Counted among the cached objects, not the live ones. */
+	struct sm_cache_stats st;
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, cap + 1);
+	CHECK(st.sheaf_objects >= n);
+	/* A second free of an object in the view: reported, not taken. */
+	CHECK_EQ(default_errs.count, 0);
+	sm_kfree(rd.objs[3]);
+	CHECK_EQ(default_errs.count, 1);
+	CHECK(strstr(default_errs.last, "double free") != NULL);
+	CHECK_EQ(sm_thread.kmalloc_remote[fc].size, n);
+	/* The main thread's look into this thread's TLS view. */
+	pthread_barrier_wait(&rd.bar);
+	pthread_barrier_wait(&rd.bar);
+	CHECK_EQ(sm_thread.kmalloc_remote[fc].size, n);
+	/* cap + 1 more: the full view went to the barn, and the last object
+	   starts a fresh sheaf. */
+	size_t full_before = s->node[0].barn.nr_full;
+	for (unsigned i = 0; i <= cap; i++)
+		sm_kfree(rd.objs[n + i]);
+	CHECK_EQ(s->node[0].barn.nr_full, full_before + 1);
+	CHECK_EQ(sm_thread.kmalloc_remote[fc].size, (n + cap + 1) - cap);
+	CHECK_EQ(sm_thread.kmalloc_pcs[fc].spare.size, 1);
+	/* Flushed: home to the slabs, the view empty, nothing counted twice. */
+	sm_thread_flush(rd.def);
+	CHECK_EQ(sm_thread.kmalloc_remote[fc].capacity, 0);
+	CHECK_EQ(sm_thread.kmalloc_remote[fc].size, 0);
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, 0);
+	return NULL;
+}
+
+static void test_remote_free_default(void)
+{
+	rd.def = sm_default_instance();
+	struct kmem_cache *s = rd.s = cache_of_size(rd.def, OBJ_SIZE);
+	unsigned cap = s->sheaf_capacity;
+	rd.n = cap / 2 - 1; /* below tcache_remote_reuse */
+	rd.objs = calloc(rd.n + cap + 1, sizeof(void *));
+	CHECK(rd.objs != NULL);
+	CHECK_EQ(pthread_barrier_init(&rd.bar, NULL, 2), 0);
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, remote_default_freer, NULL), 0);
+	/* Allocated after the other thread's refill: every slab they come
+	   from was last taken from by this thread, which owns it. */
+	pthread_barrier_wait(&rd.bar);
+	for (unsigned i = 0; i < rd.n + cap + 1; i++) {
+		rd.objs[i] = sm_kmalloc(rd.def, OBJ_SIZE, 0);
+		CHECK(rd.objs[i] != NULL);
+	}
+	struct sm_cache_stats st;
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, rd.n + cap + 1);
+	pthread_barrier_wait(&rd.bar);
+	pthread_barrier_wait(&rd.bar);
+	/* The object sits in the other thread's TLS view. */
+	sm_kfree(rd.objs[4]);
+	CHECK_EQ(default_errs.count, 2);
+	CHECK(strstr(default_errs.last, "double free") != NULL);
+	pthread_barrier_wait(&rd.bar);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(default_errs.count, 2);
+	pthread_barrier_destroy(&rd.bar);
+	free(rd.objs);
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, 0);
+}
+
+/*
+ * A thread's exit gives its kmalloc sheaves back without the instance
+ * lock (tcache_destroy): with inst->lock held by this thread, an exiting
+ * thread's objects still go back to their slabs, and only its unlinking
+ * waits.  Before, the whole release waited, so exits and first mallocs
+ * queued behind each other's barn and slab work on that one lock.
+ */
+static struct {
+	sm_instance_t *inst;
+	pthread_barrier_t bar;
+} xl;
+
+/* Objects of @s out of its slabs on node 0 (list_lock after inst->lock is the lock order). */
+static size_t slab_inuse(struct kmem_cache *s)
+{
+	sm_lock(&s->node[0].list_lock);
+	size_t n = s->node[0].inuse;
+	sm_unlock(&s->node[0].list_lock);
+	return n;
+}
+
+static void *exit_locked_thread(void *arg)
+{
+	(void)arg;
+	void *p[16];
+	for (unsigned i = 0; i < 16; i++)
+		CHECK((p[i] = sm_kmalloc(xl.inst, OBJ_SIZE, 0)) != NULL);
+	for (unsigned i = 0; i < 16; i++)
+		sm_kfree(p[i]);
+	pthread_barrier_wait(&xl.bar);
+	pthread_barrier_wait(&xl.bar); /* the main thread holds inst->lock */
+	return NULL;
+}
+
+static void test_exit_without_inst_lock(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	xl.inst = sm_instance_create(&o);
+	CHECK(xl.inst != NULL);
+	struct kmem_cache *s = cache_of_size(xl.inst, OBJ_SIZE);
+	CHECK_EQ(pthread_barrier_init(&xl.bar, NULL, 2), 0);
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, exit_locked_thread, NULL), 0);
+	pthread_barrier_wait(&xl.bar);
+	/* Its sheaves hold what it took from the slabs. */
+	CHECK(slab_inuse(s) >= 16);
+	bool nested = sm_enter();
+	sm_lock(&xl.inst->lock);
+	pthread_barrier_wait(&xl.bar);
+	/* It exits: every object goes home while the lock is held here (a
+	   bound of 30 s only turns the old behaviour into a failure). */
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (slab_inuse(s) != 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		CHECK(now.tv_sec - t0.tv_sec < 30);
+		sched_yield();
+	}
+	sm_unlock(&xl.inst->lock);
+	sm_leave(nested);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	pthread_barrier_destroy(&xl.bar);
+	struct sm_stats ss;
+	sm_stats_get(xl.inst, &ss);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(xl.inst);
+}
+
 int main(void)
 {
+	test_exit_without_inst_lock();
+	printf("exit_without_inst_lock ok\n");
+	/* The default instance's errors are this file's to count. */
+	struct sm_options o = test_options(&default_errs);
+	CHECK(sm_default_instance_init(&o) == sm_default_instance());
+	test_remote_free_default();
+	printf("remote_free_default ok\n");
 	test_thread_flush();
 	printf("thread_flush ok\n");
 	test_remote_free();
