@@ -10,6 +10,7 @@
 
 #include "barn.h"
 #include "fastpath.h"
+#include "hardened.h"
 #include "large.h"
 #include "printk.h"
 #include "registry.h"
@@ -35,10 +36,15 @@ static int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
 	struct tcache *mine = tcache_peek_slot(s->inst_slot, s->inst_gen);
 	if (mine && tcache_holds(mine, s, p))
 		return 1;
-	int r = slab_holds_free(s, p, trylock);
+	/* Hardened mode's quarantine before the slab: an object it puts back
+	   meanwhile is then found on the freelist. */
+	int r = harden_on(s) ? quarantine_holds(&inst->quarantine, p, trylock) : 0;
+	if (r > 0)
+		return 1;
+	bool unknown = r < 0;
+	r = slab_holds_free(s, p, trylock);
 	if (r)
 		return r;
-	bool unknown = false;
 	for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++) {
 		r = barn_holds(&s->node[i].barn, p, trylock);
 		if (r > 0)
@@ -159,16 +165,24 @@ void __slab_free_no_tcache(struct kmem_cache *s, void *p)
 		return;
 	}
 	/* The thread is exiting (or has no memory for a tcache, or runs under
-	   Valgrind: vg.h): no sheaves. */
+	   Valgrind: vg.h, or the instance is hardened: hardened.h): no sheaves. */
 	bool nested = sm_enter();
-	vg_free(p);
-	kmem_cache_free_direct(s, p);
+	if (harden_on(s)) {
+		hardened_free(s, p, nested);
+	} else {
+		vg_free(p);
+		kmem_cache_free_direct(s, p);
+	}
 	sm_leave(nested);
 }
 
 void __slab_free_nolock(struct kmem_cache *s, void *p)
 {
 	/* Re-entered: never wait.  What cannot be freed now is deferred. */
+	if (harden_on(s)) {
+		hardened_free(s, p, true);
+		return;
+	}
 	vg_free(p);
 	if (!slab_put_objects(s, &p, 1, true))
 		defer_free(&s->inst->deferred, p, s);
@@ -189,6 +203,10 @@ static void slab_free_routed(struct kmem_cache *s, void *p, bool trylock)
 		return; /* a fork child's view of an unmapped node: not even readable */
 	if (obj_maybe_free(s, p) && !slab_free_confirm(s, p, trylock))
 		return;
+	if (harden_on(s)) {
+		hardened_free(s, p, trylock); /* checked and scrubbed, then home */
+		return;
+	}
 	if (n->flags & SM_NODE_UNMAPPED) {
 		memset(p, 0, s->size);
 		if (s->ctor)
@@ -416,6 +434,10 @@ size_t sm_ksize(const void *p)
 	if (likely(s)) {
 		if (unlikely(obj_maybe_free(s, p)) && ksize_of_free(s, p))
 			return 0;
+		if (harden_on(s)) { /* what was asked for; 0 if its record is broken */
+			size_t n = harden_obj_size(s, p);
+			return n == SIZE_MAX ? 0 : n;
+		}
 		return s->is_kmalloc ? s->size : s->object_size;
 	}
 	struct large_ref r;

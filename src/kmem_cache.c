@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "hooks.h"
+#include "harden.h"
 #include "kmem_cache.h"
 #include "large.h"
 #include "options.h"
@@ -486,6 +487,8 @@ int slab_holds_free(struct kmem_cache *s, const void *p, bool trylock)
 
 void kmem_cache_free_direct(struct kmem_cache *s, void *p)
 {
+	if (unlikely(s->pa->harden))
+		harden_obj_scrub(s, p); /* hardened: every free object is zero (harden.h) */
 	slab_put_objects(s, &p, 1, false);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fastpath.h"
+#include "hardened.h"
 #include "large.h"
 #include "registry.h"
 #include "vg.h"
@@ -110,6 +111,8 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	struct kmem_cache *s = obj_cache(p);
 	if (likely(s)) {
 		count_realloc(s->inst);
+		if (harden_on(s) && s->is_kmalloc)
+			return hardened_krealloc(s, p, n, gfp);
 		size_t usable = s->is_kmalloc ? s->size : s->object_size;
 		if (keep_in_place(usable, n))
 			return p;
@@ -117,6 +120,8 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	}
 	if ((s = obj_cache_routed(p)) != NULL) {
 		size_t usable = s->is_kmalloc ? s->size : s->object_size;
+		if (harden_on(s))
+			usable = harden_obj_size(s, p) == SIZE_MAX ? 0 : harden_obj_size(s, p);
 		if (keep_in_place(usable, n))
 			return p;
 		return move_object_home(s->inst, node_of(p), p, usable, n, gfp);

@@ -40,15 +40,18 @@ void __slab_free_remote(struct kmem_cache *s, struct tcache *tc, void *p) __hidd
  * (attach it and go on normally), a deferred free to see to first
  * (SM_GEN_KICK), or the thread is exiting (no sheaves).  Busy clear.
  */
-void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned flags) __hidden __noinline;
+void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned flags, size_t size,
+			     size_t align) __hidden __noinline;
 void __slab_free_no_tcache(struct kmem_cache *s, void *p) __hidden __noinline;
 /*
  * The misses of the default instance's kmalloc fast paths (fastpath.h):
  * everything those do not handle themselves goes through the general
  * path from here (setting up the default instance first when malloc is
- * the process's first call).  Busy as found.
+ * the process's first call).  Busy as found.  @size and @align: the
+ * request's (slab_alloc); @size first, where malloc has it already (in
+ * the first argument's register: passing it costs the hit path nothing).
  */
-void *__slab_alloc_default_miss(unsigned i, unsigned flags) __hidden __noinline;
+void *__slab_alloc_default_miss(size_t size, unsigned i, unsigned flags, size_t align) __hidden __noinline;
 void __kfree_miss(void *p) __hidden __noinline;
 
 /* Who passed the size and alignment a sized free checks: named in its reports. */
