@@ -16,9 +16,8 @@
  *   4. barn.lock          one cache's barn on one node           } never
  *   5. list_lock          one cache's slabs on one node          } nested
  *   6. node->lock         one node's page runs
- *   7. quarantine.lock    hardened mode's quarantine (quarantine.h): taken
- *                         with no other lock held, and nothing is taken
- *                         while it is held
+ *   7. quarantine.lock    hardened mode's quarantine (quarantine.h): a
+ *                         leaf, nothing is taken while it is held
  * inst->purge_lock is only ever tried, never waited for.  Every lock is
  * taken with the thread's busy marker set (thread.h), and a call that finds
  * busy set only ever tries locks: that is what makes the allocator safe to

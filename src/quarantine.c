@@ -84,6 +84,16 @@ size_t quarantine_drain(struct quarantine *q, struct kmem_cache *s)
 	}
 }
 
+size_t quarantine_count(struct quarantine *q, const struct kmem_cache *s)
+{
+	size_t n = 0;
+	sm_lock(&q->lock);
+	for (unsigned k = 0; k < q->count; k++)
+		n += q->ring[slot_at(q, k)].s == s;
+	sm_unlock(&q->lock);
+	return n;
+}
+
 void quarantine_fork_child(struct quarantine *q)
 {
 	if (sm_lock_is_locked(&q->lock) && !sm_lock_held_by_self(&q->lock)) {

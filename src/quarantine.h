@@ -7,10 +7,9 @@
  *
  * One ring per instance, oldest first, bounded by QUARANTINE_SLOTS objects
  * and QUARANTINE_BYTES bytes of slots: a push beyond either bound evicts
- * the oldest.  Guarded by its own lock, taken with no other allocator lock
- * held and never held across a slab operation (lock order: a leaf, like
- * list_lock; evicted objects are put back after it is released).  Must
- * not: allocate, or know the instance.
+ * the oldest.  Guarded by its own lock, a leaf of the lock order (nothing
+ * is taken while it is held: evicted objects are put back into their
+ * slabs after it is released).  Must not: allocate, or know the instance.
  */
 #ifndef SM_QUARANTINE_H
 #define SM_QUARANTINE_H
@@ -56,6 +55,9 @@ int quarantine_holds(struct quarantine *q, const void *p, bool trylock) __hidden
  * the number put back.
  */
 size_t quarantine_drain(struct quarantine *q, struct kmem_cache *s) __hidden;
+
+/* How many objects of @s wait in @q (statistics: they count as free). Takes the lock. */
+size_t quarantine_count(struct quarantine *q, const struct kmem_cache *s) __hidden;
 
 /*
  * In the child of fork(): a lock held by a thread that is gone is made
