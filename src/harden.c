@@ -9,15 +9,10 @@
 #include "printk.h"
 
 /* Not a value an overflow writes by chance: not 0, 0xff or ASCII. */
-static const uint8_t obj_canary[16] = {
+static const uint8_t obj_canary[HARDEN_CANARY] = {
 	0xd3, 0xa7, 0x9b, 0xe5, 0xc1, 0x8f, 0xb9, 0xed,
 	0xd3, 0xa7, 0x9b, 0xe5, 0xc1, 0x8f, 0xb9, 0xed,
 };
-
-static inline uint8_t canary_byte(size_t k)
-{
-	return obj_canary[k & 15];
-}
 
 /* The record's check value for a delta of @delta bytes in a slot of @s. */
 static inline uint16_t record_check(const struct kmem_cache *s, uint16_t delta)
@@ -25,16 +20,16 @@ static inline uint16_t record_check(const struct kmem_cache *s, uint16_t delta)
 	return (uint16_t)(~delta ^ (uint16_t)(s->random >> 20));
 }
 
-/* The canary bytes of @s's objects asked for @size bytes: [lo, hi) minus the free word. */
+/*
+ * The canary of @s's objects asked for @size bytes: [lo, hi), at most
+ * HARDEN_CANARY bytes (what lies beyond, up to the record, is zero: the
+ * zero check on reuse covers it).
+ */
 static void canary_span(const struct kmem_cache *s, size_t size, size_t *lo, size_t *hi)
 {
-	if (s->is_kmalloc) {
-		*lo = size;
-		*hi = s->size - 4;
-	} else {
-		*lo = s->object_size;
-		*hi = s->size;
-	}
+	*lo = s->is_kmalloc ? size : s->object_size;
+	size_t end = s->is_kmalloc ? s->size - 4 : s->size;
+	*hi = MIN(end, *lo + HARDEN_CANARY);
 }
 
 static inline bool in_free_word(const struct kmem_cache *s, size_t off)
@@ -42,14 +37,33 @@ static inline bool in_free_word(const struct kmem_cache *s, size_t off)
 	return off - s->fp_offset < sizeof(uintptr_t);
 }
 
+/*
+ * What canary byte @k of @s's object holds: the pattern, but 0 inside the
+ * free word (a live object's free word must not carry the free tag, and a
+ * constructor cache's is 0 while live).
+ */
+static inline uint8_t canary_at(const struct kmem_cache *s, size_t k, size_t lo)
+{
+	return in_free_word(s, k) ? 0 : obj_canary[k - lo];
+}
+
+/* Whether [lo, hi) misses the free word: then the pattern is one memcpy/memcmp. */
+static inline bool span_plain(const struct kmem_cache *s, size_t lo, size_t hi)
+{
+	return hi <= s->fp_offset || lo >= s->fp_offset + sizeof(uintptr_t);
+}
+
 void harden_obj_arm(struct kmem_cache *s, void *p, size_t size)
 {
 	uint8_t *b = p;
 	size_t lo, hi;
 	canary_span(s, size, &lo, &hi);
-	for (size_t k = lo; k < hi; k++)
-		if (!in_free_word(s, k))
-			b[k] = canary_byte(k - lo);
+	if (likely(span_plain(s, lo, hi))) {
+		memcpy(b + lo, obj_canary, hi - lo);
+	} else {
+		for (size_t k = lo; k < hi; k++)
+			b[k] = canary_at(s, k, lo);
+	}
 	if (s->is_kmalloc) {
 		uint16_t rec[2] = { (uint16_t)(s->size - size), 0 };
 		rec[1] = record_check(s, rec[0]);
@@ -79,8 +93,10 @@ bool harden_obj_check_canary(struct kmem_cache *s, void *p)
 	const uint8_t *b = p;
 	size_t lo, hi;
 	canary_span(s, size, &lo, &hi);
+	if (likely(span_plain(s, lo, hi)) && !memcmp(b + lo, obj_canary, hi - lo))
+		return true;
 	for (size_t k = lo; k < hi; k++) {
-		if (in_free_word(s, k) || b[k] == canary_byte(k - lo))
+		if (b[k] == canary_at(s, k, lo))
 			continue;
 		sm_report(cache_err(s), "free of %p: %zu-byte object of cache %s overflowed: canary "
 			  "overwritten at its end + %zu", p, size, s->name, k - lo);
@@ -95,22 +111,26 @@ void harden_obj_scrub(struct kmem_cache *s, void *p)
 		memset(p, 0, s->size);
 }
 
+/* Whether words [0, n) of @w are all zero: an OR over them (vectorised). */
+static bool words_zero(const uintptr_t *w, size_t n)
+{
+	uintptr_t acc = 0;
+	for (size_t k = 0; k < n; k++)
+		acc |= w[k];
+	return !acc;
+}
+
 bool harden_obj_check_zero(struct kmem_cache *s, const void *p)
 {
 	if (!harden_obj_scrubbed(s))
 		return true;
 	const uintptr_t *w = p;
 	size_t words = s->size / sizeof(uintptr_t), fw = s->fp_offset / sizeof(uintptr_t);
-	size_t k;
-	for (k = 0; k < words; k++)
-		if (w[k] && k != fw)
-			break;
-	size_t off = k * sizeof(uintptr_t);
+	if (likely(words_zero(w, fw) && words_zero(w + fw + 1, words - fw - 1)))
+		return true; /* slots are multiples of 8: nothing left over */
+	size_t off = 0;
 	const uint8_t *b = p;
-	if (k == words) { /* slots are multiples of 8: nothing left over */
-		return true;
-	}
-	while (!b[off])
+	while (!b[off] || in_free_word(s, off))
 		off++;
 	sm_report(cache_err(s), "write after free of %p: %u-byte object of cache %s modified at "
 		  "offset %zu (found on reuse)", p, s->size, s->name, off);

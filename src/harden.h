@@ -7,10 +7,14 @@
  * Layout of a hardened kmalloc object in an S-byte slot asked for with
  * n bytes (S >= n + HARDEN_PAD, hardened.c picks the class):
  *   [0, n)        the program's bytes (the free word at 0 among them)
- *   [n, S - 4)    the canary: a fixed pattern, at least 4 bytes
+ *   [n, S - 4)    the canary: a fixed pattern, at least 4 bytes and at
+ *                 most HARDEN_CANARY, then zeros (checked on reuse)
  *   [S - 4, S)    the size record: S - n and a check value (16 bits each)
  * A custom cache's object has no record (its size is object_size): its
- * canary is the slack [object_size, S) except the free word, if any.
+ * canary is the slack [object_size, S), up to HARDEN_CANARY bytes.  Canary
+ * bytes inside the free word (n < 8, or a constructor cache's free word
+ * after the object) hold 0 instead of the pattern: a live object's free
+ * word must not carry the free tag.
  * These functions read and write the object only: no lock, no allocation;
  * the reports go to the cache's sink.  Must not: be called on a fast path.
  */
@@ -23,6 +27,7 @@
 #include "kmem_cache.h"
 
 #define HARDEN_PAD 8                    /* canary (>= 4) + size record (4) */
+#define HARDEN_CANARY 16                /* canary bytes at most (the rest is zero) */
 #define HARDEN_SIZE_UNKNOWN ((size_t)-1) /* the caller does not know the size asked for */
 
 /* Whether @s's objects get hardened mode's checks (its instance is hardened). */
