@@ -219,6 +219,20 @@ static void test_correctness(sm_instance_t *inst)
 	CHECK(p && ((uintptr_t)p & 63) == 0);
 	CHECK_EQ(sm_ksize(p), 100);
 	sm_kfree(p);
+	/* The nolock calls: objects checked and scrubbed as any other. */
+	for (int i = 0; i < 2000; i++) {
+		p = sm_kmalloc_nolock(inst, 50, 0, SM_NO_NODE);
+		CHECK(p);
+		CHECK_EQ(sm_ksize(p), 64); /* no size known: the class's */
+		memset(p, 0x77, 64);
+		sm_kfree_nolock(p);
+	}
+	sm_purge(inst, true);
+	void *v[512];
+	for (int i = 0; i < 512; i++)
+		CHECK((v[i] = sm_kmalloc(inst, 50, 0)) != NULL);
+	for (int i = 0; i < 512; i++)
+		sm_kfree(v[i]);
 	/* The largest class cannot pad: a page run (with its own canary). */
 	p = sm_kmalloc(inst, 32760, 0);
 	CHECK(p);
