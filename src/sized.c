@@ -6,6 +6,7 @@
  * check is in fastpath.h (kfree_inline_checked).
  */
 #include "fastpath.h"
+#include "harden.h"
 #include "large.h"
 #include "printk.h"
 #include "registry.h"
@@ -30,6 +31,24 @@ static bool small_size_ok(const struct kmem_cache *s, size_t usable, size_t size
 		return true;
 	return s->is_kmalloc && align > 8 &&
 	       s == &s->inst->kmalloc_caches[kmalloc_aligned_index(size, align)];
+}
+
+/*
+ * Hardened mode (hardened.h): the same rule against the size @p was asked
+ * for (its record), the aligned case by the class the two would get
+ * without the pad.
+ */
+static bool hardened_size_ok(const struct kmem_cache *s, const void *p, size_t *usable, size_t size,
+			     size_t align)
+{
+	size_t asked = harden_obj_size(s, p);
+	if (asked == SIZE_MAX)
+		return true; /* a broken record: the free reports it */
+	*usable = asked;
+	if (size > asked)
+		return false;
+	return size >= sized_check_lo(asked) ||
+	       (align > 8 && kmalloc_aligned_index(size, align) == kmalloc_aligned_index(asked, align));
 }
 
 /* Whether @size suits the live page run or huge mapping @r of @usable bytes. */
@@ -69,7 +88,9 @@ void __kfree_sized_miss(void *p, bool sized, size_t size, size_t align, enum siz
 	struct kmem_cache *s = obj_cache(p);
 	if (s) {
 		size_t usable = s->is_kmalloc ? s->size : s->object_size;
-		bool bad_size = sized && !small_size_ok(s, usable, size, align);
+		bool bad_size = sized && (harden_on(s) && s->is_kmalloc
+						  ? !hardened_size_ok(s, p, &usable, size, align)
+						  : !small_size_ok(s, usable, size, align));
 		/* A free object: the double free is what free() reports. */
 		if ((bad_size || misaligned) && !obj_maybe_free(s, p)) {
 			char desc[96];

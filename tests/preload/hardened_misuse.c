@@ -11,6 +11,10 @@
  *              the object is handed out again (malloc_trim empties the
  *              quarantine first)
  *   double     a second free of an object that sits in the quarantine
+ *   ok_sized   (must exit 0 with nothing on stderr) free_sized and
+ *              free_aligned_sized with the sizes asked for, every size up
+ *              to 40,000 bytes: the size rule follows the size asked for,
+ *              not the padded slot
  * Expected cache names follow the padding: 24 + 8 bytes -> kmalloc-32,
  * 100 + 8 -> kmalloc-112, 10 + 8 -> kmalloc-32, 128 + 8 -> kmalloc-160,
  * 64 + 8 -> kmalloc-80.
@@ -19,6 +23,7 @@
 /* The overflows are the point. */
 #pragma GCC diagnostic ignored "-Warray-bounds"
 #pragma GCC diagnostic ignored "-Wstringop-overflow"
+#include <dlfcn.h>
 #include <malloc.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -78,13 +83,23 @@ static void run_case(const char *name, int fd)
 		(void)!write(fd, expect, strlen(expect));
 		free(p);
 		free(p);
+	} else if (!strcmp(name, "ok_sized")) {
+		void (*fs)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+		void (*fas)(void *, size_t, size_t) =
+			(void (*)(void *, size_t, size_t))dlsym(RTLD_DEFAULT, "free_aligned_sized");
+		if (!fs || !fas)
+			_exit(3);
+		for (size_t n = 1; n <= 40000; n += n < 300 ? 1 : 37) {
+			fs(malloc(n), n);
+			fas(aligned_alloc(64, n), 64, n);
+		}
 	}
 	_exit(0); /* not caught */
 }
 
 int main(void)
 {
-	static const char *cases[] = { "overflow1", "overflow8", "strcpy", "uaf", "double" };
+	static const char *cases[] = { "overflow1", "overflow8", "strcpy", "uaf", "double", "ok_sized" };
 	int failed = 0;
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		int err[2], exp[2];
@@ -108,7 +123,9 @@ int main(void)
 		want[n > 0 ? n : 0] = '\0';
 		int st;
 		waitpid(pid, &st, 0);
-		bool ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && !strcmp(got, want);
+		bool ok = !strncmp(cases[c], "ok_", 3)
+				  ? WIFEXITED(st) && WEXITSTATUS(st) == 0 && !got[0]
+				  : WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && !strcmp(got, want);
 		printf("%s %s\n", ok ? "ok  " : "FAIL", cases[c]);
 		if (!ok) {
 			printf("  expected: %s  got: %s  status %#x\n", want, got, st);
