@@ -38,7 +38,9 @@ void __slab_free_remote(struct kmem_cache *s, struct tcache *tc, void *p) __hidd
 /*
  * No tcache in the thread's slot: the thread's first use of the instance
  * (attach it and go on normally), a deferred free to see to first
- * (SM_GEN_KICK), or the thread is exiting (no sheaves).  Busy clear.
+ * (SM_GEN_KICK), or the thread is exiting (no sheaves), or the instance
+ * is hardened (no sheaves: hardened_alloc gets the request's @size and
+ * @align, 0 for a cache's object).  Busy clear.
  */
 void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned flags, size_t size,
 			     size_t align) __hidden __noinline;
