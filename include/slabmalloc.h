@@ -157,9 +157,11 @@ struct sm_options {
 	                              first time one is deferred (default true);
 	                              false: by the thread that deferred them, at
 	                              its next call, and by every slow path */
-	bool harden;               /* hardened mode (issue 13; started): a
-	                              canary after each page run, checked on
-	                              free; sm_ksize gives a run's requested
+	bool harden;               /* hardened mode (issue 13): canaries after
+	                              small objects and page runs checked on
+	                              free, zero on free checked on reuse, a
+	                              quarantine, random slot order, no
+	                              sheaves; sm_ksize gives the requested
 	                              size.  Default false */
 	unsigned helper_idle_ms;   /* the helper exits after this long without
 	                              work (default 2000); started again on need */

@@ -8,12 +8,22 @@
 #include <string.h>
 
 #include "fastpath.h"
+#include "hardened.h"
 #include "large.h"
 #include "registry.h"
 #include "vg.h"
 #include "zero.h"
 
 void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node)
+{
+	/* Hardened: the object of a padded class, checked (hardened.h); the
+	   size asked for is not known here. */
+	if (harden_on(s))
+		return hardened_alloc(s, flags, node, HARDEN_SIZE_UNKNOWN, HARDEN_SIZE_UNKNOWN);
+	return slab_alloc_bypass_raw(s, flags, node);
+}
+
+void *slab_alloc_bypass_raw(struct kmem_cache *s, unsigned flags, int node)
 {
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(s->object_size, flags, node);
 	void *p;
@@ -29,6 +39,10 @@ void *slab_alloc_bypass(struct kmem_cache *s, unsigned flags, int node)
 	}
 	p = kmem_cache_alloc_direct(s, &ctx);
 out:
+	/* Hardened: an object written after its free is reported and kept
+	   out of use (leaked); the next one is taken. */
+	while (p && harden_on(s) && !harden_obj_check_zero(s, p))
+		p = kmem_cache_alloc_direct(s, &ctx);
 	if (p) {
 		cache_stat_inc(s, STAT_ALLOC_DIRECT); /* the sheaves' pops count the rest */
 		vg_obj_alloc(p, s->object_size, s->size, s->fp_offset, s->ctor);
@@ -58,11 +72,20 @@ static bool default_ready(struct sm_instance *inst)
 	return false;
 }
 
-void *__slab_alloc_default_miss(unsigned i, unsigned flags)
+/* The process's first call: the default instance set up first (apart, so
+   that the common miss saves no register across a call). */
+static __noinline void *default_miss_first(size_t size, unsigned i, unsigned flags, size_t align)
 {
 	if (unlikely(!default_ready(&sm_default_inst)))
 		return NULL;
-	return slab_alloc(&sm_default_inst, i, flags, 0);
+	return slab_alloc(&sm_default_inst, i, flags, 0, size, align);
+}
+
+void *__slab_alloc_default_miss(size_t size, unsigned i, unsigned flags, size_t align)
+{
+	if (unlikely(!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
+		return default_miss_first(size, i, flags, align);
+	return slab_alloc(&sm_default_inst, i, flags, 0, size, align);
 }
 
 void *__slab_alloc_overwritten(void *p)
@@ -114,7 +137,8 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 	return p;
 }
 
-void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned flags)
+void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned flags, size_t size,
+			     size_t align)
 {
 	struct tcache *tc = thread_attach(inst, HELPER_MAY_START);
 	if (likely(tc)) {
@@ -123,9 +147,12 @@ void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned fla
 		return __slab_alloc_slow(inst, id, tc, flags);
 	}
 	/* The thread is exiting (or has no memory for a tcache, or runs under
-	   Valgrind: vg.h): no sheaves. */
+	   Valgrind: vg.h, or the instance is hardened: hardened.h, which
+	   gets the request's size from here): no sheaves. */
 	bool nested = sm_enter();
-	void *p = slab_alloc_bypass(inst->cache_by_id[id], flags, SM_NO_NODE);
+	struct kmem_cache *s = inst->cache_by_id[id];
+	void *p = unlikely(inst->pa.harden) && size ? hardened_alloc(s, flags, SM_NO_NODE, size, align)
+						    : slab_alloc_bypass(s, flags, SM_NO_NODE);
 	sm_leave(nested);
 	return p;
 }
@@ -263,7 +290,7 @@ static __always_inline void *cache_alloc(sm_cache_t *s, unsigned flags, int node
 {
 	void *p;
 	if (likely(node == SM_NO_NODE && !(flags & SLAB_ALLOC_BYPASS)))
-		p = slab_alloc(s->inst, s->id, flags, s->fp_offset);
+		p = slab_alloc(s->inst, s->id, flags, s->fp_offset, 0, 0);
 	else
 		p = __slab_alloc_node(s, flags, node);
 	if (unlikely(flags & SLAB_ALLOC_ZERO) && p)

@@ -121,9 +121,15 @@ static size_t cache_alloc_bulk(struct kmem_cache *s, unsigned flags, size_t n, v
 	struct tcache *tc = tcache_get(inst);
 	size_t got;
 	if (unlikely(!tc)) {
-		/* The thread is exiting (or has no memory for a tcache): no sheaves. */
+		/* The thread is exiting (or has no memory for a tcache, or the
+		   instance is hardened: one checked object at a time,
+		   hardened.h): no sheaves. */
 		bool nested = sm_enter();
-		got = take_from_slabs(s, &ctx, p, n);
+		if (unlikely(inst->pa.harden))
+			for (got = 0; got < n && (p[got] = slab_alloc_bypass(s, flags, SM_NO_NODE));)
+				got++;
+		else
+			got = take_from_slabs(s, &ctx, p, n);
 		sm_leave(nested);
 		return got;
 	}

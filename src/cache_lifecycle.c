@@ -207,6 +207,8 @@ int sm_cache_destroy(sm_cache_t *s)
 		return -EDEADLK; /* from a signal handler: see docs/signal-safety.md */
 	}
 	deferred_drain_all(&inst->deferred);
+	if (inst->pa.harden)
+		quarantine_drain(&inst->quarantine, s); /* its objects waiting there */
 	sm_lock(&inst->lock);
 	/* No thread may be using @s (the API's contract): take back every
 	   thread's sheaves of it, through the barns. */

@@ -25,7 +25,10 @@
  * Returns NULL only when out of memory; @flags may carry SLAB_ALLOC_ZERO only
  * for the slow path's benefit (the caller zeroes).  @fp_off is the cache's
  * fp_offset (a constant 0 for kmalloc): the object's free word is cleared
- * as it is handed out (kmem_cache.h, "the free word").
+ * as it is handed out (kmem_cache.h, "the free word").  @size and @align
+ * are the request's (kmalloc; 0 for a cache's object), passed on only to
+ * the no-tcache miss, where a hardened instance pads the request
+ * (hardened.h): everything else ignores them.
  *
  * The general path, for every instance and cache: the tcache is found
  * through the thread's instance slot, one step more than the default
@@ -33,13 +36,13 @@
  * and branch: busy is tested before the tcache is looked up.
  */
 static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, unsigned flags,
-					unsigned fp_off)
+					unsigned fp_off, size_t size, size_t align)
 {
 	if (unlikely(sm_thread.busy))
 		return __slab_alloc_nolock(inst, id, flags);
 	struct tcache *tc = tcache_peek(inst);
 	if (unlikely(!tc))
-		return __slab_alloc_no_tcache(inst, id, flags);
+		return __slab_alloc_no_tcache(inst, id, flags, size, align);
 	sm_thread.busy = 1;
 	barrier();
 	struct sheaf_view *v = &tcache_pcs(tc, id)->main;
@@ -68,9 +71,10 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, u
  * at a constant offset from the thread pointer), the object.  The busy and
  * kick bytes are loaded beside it.  Everything else (no tcache yet, the
  * default instance not set up, a kick, re-entry, an empty main) is a miss
- * into __slab_alloc_default_miss, which takes the general path.
+ * into __slab_alloc_default_miss, which takes the general path (with
+ * @size and @align, the request's, for hardened mode: slab_alloc).
  */
-static __always_inline void *slab_alloc_default(unsigned i, unsigned flags)
+static __always_inline void *slab_alloc_default(unsigned i, unsigned flags, size_t size, size_t align)
 {
 	struct sm_thread_state *t = &sm_thread;
 	/* The index widened first: the compiler then folds the + 1 and the
@@ -101,7 +105,7 @@ static __always_inline void *slab_alloc_default(unsigned i, unsigned flags)
 	*(uintptr_t *)p = 0; /* handed out (kmalloc: fp_offset 0) */
 	return p;
 miss:
-	return __slab_alloc_default_miss(i, flags);
+	return __slab_alloc_default_miss(size, i, flags, align);
 }
 
 /*
@@ -187,9 +191,10 @@ static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t siz
 		/* Size 0 too: malloc(0) is served by the zero area (alloc.c). */
 		if (size - 1 >= SM_KMALLOC_MAX_CACHE_SIZE)
 			goto large;
-		if (!align && size > 8)
-			size = ALIGN_UP(size, SM_MALLOC_ALIGN);
-		i = align <= 8 ? kmalloc_index(size) : kmalloc_aligned_index(size, align);
+		/* The request's size stays as it is: hardened mode's canary
+		   follows it (hardened.h). */
+		size_t csize = !align && size > 8 ? ALIGN_UP(size, SM_MALLOC_ALIGN) : size;
+		i = align <= 8 ? kmalloc_index(csize) : kmalloc_aligned_index(csize, align);
 		if (i >= SM_NR_KMALLOC)
 			goto large;
 	}
@@ -198,9 +203,9 @@ static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t siz
 	if (likely(!(flags & SLAB_ALLOC_BYPASS) && node == SM_NO_NODE)) {
 		/* &sm_default_inst is a constant in malloc and friends. */
 		if (__builtin_constant_p(inst == &sm_default_inst) && inst == &sm_default_inst)
-			p = slab_alloc_default(i, flags);
+			p = slab_alloc_default(i, flags, size, align);
 		else
-			p = slab_alloc(inst, i, flags, 0);
+			p = slab_alloc(inst, i, flags, 0, size, align);
 	} else {
 		p = __slab_alloc_node(s, flags, node);
 	}

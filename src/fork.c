@@ -62,6 +62,7 @@ static void instance_fork_child(struct sm_instance *inst, bool nested)
 	}
 	large_fork_child(&inst->pa, lists_lost);
 	lock_lost(&inst->purge_lock);
+	quarantine_fork_child(&inst->quarantine);
 	unsigned nr = inst->pa.nr_nodes;
 	for (unsigned i = 0; i < nr; i++)
 		node_fork_child(inst->pa.nodes[i]);
@@ -92,6 +93,9 @@ static void instance_fork_child(struct sm_instance *inst, bool nested)
 		else
 			tcache_destroy(tc);
 	}
+	/* Hardened mode: the quarantine goes back to the slabs, which the
+	   child owns alone now. */
+	quarantine_drain(&inst->quarantine, NULL);
 	sm_leave(was_busy);
 }
 

@@ -11,6 +11,7 @@
 #include "barn.h"
 #include "debug.h"
 #include "fastpath.h"
+#include "hardened.h"
 #include "large.h"
 #include "printk.h"
 #include "registry.h"
@@ -36,10 +37,15 @@ static int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
 	struct tcache *mine = tcache_peek_slot(s->inst_slot, s->inst_gen);
 	if (mine && tcache_holds(mine, s, p))
 		return 1;
-	int r = slab_holds_free(s, p, trylock);
+	/* Hardened mode's quarantine before the slab: an object it puts back
+	   meanwhile is then found on the freelist. */
+	int r = harden_on(s) ? quarantine_holds(&inst->quarantine, p, trylock) : 0;
+	if (r > 0)
+		return 1;
+	bool unknown = r < 0;
+	r = slab_holds_free(s, p, trylock);
 	if (r)
 		return r;
-	bool unknown = false;
 	for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++) {
 		r = barn_holds(&s->node[i].barn, p, trylock);
 		if (r > 0)
@@ -160,16 +166,24 @@ void __slab_free_no_tcache(struct kmem_cache *s, void *p)
 		return;
 	}
 	/* The thread is exiting (or has no memory for a tcache, or runs under
-	   Valgrind: vg.h): no sheaves. */
+	   Valgrind: vg.h, or the instance is hardened: hardened.h): no sheaves. */
 	bool nested = sm_enter();
-	vg_free(p);
-	kmem_cache_free_direct(s, p);
+	if (harden_on(s)) {
+		hardened_free(s, p, nested);
+	} else {
+		vg_free(p);
+		kmem_cache_free_direct(s, p);
+	}
 	sm_leave(nested);
 }
 
 void __slab_free_nolock(struct kmem_cache *s, void *p)
 {
 	/* Re-entered: never wait.  What cannot be freed now is deferred. */
+	if (harden_on(s)) {
+		hardened_free(s, p, true);
+		return;
+	}
 	vg_free(p);
 	if (!slab_put_objects(s, &p, 1, true))
 		defer_free(&s->inst->deferred, p, s);
@@ -194,6 +208,10 @@ static void slab_free_routed(struct kmem_cache *s, void *p, bool trylock)
 		if (!debug_free(s, p, trylock))
 			return;
 	} else if (obj_maybe_free(s, p) && !slab_free_confirm(s, p, trylock)) {
+		return;
+	}
+	if (harden_on(s)) {
+		hardened_free(s, p, trylock); /* checked and scrubbed, then home */
 		return;
 	}
 	if ((n->flags & SM_NODE_UNMAPPED) && !(s->debug & SM_CACHE_DEBUG_POISON)) {
@@ -243,8 +261,8 @@ static bool kfree_to_runcache(void *p, struct sm_instance **instp)
 		return false;
 	struct sm_instance *inst = n->inst;
 	struct tcache *tc = tcache_peek(inst);
-	if (!tc || !inst->opts.purge_delay_ms) /* delay 0: nothing is kept */
-		return false;
+	if (!tc || !inst->opts.purge_delay_ms || inst->pa.harden) /* delay 0: nothing is kept */
+		return false; /* hardened: a freed run is purged at once (large_free) */
 	struct large_ref r;
 	if (!large_lookup(p, &r) || r.huge || node_routed(r.node))
 		return false; /* a routed node's run goes home at once */
@@ -415,6 +433,16 @@ static __noinline bool ksize_of_free(struct kmem_cache *s, const void *p)
 	return r > 0;
 }
 
+bool kfree_reports_freed(struct kmem_cache *s, const void *p)
+{
+	bool nested = sm_enter();
+	int r = obj_is_free(s, p, nested);
+	sm_leave(nested);
+	if (r > 0)
+		sm_report(cache_err(s), "double free of %p in cache %s", p, s->name);
+	return r > 0;
+}
+
 size_t sm_ksize(const void *p)
 {
 	if (!p)
@@ -423,6 +451,10 @@ size_t sm_ksize(const void *p)
 	if (likely(s)) {
 		if (unlikely(obj_maybe_free(s, p)) && ksize_of_free(s, p))
 			return 0;
+		if (harden_on(s)) { /* what was asked for; 0 if its record is broken */
+			size_t n = harden_obj_size(s, p);
+			return n == SIZE_MAX ? 0 : n;
+		}
 		return s->object_size; /* a kmalloc cache's: its class size */
 	}
 	struct large_ref r;

@@ -16,6 +16,8 @@
  *   4. barn.lock          one cache's barn on one node           } never
  *   5. list_lock          one cache's slabs on one node          } nested
  *   6. node->lock         one node's page runs
+ *   7. quarantine.lock    hardened mode's quarantine (quarantine.h): a
+ *                         leaf, nothing is taken while it is held
  * inst->purge_lock is only ever tried, never waited for.  Every lock is
  * taken with the thread's busy marker set (thread.h), and a call that finds
  * busy set only ever tries locks: that is what makes the allocator safe to
@@ -33,6 +35,7 @@
 #include "lock.h"
 #include "page_alloc.h"
 #include "printk.h"
+#include "quarantine.h"
 #include "sheaf.h"
 #include "size_classes.h"
 #include "slabmalloc.h"
@@ -59,6 +62,7 @@ struct sm_instance {
 	sm_lock_t purge_lock;           /* only tried */
 	uint64_t next_purge;            /* ns; relaxed atomic */
 	size_t purged_bytes;            /* relaxed atomic */
+	struct quarantine quarantine;   /* hardened mode's freed objects (empty otherwise) */
 
 	/* Statistics (relaxed atomics, slow paths only; stats.c sums them). */
 	uint64_t large_allocs;          /* page runs and huge mappings handed out */

@@ -16,6 +16,7 @@
 
 #include "debug.h"
 #include "hooks.h"
+#include "harden.h"
 #include "kmem_cache.h"
 #include "large.h"
 #include "options.h"
@@ -515,6 +516,8 @@ void kmem_cache_free_direct(struct kmem_cache *s, void *p)
 {
 	if (unlikely(s->debug) && !debug_free(s, p, false))
 		return; /* reported: left alone */
+	else if (unlikely(s->pa->harden))
+		harden_obj_scrub(s, p); /* hardened: every free object is zero (harden.h) */
 	slab_put_objects(s, &p, 1, false);
 }
 

@@ -66,6 +66,13 @@ static void *huge_alloc(struct page_alloc *pa, size_t size, size_t align,
 	return n->data; /* fresh from the OS: already zero */
 }
 
+/* The pages of a run for @size bytes; hardened, with room for the whole canary after them. */
+static uint32_t run_pages(const struct page_alloc *pa, size_t size)
+{
+	size_t span = MAX(size, (size_t)1) + (pa->harden ? SM_RUN_CANARY : 0);
+	return (uint32_t)(ALIGN_UP(span, SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
+}
+
 void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 		  const struct slab_alloc_context *ctx)
 {
@@ -85,7 +92,7 @@ void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 	/* Size 0 gets here with an alignment above the page: one page, never
 	   none.  size <= huge_threshold <= SM_MAX_HUGE_THRESHOLD and align <=
 	   SM_RUN_MAX_ALIGN: both page counts fit in 32 bits. */
-	uint32_t npages = (uint32_t)(ALIGN_UP(MAX(size, (size_t)1), SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
+	uint32_t npages = run_pages(pa, size);
 	uint32_t align_pages = align > SM_PAGE_SIZE ? (uint32_t)(align >> SM_PAGE_SHIFT) : 1;
 	uint32_t first;
 	bool zeroed;
@@ -125,8 +132,16 @@ enum large_free_result large_free(struct page_alloc *pa, const struct large_ref 
 {
 	struct sm_node *n = r->node;
 	if (!r->huge) {
-		switch (node_free_run(n, r->page, now, trylock)) {
+		/* Hardened, a big run: purged at once (stamped oldest, so that
+		   the purge takes this run and what it merged with), its pages
+		   protected: a stale pointer faults, a reuse reads zeros.  A
+		   nested free leaves it to the next purge. */
+		bool now_purge = pa->harden && !trylock &&
+				 n->descs[r->page].npages >= SM_HARDEN_PURGE_PAGES;
+		switch (node_free_run(n, r->page, now_purge ? 0 : now, trylock)) {
 		case NODE_FREED:
+			if (now_purge)
+				node_purge(n, 0);
 			return LARGE_FREED;
 		case NODE_BUSY:
 			return LARGE_BUSY;
@@ -212,11 +227,13 @@ bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bo
 	if (n <= SM_KMALLOC_MAX_CACHE_SIZE || n > pa_huge_threshold(pa))
 		return false;
 	size_t usable = large_usable(r);
-	uint32_t want = (uint32_t)(ALIGN_UP(n, SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
+	uint32_t want = run_pages(pa, n);
 	if (!node_resize_run(nd, r->page, want, pa_now(pa), trylock))
 		return false;
-	if (zero && n > usable)
-		memset((char *)node_page_addr(nd, r->page) + usable, 0, ((size_t)want << SM_PAGE_SHIFT) - usable);
+	/* Hardened: from the size asked for, the old canary's bytes included. */
+	size_t from = pa->harden ? MIN((size_t)nd->descs[r->page].size, usable) : usable;
+	if (zero && n > from)
+		memset((char *)node_page_addr(nd, r->page) + from, 0, ((size_t)want << SM_PAGE_SHIFT) - from);
 	nd->descs[r->page].size = n;
 	if (pa->harden)
 		large_canary_set(nd, r->page);

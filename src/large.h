@@ -81,9 +81,9 @@ bool large_recently_unmapped(const void *p) __hidden;
 
 /*
  * Hardened mode's canary (issue 13): SM_RUN_CANARY bytes of a fixed
- * pattern right after the size a page run was asked for, as far as its
- * last page has room, so that an overflow of 1 to 16 bytes is seen on
- * free.  large_canary_set writes it for the live run starting at @page of
+ * pattern right after the size a page run was asked for (large_alloc
+ * sizes a hardened run with room for it), so that an overflow of 1 to 16
+ * bytes is seen on free.  large_canary_set writes it for the live run starting at @page of
  * @n (after its size is recorded and any zeroing is done);
  * large_canary_check returns the offset past the object's end of the
  * first byte that differs, or SIZE_MAX when all are intact.  The caller
@@ -92,6 +92,16 @@ bool large_recently_unmapped(const void *p) __hidden;
 #define SM_RUN_CANARY 16
 void large_canary_set(const struct sm_node *n, uint32_t page) __hidden;
 size_t large_canary_check(const struct large_ref *r) __hidden;
+
+/*
+ * Hardened mode purges a freed page run of this many pages or more at
+ * once (large_free), its pages protected: a stale pointer into it faults,
+ * its next user reads zeros.  Smaller runs (the 32 to 128 KiB buffers a
+ * server allocates by the thousand) keep the purge delay: three system
+ * calls and the faults after them cost a run more than its use
+ * (docs/benchmarks.md, "Hardened mode: page runs, and the slot before").
+ */
+#define SM_HARDEN_PURGE_PAGES 32u
 
 /* Bytes usable at the allocation @r found (whole pages). */
 size_t large_usable(const struct large_ref *r) __hidden;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fastpath.h"
+#include "hardened.h"
 #include "large.h"
 #include "vg.h"
 
@@ -52,6 +53,10 @@ static void cache_free_nolock(struct kmem_cache *s, void *p, bool nested)
 				return;
 			}
 		}
+	}
+	if (harden_on(s)) {
+		hardened_free(s, p, true); /* checked, scrubbed, quarantined if it can be */
+		return;
 	}
 	vg_free(p);
 	if (!slab_put_objects(s, &p, 1, true))

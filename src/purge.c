@@ -49,8 +49,9 @@ void inst_maybe_purge(struct sm_instance *inst, uint64_t now)
 bool inst_reclaim(struct sm_instance *inst)
 {
 	deferred_drain_all(&inst->deferred);
+	/* Hardened mode's quarantine too: trim and out of memory empty it. */
+	size_t back = quarantine_drain(&inst->quarantine, NULL);
 	struct tcache *tc = tcache_mine(inst);
-	size_t back = 0;
 	sm_lock(&inst->lock);
 	if (tc)
 		tcache_release_all(tc);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fastpath.h"
+#include "hardened.h"
 #include "large.h"
 #include "registry.h"
 #include "vg.h"
@@ -110,6 +111,14 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	struct kmem_cache *s = obj_cache(p);
 	if (likely(s)) {
 		count_realloc(s->inst);
+		if (harden_on(s) && s->is_kmalloc) {
+			/* Freed (quarantined, scrubbed): a double free, not an overflow. */
+			if (unlikely(obj_maybe_free(s, p)) && kfree_reports_freed(s, p)) {
+				errno = EINVAL;
+				return NULL;
+			}
+			return hardened_krealloc(s, p, n, gfp);
+		}
 		size_t usable = s->is_kmalloc ? s->size : s->object_size;
 		if (keep_in_place(usable, n))
 			return p;
@@ -117,8 +126,14 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	}
 	if ((s = obj_cache_routed(p)) != NULL) {
 		size_t usable = s->object_size; /* a debug cache's slot is larger */
+		if (harden_on(s))
+			usable = harden_obj_size(s, p) == SIZE_MAX ? 0 : harden_obj_size(s, p);
 		if (keep_in_place(usable, n))
 			return p;
+		/* A debug cache's slab on a general node moves to any node: the
+		   one it is on may be abandoned (a fork child's, node_fork_child). */
+		if (!node_routed(node_of(p)))
+			return move_object(s->inst, p, usable, n, gfp);
 		return move_object_home(s->inst, node_of(p), p, usable, n, gfp);
 	}
 	if (unlikely(zero_holds(p)))

@@ -131,7 +131,8 @@ struct tcache *thread_attach(struct sm_instance *inst, enum helper_start start)
 		if (tc)
 			return tc;
 	}
-	if (sm_thread.state != TS_NORMAL || vg_active()) /* under Valgrind: no sheaves (vg.h) */
+	/* Under Valgrind (vg.h) and in hardened mode (hardened.h): no sheaves. */
+	if (sm_thread.state != TS_NORMAL || vg_active() || inst->pa.harden)
 		return NULL;
 	bool nested = sm_enter();
 	SM_BUG_ON(nested);
@@ -170,6 +171,12 @@ static int registry_add(struct sm_instance *inst, bool is_default)
 static int instance_init(struct sm_instance *inst, const struct sm_options *o, bool is_default)
 {
 	pthread_once(&exit_key_once, make_exit_key);
+#ifdef SM_FORCE_HARDEN
+	/* libslabmalloc-hardened.so: hardened mode always, whatever was asked. */
+	struct sm_options forced = *o;
+	forced.harden = true;
+	o = &forced;
+#endif
 	vg_init(env_valgrind()); /* the same answer for every instance; before its first object */
 	inst->opts = *o;
 	os_ops_complete(&inst->os, o->os);

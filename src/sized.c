@@ -6,6 +6,7 @@
  * check is in fastpath.h (kfree_inline_checked).
  */
 #include "fastpath.h"
+#include "harden.h"
 #include "large.h"
 #include "printk.h"
 #include "registry.h"
@@ -32,13 +33,33 @@ static bool small_size_ok(const struct kmem_cache *s, size_t usable, size_t size
 	       s == &s->inst->kmalloc_caches[kmalloc_aligned_index(size, align)];
 }
 
+/*
+ * Hardened mode (hardened.h): the same rule against the size @p was asked
+ * for (its record), the aligned case by the class the two would get
+ * without the pad.
+ */
+static bool hardened_size_ok(const struct kmem_cache *s, const void *p, size_t *usable, size_t size,
+			     size_t align)
+{
+	size_t asked = harden_obj_size(s, p);
+	if (asked == SIZE_MAX)
+		return true; /* a broken record: the free reports it */
+	*usable = asked;
+	if (size > asked)
+		return false;
+	return size >= sized_check_lo(asked) ||
+	       (align > 8 && kmalloc_aligned_index(size, align) == kmalloc_aligned_index(asked, align));
+}
+
 /* Whether @size suits the live page run or huge mapping @r of @usable bytes. */
 static bool large_size_ok(const struct large_ref *r, size_t usable, size_t size)
 {
 	if (r->huge) /* realloc keeps a huge mapping while it is over half used */
 		return size <= usable && size > usable / 2;
-	/* A page run's class is its page count (what malloc and realloc make). */
-	return ALIGN_UP(MAX(size, (size_t)1), SM_PAGE_SIZE) == usable; /* size 0: as 1 (kmalloc_zero) */
+	/* A page run's class is its page count (what malloc and realloc make;
+	   hardened, with room for the canary: large.c). */
+	size_t pad = r->node->inst->pa.harden ? SM_RUN_CANARY : 0;
+	return ALIGN_UP(MAX(size, (size_t)1) + pad, SM_PAGE_SIZE) == usable; /* size 0: as 1 (kmalloc_zero) */
 }
 
 /* Report a mismatch of @p, which is @desc ("a 64-byte object of cache kmalloc-64"). */
@@ -69,10 +90,13 @@ void __kfree_sized_miss(void *p, bool sized, size_t size, size_t align, enum siz
 	struct kmem_cache *s = obj_cache_any(p); /* routed and slab_debug objects too */
 	if (s) {
 		size_t usable = s->object_size; /* a kmalloc cache's: its class size */
-		bool bad_size = sized && !small_size_ok(s, usable, size, align);
+		bool bad_size = sized && (harden_on(s) && s->is_kmalloc
+						  ? !hardened_size_ok(s, p, &usable, size, align)
+						  : !small_size_ok(s, usable, size, align));
 		/* A class no aligned request of @align gets (kmalloc_aligned_index)
-		   cannot hold what was allocated so aligned, whatever the address. */
-		if (align > 8 && s->is_kmalloc && (s->size & (align - 1)))
+		   cannot hold what was allocated so aligned, whatever the address;
+		   hardened mode pads into larger classes, whose sizes say less. */
+		if (align > 8 && s->is_kmalloc && !harden_on(s) && (s->size & (align - 1)))
 			misaligned = true;
 		/* A free object: the double free is what free() reports. */
 		if ((bad_size || misaligned) && !obj_maybe_free(s, p)) {

@@ -54,6 +54,81 @@ static inline uintptr_t fp_decode(const struct kmem_cache *s, uintptr_t w, const
 	return link_decode(link_key_of(s), w, slot);
 }
 
+/*
+ * Hardened mode (CONFIG_SLAB_FREELIST_RANDOM's idea): the objects of the new
+ * slab @d go on its freelist in a random order, so the address of the next
+ * object is not the one after the last.  Fisher-Yates over the indices for
+ * up to SLAB_SHUFFLE_MAX objects; a larger slab gets a
+ * random stride prime to its count.  The slab is zeroed first unless it
+ * is fresh from the OS (hardened mode's objects are zero while free).
+ * The first slot goes out last: every other object has a slot of its own
+ * slab before it, so an underflow lands where hardened mode checks (the
+ * size record of the slot before, harden.c) rather than in whatever
+ * page precedes the slab.
+ */
+#define SLAB_SHUFFLE_MAX 512
+
+static uint64_t shuffle_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static unsigned gcd(unsigned a, unsigned b)
+{
+	while (b) {
+		unsigned t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static void slab_shuffle(struct kmem_cache *s, struct sm_node *n, struct slab *d, bool zeroed)
+{
+	char *base = slab_base(n, d);
+	unsigned nr = d->objects;
+	if (!zeroed && !s->ctor)
+		memset(base, 0, (size_t)nr * s->size);
+	static uint64_t counter;
+	uint64_t x = s->random ^ (uintptr_t)base ^
+		     (__atomic_add_fetch(&counter, 0x9e3779b97f4a7c15ull, __ATOMIC_RELAXED));
+	x |= 1;
+	uint16_t order[SLAB_SHUFFLE_MAX];
+	unsigned start = 0, stride = 1;
+	if (nr <= SLAB_SHUFFLE_MAX) {
+		/* Slots 1..nr-1 in random order, then slot 0. */
+		for (unsigned i = 0; i + 1 < nr; i++)
+			order[i] = (uint16_t)(i + 1);
+		order[nr - 1] = 0;
+		for (unsigned i = nr - 1; i-- > 1;) {
+			unsigned j = (unsigned)(shuffle_next(&x) % (i + 1));
+			uint16_t t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+	} else {
+		do
+			stride = 1 + (unsigned)(shuffle_next(&x) % (nr - 1));
+		while (gcd(stride, nr) != 1);
+		start = stride; /* start + (nr - 1) * stride == 0 (mod nr): slot 0 last */
+	}
+	/* Link from the last to the first, so the list starts at the first. */
+	uintptr_t next = 0;
+	for (unsigned k = nr; k-- > 0;) {
+		unsigned idx = nr <= SLAB_SHUFFLE_MAX ? order[k]
+						      : (unsigned)((start + (uint64_t)k * stride) % nr);
+		char *obj = base + (size_t)idx * s->size;
+		uintptr_t *slot = (uintptr_t *)(obj + s->fp_offset);
+		*slot = link_encode(link_key_of(s), next, slot);
+		next = (uintptr_t)obj;
+	}
+	d->freelist = next;
+	d->bump = d->objects; /* every object is on the freelist */
+}
+
 struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx, struct sm_node **np)
 {
 	uint32_t first;
@@ -93,6 +168,8 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 		for (unsigned i = 0; i < s->objects; i++)
 			s->ctor(base + (size_t)i * s->size);
 	}
+	if (unlikely(s->pa->harden) && !s->debug) /* harden_on */
+		slab_shuffle(s, n, d, zeroed);
 	cache_stat_inc(s, STAT_SLAB_ALLOC);
 	*np = n;
 	return d;

@@ -38,17 +38,22 @@ void __slab_free_remote(struct kmem_cache *s, struct tcache *tc, void *p) __hidd
 /*
  * No tcache in the thread's slot: the thread's first use of the instance
  * (attach it and go on normally), a deferred free to see to first
- * (SM_GEN_KICK), or the thread is exiting (no sheaves).  Busy clear.
+ * (SM_GEN_KICK), or the thread is exiting (no sheaves), or the instance
+ * is hardened (no sheaves: hardened_alloc gets the request's @size and
+ * @align, 0 for a cache's object).  Busy clear.
  */
-void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned flags) __hidden __noinline;
+void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned flags, size_t size,
+			     size_t align) __hidden __noinline;
 void __slab_free_no_tcache(struct kmem_cache *s, void *p) __hidden __noinline;
 /*
  * The misses of the default instance's kmalloc fast paths (fastpath.h):
  * everything those do not handle themselves goes through the general
  * path from here (setting up the default instance first when malloc is
- * the process's first call).  Busy as found.
+ * the process's first call).  Busy as found.  @size and @align: the
+ * request's (slab_alloc); @size first, where malloc has it already (in
+ * the first argument's register: passing it costs the hit path nothing).
  */
-void *__slab_alloc_default_miss(unsigned i, unsigned flags) __hidden __noinline;
+void *__slab_alloc_default_miss(size_t size, unsigned i, unsigned flags, size_t align) __hidden __noinline;
 /*
  * @p, a free object just taken from a sheaf or a slab to be handed out,
  * lost its free tag (obj_tag_intact): something wrote into it while it was
@@ -135,6 +140,14 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
  */
 void kfree_large(void *p) __hidden __noinline;
 struct sm_instance *__kfree_large(void *p, bool trylock) __hidden;
+
+/*
+ * Whether @p, an object of @s whose free word says "maybe free"
+ * (obj_maybe_free), is free: then "double free of P in cache C" is
+ * reported (a realloc of it would free it again).  Brackets itself with
+ * busy.  For the realloc paths that do not free @p through kfree.
+ */
+bool kfree_reports_freed(struct kmem_cache *s, const void *p) __hidden __noinline;
 
 /*
  * The end of every sheaf slow path: the delayed purge if due (still busy),

@@ -58,6 +58,8 @@ static void cache_stats_locked(struct kmem_cache *s, struct sm_cache_stats *st)
 	}
 	uint64_t allocs = READ_ONCE(s->stat[STAT_ALLOC_DIRECT]) + READ_ONCE(s->stat[STAT_ALLOC_EXITED]);
 	sheaf += thread_sheaf_objects(s, &allocs);
+	if (inst->pa.harden) /* freed, waiting in the quarantine: free, as in a sheaf */
+		sheaf += quarantine_count(&inst->quarantine, s);
 	uint64_t internal = READ_ONCE(s->stat[STAT_INTERNAL_ALLOC]) - READ_ONCE(s->stat[STAT_INTERNAL_FREE]);
 	st->internal_objects = internal < inuse ? (size_t)internal : inuse;
 	st->total_objects = st->slabs * s->objects;

@@ -24,17 +24,18 @@ LAYERS = [
     ("node", "node.h node.c"),
     ("page_alloc", "page_alloc.h page_alloc.c"),
     ("large", "large.h large.c runcache.h runcache.c zero.h zero.c"),
-    ("slab", "kmem_cache.h kmem_cache.c slab.h slab.c debug.h debug.c"),
+    ("slab", "kmem_cache.h kmem_cache.c slab.h slab.c debug.h debug.c harden.h harden.c"),
     ("sheaf", "sheaf.h sheaf.c barn.h barn.c"),
     ("deferred", "deferred.h deferred.c"),
+    ("quarantine", "quarantine.h quarantine.c"),
     ("instance", "instance.h"),
     ("tcache", "tcache.h tcache.c"),
     ("purge", "purge.h purge.c"),
     ("helper", "helper.h helper.c"),
     ("registry", "registry.h registry.c fork.h fork.c"),
-    ("paths", "slowpath.h fastpath.h"),
+    ("paths", "slowpath.h fastpath.h hardened.h"),
     ("entry", "alloc.c free.c sized.c realloc.c nolock.c cache_lifecycle.c report.h stats.c report.c default.c "
-              "bulk.c kernel_api.c node_api.c"),
+              "bulk.c kernel_api.c node_api.c hardened.c"),
     ("shim", "malloc.c new_delete.c"),
 ]
 LAYER_OF = {f: i for i, (_, files) in enumerate(LAYERS) for f in files.split()}

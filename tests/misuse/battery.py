@@ -38,6 +38,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 EXPECTED = os.path.join(HERE, "expected.txt")
+# Issue 13's targets: programs each mode must detect (--count fails below).
+TARGETS = {"default": 42, "hardened": 50}
 TIMEOUT = 20.0  # seconds per run: only turns a hang into an outcome
 
 # Every program, with the kind of misuse it is (the docs table groups by
@@ -114,6 +116,8 @@ DETECTING = {"report", "abort", "fault"}
 
 
 def detected(prog, outcome):
+    if "|" in outcome:  # recorded alternatives (record): each one detects
+        return all(detected(prog, o) for o in outcome.split("|"))
     kind = PROGRAMS[prog]
     if kind == "size":
         return outcome == "refused"
@@ -284,13 +288,25 @@ def record(bindir, build, progs, jobs, rounds):
     modes = SLAB_MODES + (["hardened_so"] if mode_env("hardened_so", build) else [])
     runs = [run_matrix(bindir, build, progs, modes, jobs) for _ in range(rounds)]
     unstable = []
+    alternatives = {}
     for p in progs:
         for m in SLAB_MODES:
             seen = [(r[p][m]["outcome"], report_regex(r[p][m]["report"])) for r in runs]
             if m == "hardened" and "hardened_so" in modes:
                 seen += [(r[p]["hardened_so"]["outcome"],
                           report_regex(r[p]["hardened_so"]["report"])) for r in runs]
-            if len(set(seen)) > 1:
+            if len(set(seen)) <= 1:
+                continue
+            # Hardened mode's random slot order may decide which check
+            # finds a misuse first: recorded as alternatives when every
+            # run detected it, each one matched by the ctest.
+            if all(detected(p, o) for o, _ in seen):
+                outs = sorted({o for o, _ in seen})
+                rxs = sorted({rx for o, rx in seen if o in ("report", "warned") and rx})
+                alternatives[(p, m)] = ("|".join(outs),
+                                        "|".join(f"({rx})" for rx in rxs) if len(rxs) > 1
+                                        else "".join(rxs))
+            else:
                 unstable.append((p, m, sorted(set(seen))))
     if unstable:
         print("battery: not recorded: these outcomes differ between runs"
@@ -303,12 +319,16 @@ def record(bindir, build, progs, jobs, rounds):
         f.write("# What each program of the heap-misuse battery does under each slabmalloc\n"
                 "# mode: written by `tests/misuse/battery.py --record` (docs/testing.md), read\n"
                 "# by the misuse.* ctests.  program<TAB>mode<TAB>outcome<TAB>regex of the\n"
-                "# first line on stderr (reports only; addresses match any address).\n")
+                "# first line on stderr (reports only; addresses match any address).\n"
+                "# a|b: alternatives, each a detection, that the runs of --record saw.\n")
         for p in sorted(progs):
             for m in SLAB_MODES:
                 r = results[p][m]
-                rx = report_regex(r["report"]) if r["outcome"] in ("report", "warned") else ""
-                f.write(f"{p}\t{m}\t{r['outcome']}" + (f"\t{rx}" if rx else "") + "\n")
+                outcome = r["outcome"]
+                rx = report_regex(r["report"]) if outcome in ("report", "warned") else ""
+                if (p, m) in alternatives:
+                    outcome, rx = alternatives[(p, m)]
+                f.write(f"{p}\t{m}\t{outcome}" + (f"\t{rx}" if rx else "") + "\n")
         for m in SLAB_MODES:
             n = sum(results[p][m]["detected"] for p in progs)
             f.write(f"# {m}: {n} of {len(progs)} detected\n")
@@ -339,7 +359,7 @@ def check(bindir, build, prog, mode):
         return 1
     outcome, rx = exp[key]
     r = run_one(bindir, prog, mode, build)
-    if r["outcome"] != outcome:
+    if r["outcome"] not in outcome.split("|"):
         return show_failure(prog, mode, r, f"expected {outcome}, got {r['outcome']}")
     if rx and not re.fullmatch(rx, r["report"]):
         return show_failure(prog, mode, r, f"report line does not match {rx!r}")
@@ -352,8 +372,12 @@ def count(bindir, build, progs, mode, jobs):
     want = sum(detected(p, exp[(p, mode)][0]) for p in progs if (p, mode) in exp)
     results = run_matrix(bindir, build, progs, [mode], jobs)
     got = sum(results[p][mode]["detected"] for p in progs)
-    print(f"{mode}: {got} of {len(progs)} detected (recorded: {want}; issue 13's target "
-          f"for default mode: 42, for hardened: 50)")
+    target = TARGETS.get(mode, 0)
+    print(f"{mode}: {got} of {len(progs)} detected (recorded: {want}; issue 13's target: "
+          f"{target or 'none'})")
+    if got < target:
+        print(f"  below the target of {target}")
+        return 1
     if got != want:
         for p in progs:
             r = results[p][mode]

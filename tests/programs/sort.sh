@@ -57,7 +57,7 @@ pid=$!
 exec 3<>fifo # read-write: never blocks; sort's open of the fifo returns
 found=
 for _ in $(seq 1 200); do
-	if grep -q 'libslabmalloc\.so' "/proc/$pid/maps" 2>/dev/null &&
+	if grep -q 'libslabmalloc[-a-z]*\.so' "/proc/$pid/maps" 2>/dev/null &&
 		[ "$(readlink "/proc/$pid/exe")" = "$(readlink -f "$(command -v sort)")" ]; then
 		found=1
 		break
