@@ -124,9 +124,12 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 	} else {
 		/* No sheaf to be had: one object straight from the slabs, if any;
 		   failing that, once more after giving back what is cached. */
+		int saved = errno;
 		p = kmem_cache_alloc_direct(s, &ctx);
 		if (!p && inst_reclaim(inst))
 			p = kmem_cache_alloc_direct(s, &ctx);
+		if (p)
+			errno = saved; /* a failed first try may have set it */
 	}
 	if (likely(turned)) {
 		barrier();
@@ -214,12 +217,15 @@ static __noinline void *kmalloc_large_slow(struct sm_instance *inst, size_t size
 	if (nested)
 		flags |= SLAB_ALLOC_TRYLOCK;
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(size, flags, node);
+	int saved = errno;
 	void *p = large_alloc(&inst->pa, size, align, &ctx);
-	/* Out of memory: give back what is cached and try once more. */
+	/* Out of memory: give back what is cached and try once more (a
+	   success leaves errno as it was: the first try set ENOMEM). */
 	if (!p && !nested && size <= SM_MAX_ALLOC && align <= SM_MAX_ALIGN && inst_reclaim(inst))
 		p = large_alloc(&inst->pa, size, align, &ctx);
 	sm_leave(nested);
 	if (p) {
+		errno = saved;
 		count_large(inst, size);
 		vg_alloc(p, sm_ksize(p), flags & SLAB_ALLOC_ZERO);
 	}

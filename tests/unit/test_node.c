@@ -809,6 +809,41 @@ static void test_os_errno(void)
 	sm_instance_destroy(inst);
 }
 
+/*
+ * A request that succeeds on the retry after inst_reclaim leaves errno as
+ * it was: the first try failed (ENOMEM) while the thread's run cache held
+ * the pages (signal_stress found it: a handler's successful malloc
+ * changed errno).
+ */
+static void test_retry_errno(void)
+{
+	struct test_errors e = { 0 };
+	struct fake_os f;
+	struct sm_os_ops ops = fake_ops(&f);
+	sm_instance_t *inst = small_instance(&e, &ops, MiB, 1);
+	CHECK(inst != NULL);
+	void *small = sm_kmalloc(inst, 16, 0); /* the thread's tcache, with its run cache */
+	CHECK(small != NULL);
+	void *runs[64];
+	unsigned nr = 0;
+	while (nr < 64 && (runs[nr] = sm_kmalloc(inst, RUN, 0)) != NULL)
+		nr++;
+	CHECK(nr >= 4 && nr < 64);
+	CHECK((char *)runs[1] == (char *)runs[0] + RUN); /* one after the other */
+	sm_kfree(runs[0]); /* into the run cache, not the node */
+	sm_kfree(runs[1]);
+	errno = 4321;
+	void *two = sm_kmalloc(inst, 2 * RUN, 0);
+	CHECK(two == runs[0]);
+	CHECK_EQ(errno, 4321);
+	sm_kfree(two);
+	for (unsigned i = 2; i < nr; i++)
+		sm_kfree(runs[i]);
+	sm_kfree(small);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
 int main(void)
 {
 	test_node_of(); /* first: no other node has ever existed in this process */
@@ -819,6 +854,7 @@ int main(void)
 	test_os_failures();
 	test_coalesce();
 	test_os_errno();
+	test_retry_errno();
 	printf("node: ok\n");
 	return 0;
 }
