@@ -105,6 +105,10 @@ typedef struct kmem_cache sm_cache_t;
  *             NULL in an OS of your own means there is none (realloc of a
  *             huge mapping that outgrows its reservation copies); with
  *             os NULL, the real one (mremap).
+ *  protect  - make the committed [p, p+size) inaccessible, its contents
+ *             kept: hardened mode's guard page after a page run.  commit
+ *             makes it accessible again.  0 or -1 (then no guard).  NULL:
+ *             the real one (mprotect to PROT_NONE).
  */
 struct sm_os_ops {
 	void *(*reserve)(size_t size, size_t align, void *arg);
@@ -123,6 +127,7 @@ struct sm_os_ops {
 	 */
 	int (*mbind)(void *p, size_t size, int numa_node, void *arg);
 	int (*numa_node)(void *arg);
+	int (*protect)(void *p, size_t size, void *arg);
 };
 
 /*

@@ -73,6 +73,43 @@ static uint32_t run_pages(const struct page_alloc *pa, size_t size)
 	return (uint32_t)(ALIGN_UP(span, SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
 }
 
+/*
+ * Hardened mode's guard page: the last page of a run, made inaccessible
+ * (os->protect) while the run is live, so that an overflow past the
+ * canary faults at once.  Not on routed nodes (their memory is the
+ * caller's or secret: the page stays plain slack there, RUN_GUARD_OFF),
+ * nor when the OS refuses (vm.max_map_count: each guard splits the node's
+ * mapping twice).  The run was sized with the page (large_alloc); sets
+ * h->guarded.  The caller owns the run.
+ */
+static void run_guard(struct sm_node *n, uint32_t first)
+{
+	struct slab *h = &n->descs[first];
+	if (node_routed(n) || n->backing == SM_BACKING_REGION) {
+		h->guarded = RUN_GUARD_OFF;
+		return;
+	}
+	void *g = node_page_addr(n, first + h->npages - 1);
+	h->guarded = n->os->protect(g, SM_PAGE_SIZE, n->os->arg) == 0 ? RUN_GUARD_ON : RUN_GUARD_OFF;
+}
+
+/*
+ * Make the guard page of the live run at @first accessible again, before
+ * the run is freed or resized: a free run must be accessible (or protected
+ * as a whole by a purge, which the node knows of).  False when the OS
+ * refuses: the caller then leaks the run rather than bin a page that
+ * faults.
+ */
+static bool run_unguard(struct sm_node *n, uint32_t first)
+{
+	struct slab *h = &n->descs[first];
+	void *g = node_page_addr(n, first + h->npages - 1);
+	if (n->os->commit(g, SM_PAGE_SIZE, n->os->arg) != 0)
+		return false;
+	h->guarded = RUN_GUARD_OFF;
+	return true;
+}
+
 void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 		  const struct slab_alloc_context *ctx)
 {
@@ -93,6 +130,8 @@ void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 	   none.  size <= huge_threshold <= SM_MAX_HUGE_THRESHOLD and align <=
 	   SM_RUN_MAX_ALIGN: both page counts fit in 32 bits. */
 	uint32_t npages = run_pages(pa, size);
+	bool guard = pa->harden && npages >= SM_HARDEN_BIG_RUN_PAGES;
+	npages += guard; /* a big hardened run: its guard page */
 	uint32_t align_pages = align > SM_PAGE_SIZE ? (uint32_t)(align >> SM_PAGE_SHIFT) : 1;
 	uint32_t first;
 	bool zeroed;
@@ -103,8 +142,11 @@ void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 	p = node_page_addr(n, first);
 	if ((ctx->alloc_flags & SLAB_ALLOC_ZERO) && !zeroed)
 		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT);
-	if (pa->harden)
+	if (pa->harden) {
 		large_canary_set(n, first);
+		if (guard)
+			run_guard(n, first);
+	}
 out:
 	if (!p)
 		errno = ENOMEM;
@@ -137,7 +179,14 @@ enum large_free_result large_free(struct page_alloc *pa, const struct large_ref 
 		   protected: a stale pointer faults, a reuse reads zeros.  A
 		   nested free leaves it to the next purge. */
 		bool now_purge = pa->harden && !trylock &&
-				 n->descs[r->page].npages >= SM_HARDEN_PURGE_PAGES;
+				 n->descs[r->page].npages >= SM_HARDEN_BIG_RUN_PAGES;
+		/* The guard page first, if the run is still live (a double
+		   free's guard was taken by the first free).  Two racing frees
+		   may both unguard: the loser is reported all the same. */
+		const struct slab *h = &n->descs[r->page];
+		if (unlikely(READ_ONCE(h->guarded) == RUN_GUARD_ON) && READ_ONCE(h->type) == PT_LARGE &&
+		    !run_unguard(n, r->page))
+			return LARGE_FREED; /* leaked: binned, its guard would fault */
 		switch (node_free_run(n, r->page, now_purge ? 0 : now, trylock)) {
 		case NODE_FREED:
 			if (now_purge)
@@ -179,7 +228,7 @@ static const uint8_t run_canary[SM_RUN_CANARY] = {
 static size_t canary_span(const struct sm_node *n, uint32_t page, uint8_t **start)
 {
 	const struct slab *h = &n->descs[page];
-	size_t size = h->size, end = (size_t)h->npages << SM_PAGE_SHIFT;
+	size_t size = h->size, end = (size_t)(h->npages - !!h->guarded) << SM_PAGE_SHIFT;
 	*start = (uint8_t *)node_page_addr(n, page) + size;
 	return size < end ? MIN(end - size, (size_t)SM_RUN_CANARY) : 0;
 }
@@ -209,7 +258,8 @@ size_t large_usable(const struct large_ref *r)
 {
 	if (r->huge)
 		return r->node->huge_size;
-	return (size_t)r->node->descs[r->page].npages << SM_PAGE_SHIFT;
+	const struct slab *h = &r->node->descs[r->page];
+	return (size_t)(h->npages - !!h->guarded) << SM_PAGE_SHIFT; /* not its guard page */
 }
 
 bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bool zero, bool trylock)
@@ -227,16 +277,28 @@ bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bo
 	if (n <= SM_KMALLOC_MAX_CACHE_SIZE || n > pa_huge_threshold(pa))
 		return false;
 	size_t usable = large_usable(r);
-	uint32_t want = run_pages(pa, n);
-	if (!node_resize_run(nd, r->page, want, pa_now(pa), trylock))
+	/* The guard page is accessible while the run changes
+	   (node_resize_run treats the run as plain pages); the resized run
+	   gets one at its new end if it is big. */
+	uint8_t had = nd->descs[r->page].guarded;
+	if (had == RUN_GUARD_ON && !run_unguard(nd, r->page))
 		return false;
+	uint32_t data_pages = run_pages(pa, n);
+	bool guard = pa->harden && data_pages >= SM_HARDEN_BIG_RUN_PAGES;
+	if (!node_resize_run(nd, r->page, data_pages + guard, pa_now(pa), trylock)) {
+		if (had == RUN_GUARD_ON)
+			run_guard(nd, r->page);
+		return false;
+	}
 	/* Hardened: from the size asked for, the old canary's bytes included. */
 	size_t from = pa->harden ? MIN((size_t)nd->descs[r->page].size, usable) : usable;
 	if (zero && n > from)
-		memset((char *)node_page_addr(nd, r->page) + from, 0, ((size_t)want << SM_PAGE_SHIFT) - from);
+		memset((char *)node_page_addr(nd, r->page) + from, 0, ((size_t)data_pages << SM_PAGE_SHIFT) - from);
 	nd->descs[r->page].size = n;
 	if (pa->harden)
 		large_canary_set(nd, r->page);
+	if (guard)
+		run_guard(nd, r->page); /* else guarded stays 0 (node_mark_large) */
 	return true;
 }
 

@@ -94,14 +94,18 @@ void large_canary_set(const struct sm_node *n, uint32_t page) __hidden;
 size_t large_canary_check(const struct large_ref *r) __hidden;
 
 /*
- * Hardened mode purges a freed page run of this many pages or more at
- * once (large_free), its pages protected: a stale pointer into it faults,
- * its next user reads zeros.  Smaller runs (the 32 to 128 KiB buffers a
- * server allocates by the thousand) keep the purge delay: three system
- * calls and the faults after them cost a run more than its use
- * (docs/benchmarks.md, "Hardened mode: page runs, and the slot before").
+ * Hardened mode's big runs: this many pages or more for the bytes asked
+ * for and the canary.  A big run gets a guard page after it while live
+ * (large.c, run_guard), and is purged at once when freed (large_free), its
+ * pages protected: a stale pointer into it faults, its next user reads
+ * zeros.  Smaller runs (the 32 to 128 KiB buffers a server allocates by
+ * the thousand) have the canary only and keep the purge delay: the system
+ * calls (mprotect and madvise, which take the process's mapping lock
+ * against every other thread's page faults) and the faults after them
+ * cost such a run more than its use (docs/benchmarks.md, "Hardened mode:
+ * page runs, and the slot before").
  */
-#define SM_HARDEN_PURGE_PAGES 32u
+#define SM_HARDEN_BIG_RUN_PAGES 32u
 
 /* Bytes usable at the allocation @r found (whole pages). */
 size_t large_usable(const struct large_ref *r) __hidden;

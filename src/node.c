@@ -536,6 +536,7 @@ void node_mark_large(struct sm_node *n, uint32_t first, uint32_t npages)
 	h->type = PT_LARGE;
 	h->head = first;
 	h->npages = npages;
+	h->guarded = 0;
 	if (npages > 1) {
 		struct slab *t = &n->descs[first + npages - 1];
 		t->cache = NULL;

@@ -80,6 +80,16 @@ out:
 	return p;
 }
 
+/* A guard page (hardened mode): errno kept, as for every primitive a free may call. */
+static int linux_protect(void *p, size_t size, void *arg)
+{
+	(void)arg;
+	int saved = errno;
+	int r = mprotect(p, size, PROT_NONE);
+	errno = saved;
+	return r;
+}
+
 static int linux_commit(void *p, size_t size, void *arg)
 {
 	(void)arg;
@@ -177,6 +187,7 @@ const struct sm_os_ops sm_os_linux = {
 	.remap = linux_remap,
 	.mbind = linux_mbind,
 	.numa_node = linux_numa_node,
+	.protect = linux_protect,
 };
 
 void os_ops_complete(struct sm_os_ops *dst, const struct sm_os_ops *src)
@@ -189,6 +200,7 @@ void os_ops_complete(struct sm_os_ops *dst, const struct sm_os_ops *src)
 	if (!dst->now_ns) dst->now_ns = linux_now_ns;
 	if (!dst->mbind) dst->mbind = linux_mbind;
 	if (!dst->numa_node) dst->numa_node = linux_numa_node;
+	if (!dst->protect) dst->protect = linux_protect;
 }
 
 void os_ops_inherit(struct sm_os_ops *dst, const struct sm_os_ops *own, const struct sm_os_ops *base)

@@ -47,6 +47,8 @@ static inline bool page_type_slab(uint8_t t)
 	return t == PT_SLAB || t == PT_SLAB_ROUTED;
 }
 
+enum { RUN_GUARD_NONE, RUN_GUARD_ON, RUN_GUARD_OFF }; /* struct slab's guarded */
+
 struct slab {
 	struct kmem_cache *cache;   /* PT_SLAB: owning cache (every page) */
 	uint32_t head;              /* first page of the run (every page of a
@@ -69,7 +71,14 @@ struct slab {
 	uint32_t inuse;             /* PT_SLAB: objects handed out */
 	uint32_t bump;              /* PT_SLAB: objects [bump, objects) untouched */
 	uint16_t objects;           /* PT_SLAB: objects in the slab */
-	uint8_t on_list;            /* PT_SLAB: 0 none, 1 partial, 2 empty */
+	union {
+		uint8_t on_list;    /* PT_SLAB: 0 none, 1 partial, 2 empty */
+		uint8_t guarded;    /* PT_LARGE: 0, or its last page is kept
+		                       for a guard page (hardened mode,
+		                       large.c): RUN_GUARD_ON protected,
+		                       RUN_GUARD_OFF accessible; 0 from
+		                       node_mark_large on */
+	};
 	union {
 		uintptr_t freelist; /* PT_SLAB: encoded first free object */
 		size_t size;        /* PT_LARGE: bytes asked for */

@@ -88,6 +88,11 @@ static void test_overflows(sm_instance_t *inst)
 	snprintf(want, sizeof(want), "free of %p: object of cache kmalloc-32 overflowed: size record "
 		 "at the end of its 32-byte slot overwritten", (void *)p);
 	expect_report(before, want);
+	/* Repaired and freed: left broken, its record would be reported by
+	   the free of the object after it (harden_obj_check_before). */
+	p[29] ^= 1;
+	sm_kfree(p);
+	CHECK_EQ(errs.count, before + 1);
 
 	/* Intact objects free silently, every size up to the largest class. */
 	before = errs.count;
@@ -279,9 +284,24 @@ static void test_underflow(sm_instance_t *inst)
 	CHECK_EQ(errs.count, before);
 }
 
+/* Whether a write to @p kills a child process with SIGSEGV. */
+static bool write_faults(volatile char *p)
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		*p = 1;
+		_exit(0);
+	}
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid);
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV;
+}
+
 /*
- * Page runs: a page-sized request gets a page more for its canary, and a
- * run of SM_HARDEN_PURGE_PAGES or more is purged and protected when freed.
+ * Page runs: a page-sized request gets a page more for its canary; a run of
+ * SM_HARDEN_BIG_RUN_PAGES or more one more for a guard page, which realloc
+ * moves to the new end, and it is purged and protected when freed.
  */
 static void test_runs(sm_instance_t *inst)
 {
@@ -299,20 +319,37 @@ static void test_runs(sm_instance_t *inst)
 	sm_kfree(p);
 	CHECK_EQ(errs.count, before + 1);
 
-	size_t big = (size_t)SM_HARDEN_PURGE_PAGES << SM_PAGE_SHIFT;
+	/* A big run's guard page: right after the page that holds the canary. */
+	size_t n = (size_t)SM_HARDEN_BIG_RUN_PAGES << SM_PAGE_SHIFT;
+	p = sm_kmalloc(inst, n, 0);
+	CHECK(p);
+	CHECK(!write_faults(p + n + 4095)); /* the canary's page: slack */
+	CHECK(write_faults(p + n + 4096));
+	memset(p, 0x3c, n);
+	/* Grown (in place or moved): the guard follows the end. */
+	p = sm_krealloc(p, 3 * n, 0);
+	CHECK(p);
+	CHECK_EQ(sm_ksize(p), 3 * n);
+	for (size_t i = 0; i < n; i += 256)
+		CHECK_EQ(p[i], 0x3c);
+	size_t end = ALIGN_UP(3 * n + 16, 4096);
+	CHECK(!write_faults(p + end - 1));
+	CHECK(write_faults(p + end));
+	/* Shrunk below a big run: the canary alone, the run usable to its end. */
+	p = sm_krealloc(p, 40000, 0);
+	CHECK(p);
+	CHECK_EQ(sm_ksize(p), 40000);
+	end = ALIGN_UP(40000 + 16, 4096);
+	CHECK(!write_faults(p + end - 1));
+	sm_kfree(p);
+	CHECK_EQ(errs.count, before + 1);
+
+	size_t big = (size_t)SM_HARDEN_BIG_RUN_PAGES << SM_PAGE_SHIFT;
 	p = sm_kmalloc(inst, big, 0);
 	CHECK(p);
 	memset(p, 0x5a, big);
 	sm_kfree(p);
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		p[100] = 1; /* a write after free: must fault */
-		_exit(0);
-	}
-	int st;
-	CHECK(waitpid(pid, &st, 0) == pid);
-	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	CHECK(write_faults(p + 100)); /* a write after free */
 	/* The next run there reads zeros, not the old bytes. */
 	char *q = sm_kmalloc(inst, big, 0);
 	CHECK(q);
