@@ -93,6 +93,8 @@ void __kfree_sized_miss(void *p, bool sized, size_t size, size_t align, enum siz
 		bool bad_size = sized && (harden_on(s) && s->is_kmalloc
 						  ? !hardened_size_ok(s, p, &usable, size, align)
 						  : !small_size_ok(s, usable, size, align));
+		if (!sized && harden_on(s) && s->is_kmalloc && harden_obj_size(s, p) != SIZE_MAX)
+			usable = harden_obj_size(s, p); /* hardened: its size is what was asked for */
 		/* A class no aligned request of @align gets (kmalloc_aligned_index)
 		   cannot hold what was allocated so aligned, whatever the address;
 		   hardened mode pads into larger classes, whose sizes say less. */
