@@ -1,7 +1,8 @@
 /*
  * test_slab_debug.c - slab_debug (SM_CACHE_DEBUG_*, sm_options.debug):
  * one test per kind of finding (red zone left and right, poison, padding,
- * object already free, a corrupted freelist found by sm_cache_validate),
+ * object already free, a corrupted freelist found by sm_cache_validate, a
+ * slab consistency check),
  * each asserting the report's exact lines (bug kind, cache, offset, first
  * bytes, the dump, "allocated by"/"freed by" naming this file's own
  * functions) and the outcome (reported and left alone, or the abort);
@@ -497,8 +498,36 @@ static void t_report_unlocked(void)
 	sm_instance_destroy(inst);
 }
 
+/*
+ * F: a free of a slot its slab never handed out (beyond the slab's bump:
+ * a pointer made up from a live one), found by the slab's consistency
+ * check; without F, by the slot's own checks (its red zone was never
+ * armed), so F's line is what tells them apart.
+ */
+static void t_consistency(void)
+{
+	struct reports r;
+	sm_instance_t *inst = new_instance(&r, 0, NULL);
+	sm_cache_t *s = new_cache(inst, "t64", 64, 0, FZPU);
+	unsigned char *p = dbg_alloc(s), *q = dbg_alloc(s);
+	CHECK(p && q && q > p);
+	unsigned char *never = q + 4 * (q - p); /* slots are handed out upwards */
+	dbg_free(s, never);
+	CHECK_EQ(r.count, 1);
+	char a[32], want[256];
+	expect_line(r.msg[0], 0, "slabmalloc: BUG t64: Slab check failed");
+	sprintf(want, "object %s (64 bytes): not an object handed out by its slab", ptr(never, a));
+	expect_line(r.msg[0], 1, want);
+	CHECK_EQ(sm_cache_validate(s), 0); /* left alone: the slab is as it was */
+	dbg_free(s, p);
+	dbg_free(s, q);
+	CHECK_EQ(r.count, 1);
+	sm_instance_destroy(inst);
+}
+
 int main(void)
 {
+	t_consistency();
 	t_redzone_right();
 	t_redzone_left();
 	t_poison();
