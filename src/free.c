@@ -261,8 +261,10 @@ static bool kfree_to_runcache(void *p, struct sm_instance **instp)
 		return false;
 	struct sm_instance *inst = n->inst;
 	struct tcache *tc = tcache_peek(inst);
-	if (!tc || !inst->opts.purge_delay_ms || inst->pa.harden) /* delay 0: nothing is kept */
-		return false; /* hardened: a freed run is purged at once (large_free) */
+	/* Delay 0: nothing is kept; hardened: a freed run goes to its node
+	   (large_free purges a big one at once). */
+	if (!tc || !inst->opts.purge_delay_ms || inst->pa.harden)
+		return false;
 	struct large_ref r;
 	if (!large_lookup(p, &r) || r.huge || node_routed(r.node))
 		return false; /* a routed node's run goes home at once */
@@ -422,25 +424,28 @@ void sm_cache_free(sm_cache_t *s, void *p)
 		cache_free_miss(s, p);
 }
 
-/* Whether @p, an object of @s whose free word says "free", is free (then reported). */
-static __noinline bool ksize_of_free(struct kmem_cache *s, const void *p)
+/*
+ * Whether @p, an object of @s whose free word says "free", is free: then
+ * @fmt (with @p and the cache's name) is reported.  Brackets itself with busy.
+ */
+static bool freed_reported(struct kmem_cache *s, const void *p, const char *fmt)
 {
 	bool nested = sm_enter();
 	int r = obj_is_free(s, p, nested);
 	sm_leave(nested);
 	if (r > 0)
-		sm_report(cache_err(s), "ksize of %p: a free object of cache %s", p, s->name);
+		sm_report(cache_err(s), fmt, p, s->name);
 	return r > 0;
+}
+
+static __noinline bool ksize_of_free(struct kmem_cache *s, const void *p)
+{
+	return freed_reported(s, p, "ksize of %p: a free object of cache %s");
 }
 
 bool kfree_reports_freed(struct kmem_cache *s, const void *p)
 {
-	bool nested = sm_enter();
-	int r = obj_is_free(s, p, nested);
-	sm_leave(nested);
-	if (r > 0)
-		sm_report(cache_err(s), "double free of %p in cache %s", p, s->name);
-	return r > 0;
+	return freed_reported(s, p, "double free of %p in cache %s");
 }
 
 size_t sm_ksize(const void *p)
@@ -451,10 +456,8 @@ size_t sm_ksize(const void *p)
 	if (likely(s)) {
 		if (unlikely(obj_maybe_free(s, p)) && ksize_of_free(s, p))
 			return 0;
-		if (harden_on(s)) { /* what was asked for; 0 if its record is broken */
-			size_t n = harden_obj_size(s, p);
-			return n == SIZE_MAX ? 0 : n;
-		}
+		if (harden_on(s))
+			return harden_obj_usable(s, p);
 		return s->object_size; /* a kmalloc cache's: its class size */
 	}
 	struct large_ref r;

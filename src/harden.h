@@ -50,6 +50,13 @@ void harden_obj_arm(struct kmem_cache *s, void *p, size_t size) __hidden;
  */
 size_t harden_obj_size(const struct kmem_cache *s, const void *p) __hidden;
 
+/* The usable size of @p (malloc_usable_size, realloc): what was asked for, 0 if its record is broken. */
+static inline size_t harden_obj_usable(const struct kmem_cache *s, const void *p)
+{
+	size_t n = harden_obj_size(s, p);
+	return n == SIZE_MAX ? 0 : n;
+}
+
 /*
  * Whether the canary (and record) of @p are intact.  If not, reports
  * "free of P: N-byte object of cache C overflowed: canary overwritten at

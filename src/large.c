@@ -73,6 +73,18 @@ static uint32_t run_pages(const struct page_alloc *pa, size_t size)
 	return (uint32_t)(ALIGN_UP(span, SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
 }
 
+/* The bytes of the run @h heads that the program may use: its pages but a guard page. */
+static size_t run_bytes(const struct slab *h)
+{
+	return (size_t)(h->npages - !!h->guarded) << SM_PAGE_SHIFT;
+}
+
+/* Whether a hardened run of @data_pages (run_pages) gets a guard page after it. */
+static bool run_wants_guard(const struct page_alloc *pa, uint32_t data_pages)
+{
+	return pa->harden && data_pages >= SM_HARDEN_BIG_RUN_PAGES;
+}
+
 /*
  * Hardened mode's guard page: the last page of a run, made inaccessible
  * (os->protect) while the run is live, so that an overflow past the
@@ -129,9 +141,9 @@ void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 	/* Size 0 gets here with an alignment above the page: one page, never
 	   none.  size <= huge_threshold <= SM_MAX_HUGE_THRESHOLD and align <=
 	   SM_RUN_MAX_ALIGN: both page counts fit in 32 bits. */
-	uint32_t npages = run_pages(pa, size);
-	bool guard = pa->harden && npages >= SM_HARDEN_BIG_RUN_PAGES;
-	npages += guard; /* a big hardened run: its guard page */
+	uint32_t data_pages = run_pages(pa, size);
+	bool guard = run_wants_guard(pa, data_pages);
+	uint32_t npages = data_pages + guard;
 	uint32_t align_pages = align > SM_PAGE_SIZE ? (uint32_t)(align >> SM_PAGE_SHIFT) : 1;
 	uint32_t first;
 	bool zeroed;
@@ -141,7 +153,7 @@ void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 	n->descs[first].size = size;
 	p = node_page_addr(n, first);
 	if ((ctx->alloc_flags & SLAB_ALLOC_ZERO) && !zeroed)
-		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT);
+		memset(p, 0, (size_t)data_pages << SM_PAGE_SHIFT);
 	if (pa->harden) {
 		large_canary_set(n, first);
 		if (guard)
@@ -228,7 +240,7 @@ static const uint8_t run_canary[SM_RUN_CANARY] = {
 static size_t canary_span(const struct sm_node *n, uint32_t page, uint8_t **start)
 {
 	const struct slab *h = &n->descs[page];
-	size_t size = h->size, end = (size_t)(h->npages - !!h->guarded) << SM_PAGE_SHIFT;
+	size_t size = h->size, end = run_bytes(h);
 	*start = (uint8_t *)node_page_addr(n, page) + size;
 	return size < end ? MIN(end - size, (size_t)SM_RUN_CANARY) : 0;
 }
@@ -258,8 +270,7 @@ size_t large_usable(const struct large_ref *r)
 {
 	if (r->huge)
 		return r->node->huge_size;
-	const struct slab *h = &r->node->descs[r->page];
-	return (size_t)(h->npages - !!h->guarded) << SM_PAGE_SHIFT; /* not its guard page */
+	return run_bytes(&r->node->descs[r->page]);
 }
 
 bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bool zero, bool trylock)
@@ -284,7 +295,7 @@ bool large_resize(struct page_alloc *pa, const struct large_ref *r, size_t n, bo
 	if (had == RUN_GUARD_ON && !run_unguard(nd, r->page))
 		return false;
 	uint32_t data_pages = run_pages(pa, n);
-	bool guard = pa->harden && data_pages >= SM_HARDEN_BIG_RUN_PAGES;
+	bool guard = run_wants_guard(pa, data_pages);
 	if (!node_resize_run(nd, r->page, data_pages + guard, pa_now(pa), trylock)) {
 		if (had == RUN_GUARD_ON)
 			run_guard(nd, r->page);

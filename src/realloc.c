@@ -127,7 +127,7 @@ void *sm_krealloc(void *p, size_t n, unsigned gfp)
 	if ((s = obj_cache_routed(p)) != NULL) {
 		size_t usable = s->object_size; /* a debug cache's slot is larger */
 		if (harden_on(s))
-			usable = harden_obj_size(s, p) == SIZE_MAX ? 0 : harden_obj_size(s, p);
+			usable = harden_obj_usable(s, p);
 		if (keep_in_place(usable, n))
 			return p;
 		/* A debug cache's slab on a general node moves to any node: the

@@ -34,17 +34,12 @@ static bool small_size_ok(const struct kmem_cache *s, size_t usable, size_t size
 }
 
 /*
- * Hardened mode (hardened.h): the same rule against the size @p was asked
- * for (its record), the aligned case by the class the two would get
- * without the pad.
+ * Hardened mode (hardened.h): the same rule against the size the object
+ * was asked for (@asked, its record), the aligned case by the class the
+ * two would get without the pad.
  */
-static bool hardened_size_ok(const struct kmem_cache *s, const void *p, size_t *usable, size_t size,
-			     size_t align)
+static bool hardened_size_ok(size_t asked, size_t size, size_t align)
 {
-	size_t asked = harden_obj_size(s, p);
-	if (asked == SIZE_MAX)
-		return true; /* a broken record: the free reports it */
-	*usable = asked;
 	if (size > asked)
 		return false;
 	return size >= sized_check_lo(asked) ||
@@ -90,11 +85,17 @@ void __kfree_sized_miss(void *p, bool sized, size_t size, size_t align, enum siz
 	struct kmem_cache *s = obj_cache_any(p); /* routed and slab_debug objects too */
 	if (s) {
 		size_t usable = s->object_size; /* a kmalloc cache's: its class size */
-		bool bad_size = sized && (harden_on(s) && s->is_kmalloc
-						  ? !hardened_size_ok(s, p, &usable, size, align)
-						  : !small_size_ok(s, usable, size, align));
-		if (!sized && harden_on(s) && s->is_kmalloc && harden_obj_size(s, p) != SIZE_MAX)
-			usable = harden_obj_size(s, p); /* hardened: its size is what was asked for */
+		bool bad_size;
+		if (harden_on(s) && s->is_kmalloc) {
+			/* Its size is what was asked for; a broken record is
+			   the free's to report. */
+			size_t asked = harden_obj_size(s, p);
+			if (asked != SIZE_MAX)
+				usable = asked;
+			bad_size = sized && asked != SIZE_MAX && !hardened_size_ok(asked, size, align);
+		} else {
+			bad_size = sized && !small_size_ok(s, usable, size, align);
+		}
 		/* A class no aligned request of @align gets (kmalloc_aligned_index)
 		   cannot hold what was allocated so aligned, whatever the address;
 		   hardened mode pads into larger classes, whose sizes say less. */
