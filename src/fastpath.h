@@ -217,17 +217,17 @@ large:
 }
 
 /*
- * free()'s owner test: slab_owned_here(@d).  slab_owned_here hides its
- * boolean from the compiler (so that the loaded owner never stands in for
- * the thread's address on the push's chain), which costs a setcc and a
- * test; hiding the token that is compared instead does the same, and
- * leaves a compare and a branch.
+ * free()'s owner test: slab_owned_here() of a slab's first page
+ * descriptor @head, with the thread's token read from its block
+ * (sm_thread_state.self, one %fs-relative load) rather than made from the
+ * thread pointer.  A loaded value equal to it tells the compiler nothing
+ * about the block's address, so the owner cannot stand in for that
+ * address on the push's chain, which is what slab_owned_here has to hide
+ * its result for (a setcc and a test more).
  */
-static __always_inline bool kfree_owned_here(const struct slab *d)
+static __always_inline bool kfree_owned_here(struct sm_thread_state *t, const struct slab *head)
 {
-	uintptr_t me = sm_thread_token();
-	OPTIMIZER_HIDE_VAR(me);
-	return READ_ONCE(slab_head_desc(d)->owner) == me;
+	return READ_ONCE(head->owner) == t->self;
 }
 
 /*
@@ -238,8 +238,7 @@ static __always_inline bool kfree_owned_here(const struct slab *d)
  * written, when @v has no room (capacity 0: no sheaf).  Busy and kick
  * were found clear by the caller.
  */
-static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_view *v, void *p,
-				       uintptr_t key)
+static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_view *v, void *p, uintptr_t key)
 {
 	t->busy = 1;
 	barrier();
@@ -279,7 +278,6 @@ static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_v
 static __always_inline void kfree_inline_checked(void *p, bool sized, size_t size, size_t align,
 						 enum sized_free who)
 {
-	struct sm_thread_state *t = &sm_thread;
 	uintptr_t a = (uintptr_t)p;
 	uintptr_t bias = desc_bias(p);
 	if (unlikely(!bias))
@@ -290,11 +288,17 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 	unsigned fc = READ_ONCE(d->fclass);
 	if (unlikely(!fc))
 		goto miss; /* not a default kmalloc slab */
-	const struct fast_class *c = &sm_fast_class[fc];
-	uintptr_t off = (a & (SM_PAGE_SIZE - 1)) + ((uintptr_t)d->page_off << SM_PAGE_SHIFT);
-	uint64_t idx = ((uint64_t)off * c->reciprocal) >> 32;
-	if (unlikely(idx * c->size != off || idx >= c->objects))
-		goto miss; /* interior pointer */
+	/* fclass * 32 indexes both sm_fast_class and kmalloc_pcs: one shift,
+	   kept in a register (the compiler would otherwise redo it). */
+	size_t fc32 = (size_t)fc * sizeof(struct fast_class);
+	OPTIMIZER_HIDE_VAR(fc32);
+	const struct fast_class *c = (const struct fast_class *)((const char *)sm_fast_class + fc32);
+	/* @p's offset in its slab: below 2^32, as fast_class_divides needs. */
+	unsigned page_off = d->page_off;
+	const struct slab *head = d - page_off; /* slab_head_desc: d is dead after it */
+	uint32_t off = (uint32_t)(a & (SM_PAGE_SIZE - 1)) + ((uint32_t)page_off << SM_PAGE_SHIFT);
+	if (unlikely((uint64_t)off * c->divides >= c->divides || off >= c->limit))
+		goto miss; /* interior pointer, or past the slab's last object */
 	/* A sized free (constants fold this away for free()): the size given
 	   in the object's range, the pointer aligned as claimed and its class
 	   one an aligned request of that alignment gets (kmalloc_aligned_index:
@@ -306,12 +310,13 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 	/* Read only once @p is known to start an object (so it is aligned). */
 	if (unlikely(((*(const uintptr_t *)p ^ c->free_key) >> SM_FREE_TAG_SHIFT) == 0))
 		goto miss; /* free already, it seems: confirmed on the general path */
+	struct sm_thread_state *t = &sm_thread; /* here: a register held from the top spills */
 	if (unlikely(t->busy | t->kick))
 		goto miss;
-	if (unlikely(!kfree_owned_here(d)))
+	if (unlikely(!kfree_owned_here(t, head)))
 		goto remote;
-	struct sheaf_view *v = &t->kmalloc_pcs[fc].spare;
-	OPTIMIZER_HIDE_VAR(v);
+	_Static_assert(sizeof(struct pcs) == sizeof(struct fast_class), "fc32 indexes both");
+	struct sheaf_view *v = (struct sheaf_view *)((uintptr_t)&t->kmalloc_pcs[0].spare + fc32);
 	if (unlikely(!kfree_push(t, v, p, c->free_key)))
 		goto miss;
 	return;
@@ -319,10 +324,10 @@ remote: {
 	/* Another thread's slab, checked as above: the same push onto the
 	   TLS remote view of the class; no room (or no sheaf) goes to
 	   __kfree_remote, which trades it through the tcache. */
-	struct sheaf_view *r = &t->kmalloc_remote[fc];
-	OPTIMIZER_HIDE_VAR(r);
+	_Static_assert(2 * sizeof(struct sheaf_view) == sizeof(struct fast_class), "fc32 / 2");
+	struct sheaf_view *r = (struct sheaf_view *)((uintptr_t)&t->kmalloc_remote[0] + fc32 / 2);
 	if (unlikely(!kfree_push(t, r, p, c->free_key)))
-		__kfree_remote(p, fc);
+		__kfree_remote(p, (unsigned)(fc32 / sizeof(struct fast_class)));
 	return;
 }
 miss:

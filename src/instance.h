@@ -91,8 +91,9 @@ struct sm_instance {
  */
 struct fast_class {
 	uint32_t size;                  /* s->size */
-	uint32_t objects;               /* s->objects */
-	uint64_t reciprocal;            /* s->reciprocal */
+	uint32_t limit;                 /* s->objects * s->size: the first
+	                                   offset in a slab past its objects */
+	uint64_t divides;               /* fast_class_divides(s->size) */
 	uint64_t free_key;              /* s->free_key */
 	uint64_t sized_slack;           /* a size given to free_sized or sized
 	                                   delete passes the fast path when
@@ -100,6 +101,21 @@ struct fast_class {
 	                                   (sized_check_lo: realloc's rule) */
 } __attribute__((aligned(32)));         /* an index is one shift */
 extern struct fast_class sm_fast_class[SM_NR_KMALLOC + 1] __hidden;
+
+/*
+ * The divisibility constant of @size for free()'s interior-pointer check:
+ * an offset @off below 2^32 is a multiple of @size exactly when
+ * (uint64_t)(off * M) < M, with M = ceil(2^64 / size) (Lemire, Kaser and
+ * Kurz, "Faster remainder by direct computation", 2019: 32-bit numerator
+ * and divisor, 64-bit constant).  One multiply and one compare, where the
+ * quotient and its product back were two multiplies, a shift and a
+ * compare.  UINT64_MAX / size + 1 is that ceiling for every size, powers
+ * of two included (16 gives 2^60).  unit.kmalloc checks it against %.
+ */
+static inline uint64_t fast_class_divides(uint32_t size)
+{
+	return UINT64_MAX / size + 1;
+}
 
 /*
  * The smallest size a sized free (free_sized, sized delete) may give for
@@ -136,8 +152,9 @@ static inline void inst_cache_register(struct sm_instance *inst, struct kmem_cac
 	s->fclass = inst->is_default && s->is_kmalloc ? (uint8_t)(id + 1) : 0;
 	if (s->fclass) {
 		SM_BUG_ON(s->fp_offset != 0); /* the fast paths write the free word at 0 */
-		sm_fast_class[s->fclass] = (struct fast_class){ .size = s->size, .objects = s->objects,
-			.reciprocal = s->reciprocal, .free_key = s->free_key,
+		sm_fast_class[s->fclass] = (struct fast_class){ .size = s->size,
+			.limit = (uint32_t)s->objects * s->size, .divides = fast_class_divides(s->size),
+			.free_key = s->free_key,
 			.sized_slack = s->size - sized_check_lo(s->size) };
 	}
 	s->sheaf_cache = &inst->kmalloc_caches[kmalloc_index(sheaf_bytes(s->sheaf_capacity))];

@@ -29,6 +29,7 @@ struct tcache *tcache_create(struct sm_instance *inst)
 	tc->npages = npages;
 	tc->node_id = (int8_t)pa_local_node(&inst->pa);
 	tc->busy = &sm_thread.busy;
+	sm_thread.self = sm_thread_token();
 	/* The default instance's kmalloc sheaves are the TLS block's, all none
 	   (zero) since the thread's last tcache_destroy, if any. */
 	tc->kpcs = inst->is_default ? &sm_thread.kmalloc_pcs[1] : tc->pcs;

@@ -79,6 +79,11 @@ struct sm_thread_state {
 	uint8_t state;                  /* TS_* */
 	uint32_t lock_id;               /* this thread in the locks it holds
 	                                   (lock.h); 0 until its first lock */
+	uintptr_t self;                 /* sm_thread_token(), stored when the
+	                                   thread makes its first tcache (0
+	                                   before: every view has capacity 0
+	                                   then, so free()'s owner test, which
+	                                   reads it, cannot push anything) */
 	/*
 	 * The default instance's kmalloc sheaves, by class + 1 (entry 0 is
 	 * never used: a descriptor's fclass 0 means "not a default kmalloc

@@ -13,7 +13,7 @@
  *   - the test hook: set on one instance, it is never called for another's
  *     paths, and goes with its instance;
  *   - sm_fast_class: the default instance's table, which no other
- *     instance writes or indexes;
+ *     instance writes or indexes, and its divisibility constants;
  *   - the ring of recently unmapped huge mappings: an address in it that
  *     another instance now uses is freed there, not reported;
  *   - reports: misuse of one instance's objects reaches its handler only;
@@ -324,6 +324,28 @@ static void test_fast_class(void)
 		CHECK_EQ(def->kmalloc_caches[i].fclass, i + 1);
 		CHECK_EQ(sm_fast_class[i + 1].size, def->kmalloc_caches[i].size);
 		CHECK_EQ(sm_fast_class[i + 1].free_key, def->kmalloc_caches[i].free_key);
+		CHECK_EQ(sm_fast_class[i + 1].limit,
+			 def->kmalloc_caches[i].objects * def->kmalloc_caches[i].size);
+	}
+	/* free()'s interior-pointer check (fastpath.h) against %: every offset
+	   of a slab and a little past it, for every class (a stride of 1
+	   under valgrind and TSan only up to 64 KiB). */
+	for (unsigned i = 1; i <= SM_NR_KMALLOC; i++) {
+		const struct fast_class *c = &sm_fast_class[i];
+		uint32_t end = c->limit + c->size;
+		if (vg && end > 65536)
+			end = 65536;
+		unsigned bad = 0;
+		for (uint32_t off = 0; off < end; off++)
+			bad += ((uint64_t)off * c->divides < c->divides) != (off % c->size == 0);
+		CHECK_EQ(bad, 0);
+	}
+	/* And at the edges of the 32-bit range it is exact for. */
+	for (uint32_t size = 16; size <= (1u << 15); size += 8) {
+		uint64_t m = fast_class_divides(size);
+		uint32_t top = UINT32_MAX - UINT32_MAX % size;
+		CHECK(((uint64_t)top * m < m) && !((uint64_t)(top - 1) * m < m));
+		CHECK(!((uint64_t)(size - 1) * m < m) && ((uint64_t)size * m < m));
 	}
 
 	struct test_errors e = { 0 };
