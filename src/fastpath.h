@@ -257,6 +257,75 @@ static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_v
 }
 
 /*
+ * Whether @p starts an object of a default kmalloc slab, checked as free()
+ * checks it before anything is written (the descriptor map, the page's
+ * fclass, the interior check against the class's divisibility constant
+ * and limit): then *@c is the class's sm_fast_class entry, *@fc32 its
+ * fclass * 32 (which also indexes kmalloc_pcs) and *@head the slab's
+ * first page descriptor.  Nothing else of the object is known: it may be
+ * free (its free word says so) or, being another thread's, busy there.
+ */
+static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_class **c, size_t *fc32,
+					     const struct slab **head)
+{
+	uintptr_t a = (uintptr_t)p;
+	uintptr_t bias = desc_bias(p);
+	if (unlikely(!bias))
+		return false; /* foreign, huge or beyond the map */
+	const struct slab *d = desc_at(bias, p);
+	/* fclass is written last when a slab is made and cleared first when
+	   it is taken apart (slab.c): non-zero, the page is a live slab's. */
+	unsigned fc = READ_ONCE(d->fclass);
+	if (unlikely(!fc))
+		return false; /* not a default kmalloc slab */
+	/* fclass * 32 indexes both sm_fast_class and kmalloc_pcs: one shift,
+	   kept in a register (the compiler would otherwise redo it). */
+	size_t f = (size_t)fc * sizeof(struct fast_class);
+	OPTIMIZER_HIDE_VAR(f);
+	const struct fast_class *fcl = (const struct fast_class *)((const char *)sm_fast_class + f);
+	/* @p's offset in its slab: below 2^32, as fast_class_divides needs. */
+	unsigned page_off = d->page_off;
+	uint32_t off = (uint32_t)(a & (SM_PAGE_SIZE - 1)) + ((uint32_t)page_off << SM_PAGE_SHIFT);
+	if (unlikely((uint64_t)off * fcl->divides >= fcl->divides || off >= fcl->limit))
+		return false; /* interior pointer, or past the slab's last object */
+	*c = fcl;
+	*fc32 = f;
+	*head = d - page_off; /* slab_head_desc: d is dead after it */
+	return true;
+}
+
+/*
+ * The second half of free()'s path: @p passed kmalloc_obj_fast (giving
+ * @c, @fc32 and @head) and its free word does not say "free".  Pushed
+ * onto this thread's spare, or onto its remote view of the class when the
+ * slab is another thread's (then __kfree_remote when that is full); busy
+ * or kick set, or no room, returns false, nothing written, and the caller
+ * takes the general path.
+ */
+static __always_inline bool kfree_checked_push(void *p, const struct fast_class *c, size_t fc32,
+					       const struct slab *head)
+{
+	struct sm_thread_state *t = &sm_thread; /* here: a register held from the top spills */
+	if (unlikely(t->busy | t->kick))
+		return false;
+	if (unlikely(!kfree_owned_here(t, head)))
+		goto remote;
+	_Static_assert(sizeof(struct pcs) == sizeof(struct fast_class), "fc32 indexes both");
+	struct sheaf_view *v = (struct sheaf_view *)((uintptr_t)&t->kmalloc_pcs[0].spare + fc32);
+	return kfree_push(t, v, p, c->free_key);
+remote: {
+	/* Another thread's slab, checked as above: the same push onto the
+	   TLS remote view of the class; no room (or no sheaf) goes to
+	   __kfree_remote, which trades it through the tcache. */
+	_Static_assert(2 * sizeof(struct sheaf_view) == sizeof(struct fast_class), "fc32 / 2");
+	struct sheaf_view *r = (struct sheaf_view *)((uintptr_t)&t->kmalloc_remote[0] + fc32 / 2);
+	if (unlikely(!kfree_push(t, r, p, c->free_key)))
+		__kfree_remote(p, (unsigned)(fc32 / sizeof(struct fast_class)));
+	return true;
+}
+}
+
+/*
  * free() and sm_kfree(): any pointer.  An object of a default kmalloc
  * cache is pushed onto this thread's spare in three dependent loads: the
  * descriptor map, the page's descriptor (fclass, page_off), the view in
@@ -279,26 +348,11 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 						 enum sized_free who)
 {
 	uintptr_t a = (uintptr_t)p;
-	uintptr_t bias = desc_bias(p);
-	if (unlikely(!bias))
-		goto miss; /* foreign, huge or beyond the map */
-	const struct slab *d = desc_at(bias, p);
-	/* fclass is written last when a slab is made and cleared first when
-	   it is taken apart (slab.c): non-zero, the page is a live slab's. */
-	unsigned fc = READ_ONCE(d->fclass);
-	if (unlikely(!fc))
-		goto miss; /* not a default kmalloc slab */
-	/* fclass * 32 indexes both sm_fast_class and kmalloc_pcs: one shift,
-	   kept in a register (the compiler would otherwise redo it). */
-	size_t fc32 = (size_t)fc * sizeof(struct fast_class);
-	OPTIMIZER_HIDE_VAR(fc32);
-	const struct fast_class *c = (const struct fast_class *)((const char *)sm_fast_class + fc32);
-	/* @p's offset in its slab: below 2^32, as fast_class_divides needs. */
-	unsigned page_off = d->page_off;
-	const struct slab *head = d - page_off; /* slab_head_desc: d is dead after it */
-	uint32_t off = (uint32_t)(a & (SM_PAGE_SIZE - 1)) + ((uint32_t)page_off << SM_PAGE_SHIFT);
-	if (unlikely((uint64_t)off * c->divides >= c->divides || off >= c->limit))
-		goto miss; /* interior pointer, or past the slab's last object */
+	const struct fast_class *c;
+	const struct slab *head;
+	size_t fc32;
+	if (unlikely(!kmalloc_obj_fast(p, &c, &fc32, &head)))
+		goto miss;
 	/* A sized free (constants fold this away for free()): the size given
 	   in the object's range, the pointer aligned as claimed and its class
 	   one an aligned request of that alignment gets (kmalloc_aligned_index:
@@ -310,26 +364,8 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 	/* Read only once @p is known to start an object (so it is aligned). */
 	if (unlikely(((*(const uintptr_t *)p ^ c->free_key) >> SM_FREE_TAG_SHIFT) == 0))
 		goto miss; /* free already, it seems: confirmed on the general path */
-	struct sm_thread_state *t = &sm_thread; /* here: a register held from the top spills */
-	if (unlikely(t->busy | t->kick))
-		goto miss;
-	if (unlikely(!kfree_owned_here(t, head)))
-		goto remote;
-	_Static_assert(sizeof(struct pcs) == sizeof(struct fast_class), "fc32 indexes both");
-	struct sheaf_view *v = (struct sheaf_view *)((uintptr_t)&t->kmalloc_pcs[0].spare + fc32);
-	if (unlikely(!kfree_push(t, v, p, c->free_key)))
-		goto miss;
-	return;
-remote: {
-	/* Another thread's slab, checked as above: the same push onto the
-	   TLS remote view of the class; no room (or no sheaf) goes to
-	   __kfree_remote, which trades it through the tcache. */
-	_Static_assert(2 * sizeof(struct sheaf_view) == sizeof(struct fast_class), "fc32 / 2");
-	struct sheaf_view *r = (struct sheaf_view *)((uintptr_t)&t->kmalloc_remote[0] + fc32 / 2);
-	if (unlikely(!kfree_push(t, r, p, c->free_key)))
-		__kfree_remote(p, (unsigned)(fc32 / sizeof(struct fast_class)));
-	return;
-}
+	if (likely(kfree_checked_push(p, c, fc32, head)))
+		return;
 miss:
 	if (!sized && !align)
 		__kfree_miss(p);

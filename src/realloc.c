@@ -90,8 +90,52 @@ static __noinline void *realloc_zero(void *p, size_t n, unsigned gfp)
 	return q;
 }
 
+/*
+ * realloc's commonest case, a growing or shrinking buffer of the default
+ * instance: @p a live-looking object of a default kmalloc slab (free()'s
+ * checks: kmalloc_obj_fast, and its free word not saying "free"), @n a
+ * size malloc takes, no flags, and this thread's tcache there (so the
+ * instance is set up and not hardened: a hardened instance's threads have
+ * none).  Kept in place, or moved through malloc's and free()'s own
+ * paths: no lookup of the cache.  True with *@out the result (NULL:
+ * out of memory, errno ENOMEM, @p left as it was).  Anything else returns
+ * false, and sm_krealloc's general path, which checks and reports
+ * everything, takes the request.
+ */
+static __always_inline bool krealloc_default(void *p, size_t n, unsigned gfp, void **out)
+{
+	const struct fast_class *c;
+	const struct slab *head;
+	size_t fc32;
+	if (unlikely(gfp || n - 1 >= SM_MAX_ALLOC || !kmalloc_obj_fast(p, &c, &fc32, &head)))
+		return false;
+	if (unlikely(((*(const uintptr_t *)p ^ c->free_key) >> SM_FREE_TAG_SHIFT) == 0))
+		return false; /* free already, it seems */
+	struct tcache *tc = tcache_peek(&sm_default_inst);
+	if (unlikely(!tc))
+		return false;
+	WRITE_ONCE(tc->reallocs, tc->reallocs + 1); /* count_realloc */
+	size_t usable = c->size;
+	if (keep_in_place(usable, n)) {
+		*out = p;
+		return true;
+	}
+	void *q = kmalloc_inline(&sm_default_inst, n, 0, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
+	*out = q;
+	if (unlikely(!q))
+		return true; /* errno is ENOMEM; @p stays as it was */
+	memcpy(q, p, MIN(usable, n));
+	/* @p was checked above, and malloc's path does not touch it. */
+	if (unlikely(!kfree_checked_push(p, c, fc32, head)))
+		__kfree_miss(p);
+	return true;
+}
+
 void *sm_krealloc(void *p, size_t n, unsigned gfp)
 {
+	void *out;
+	if (krealloc_default(p, n, gfp, &out))
+		return out;
 	if (!p) {
 		struct sm_instance *inst = sm_default_instance();
 		if (!inst) {
