@@ -1,6 +1,7 @@
 /*
- * pair_time.c - the time of one malloc + free pair, and of a burst of 32
- * mallocs then 32 frees, for sizes given on the command line.  libc only:
+ * pair_time.c - the time of one malloc + free pair, of a burst of 32
+ * mallocs then 32 frees, and of the pair with one byte written into the
+ * object, for sizes given on the command line.  libc only:
  * the allocator is chosen with LD_PRELOAD (bench/fastpath runs it under
  * each one).
  *
@@ -10,7 +11,8 @@
  * under load where a mean is not.  One block of the size stays allocated
  * throughout, as in bench/callgrind.
  *
- * Usage: pair_time [ROUNDS] SIZE...   prints "SIZE pair NS burst NS" lines.
+ * Usage: pair_time [-n ROUNDS] SIZE...   prints "SIZE pair NS burst NS
+ * written NS" lines.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,24 @@ static double pair_round(size_t size)
 	double t0 = now_ns();
 	for (int i = 0; i < PAIRS; i++) {
 		void *p = malloc(size);
+		use(p);
+		free(p);
+	}
+	return (now_ns() - t0) / PAIRS;
+}
+
+/*
+ * The pair again, with the program's own first store into the object: one
+ * byte at its start, as code that sets a flag or a small field does.  An
+ * allocator that reads the object's first word in free (slabmalloc's
+ * double-free check) must not make that read wait for this store.
+ */
+static double written_round(size_t size)
+{
+	double t0 = now_ns();
+	for (int i = 0; i < PAIRS; i++) {
+		char *p = malloc(size);
+		*(volatile char *)p = 1;
 		use(p);
 		free(p);
 	}
@@ -73,7 +93,7 @@ int main(int argc, char **argv)
 		size_t size = strtoul(argv[a], NULL, 0);
 		void *keep = malloc(size);
 		use(keep);
-		double pair = 1e30, burst = 1e30;
+		double pair = 1e30, burst = 1e30, written = 1e30;
 		for (int r = 0; r < rounds; r++) {
 			double t = pair_round(size);
 			if (t < pair)
@@ -81,8 +101,11 @@ int main(int argc, char **argv)
 			t = burst_round(size);
 			if (t < burst)
 				burst = t;
+			t = written_round(size);
+			if (t < written)
+				written = t;
 		}
-		printf("%zu pair %.2f burst %.2f\n", size, pair, burst);
+		printf("%zu pair %.2f burst %.2f written %.2f\n", size, pair, burst, written);
 		free(keep);
 	}
 	return 0;

@@ -362,7 +362,7 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 	if (align > 1 && unlikely((a | c->size) & (align - 1)))
 		goto miss;
 	/* Read only once @p is known to start an object (so it is aligned). */
-	if (unlikely(((*(const uintptr_t *)p ^ c->free_key) >> SM_FREE_TAG_SHIFT) == 0))
+	if (unlikely(obj_free_tag(p, 0) == c->free_tag))
 		goto miss; /* free already, it seems: confirmed on the general path */
 	if (likely(kfree_checked_push(p, c, fc32, head)))
 		return;

@@ -95,10 +95,12 @@ struct fast_class {
 	                                   offset in a slab past its objects */
 	uint64_t divides;               /* fast_class_divides(s->size) */
 	uint64_t free_key;              /* s->free_key */
-	uint64_t sized_slack;           /* a size given to free_sized or sized
+	uint32_t sized_slack;           /* a size given to free_sized or sized
 	                                   delete passes the fast path when
 	                                   size - sized_slack <= size <= size
 	                                   (sized_check_lo: realloc's rule) */
+	uint16_t free_tag;              /* free_key >> SM_FREE_TAG_SHIFT, what
+	                                   obj_free_tag reads from a free object */
 } __attribute__((aligned(32)));         /* an index is one shift */
 extern struct fast_class sm_fast_class[SM_NR_KMALLOC + 1] __hidden;
 
@@ -155,7 +157,8 @@ static inline void inst_cache_register(struct sm_instance *inst, struct kmem_cac
 		sm_fast_class[s->fclass] = (struct fast_class){ .size = s->size,
 			.limit = (uint32_t)s->objects * s->size, .divides = fast_class_divides(s->size),
 			.free_key = s->free_key,
-			.sized_slack = s->size - sized_check_lo(s->size) };
+			.sized_slack = s->size - sized_check_lo(s->size),
+			.free_tag = (uint16_t)(s->free_key >> SM_FREE_TAG_SHIFT) };
 	}
 	s->sheaf_cache = &inst->kmalloc_caches[kmalloc_index(sheaf_bytes(s->sheaf_capacity))];
 	inst->cache_by_id[id] = s;

@@ -109,7 +109,7 @@ static __always_inline bool krealloc_default(void *p, size_t n, unsigned gfp, vo
 	size_t fc32;
 	if (unlikely(gfp || n - 1 >= SM_MAX_ALLOC || !kmalloc_obj_fast(p, &c, &fc32, &head)))
 		return false;
-	if (unlikely(((*(const uintptr_t *)p ^ c->free_key) >> SM_FREE_TAG_SHIFT) == 0))
+	if (unlikely(obj_free_tag(p, 0) == c->free_tag))
 		return false; /* free already, it seems */
 	struct tcache *tc = tcache_peek(&sm_default_inst);
 	if (unlikely(!tc))
