@@ -238,7 +238,8 @@ static __always_inline bool kfree_owned_here(struct sm_thread_state *t, const st
  * written, when @v has no room (capacity 0: no sheaf).  Busy and kick
  * were found clear by the caller.
  */
-static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_view *v, void *p, uintptr_t key)
+static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_view *v, void *p,
+				       uintptr_t key)
 {
 	t->busy = 1;
 	barrier();

@@ -112,7 +112,7 @@ extern struct fast_class sm_fast_class[SM_NR_KMALLOC + 1] __hidden;
  * and divisor, 64-bit constant).  One multiply and one compare, where the
  * quotient and its product back were two multiplies, a shift and a
  * compare.  UINT64_MAX / size + 1 is that ceiling for every size, powers
- * of two included (16 gives 2^60).  unit.kmalloc checks it against %.
+ * of two included (16 gives 2^60).  unit.shared checks it against %.
  */
 static inline uint64_t fast_class_divides(uint32_t size)
 {
