@@ -55,8 +55,9 @@
  *   no_start_in_handler_stress
  *                  the consequence: for 3 s the main thread creates and joins
  *                  threads (glibc holds its stack-cache lock in there) under a
- *                  timer signal every 30 us whose handler defers a free and
- *                  then allocates; a watchdog turns a hang into a failure.
+ *                  timer signal 30 us after each handler returns, whose
+ *                  handler defers a free and then allocates; a watchdog turns
+ *                  a hang into a failure.
  *   stats_line     runs this program with SLABMALLOC_STATS=1 (stderr through
  *                  a pipe) and checks the "slabmalloc: nolock:" line at exit:
  *                  exact counts with and without the helper, and no such
@@ -990,6 +991,16 @@ static int t_no_start_in_handler(void)
 
 static volatile unsigned long stress_progress, stress_signals, stress_deferred;
 static volatile int stress_done;
+/*
+ * The timer is one-shot and the handler arms it again as it returns: the
+ * next signal comes 30 us after the handler, not 30 us after the last
+ * signal.  With a periodic timer a handler slower than the period (its
+ * mmap and munmap of 300 MiB take longer than 30 us on some machines)
+ * lets the main thread never run between signals, and the watchdog took
+ * that livelock for a deadlock.
+ */
+static timer_t stress_timer;
+static const struct itimerspec stress_next = { { 0, 0 }, { 0, 30000 } };
 
 static void defer_handler(int sig)
 {
@@ -1012,6 +1023,8 @@ static void defer_handler(int sig)
 	}
 	free(malloc(64));
 	in_handler = 0;
+	if (!stress_done)
+		timer_settime(stress_timer, 0, &stress_next, NULL); /* async-signal-safe */
 	errno = saved;
 }
 
@@ -1063,10 +1076,8 @@ static int t_no_start_in_handler_stress(void)
 	sev.sigev_notify = SIGEV_THREAD_ID;
 	sev.sigev_signo = SIGALRM;
 	sev._sigev_un._tid = gettid();
-	timer_t tm;
-	CHECK(timer_create(CLOCK_MONOTONIC, &sev, &tm) == 0);
-	struct itimerspec its = { { 0, 30000 }, { 0, 30000 } };
-	CHECK(timer_settime(tm, 0, &its, NULL) == 0);
+	CHECK(timer_create(CLOCK_MONOTONIC, &sev, &stress_timer) == 0);
+	CHECK(timer_settime(stress_timer, 0, &stress_next, NULL) == 0);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	unsigned long threads = 0;
@@ -1081,9 +1092,9 @@ static int t_no_start_in_handler_stress(void)
 		if (t1.tv_sec - t0.tv_sec >= 3)
 			break;
 	}
-	CHECK(timer_delete(tm) == 0);
 	CHECK(pthread_sigmask(SIG_BLOCK, &block, NULL) == 0);
 	stress_done = 1;
+	CHECK(timer_delete(stress_timer) == 0);
 	pthread_join(wd, NULL);
 	struct sm_stats st = stats();
 	printf("no_start_in_handler_stress: %lu threads created and joined under %lu signals; %lu "
