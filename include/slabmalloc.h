@@ -153,6 +153,12 @@ struct sm_options {
 	                              objects, up to this many bytes of objects
 	                              (default 256 KiB; 0: the two counts alone).
 	                              Barns idle for a purge interval are drained */
+	size_t barn_grow_bytes;    /* a barn that turned full sheaves away and
+	                              then ran dry doubles its limits, while they
+	                              stay within this many bytes of objects
+	                              (default 4 MiB; below barn_bytes: no
+	                              growth); halved again by a purge interval
+	                              that used at most half */
 	unsigned slab_max_empty;   /* empty slabs a cache keeps per node before
 	                              handing the extra ones back at once */
 	size_t huge_threshold;     /* requests above this get their own mapping
@@ -654,6 +660,11 @@ struct sm_cache_stats {
 	                              (live ones and those cached in sheaves) */
 	uint64_t allocs;           /* objects handed out since creation */
 	uint64_t frees;            /* objects given back (allocs - active_objects) */
+	/* Added with barn growth (docs/architecture.md, node_barn). */
+	uint64_t barn_grows;       /* times a barn's limits doubled */
+	uint64_t barn_shrinks;     /* times a purge halved them */
+	unsigned barn_max_full;    /* the largest full-sheaf limit of the
+	                              cache's barns now */
 };
 
 struct sm_stats {

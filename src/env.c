@@ -122,6 +122,8 @@ static const struct opt table[ENV_NR_OPTS] = {
 	OPT("BARN_MAX_EMPTY", K_UINT, opts.barn_max_empty, 0, 1024, "0 to 1024 sheaves"),
 	OPT("BARN_BYTES", K_SIZE, opts.barn_bytes, 0, (size_t)1 << 30,
 	    "a size from 0 to 1G (units k, M, G)"),
+	OPT("BARN_GROW_BYTES", K_SIZE, opts.barn_grow_bytes, 0, (size_t)1 << 30,
+	    "a size from 0 to 1G (units k, M, G)"),
 	OPT("SLAB_MAX_EMPTY", K_UINT, opts.slab_max_empty, 0, 1u << 20, "0 to 1048576 slabs"),
 	OPT("HUGE_THRESHOLD", K_SIZE, opts.huge_threshold, SM_KMALLOC_MAX_CACHE_SIZE,
 	    SM_MAX_HUGE_THRESHOLD, "a size from 32k to 512G (units k, M, G)"),
@@ -474,10 +476,10 @@ void env_print(const struct sm_env *env)
 		  stats_word[env->stats % 3], env->stats_file[0] ? env->stats_file : "(stderr)",
 		  env->stats_interval, env->report_only ? "report" : "abort");
 	sm_printk("slabmalloc: options: purge_delay_ms=%u node_size=%zu max_nodes=%u sheaf_capacity=%u barn_max_full=%u "
-		  "barn_max_empty=%u barn_bytes=%zu slab_max_empty=%u huge_threshold=%zu "
+		  "barn_max_empty=%u barn_bytes=%zu barn_grow_bytes=%zu slab_max_empty=%u huge_threshold=%zu "
 		  "helper_thread=%s helper_idle_ms=%u harden=%s\n", o->purge_delay_ms,
 		  o->node_size, o->max_nodes, o->sheaf_capacity, o->barn_max_full, o->barn_max_empty,
-		  o->barn_bytes, o->slab_max_empty, o->huge_threshold, o->helper_thread ? "yes" : "no",
+		  o->barn_bytes, o->barn_grow_bytes, o->slab_max_empty, o->huge_threshold, o->helper_thread ? "yes" : "no",
 		  o->helper_idle_ms, o->harden ? "yes" : "no");
 	if (o->debug)
 		sm_printk("slabmalloc: options: debug=%s%s%s%s%s%s%s\n",

@@ -144,6 +144,17 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 	unsigned by_bytes = (unsigned)MIN((size_t)1024, opts->barn_bytes / sheaf_bytes);
 	s->barn_max_full = MAX(opts->barn_max_full, by_bytes);
 	s->barn_max_empty = MAX(opts->barn_max_empty, by_bytes);
+	/* ... and a barn may double them while its full sheaves stay within
+	   1024 sheaves and barn_grow_bytes of objects, a budget that falls in
+	   proportion to the object size above 512 bytes: a large object's
+	   round trip through its slab costs little next to what the program
+	   does with it, and its barn holds many pages (barn.h, growth). */
+	size_t grow_bytes = slot <= 512 ? opts->barn_grow_bytes : opts->barn_grow_bytes / slot * 512;
+	s->barn_grow_max = 0;
+	while (s->barn_max_full && s->barn_grow_max < 10 &&
+	       (s->barn_max_full << (s->barn_grow_max + 1)) <= 1024 &&
+	       ((size_t)s->barn_max_full << (s->barn_grow_max + 1)) * sheaf_bytes <= grow_bytes)
+		s->barn_grow_max++;
 	s->random = splitmix64((uintptr_t)s ^ pa_now(pa) ^ ((uint64_t)slot << 48)) | 1;
 	/* The free tag: both bytes non-ASCII (strings never match it), never
 	   0xffff (small negative numbers): real data rarely holds it.  The

@@ -36,12 +36,28 @@ struct sm_instance;
  */
 struct node_barn {
 	sm_lock_t lock;                 /* guards the lists and counts below */
-	unsigned nr_full, nr_empty;     /* nr_full <= s->barn_max_full, nr_empty <= s->barn_max_empty */
+	unsigned nr_full, nr_empty;     /* nr_full <= barn_max(s->barn_max_full, shift),
+	                                   nr_empty <= barn_max(s->barn_max_empty, shift),
+	                                   but for the moment a purge halves them */
+	unsigned shift;                 /* the limits are doubled this many times,
+	                                   0..s->barn_grow_max (growth, barn.c) */
+	unsigned peak_full;             /* the most nr_full has been since the
+	                                   last purge looked */
+	unsigned overflowed;            /* atomic, changed without the lock:
+	                                   full sheaves turned away since the
+	                                   barn was last found dry */
 	unsigned long ops;              /* sheaves taken or given since creation */
 	unsigned long ops_at_purge;     /* ops at the last purge: unchanged = idle */
 	struct list_head full;          /* sheaves with size == capacity */
 	struct list_head empty;         /* sheaves with size == 0 */
 };
+
+/* A barn's limit of @base sheaves (the cache's) after @shift doublings. */
+static inline unsigned barn_max(unsigned base, unsigned shift)
+{
+	/* base <= 1024 and shift <= 10 (kmem_cache.c): no overflow. */
+	return base << shift < 1024 ? base << shift : 1024;
+}
 
 /*
  * Partial slabs are kept in SM_PARTIAL_BUCKETS lists by occupancy: a slab
@@ -78,6 +94,7 @@ struct kmem_cache_node {
 
 enum cache_stat {
 	STAT_BARN_GET, STAT_BARN_PUT, STAT_REFILL, STAT_FLUSH,
+	STAT_BARN_GROW, STAT_BARN_SHRINK,
 	STAT_SLAB_ALLOC, STAT_SLAB_FREE,
 	/* Objects handed out past the sheaves (nolock, a node asked for, no
 	   tcache), and those exiting threads' tcaches had counted (tcache.h,
@@ -106,7 +123,9 @@ struct kmem_cache {
 	unsigned id;                    /* index into every thread's pcs[] */
 	unsigned sheaf_capacity;
 	unsigned barn_max_full;         /* from the options and the barn byte budget */
-	unsigned barn_max_empty;
+	unsigned barn_max_empty;        /* (a barn starts with these limits) */
+	unsigned barn_grow_max;         /* doublings of them a barn may make
+	                                   within opts.barn_grow_bytes (barn.c) */
 	struct sm_instance *inst;       /* owner (opaque below the instance layer) */
 	unsigned inst_slot;             /* copies of inst->slot and inst->gen */
 	uint64_t inst_gen;

@@ -16,6 +16,7 @@ void sm_options_init(struct sm_options *o)
 		.barn_max_full = 8,
 		.barn_max_empty = 8,
 		.barn_bytes = (size_t)256 << 10,
+		.barn_grow_bytes = (size_t)4 << 20,
 		.slab_max_empty = 2,
 		.huge_threshold = SM_DEFAULT_HUGE_THRESHOLD,
 		.helper_thread = true,
@@ -29,7 +30,7 @@ bool options_valid(const struct sm_options *o)
 	       o->max_nodes >= 1 && o->max_nodes <= SM_MAX_NODES &&
 	       o->sheaf_capacity <= SM_MAX_SHEAF_CAPACITY &&
 	       o->barn_max_full <= 1024 && o->barn_max_empty <= 1024 &&
-	       o->barn_bytes <= ((size_t)1 << 30) &&
+	       o->barn_bytes <= ((size_t)1 << 30) && o->barn_grow_bytes <= ((size_t)1 << 30) &&
 	       o->huge_threshold >= SM_KMALLOC_MAX_CACHE_SIZE &&
 	       o->huge_threshold <= SM_MAX_HUGE_THRESHOLD &&
 	       o->helper_idle_ms <= 3600000 &&

@@ -243,11 +243,13 @@ static void json_report(struct sm_instance *inst, struct out *o, bool final)
 		outf(o, ",\"object_size\":%zu,\"objects_per_slab\":%u,\"pages_per_slab\":%u,"
 			"\"active_objects\":%zu,\"total_objects\":%zu,\"slabs\":%zu,\"sheaf_objects\":%zu,"
 			"\"internal_objects\":%zu,\"peak_objects\":%zu,\"allocs\":%llu,\"frees\":%llu,"
-			"\"slabs_allocated\":%llu,\"refills\":%llu}",
+			"\"slabs_allocated\":%llu,\"refills\":%llu,\"barn_grows\":%llu,\"barn_shrinks\":%llu,\"barn_max_full\":%u}",
 		     st.object_size, st.objects_per_slab, st.pages_per_slab, st.active_objects,
 		     st.total_objects, st.slabs, st.sheaf_objects, st.internal_objects, st.peak_objects,
 		     (unsigned long long)st.allocs, (unsigned long long)st.frees,
-		     (unsigned long long)st.slabs_allocated, (unsigned long long)st.refills);
+		     (unsigned long long)st.slabs_allocated, (unsigned long long)st.refills,
+		     (unsigned long long)st.barn_grows, (unsigned long long)st.barn_shrinks,
+		     st.barn_max_full);
 	}
 	out_lit(o, "]}\n");
 	out_flush(o);

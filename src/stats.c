@@ -73,6 +73,12 @@ static void cache_stats_locked(struct kmem_cache *s, struct sm_cache_stats *st)
 	st->flushes = READ_ONCE(s->stat[STAT_FLUSH]);
 	st->slabs_allocated = READ_ONCE(s->stat[STAT_SLAB_ALLOC]);
 	st->slabs_freed = READ_ONCE(s->stat[STAT_SLAB_FREE]);
+	st->barn_grows = READ_ONCE(s->stat[STAT_BARN_GROW]);
+	st->barn_shrinks = READ_ONCE(s->stat[STAT_BARN_SHRINK]);
+	st->barn_max_full = 0;
+	for (unsigned i = 0; i < pa_nr_nodes(s->pa); i++)
+		st->barn_max_full = MAX(st->barn_max_full,
+					barn_max(s->barn_max_full, READ_ONCE(s->node[i].barn.shift)));
 }
 
 /*

@@ -44,6 +44,7 @@ static inline struct sm_options test_options(struct test_errors *e)
 	sm_options_init(&o);
 	o.node_size = (size_t)64 << 20;
 	o.barn_bytes = 0;       /* barn sizes exactly as the tests set them */
+	o.barn_grow_bytes = 0;
 	if (e) {
 		o.error_handler = test_error_handler;
 		o.error_arg = e;
