@@ -29,7 +29,7 @@ static inline unsigned max_empty(const struct kmem_cache *s, const struct node_b
  */
 static void barn_dry(struct kmem_cache *s, struct node_barn *barn, bool trylock)
 {
-	if (!__atomic_load_n(&barn->overflowed, __ATOMIC_RELAXED) || !sm_lock_ctx(&barn->lock, trylock))
+	if (!__atomic_load_n(&barn->overflowed, __ATOMIC_RELAXED) || !barn_lock_ctx(barn, trylock))
 		return;
 	unsigned away = __atomic_exchange_n(&barn->overflowed, 0, __ATOMIC_RELAXED);
 	bool grow = barn->shift < s->barn_grow_max && away && away >= max_full(s, barn) / 4;
@@ -63,7 +63,7 @@ struct slab_sheaf *barn_replace_empty_sheaf(struct kmem_cache *s, struct node_ba
 		barn_dry(s, barn, trylock);
 		return NULL;
 	}
-	if (!sm_lock_ctx(&barn->lock, trylock))
+	if (!barn_lock_ctx(barn, trylock))
 		return NULL;
 	SM_HOOK(s->inst, SM_HOOK_BARN);
 	barn->ops++;
@@ -91,7 +91,7 @@ bool barn_replace_full_sheaf(struct kmem_cache *s, struct node_barn *barn,
 		barn_overflow(s, barn);
 		return false;
 	}
-	if (!sm_lock_ctx(&barn->lock, trylock))
+	if (!barn_lock_ctx(barn, trylock))
 		return false;
 	SM_HOOK(s->inst, SM_HOOK_BARN);
 	barn->ops++;
@@ -117,7 +117,7 @@ bool barn_replace_full_sheaf(struct kmem_cache *s, struct node_barn *barn,
 static struct slab_sheaf *barn_take(struct kmem_cache *s, struct node_barn *barn,
 				    struct list_head *list, unsigned *nr, bool trylock)
 {
-	if (!READ_ONCE(*nr) || !sm_lock_ctx(&barn->lock, trylock))
+	if (!READ_ONCE(*nr) || !barn_lock_ctx(barn, trylock))
 		return NULL;
 	SM_HOOK(s->inst, SM_HOOK_BARN);
 	barn->ops++;
@@ -151,7 +151,7 @@ struct slab_sheaf *barn_get_empty_sheaf(struct kmem_cache *s, struct node_barn *
 void barn_return_sheaf(struct kmem_cache *s, struct node_barn *barn, struct slab_sheaf *sh)
 {
 	if (sh->size == sh->capacity) {
-		sm_lock(&barn->lock);
+		barn_lock(barn);
 		if (barn->nr_full < max_full(s, barn)) {
 			barn_add_full(barn, sh);
 			sm_unlock(&barn->lock);
@@ -161,7 +161,7 @@ void barn_return_sheaf(struct kmem_cache *s, struct node_barn *barn, struct slab
 		sm_unlock(&barn->lock);
 	}
 	sheaf_flush(s, sh);
-	sm_lock(&barn->lock);
+	barn_lock(barn);
 	if (barn->nr_empty < max_empty(s, barn)) {
 		list_add(&sh->barn_list, &barn->empty);
 		WRITE_ONCE(barn->nr_empty, barn->nr_empty + 1);
@@ -177,7 +177,7 @@ static void barn_empty_locked(struct kmem_cache *s, struct node_barn *barn);
 
 void barn_drain(struct kmem_cache *s, struct node_barn *barn)
 {
-	sm_lock(&barn->lock);
+	barn_lock(barn);
 	barn_empty_locked(s, barn);
 }
 
@@ -208,7 +208,7 @@ bool barn_age(struct kmem_cache *s, struct node_barn *barn)
 {
 	if (!READ_ONCE(barn->nr_full) && !READ_ONCE(barn->nr_empty) && !READ_ONCE(barn->shift))
 		return false;
-	sm_lock(&barn->lock);
+	barn_lock(barn);
 	if (barn->ops != barn->ops_at_purge) {
 		/* In use: look again next time; grown limits it did not need
 		   since this time are halved. */
@@ -277,7 +277,7 @@ int barn_holds(struct node_barn *barn, const void *p, bool trylock)
 {
 	if (!READ_ONCE(barn->nr_full) && !READ_ONCE(barn->nr_empty))
 		return 0;
-	if (!sm_lock_ctx(&barn->lock, trylock))
+	if (!barn_lock_ctx(barn, trylock))
 		return -1;
 	int found = sheaf_list_holds(&barn->full, p) || sheaf_list_holds(&barn->empty, p);
 	sm_unlock(&barn->lock);

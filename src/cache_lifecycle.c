@@ -19,7 +19,7 @@
 /* The kmalloc cache that cache descriptors of @inst come from. */
 static struct kmem_cache *descriptor_cache(struct sm_instance *inst)
 {
-	return &inst->kmalloc_caches[kmalloc_aligned_index(sizeof(struct kmem_cache), SM_CACHELINE)];
+	return &inst->kmalloc_caches[kmalloc_aligned_index(sizeof(struct kmem_cache_desc), SM_CACHELINE)];
 }
 
 /* Whether @args names storage a descriptor can live in (size and alignment). */
@@ -49,7 +49,7 @@ static struct kmem_cache *descriptor_get(struct sm_instance *inst, struct kmem_c
 		}
 		return pre;
 	}
-	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(sizeof(struct kmem_cache), SLAB_ALLOC_NO_RECURSE,
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(sizeof(struct kmem_cache_desc), SLAB_ALLOC_NO_RECURSE,
 						       SM_NO_NODE);
 	struct kmem_cache *dc = descriptor_cache(inst);
 	struct kmem_cache *s = kmem_cache_alloc_direct(dc, &ctx);
@@ -67,7 +67,7 @@ static struct kmem_cache *descriptor_get(struct sm_instance *inst, struct kmem_c
 static void descriptor_put(struct sm_instance *inst, struct kmem_cache *s, bool preallocated)
 {
 	if (preallocated) {
-		memset(s, 0, sizeof(*s));
+		memset(s, 0, sizeof(struct kmem_cache_desc));
 	} else {
 		cache_stat_inc(descriptor_cache(inst), STAT_INTERNAL_FREE);
 		kmem_cache_free_direct(descriptor_cache(inst), s);
@@ -98,8 +98,10 @@ sm_cache_t *sm_cache_create_args(sm_instance_t *inst, const char *name, size_t s
 	struct kmem_cache *s = descriptor_get(inst, pre, name, &err);
 	if (!s)
 		goto out;
-	memset(s, 0, sizeof(*s));
-	if (!kmem_cache_init(s, &inst->pa, &inst->opts, name, size, args, flags)) {
+	/* Zero, the per-node structures included (kmem_cache.h, kcn_lock). */
+	struct kmem_cache_desc *desc = container_of(s, struct kmem_cache_desc, cache);
+	memset(desc, 0, sizeof(*desc));
+	if (!kmem_cache_init(s, desc->nodes, 1, &inst->pa, &inst->opts, name, size, args, flags)) {
 		descriptor_put(inst, s, pre); /* validated above: cannot happen */
 		err = EINVAL;
 		goto out;
@@ -153,7 +155,7 @@ const char *sm_cache_name(const sm_cache_t *s)
 static void drain_barns(struct kmem_cache *s)
 {
 	for (unsigned i = 0; i < pa_nr_nodes(s->pa); i++)
-		barn_drain(s, &s->node[i].barn);
+		barn_drain(s, &s->node[i]->barn);
 }
 
 size_t sm_cache_shrink(sm_cache_t *s)
@@ -218,7 +220,7 @@ int sm_cache_destroy(sm_cache_t *s)
 	drain_barns(s);
 	size_t live = 0;
 	for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++)
-		live += READ_ONCE(s->node[i].inuse);
+		live += READ_ONCE(s->node[i]->inuse);
 	if (live) {
 		sm_unlock(&inst->lock);
 		sm_leave(nested);

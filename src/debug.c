@@ -417,13 +417,13 @@ static bool lock_obj(struct kmem_cache *s, const void *p, bool trylock, struct s
 {
 	struct sm_node *n = node_of(p);
 	*np = n;
-	return sm_lock_ctx(&s->node[n->id].list_lock, trylock);
+	return kcn_lock_ctx(s->node[n->id], trylock);
 }
 
 static void unlock_obj(struct kmem_cache *s, struct sm_node *n, bool locked)
 {
 	if (locked)
-		sm_unlock(&s->node[n->id].list_lock);
+		sm_unlock(&s->node[n->id]->list_lock);
 }
 
 void *debug_alloc(struct kmem_cache *s, const struct slab_alloc_context *ctx)
@@ -565,12 +565,12 @@ size_t debug_validate(struct kmem_cache *s)
 	struct validate_state local, *vs = &local;
 	for (unsigned id = 0; id < nr; id++) {
 		struct sm_node *n = pa_node(s->pa, id);
-		struct kmem_cache_node *kcn = &s->node[id];
+		struct kmem_cache_node *kcn = s->node[id];
 		if (!n || n->kind == NODE_HUGE)
 			continue;
 		vs->kept = 0;
 		vs->problems = 0;
-		sm_lock(&kcn->list_lock);
+		kcn_lock(kcn);
 		vg_quiet_begin(); /* free objects and their links */
 		uint32_t end = READ_ONCE(n->bump);
 		for (uint32_t pg = 0; pg < end; pg++) {

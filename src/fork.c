@@ -71,7 +71,7 @@ static void instance_fork_child(struct sm_instance *inst, bool nested)
 		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
 		kmem_cache_fork_child(s, nr);
 		for (unsigned i = 0; i < nr; i++)
-			barn_fork_child(&s->node[i].barn);
+			barn_fork_child(&s->node[i]->barn);
 	}
 	helper_fork_child(inst);
 

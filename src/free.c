@@ -47,7 +47,7 @@ static int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
 	if (r)
 		return r;
 	for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++) {
-		r = barn_holds(&s->node[i].barn, p, trylock);
+		r = barn_holds(&s->node[i]->barn, p, trylock);
 		if (r > 0)
 			return 1;
 		unknown |= r < 0;

@@ -80,6 +80,10 @@ struct sm_instance {
 	unsigned stats_interval_ms;
 
 	struct kmem_cache kmalloc_caches[SM_NR_KMALLOC];
+	/* Their per-node structures, node by node: the kmalloc caches' structures
+	   for one node are 8.25 KiB together, and those of nodes that do not
+	   exist stay untouched (kmem_cache.h, kcn_lock). */
+	struct kmem_cache_node kmalloc_nodes[SM_MAX_NODES][SM_NR_KMALLOC];
 };
 
 /*

@@ -91,7 +91,8 @@ bool kmem_cache_args_valid(size_t size, const struct sm_cache_args *args, unsign
 	       args->sheaf_capacity <= SM_MAX_SHEAF_CAPACITY;
 }
 
-bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct sm_options *opts,
+bool kmem_cache_init(struct kmem_cache *s, struct kmem_cache_node *nodes, size_t node_stride,
+		     struct page_alloc *pa, const struct sm_options *opts,
 		     const char *name, size_t size, const struct sm_cache_args *args,
 		     unsigned flags)
 {
@@ -172,16 +173,10 @@ bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct s
 	memcpy(s->name, name, len);
 	s->name[len] = '\0';
 	INIT_LIST_HEAD(&s->list);
-	for (unsigned i = 0; i < SM_MAX_NODES; i++) {
-		struct kmem_cache_node *kcn = &s->node[i];
-		sm_lock_init(&kcn->list_lock);
-		for (unsigned b = 0; b < SM_PARTIAL_BUCKETS; b++)
-			INIT_LIST_HEAD(&kcn->partial[b]);
-		INIT_LIST_HEAD(&kcn->empty);
-		sm_lock_init(&kcn->barn.lock);
-		INIT_LIST_HEAD(&kcn->barn.full);
-		INIT_LIST_HEAD(&kcn->barn.empty);
-	}
+	/* The per-node structures are zero (the caller's storage is) and stay
+	   untouched until a node's slabs are used (kcn_lock). */
+	for (unsigned i = 0; i < SM_MAX_NODES; i++)
+		s->node[i] = nodes + i * node_stride;
 	return true;
 }
 
@@ -284,10 +279,10 @@ unsigned slab_get_objects(struct kmem_cache *s, const struct slab_alloc_context 
 		int ids[SM_MAX_NODES];
 		unsigned cnt = pa_node_order(pa, ctx, ids);
 		for (unsigned i = 0; i < cnt && got < n; i++) {
-			struct kmem_cache_node *kcn = &s->node[ids[i]];
+			struct kmem_cache_node *kcn = s->node[ids[i]];
 			if (!READ_ONCE(kcn->nr_partial) && !READ_ONCE(kcn->nr_empty))
 				continue;
-			if (!sm_lock_ctx(&kcn->list_lock, trylock))
+			if (!kcn_lock_ctx(kcn, trylock))
 				continue;
 			SM_HOOK(s->inst, SM_HOOK_REFILL);
 			vg_quiet_begin(); /* freelist links in free objects */
@@ -304,9 +299,9 @@ unsigned slab_get_objects(struct kmem_cache *s, const struct slab_alloc_context 
 	struct slab *d = slab_new(s, ctx, &node);
 	if (!d)
 		return 0;
-	struct kmem_cache_node *kcn = &s->node[node->id];
+	struct kmem_cache_node *kcn = s->node[node->id];
 	got = slab_take(s, node, d, objs, n);
-	if (!sm_lock_ctx(&kcn->list_lock, trylock)) {
+	if (!kcn_lock_ctx(kcn, trylock)) {
 		/* Cannot publish the slab without blocking: undo and fail. */
 		uint32_t first = d->head, npages = d->npages;
 		slab_unmark(node, first, npages);
@@ -376,14 +371,14 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 		struct sm_node *node = node_of(obj);
 		struct slab *pd = &node->descs[node_page_index(node, obj)];
 		struct slab *d = &node->descs[pd->head];
-		struct kmem_cache_node *kcn = &s->node[node->id];
+		struct kmem_cache_node *kcn = s->node[node->id];
 		if (kcn != ps.cur) {
 			if (ps.cur) {
 				put_end_run(&ps);
 				sm_unlock(&ps.cur->list_lock);
 			}
 			ps.cur = NULL;
-			if (!sm_lock_ctx(&kcn->list_lock, trylock)) {
+			if (!kcn_lock_ctx(kcn, trylock)) {
 				objs[kept++] = obj; /* leave it to the caller */
 				i++;
 				continue;
@@ -433,14 +428,14 @@ size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff)
 		return 0; /* its memory stays its own (slabmalloc.h); destroy clears the flag */
 	unsigned nr = pa_nr_nodes(s->pa);
 	for (unsigned id = 0; id < nr; id++) {
-		struct kmem_cache_node *kcn = &s->node[id];
+		struct kmem_cache_node *kcn = s->node[id];
 		struct sm_node *node = pa_node(s->pa, id);
 		if (!READ_ONCE(kcn->nr_empty))
 			continue;
 		for (;;) {
 			struct slab *batch[16];
 			unsigned nb = 0;
-			sm_lock(&kcn->list_lock);
+			kcn_lock(kcn);
 			while (nb < ARRAY_SIZE(batch) && !list_empty(&kcn->empty)) {
 				struct slab *d = list_last_entry(&kcn->empty, struct slab, list);
 				if (d->stamp > cutoff)
@@ -481,7 +476,7 @@ static bool page_in_live_run(const struct sm_node *n, uint32_t page)
 void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes)
 {
 	for (unsigned i = 0; i < nr_nodes; i++) {
-		struct kmem_cache_node *kcn = &s->node[i];
+		struct kmem_cache_node *kcn = s->node[i];
 		bool lost = sm_lock_is_locked(&kcn->list_lock) && !sm_lock_held_by_self(&kcn->list_lock);
 		/* An unmapped node's slabs are not the child's (node_fork_child). */
 		bool gone = (pa_node(s->pa, i)->flags & SM_NODE_UNMAPPED) &&
@@ -513,8 +508,8 @@ int slab_holds_free(struct kmem_cache *s, const void *p, bool trylock)
 {
 	struct sm_node *n = node_of(p);
 	struct slab *d = &n->descs[n->descs[node_page_index(n, p)].head];
-	struct kmem_cache_node *kcn = &s->node[n->id];
-	if (!sm_lock_ctx(&kcn->list_lock, trylock))
+	struct kmem_cache_node *kcn = s->node[n->id];
+	if (!kcn_lock_ctx(kcn, trylock))
 		return -1;
 	vg_quiet_begin();
 	int found = slab_on_freelist(s, n, d, p);

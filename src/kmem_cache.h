@@ -46,8 +46,9 @@ struct node_barn {
 	unsigned overflowed;            /* atomic, changed without the lock:
 	                                   full sheaves turned away since the
 	                                   barn was last found dry */
-	unsigned long ops;              /* sheaves taken or given since creation */
-	unsigned long ops_at_purge;     /* ops at the last purge: unchanged = idle */
+	unsigned ops;                   /* sheaves taken or given since creation
+	                                   (wraps: only compared for equality) */
+	unsigned ops_at_purge;          /* ops at the last purge: unchanged = idle */
 	struct list_head full;          /* sheaves with size == capacity */
 	struct list_head empty;         /* sheaves with size == 0 */
 };
@@ -78,6 +79,9 @@ struct kmem_cache_node {
 	sm_lock_t list_lock;            /* guards everything below and the
 	                                   freelist, inuse and lists of every
 	                                   slab of this cache on this node */
+	uint8_t epoch;                  /* bumped when a fork child abandons the
+	                                   lists: slabs of an older epoch take
+	                                   nothing back (their objects leak) */
 	struct list_head partial[SM_PARTIAL_BUCKETS];
 	                                /* 0 < inuse < objects, in the bucket
 	                                   partial_bucket(s, inuse) names */
@@ -86,11 +90,56 @@ struct kmem_cache_node {
 	size_t nr_slabs;                /* partial + full + empty */
 	size_t inuse;                   /* objects handed out from these slabs */
 	size_t inuse_peak;              /* the most inuse has been (statistics) */
-	uint8_t epoch;                  /* bumped when a fork child abandons the
-	                                   lists: slabs of an older epoch take
-	                                   nothing back (their objects leak) */
 	struct node_barn barn;
 } __attribute__((aligned(SM_CACHELINE)));
+
+/*
+ * A kmem_cache_node and its barn start as zero bytes, and their lists are
+ * made empty lists by the first thread to take the lock that guards them
+ * (kcn_lock, barn_lock): a node that no slab of a cache came from leaves
+ * the cache's structure for it untouched, so its pages are never made
+ * resident (44 kmalloc caches x 16 nodes x 192 bytes per instance, most of
+ * a small program's allocator memory before).  Zero is an unlocked lock and
+ * zero counts; every list access is under the lock, after these.
+ */
+static inline void kcn_lists_ready(struct kmem_cache_node *kcn)
+{
+	if (unlikely(!kcn->empty.next)) {
+		for (unsigned b = 0; b < SM_PARTIAL_BUCKETS; b++)
+			INIT_LIST_HEAD(&kcn->partial[b]);
+		INIT_LIST_HEAD(&kcn->empty);
+	}
+}
+
+static inline bool kcn_lock_ctx(struct kmem_cache_node *kcn, bool trylock)
+{
+	if (!sm_lock_ctx(&kcn->list_lock, trylock))
+		return false;
+	kcn_lists_ready(kcn);
+	return true;
+}
+
+static inline void kcn_lock(struct kmem_cache_node *kcn)
+{
+	sm_lock(&kcn->list_lock);
+	kcn_lists_ready(kcn);
+}
+
+static inline bool barn_lock_ctx(struct node_barn *barn, bool trylock)
+{
+	if (!sm_lock_ctx(&barn->lock, trylock))
+		return false;
+	if (unlikely(!barn->full.next)) {
+		INIT_LIST_HEAD(&barn->full);
+		INIT_LIST_HEAD(&barn->empty);
+	}
+	return true;
+}
+
+static inline void barn_lock(struct node_barn *barn)
+{
+	barn_lock_ctx(barn, false);
+}
 
 enum cache_stat {
 	STAT_BARN_GET, STAT_BARN_PUT, STAT_REFILL, STAT_FLUSH,
@@ -153,7 +202,21 @@ struct kmem_cache {
 	                                   object) to the end of the slot */
 	struct list_head list;          /* on inst->caches, under inst->lock */
 	uint64_t stat[NR_CACHE_STATS];  /* relaxed atomics, slow paths only */
-	struct kmem_cache_node node[SM_MAX_NODES];
+	struct kmem_cache_node *node[SM_MAX_NODES];
+	                                /* set for every node by kmem_cache_init,
+	                                   whether it exists yet or not: in the
+	                                   instance for kmalloc caches (node by
+	                                   node), after the descriptor for the
+	                                   others (struct kmem_cache_desc) */
+};
+
+/*
+ * The descriptor of a cache made by sm_cache_create or set up in a
+ * caller's storage: the cache with its per-node structures after it.
+ */
+struct kmem_cache_desc {
+	struct kmem_cache cache;
+	struct kmem_cache_node nodes[SM_MAX_NODES];
 };
 
 /*
@@ -171,14 +234,14 @@ struct kmem_cache {
 /*
  * A preallocated descriptor lives in the caller's struct sm_cache_storage,
  * whose size and alignment the public header fixes (they are ABI).  A
- * struct kmem_cache that outgrows it stops the build here: raise
+ * struct kmem_cache_desc that outgrows it stops the build here: raise
  * SM_CACHE_STORAGE_SIZE in include/slabmalloc.h (an ABI change) or shrink
  * the struct.
  */
-_Static_assert(sizeof(struct kmem_cache) <= sizeof(struct sm_cache_storage),
-	       "struct kmem_cache no longer fits struct sm_cache_storage");
-_Static_assert(_Alignof(struct kmem_cache) <= _Alignof(struct sm_cache_storage),
-	       "struct kmem_cache needs more alignment than struct sm_cache_storage");
+_Static_assert(sizeof(struct kmem_cache_desc) <= sizeof(struct sm_cache_storage),
+	       "struct kmem_cache_desc no longer fits struct sm_cache_storage");
+_Static_assert(_Alignof(struct kmem_cache_desc) <= _Alignof(struct sm_cache_storage),
+	       "struct kmem_cache_desc needs more alignment than struct sm_cache_storage");
 _Static_assert(_Alignof(struct sm_cache_storage) == SM_CACHE_STORAGE_ALIGN,
 	       "SM_CACHE_STORAGE_ALIGN is the storage's alignment");
 
@@ -371,7 +434,8 @@ static inline unsigned partial_bucket(const struct kmem_cache *s, unsigned inuse
  * false for an impossible size, alignment, usercopy window or sheaf
  * capacity.  Allocates nothing and takes no lock.
  */
-bool kmem_cache_init(struct kmem_cache *s, struct page_alloc *pa, const struct sm_options *opts,
+bool kmem_cache_init(struct kmem_cache *s, struct kmem_cache_node *nodes, size_t node_stride,
+		     struct page_alloc *pa, const struct sm_options *opts,
 		     const char *name, size_t size, const struct sm_cache_args *args,
 		     unsigned flags) __hidden;
 

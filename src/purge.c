@@ -19,7 +19,7 @@ size_t inst_purge(struct sm_instance *inst, uint64_t cutoff)
 		/* Idle barns first: their objects go back to slabs that may then
 		   be empty and old enough to release right below. */
 		for (unsigned i = 0; i < nr_nodes; i++)
-			barn_age(s, &s->node[i].barn);
+			barn_age(s, &s->node[i]->barn);
 		cache_release_empty(s, cutoff);
 	}
 	/* Runs kept in threads' run caches since before the cutoff go back to
@@ -59,8 +59,8 @@ bool inst_reclaim(struct sm_instance *inst)
 	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
 		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
 		for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++) {
-			back += READ_ONCE(s->node[i].barn.nr_full);
-			barn_drain(s, &s->node[i].barn);
+			back += READ_ONCE(s->node[i]->barn.nr_full);
+			barn_drain(s, &s->node[i]->barn);
 		}
 		back += cache_release_empty(s, UINT64_MAX);
 	}

@@ -197,7 +197,8 @@ static int instance_init(struct sm_instance *inst, const struct sm_options *o, b
 		struct kmem_cache *s = &inst->kmalloc_caches[i];
 		char name[32];
 		sm_snprintf(name, sizeof(name), "kmalloc-%zu", kmalloc_class_size(i));
-		kmem_cache_init(s, &inst->pa, o, name, kmalloc_class_size(i), NULL, 0);
+		kmem_cache_init(s, &inst->kmalloc_nodes[0][i], SM_NR_KMALLOC, &inst->pa, o, name,
+				kmalloc_class_size(i), NULL, 0);
 		s->is_kmalloc = true;
 	}
 	inst->next_purge = inst_now(inst) + (uint64_t)o->purge_delay_ms * 1000000u;

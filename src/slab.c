@@ -159,7 +159,7 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 	d->on_list = 0;
 	d->freelist = 0;
 	d->stamp = 0;
-	d->epoch = READ_ONCE(s->node[n->id].epoch);
+	d->epoch = READ_ONCE(s->node[n->id]->epoch);
 	INIT_LIST_HEAD(&d->list);
 	if (unlikely(s->debug))
 		debug_slab_init(s, slab_base(n, d)); /* before the constructor */

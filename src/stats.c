@@ -44,15 +44,15 @@ static void cache_stats_locked(struct kmem_cache *s, struct sm_cache_stats *st)
 	st->pages_per_slab = s->slab_pages;
 	size_t inuse = 0, sheaf = 0;
 	for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++) {
-		struct kmem_cache_node *kcn = &s->node[i];
-		sm_lock(&kcn->list_lock);
+		struct kmem_cache_node *kcn = s->node[i];
+		kcn_lock(kcn);
 		st->slabs += kcn->nr_slabs;
 		st->partial_slabs += kcn->nr_partial;
 		st->empty_slabs += kcn->nr_empty;
 		inuse += kcn->inuse;
 		st->peak_objects += kcn->inuse_peak;
 		sm_unlock(&kcn->list_lock);
-		sm_lock(&kcn->barn.lock);
+		barn_lock(&kcn->barn);
 		sheaf += (size_t)kcn->barn.nr_full * s->sheaf_capacity;
 		sm_unlock(&kcn->barn.lock);
 	}
@@ -78,7 +78,7 @@ static void cache_stats_locked(struct kmem_cache *s, struct sm_cache_stats *st)
 	st->barn_max_full = 0;
 	for (unsigned i = 0; i < pa_nr_nodes(s->pa); i++)
 		st->barn_max_full = MAX(st->barn_max_full,
-					barn_max(s->barn_max_full, READ_ONCE(s->node[i].barn.shift)));
+					barn_max(s->barn_max_full, READ_ONCE(s->node[i]->barn.shift)));
 }
 
 /*
@@ -152,7 +152,7 @@ void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
 		st->caches++;
 		for (unsigned i = 0; i < nr; i++)
-			st->slab_bytes += READ_ONCE(s->node[i].nr_slabs) * s->slab_pages * SM_PAGE_SIZE;
+			st->slab_bytes += READ_ONCE(s->node[i]->nr_slabs) * s->slab_pages * SM_PAGE_SIZE;
 		struct sm_cache_stats cs;
 		cache_stats_locked(s, &cs);
 		st->allocs += cs.allocs;

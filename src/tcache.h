@@ -213,7 +213,7 @@ static inline struct tcache *tcache_mine(struct sm_instance *inst)
 /* The barn @tc exchanges sheaves of @s with. */
 static inline struct node_barn *tcache_barn(const struct tcache *tc, struct kmem_cache *s)
 {
-	return &s->node[tc->node_id].barn;
+	return &s->node[tc->node_id]->barn;
 }
 
 /*

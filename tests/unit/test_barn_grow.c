@@ -69,7 +69,7 @@ int main(void)
 	inst = sm_instance_create(&o);
 	CHECK(inst != NULL);
 	s = &inst->kmalloc_caches[kmalloc_index(OBJ_SIZE)];
-	barn = &s->node[0].barn;
+	barn = &s->node[0]->barn;
 	CHECK_EQ(s->size, OBJ_SIZE);
 	CHECK_EQ(s->barn_max_full, 2);
 	CHECK_EQ(s->barn_grow_max, 3);
@@ -160,7 +160,7 @@ int main(void)
 	struct sm_cache_stats st = stats();
 	CHECK_EQ(st.active_objects, 0);
 	CHECK_EQ(st.sheaf_objects, 0);
-	CHECK_EQ(s->node[0].inuse, 0);
+	CHECK_EQ(s->node[0]->inuse, 0);
 	CHECK_EQ(e.count, 0);
 	sm_instance_destroy(inst);
 	printf("barn growth ok\n");

@@ -40,7 +40,7 @@ static int private_node(sm_instance_t *inst, unsigned extra)
 /* Objects of @s on node @id not yet back in their slabs (handed out or cached anywhere). */
 static size_t node_inuse(sm_cache_t *s, int id)
 {
-	return s->node[id].inuse;
+	return s->node[id]->inuse;
 }
 
 /* ---- section 1: the context is checked ---- */

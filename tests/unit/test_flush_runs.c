@@ -69,7 +69,7 @@ static void test_runs_split_at_slab_edge(void)
 	sm_cache_t *s = sm_cache_create(inst, "runs-64", 64, 0, 0, NULL);
 	CHECK(s != NULL);
 	CHECK_EQ(s->objects, PER);
-	struct kmem_cache_node *kcn = &s->node[0];
+	struct kmem_cache_node *kcn = s->node[0];
 	void *obj[SLABS][PER];
 	struct slab *d[SLABS];
 	fill(s, obj, d);
@@ -134,7 +134,7 @@ static void test_double_free_in_run(void)
 	sm_instance_t *inst = new_instance(&e);
 	sm_cache_t *s = sm_cache_create(inst, "dup-64", 64, 0, 0, NULL);
 	CHECK(s != NULL);
-	struct kmem_cache_node *kcn = &s->node[0];
+	struct kmem_cache_node *kcn = s->node[0];
 	void *obj[SLABS][PER];
 	struct slab *d[SLABS];
 	fill(s, obj, d);

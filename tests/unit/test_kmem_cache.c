@@ -235,7 +235,7 @@ static void test_accounting(void)
 	CHECK_EQ(st.object_size, 512);
 	CHECK_EQ(st.objects_per_slab, 8);
 	CHECK_EQ(st.pages_per_slab, 1);
-	struct kmem_cache_node *kcn = &s->node[0];
+	struct kmem_cache_node *kcn = s->node[0];
 
 	/* One slab's worth: the slab is full, on no list. */
 	void *v[100];

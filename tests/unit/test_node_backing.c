@@ -107,7 +107,7 @@ static void test_reserved(void)
 			else
 				(i & 8) ? sm_kfree(v[i]) : sm_kfree_nolock(v[i]);
 		}
-		CHECK_EQ(c->node[r].inuse, 0);
+		CHECK_EQ(c->node[r]->inuse, 0);
 	}
 	/* When the region is full, a CMA request falls back to general nodes. */
 	size_t got = 0;

@@ -219,7 +219,7 @@ static size_t kmalloc_inuse(void)
 	size_t n = 0;
 	for (unsigned c = 0; c < SM_NR_KMALLOC; c++)
 		for (unsigned i = 0; i < inst->pa.nr_nodes; i++)
-			n += __atomic_load_n(&inst->kmalloc_caches[c].node[i].inuse, __ATOMIC_RELAXED);
+			n += __atomic_load_n(&inst->kmalloc_caches[c].node[i]->inuse, __ATOMIC_RELAXED);
 	return n;
 }
 

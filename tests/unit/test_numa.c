@@ -118,7 +118,7 @@ static void *worker(void *argp)
 
 static unsigned barn_sheaves(int node)
 {
-	return cache->node[node].barn.nr_full + cache->node[node].barn.nr_empty;
+	return cache->node[node]->barn.nr_full + cache->node[node]->barn.nr_empty;
 }
 
 int main(void)

@@ -99,7 +99,7 @@ static void test_fullest_first(void)
 	sm_cache_t *s = sm_cache_create(inst, "order-256", 256, 0, 0, NULL);
 	CHECK(s != NULL);
 	CHECK_EQ(s->objects, PER);
-	struct kmem_cache_node *kcn = &s->node[0];
+	struct kmem_cache_node *kcn = s->node[0];
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(256, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
 
 	/* A new slab per call: slab_get_objects takes from one new slab. */

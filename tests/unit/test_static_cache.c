@@ -184,7 +184,7 @@ static void test_bad_storage(void)
 	CHECK(s == (sm_cache_t *)&big.st);
 	churn(s, 10);
 	CHECK_EQ(sm_cache_destroy(s), 0);
-	CHECK(all_zero(&big.st, sizeof(struct kmem_cache)));
+	CHECK(all_zero(&big.st, sizeof(struct kmem_cache_desc)));
 	CHECK_EQ(e.count, 0);
 	sm_instance_destroy(inst);
 }
@@ -278,7 +278,7 @@ static void test_destroy_and_again(void)
 	for (unsigned i = 0; i < 8; i++) {
 		c[i] = sm_cache_create(inst, "churn", 40 + 8 * i, 0, 0, NULL);
 		CHECK(c[i]);
-		CHECK((char *)c[i] + sizeof(struct kmem_cache) <= (char *)&st_basic ||
+		CHECK((char *)c[i] + sizeof(struct kmem_cache_desc) <= (char *)&st_basic ||
 		      (char *)c[i] >= (char *)&st_basic + sizeof(st_basic));
 		churn(c[i], 64);
 	}
@@ -478,7 +478,7 @@ static void test_limit(void)
 	CHECK(sm_cache_setup(&st_other, inst, "one-more", 16, 0, 0, NULL) == NULL);
 	CHECK_EQ(errno, ENOSPC);
 	/* Left to the caller, zeroed; usable once an id is free. */
-	CHECK(all_zero(&st_other, sizeof(struct kmem_cache)));
+	CHECK(all_zero(&st_other, sizeof(struct kmem_cache_desc)));
 	CHECK_EQ(sm_cache_destroy(c[0]), 0);
 	sm_cache_t *s = sm_cache_setup(&st_other, inst, "one-more", 16, 0, 0, NULL);
 	CHECK(s == (sm_cache_t *)&st_other);

@@ -93,7 +93,7 @@ static void count_sheaves(sm_instance_t *inst, size_t *per_class)
 		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
 		unsigned k = kmalloc_index(sizeof(struct slab_sheaf) + s->sheaf_capacity * sizeof(void *));
 		for (unsigned n = 0; n < pa_nr_nodes(&inst->pa); n++)
-			per_class[k] += s->node[n].barn.nr_full + s->node[n].barn.nr_empty;
+			per_class[k] += s->node[n]->barn.nr_full + s->node[n]->barn.nr_empty;
 		struct list_head *t;
 		for (t = inst->tcaches.next; t != &inst->tcaches; t = t->next) {
 			struct tcache *tc = list_entry(t, struct tcache, link);
@@ -119,7 +119,7 @@ static void check_active_is_sheaves(sm_instance_t *inst)
 	struct list_head *pos;
 	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next)
 		if (!list_entry(pos, struct kmem_cache, list)->is_kmalloc)
-			want[kmalloc_aligned_index(sizeof(struct kmem_cache), SM_CACHELINE)]++;
+			want[kmalloc_aligned_index(sizeof(struct kmem_cache_desc), SM_CACHELINE)]++;
 	struct all_stats *a = get_all_stats(inst);
 	for (unsigned i = 0; i < SM_NR_KMALLOC; i++) {
 		if (a->st[i].internal_objects != want[i] || a->st[i].active_objects)
@@ -153,8 +153,8 @@ static void check_all_empty(sm_instance_t *inst)
 	/* The same from the slab layer itself: no object out of any slab. */
 	for (unsigned i = 0; i < SM_NR_KMALLOC; i++)
 		for (unsigned n = 0; n < pa_nr_nodes(&inst->pa); n++) {
-			CHECK_EQ(inst->kmalloc_caches[i].node[n].inuse, 0);
-			CHECK_EQ(inst->kmalloc_caches[i].node[n].barn.nr_full, 0);
+			CHECK_EQ(inst->kmalloc_caches[i].node[n]->inuse, 0);
+			CHECK_EQ(inst->kmalloc_caches[i].node[n]->barn.nr_full, 0);
 		}
 	struct sm_stats s;
 	sm_stats_get(inst, &s);
@@ -527,9 +527,9 @@ static void slab_and_barn(sm_instance_t *inst, struct kmem_cache *s, size_t *inu
 {
 	*inuse = *full = *empty = 0;
 	for (unsigned n = 0; n < pa_nr_nodes(&inst->pa); n++) {
-		*inuse += s->node[n].inuse;
-		*full += s->node[n].barn.nr_full;
-		*empty += s->node[n].barn.nr_empty;
+		*inuse += s->node[n]->inuse;
+		*full += s->node[n]->barn.nr_full;
+		*empty += s->node[n]->barn.nr_empty;
 	}
 }
 
@@ -648,7 +648,7 @@ static void *overflow_thread(void *arg)
 	enum { N = 200 };
 	void *p[N];
 	struct kmem_cache *s = cache_of_size(bo.inst, OBJ_SIZE);
-	struct node_barn *barn = &s->node[0].barn;
+	struct node_barn *barn = &s->node[0]->barn;
 	for (int i = 0; i < N; i++) {
 		p[i] = sm_kmalloc(bo.inst, OBJ_SIZE, 0);
 		CHECK(p[i] != NULL);
@@ -721,9 +721,9 @@ static void test_barn_overflow(void)
 	struct sm_cache_stats st;
 	sm_cache_stats_get(s, &st);
 	CHECK_EQ(st.active_objects, 0);
-	CHECK_LE(s->node[0].barn.nr_full, 2);
-	CHECK_LE(s->node[0].barn.nr_empty, o.barn_max_empty);
-	CHECK_EQ(s->node[0].inuse, s->node[0].barn.nr_full * 8u);
+	CHECK_LE(s->node[0]->barn.nr_full, 2);
+	CHECK_LE(s->node[0]->barn.nr_empty, o.barn_max_empty);
+	CHECK_EQ(s->node[0]->inuse, s->node[0]->barn.nr_full * 8u);
 	CHECK(list_empty(&bo.inst->tcaches));
 	sm_purge(bo.inst, true);
 	check_all_empty(bo.inst);
@@ -757,7 +757,7 @@ static void test_thread_flush(void)
 	CHECK(tc != NULL);
 	CHECK_EQ(tcache_pcs(tc, s->id)->main.size, 28);
 	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, 6);
-	CHECK_EQ(s->node[0].barn.nr_full, 1);
+	CHECK_EQ(s->node[0]->barn.nr_full, 1);
 	struct sm_cache_stats st;
 	sm_cache_stats_get(s, &st);
 	CHECK_EQ(st.sheaf_objects, 98);
@@ -970,11 +970,11 @@ static void test_remote_free(void)
 	CHECK(objs != NULL);
 	for (unsigned i = 0; i <= cap; i++)
 		objs[i] = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
-	size_t full_before = s->node[0].barn.nr_full;
+	size_t full_before = s->node[0]->barn.nr_full;
 	struct { void **objs; unsigned n; } a = { objs, cap + 1 };
 	CHECK_EQ(pthread_create(&t, NULL, remote_free_all, &a), 0);
 	CHECK_EQ(pthread_join(t, NULL), 0);
-	CHECK_EQ(s->node[0].barn.nr_full, full_before + 1);
+	CHECK_EQ(s->node[0]->barn.nr_full, full_before + 1);
 	free(objs);
 	sm_thread_flush(rf.inst);
 	sm_cache_stats_get(s, &st);
@@ -1042,10 +1042,10 @@ static void *remote_default_freer(void *arg)
 	CHECK_EQ(sm_thread.kmalloc_remote[fc].size, n);
 	/* cap + 1 more: the full view went to the barn, and the last object
 	   starts a fresh sheaf. */
-	size_t full_before = s->node[0].barn.nr_full;
+	size_t full_before = s->node[0]->barn.nr_full;
 	for (unsigned i = 0; i <= cap; i++)
 		sm_kfree(rd.objs[n + i]);
-	CHECK_EQ(s->node[0].barn.nr_full, full_before + 1);
+	CHECK_EQ(s->node[0]->barn.nr_full, full_before + 1);
 	CHECK_EQ(sm_thread.kmalloc_remote[fc].size, (n + cap + 1) - cap);
 	CHECK_EQ(sm_thread.kmalloc_pcs[fc].spare.size, 1);
 	/* Flushed: home to the slabs, the view empty, nothing counted twice. */
@@ -1108,9 +1108,9 @@ static struct {
 /* Objects of @s out of its slabs on node 0 (list_lock after inst->lock is the lock order). */
 static size_t slab_inuse(struct kmem_cache *s)
 {
-	sm_lock(&s->node[0].list_lock);
-	size_t n = s->node[0].inuse;
-	sm_unlock(&s->node[0].list_lock);
+	sm_lock(&s->node[0]->list_lock);
+	size_t n = s->node[0]->inuse;
+	sm_unlock(&s->node[0]->list_lock);
 	return n;
 }
 
