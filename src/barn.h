@@ -33,6 +33,7 @@
  * at most a purge interval per halving after they stop.  (barn_max, in
  * kmem_cache.h, is a limit after growth.)
  */
+
 /*
  * Exchange an empty sheaf for a full one: returns a full sheaf from @barn or
  * NULL if it has none.  On success @empty is taken into the barn, or handed

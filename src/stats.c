@@ -54,6 +54,7 @@ static void cache_stats_locked(struct kmem_cache *s, struct sm_cache_stats *st)
 		sm_unlock(&kcn->list_lock);
 		barn_lock(&kcn->barn);
 		sheaf += (size_t)kcn->barn.nr_full * s->sheaf_capacity;
+		st->barn_max_full = MAX(st->barn_max_full, barn_max(s->barn_max_full, kcn->barn.shift));
 		sm_unlock(&kcn->barn.lock);
 	}
 	uint64_t allocs = READ_ONCE(s->stat[STAT_ALLOC_DIRECT]) + READ_ONCE(s->stat[STAT_ALLOC_EXITED]);
@@ -75,10 +76,6 @@ static void cache_stats_locked(struct kmem_cache *s, struct sm_cache_stats *st)
 	st->slabs_freed = READ_ONCE(s->stat[STAT_SLAB_FREE]);
 	st->barn_grows = READ_ONCE(s->stat[STAT_BARN_GROW]);
 	st->barn_shrinks = READ_ONCE(s->stat[STAT_BARN_SHRINK]);
-	st->barn_max_full = 0;
-	for (unsigned i = 0; i < pa_nr_nodes(s->pa); i++)
-		st->barn_max_full = MAX(st->barn_max_full,
-					barn_max(s->barn_max_full, READ_ONCE(s->node[i]->barn.shift)));
 }
 
 /*
