@@ -25,6 +25,7 @@
 #include "vg.h"
 
 #define SLAB_MAX_PAGES 32 /* page_off is a byte, objects (at 8 bytes each) 16 bits */
+#define SHEAF_BYTES 32768  /* a default sheaf's objects, in bytes (before the 8..64 clamp) */
 
 void slab_geometry(size_t size, unsigned *pages, unsigned *objects)
 {
@@ -138,12 +139,20 @@ bool kmem_cache_init(struct kmem_cache *s, struct kmem_cache_node *nodes, size_t
 	s->bucket_mult = ((uint64_t)SM_PARTIAL_BUCKETS << 32) / s->objects + 1;
 	s->sheaf_capacity = args->sheaf_capacity ? args->sheaf_capacity
 			  : opts->sheaf_capacity ? opts->sheaf_capacity
-						 : (unsigned)MIN(64, MAX(8, 32768 / slot));
-	/* A barn holds barn_max_full sheaves, or more of small objects: up to
-	   barn_bytes of them (a full sheaf of 32-byte objects is 2 KiB). */
+						 : (unsigned)MIN(64, MAX(8, SHEAF_BYTES / slot));
+	/* A barn holds barn_max_full sheaves of SHEAF_BYTES or less, or more
+	   of small objects: up to barn_bytes of them (a full sheaf of 32-byte
+	   objects is 2 KiB).  A larger sheaf (8 objects above 4 KiB, 256 KiB
+	   of them at 32 KiB) counts as that many SHEAF_BYTES sheaves, down to
+	   2 sheaves: a barn of 8 such sheaves kept 1 MiB of free 16 KiB
+	   objects per cache, each pinning a slab of its own in a program that
+	   freed the rest (wl_fragment's settled RSS, benchmarks.md). */
 	size_t sheaf_bytes = (size_t)s->sheaf_capacity * slot;
 	unsigned by_bytes = (unsigned)MIN((size_t)1024, opts->barn_bytes / sheaf_bytes);
-	s->barn_max_full = MAX(opts->barn_max_full, by_bytes);
+	unsigned by_count = opts->barn_max_full;
+	if (sheaf_bytes > SHEAF_BYTES && by_count > 2)
+		by_count = (unsigned)MAX((size_t)2, by_count * SHEAF_BYTES / sheaf_bytes);
+	s->barn_max_full = MAX(by_count, by_bytes);
 	s->barn_max_empty = MAX(opts->barn_max_empty, by_bytes);
 	/* ... and a barn may double them while its full sheaves stay within
 	   1024 sheaves and barn_grow_bytes of objects, a budget that falls in

@@ -11,6 +11,10 @@
  * limits one step each (and free the empty sheaves over them), and purges
  * with no use drain the barn and reset it.  The purges are sm_purge calls;
  * the clock is fake and never moves, so no purge happens on its own.
+ *
+ * First, the starting limits by object size: a sheaf of more than 32 KiB
+ * of objects counts as that many 32 KiB sheaves against barn_max_full,
+ * down to 2 (kmem_cache.c, kmem_cache_init).
  */
 #include <string.h>
 
@@ -57,8 +61,44 @@ static uint64_t alloc_batch_refills(void)
 	return stats().refills - before;
 }
 
+/* The starting barn limit of kmalloc class @size with these options. */
+static unsigned start_limit(unsigned max_full, size_t barn_bytes, size_t size)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	o.barn_max_full = max_full;
+	o.barn_bytes = barn_bytes;
+	sm_instance_t *in = sm_instance_create(&o);
+	CHECK(in != NULL);
+	const struct kmem_cache *c = &in->kmalloc_caches[kmalloc_index(size)];
+	CHECK_EQ(c->size, size);
+	unsigned limit = c->barn_max_full;
+	sm_instance_destroy(in);
+	return limit;
+}
+
+static void check_start_limits(void)
+{
+	/* The defaults: 8 sheaves, 256 KiB.  Sheaves of 64 (4 KiB) up to
+	   512-byte objects, 8 objects from 4 KiB up (32, 64, 128, 256 KiB). */
+	CHECK_EQ(start_limit(8, 256 << 10, 64), 64);   /* 256 KiB of 4 KiB sheaves */
+	CHECK_EQ(start_limit(8, 256 << 10, 4096), 8);
+	CHECK_EQ(start_limit(8, 256 << 10, 8192), 4);  /* 256 KiB of objects, not 512 */
+	CHECK_EQ(start_limit(8, 256 << 10, 16384), 2); /* not 1 MiB */
+	CHECK_EQ(start_limit(8, 256 << 10, 32768), 2); /* the floor: 512 KiB, not 2 MiB */
+	/* The counts alone: barn_max_full scaled by the sheaf's size. */
+	CHECK_EQ(start_limit(64, 0, 4096), 64);
+	CHECK_EQ(start_limit(64, 0, 16384), 16);
+	CHECK_EQ(start_limit(64, 0, 32768), 8);
+	CHECK_EQ(start_limit(2, 0, 32768), 2);
+	CHECK_EQ(start_limit(1, 0, 32768), 1); /* below the floor: as set */
+	CHECK_EQ(start_limit(0, 0, 32768), 0); /* no barn */
+}
+
 int main(void)
 {
+	check_start_limits();
+
 	struct test_errors e = { 0 };
 	struct sm_options o = test_options(&e);
 	o.os = &fake_os;
