@@ -347,15 +347,12 @@ struct put_state {
 /*
  * Relist the slab the last objects went to (once for a run of objects of
  * one slab, not once per object), then give back the oldest empty slab if
- * there are too many.  cur's list_lock held.
+ * there are too many.  cur's list_lock held.  Out of line: put_end_run
+ * comes here only when the run moved the slab to another list or bucket.
  */
-static void put_end_run(struct put_state *ps)
+static __noinline void put_relist(struct put_state *ps, struct slab *d)
 {
-	struct slab *d = ps->run;
 	struct kmem_cache_node *kcn = ps->cur;
-	if (!d)
-		return;
-	ps->run = NULL;
 	if (d->inuse == 0 && !ps->now)
 		ps->now = pa_now(ps->s->pa);
 	slab_relist(ps->s, kcn, d, ps->run_old, ps->now);
@@ -369,6 +366,26 @@ static void put_end_run(struct put_state *ps)
 	}
 }
 
+/*
+ * The end of a run of frees into ps->run.  Most runs leave a partial slab
+ * in its bucket (random frees: a run of one object, and a bucket spans a
+ * quarter of the slab): slab_relist would do nothing, so that is tested
+ * here, inline.  A run only lowers inuse, so a slab that was partial is
+ * partial or empty, never full.  Nor can it make the node hold more empty
+ * slabs: the count slab_max_empty bounds only grows in put_relist.
+ */
+static __always_inline void put_end_run(struct put_state *ps)
+{
+	struct slab *d = ps->run;
+	if (!d)
+		return;
+	ps->run = NULL;
+	if (likely(d->on_list == ON_PARTIAL && d->inuse &&
+		   partial_bucket(ps->s, d->inuse) == partial_bucket(ps->s, ps->run_old)))
+		return;
+	put_relist(ps, d);
+}
+
 unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool trylock)
 {
 	struct put_state ps = { .s = s, .trylock = trylock };
@@ -377,8 +394,12 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 
 	for (unsigned i = 0; i < n;) {
 		void *obj = objs[i];
-		struct sm_node *node = node_of(obj);
-		struct slab *pd = &node->descs[node_page_index(node, obj)];
+		/* The node of the object before, unless @obj is outside its
+		   data: node_of's map load only when the node changes. */
+		struct sm_node *node = ps.node;
+		if (!node || (uintptr_t)obj - (uintptr_t)node->data >= ((uintptr_t)node->npages << SM_PAGE_SHIFT))
+			node = node_of(obj);
+		struct slab *pd = &node->descs[((uintptr_t)obj - (uintptr_t)node->data) >> SM_PAGE_SHIFT];
 		struct slab *d = &node->descs[pd->head];
 		struct kmem_cache_node *kcn = s->node[node->id];
 		if (kcn != ps.cur) {
@@ -387,6 +408,7 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 				sm_unlock(&ps.cur->list_lock);
 			}
 			ps.cur = NULL;
+			ps.node = NULL;
 			if (!kcn_lock_ctx(kcn, trylock)) {
 				objs[kept++] = obj; /* leave it to the caller */
 				i++;
