@@ -154,13 +154,16 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* No sheaf in any barn of @s holds an object of the private node. */
+/*
+ * No sheaf in any barn of @s holds an object of the private node.  Under
+ * the barn's lock: the helper thread, started by the workers' deferred
+ * frees, may be draining an idle barn in a purge meanwhile.
+ */
 static void barns_clean(struct kmem_cache *s)
 {
 	for (unsigned i = 0; i < SM_MAX_NODES; i++) {
 		struct node_barn *b = &s->node[i]->barn;
-		if (!b->full.next)
-			continue; /* never used: its lists are still zero (kmem_cache.h, kcn_lock) */
+		barn_lock(b); /* makes a never-used barn's lists (kmem_cache.h) */
 		struct list_head *lists[2] = { &b->full, &b->empty };
 		for (int l = 0; l < 2; l++)
 			for (struct list_head *pos = lists[l]->next; pos != lists[l]; pos = pos->next) {
@@ -168,6 +171,7 @@ static void barns_clean(struct kmem_cache *s)
 				for (unsigned k = 0; k < sh->size; k++)
 					CHECK(sm_ptr_node(sh->objects[k]) != priv);
 			}
+		sm_unlock(&b->lock);
 	}
 }
 
