@@ -296,7 +296,7 @@ static __always_inline void *cache_alloc(sm_cache_t *s, unsigned flags, int node
 {
 	void *p;
 	if (likely(node == SM_NO_NODE && !(flags & SLAB_ALLOC_BYPASS)))
-		p = slab_alloc(s->inst, s->id, flags, s->fp_offset, 0, 0);
+		p = cache_alloc_fast(s, flags);
 	else
 		p = __slab_alloc_node(s, flags, node);
 	if (unlikely(flags & SLAB_ALLOC_ZERO) && p)
@@ -304,9 +304,18 @@ static __always_inline void *cache_alloc(sm_cache_t *s, unsigned flags, int node
 	return p;
 }
 
-void *sm_cache_alloc(sm_cache_t *s, unsigned gfp)
+/* sm_cache_alloc with gfp flags: apart, so that the common call saves no
+   register across the pop for a memset after it. */
+static __noinline void *cache_alloc_gfp(sm_cache_t *s, unsigned gfp)
 {
 	return cache_alloc(s, gfp_to_alloc_flags(gfp), SM_NO_NODE);
+}
+
+void *sm_cache_alloc(sm_cache_t *s, unsigned gfp)
+{
+	if (unlikely(gfp))
+		return cache_alloc_gfp(s, gfp);
+	return cache_alloc_fast(s, 0);
 }
 
 void *sm_cache_alloc_node(sm_cache_t *s, unsigned gfp, int node)

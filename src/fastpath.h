@@ -19,9 +19,11 @@
 #include "tcache.h"
 
 /*
- * Allocate from cache @id of @inst through this thread's sheaf.  The slow
- * paths take the instance and id too (and look the cache up themselves), so
- * that the fast path never computes the cache's address.
+ * Allocate from cache @id of @inst through this thread's sheaf, the
+ * tcache found through thread slot @slot with generation @gen (the
+ * instance's slot and gen, or a cache's copies of them: kmem_cache.h).
+ * The slow paths take the instance and id too (and look the cache up
+ * themselves), so that the fast path never computes the cache's address.
  * Returns NULL only when out of memory; @flags may carry SLAB_ALLOC_ZERO only
  * for the slow path's benefit (the caller zeroes).  @fp_off is the cache's
  * fp_offset (a constant 0 for kmalloc): the object's free word is cleared
@@ -35,12 +37,13 @@
  * instance's kmalloc path below.  The re-entrancy check costs one load
  * and branch: busy is tested before the tcache is looked up.
  */
-static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, unsigned flags,
-					unsigned fp_off, size_t size, size_t align)
+static __always_inline void *slab_alloc_slot(struct sm_instance *inst, unsigned slot, uint64_t gen,
+					     unsigned id, unsigned flags, unsigned fp_off, size_t size,
+					     size_t align)
 {
 	if (unlikely(sm_thread.busy))
 		return __slab_alloc_nolock(inst, id, flags);
-	struct tcache *tc = tcache_peek(inst);
+	struct tcache *tc = tcache_peek_slot(slot, gen);
 	if (unlikely(!tc))
 		return __slab_alloc_no_tcache(inst, id, flags, size, align);
 	sm_thread.busy = 1;
@@ -62,6 +65,24 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, u
 		return p;
 	}
 	return __slab_alloc_slow(inst, id, tc, flags);
+}
+
+/* slab_alloc_slot through @inst's own slot and generation. */
+static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, unsigned flags,
+					unsigned fp_off, size_t size, size_t align)
+{
+	return slab_alloc_slot(inst, tcache_slot(inst), inst->gen, id, flags, fp_off, size, align);
+}
+
+/*
+ * sm_cache_alloc's path: cache @s through the copies of its instance's
+ * slot and generation that @s holds, so the chain of dependent loads is
+ * the cache, the thread's slot, the tcache's sheaf view, the object: the
+ * instance itself is read only on a miss.
+ */
+static __always_inline void *cache_alloc_fast(struct kmem_cache *s, unsigned flags)
+{
+	return slab_alloc_slot(s->inst, s->inst_slot, s->inst_gen, s->id, flags, s->fp_offset, 0, 0);
 }
 
 /*
@@ -133,9 +154,12 @@ static __always_inline void slab_free(struct kmem_cache *s, const struct slab *d
 		__slab_free_no_tcache(s, p);
 		return;
 	}
-	sm_thread.busy = 1;
+	struct sm_thread_state *t = &sm_thread;
+	t->busy = 1;
 	barrier();
-	if (unlikely(!slab_owned_here(d))) {
+	/* The owner test as free()'s (kfree_owned_here): the thread's token
+	   is set, since it has a tcache. */
+	if (unlikely(READ_ONCE(slab_head_desc(d)->owner) != t->self)) {
 		__slab_free_remote(s, tc, p);
 		return;
 	}
@@ -146,7 +170,7 @@ static __always_inline void slab_free(struct kmem_cache *s, const struct slab *d
 		WRITE_ONCE(v->objects[sz], p);
 		WRITE_ONCE(v->size, sz + 1);
 		barrier();
-		sm_thread.busy = 0;
+		t->busy = 0;
 		return;
 	}
 	__slab_free_slow(s, tc, p);

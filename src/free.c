@@ -414,8 +414,8 @@ void sm_cache_free(sm_cache_t *s, void *p)
 {
 	if (unlikely(!p))
 		return;
-	const struct slab *d = obj_slab_page(p);
-	if (likely(d && d->cache == s))
+	const struct slab *d = cache_obj_page(s, p);
+	if (likely(d))
 		slab_free(s, d, p);
 	else
 		cache_free_miss(s, p);

@@ -343,19 +343,49 @@ static __always_inline long slab_obj_index(const struct kmem_cache *s, uintptr_t
 }
 
 /*
+ * The descriptor of @p's page if that page is a live slab's (PT_SLAB),
+ * with @p's offset into the slab (the slab starts page_off pages below
+ * @p's page) in *@off; NULL otherwise.  Arithmetic on the descriptor map
+ * and the page's descriptor only: @p itself is never read.
+ */
+static __always_inline const struct slab *slab_page_of(const void *p, uintptr_t *off)
+{
+	uintptr_t bias = desc_bias(p);
+	if (unlikely(!bias))
+		return NULL;
+	const struct slab *d = desc_at(bias, p);
+	if (unlikely(READ_ONCE(d->type) != PT_SLAB))
+		return NULL;
+	*off = ((uintptr_t)p & (SM_PAGE_SIZE - 1)) + ((uintptr_t)d->page_off << SM_PAGE_SHIFT);
+	return d;
+}
+
+/*
  * The descriptor of @p's page if @p is the start of an object in a live
  * slab; NULL otherwise (page runs, huge mappings, invalid pointers: the
- * caller sorts those out on its slow path).  Arithmetic on the descriptor
- * map and the page's descriptor only (the slab starts page_off pages below
- * @p's page): @p itself is never read.
+ * caller sorts those out on its slow path).
  */
 static __always_inline const struct slab *obj_slab_page(const void *p)
 {
-	const struct slab *d = desc_of(p);
-	if (unlikely(!d || READ_ONCE(d->type) != PT_SLAB))
+	uintptr_t off;
+	const struct slab *d = slab_page_of(p, &off);
+	if (unlikely(!d || slab_obj_index(d->cache, off) < 0))
 		return NULL;
-	uintptr_t off = ((uintptr_t)p & (SM_PAGE_SIZE - 1)) + ((uintptr_t)d->page_off << SM_PAGE_SHIFT);
-	if (unlikely(slab_obj_index(d->cache, off) < 0))
+	return d;
+}
+
+/*
+ * obj_slab_page() for a caller that names the cache, sm_cache_free: the
+ * descriptor of @p's page if @p starts an object of a live slab of @s,
+ * else NULL.  The offset is checked against @s's geometry, the caller's
+ * argument, not the one the descriptor's cache pointer leads to: that
+ * pointer is compared with @s beside the check instead of being waited for.
+ */
+static __always_inline const struct slab *cache_obj_page(const struct kmem_cache *s, const void *p)
+{
+	uintptr_t off;
+	const struct slab *d = slab_page_of(p, &off);
+	if (unlikely(!d || d->cache != s || slab_obj_index(s, off) < 0))
 		return NULL;
 	return d;
 }

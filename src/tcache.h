@@ -191,12 +191,16 @@ static __always_inline struct tcache *tcache_peek_slot(unsigned slot, uint64_t g
 	return likely(sl->gen == gen) ? sl->tc : NULL;
 }
 
+/* @inst's thread slot.  The default instance always has slot 0: a
+   constant when inst is known. */
+static __always_inline unsigned tcache_slot(const struct sm_instance *inst)
+{
+	return __builtin_constant_p(inst == &sm_default_inst) && inst == &sm_default_inst ? 0 : inst->slot;
+}
+
 static __always_inline struct tcache *tcache_peek(struct sm_instance *inst)
 {
-	/* The default instance always has slot 0: a constant when inst is known. */
-	unsigned slot = __builtin_constant_p(inst == &sm_default_inst) && inst == &sm_default_inst
-				? 0 : inst->slot;
-	return tcache_peek_slot(slot, inst->gen);
+	return tcache_peek_slot(tcache_slot(inst), inst->gen);
 }
 
 /*
