@@ -7,6 +7,9 @@
  *   cg_loop cache SIZE ITERS    ITERS pairs of sm_cache_alloc + sm_cache_free
  *                               on a dedicated SIZE-byte cache (only in
  *                               cg_loop_sm, which is linked with slabmalloc)
+ *   cg_loop instance SIZE ITERS ITERS pairs of sm_kmalloc + sm_kfree on an
+ *                               isolated instance (sm_instance_create; only
+ *                               in cg_loop_sm)
  *
  * One small block is allocated and freed first (see main), and one block
  * of the same size stays allocated across the loop, so that no
@@ -58,6 +61,15 @@ static __attribute__((noinline)) void cache_loop(sm_cache_t *s, long iters)
 		sm_cache_free(s, p);
 	}
 }
+
+static __attribute__((noinline)) void instance_loop(sm_instance_t *inst, size_t size, long iters)
+{
+	for (long i = 0; i < iters; i++) {
+		void *p = sm_kmalloc(inst, size, 0);
+		cg_sink = p;
+		sm_kfree(p);
+	}
+}
 #endif
 
 int main(int argc, char **argv)
@@ -67,8 +79,8 @@ int main(int argc, char **argv)
 	void *keep;
 
 	if (argc != 4 || (strcmp(argv[1], "malloc") && strcmp(argv[1], "cache") &&
-			  strcmp(argv[1], "sized"))) {
-		fprintf(stderr, "usage: %s malloc|sized|cache SIZE ITERS\n", argv[0]);
+			  strcmp(argv[1], "sized") && strcmp(argv[1], "instance"))) {
+		fprintf(stderr, "usage: %s malloc|sized|cache|instance SIZE ITERS\n", argv[0]);
 		return 2;
 	}
 	size = strtoul(argv[2], NULL, 0);
@@ -97,6 +109,17 @@ int main(int argc, char **argv)
 		return 0;
 	}
 #ifdef CG_LOOP_SLABMALLOC
+	if (!strcmp(argv[1], "instance")) {
+		sm_instance_t *inst = sm_instance_create(NULL);
+		if (!inst)
+			return 1;
+		sm_kfree(sm_kmalloc(inst, 16, 0)); /* the thread's tcache, as above */
+		keep = sm_kmalloc(inst, size, 0);
+		instance_loop(inst, size, iters);
+		sm_kfree(keep);
+		sm_instance_destroy(inst);
+		return 0;
+	}
 	sm_cache_t *s = sm_cache_create(sm_default_instance(), "cg-loop", size, 0, 0, NULL);
 	if (!s)
 		return 1;
@@ -106,7 +129,7 @@ int main(int argc, char **argv)
 	sm_cache_destroy(s);
 	return 0;
 #else
-	fprintf(stderr, "%s: the cache case needs cg_loop_sm (linked with slabmalloc)\n", argv[0]);
+	fprintf(stderr, "%s: the cache and instance cases need cg_loop_sm (linked with slabmalloc)\n", argv[0]);
 	return 2;
 #endif
 }

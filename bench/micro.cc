@@ -2,9 +2,10 @@
  * micro.cc - micro-benchmarks of the malloc family (Google Benchmark).
  *
  * Built twice from this file: bench_micro_sm is linked with libslabmalloc.so
- * (BENCH_SLABMALLOC defined: the cache benchmark uses sm_cache_*), and
+ * (BENCH_SLABMALLOC defined: the cache benchmark uses sm_cache_*, the
+ * instance benchmark sm_kmalloc/sm_kfree on an isolated instance), and
  * bench_micro is linked with libc only and run under LD_PRELOAD for glibc,
- * mimalloc and jemalloc (the cache benchmark then runs malloc/free of the
+ * mimalloc and jemalloc (those two benchmarks then run malloc/free of the
  * same size, so every allocator has a row to compare).  Every benchmark
  * reports items per second, one item being one allocation and its free; all
  * use wall-clock time (the cross-thread one needs it, the rest keep the same
@@ -195,6 +196,31 @@ void BM_cache_alloc_free(benchmark::State &state)
 	state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_cache_alloc_free)->Arg(64)->Arg(256)->UseRealTime();
+
+/* sm_kmalloc + sm_kfree on an isolated instance (sm_instance_create): the
+   general path, one step more than malloc's; malloc + free for the others. */
+void BM_instance_kmalloc_free(benchmark::State &state)
+{
+	const size_t size = state.range(0);
+#ifdef BENCH_SLABMALLOC
+	static sm_instance_t *inst = sm_instance_create(nullptr);
+	if (!inst)
+		std::abort();
+	for (auto _ : state) {
+		auto *p = static_cast<char *>(sm_kmalloc(inst, size, 0));
+		p[0] = 1;
+		benchmark::DoNotOptimize(p);
+		sm_kfree(p);
+	}
+	state.SetLabel("sm_instance");
+#else
+	for (auto _ : state)
+		std::free(alloc_touch(size));
+	state.SetLabel("malloc");
+#endif
+	state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_instance_kmalloc_free)->Arg(64)->Arg(256)->UseRealTime();
 
 /* ---- cross-thread free: thread 0 allocates, thread 1 frees ---- */
 

@@ -194,7 +194,8 @@ def callgrind_table(results):
     cases = list(next(iter(cg.values())).keys())
     names = {"malloc_16": "malloc+free 16 B", "malloc_64": "malloc+free 64 B",
              "malloc_256": "malloc+free 256 B", "malloc_1024": "malloc+free 1 KiB",
-             "cache_64": "cache alloc+free 64 B (others: malloc+free 64 B)"}
+             "cache_64": "cache alloc+free 64 B (others: malloc+free 64 B)",
+             "instance_64": "isolated instance kmalloc+kfree 64 B (others: malloc+free 64 B)"}
     rows = [[a] + ["%.0f" % cg[a][c] for c in cases] for a in results["allocators"] if a in cg]
     return table(["allocator"] + [names.get(c, c) for c in cases], rows)
 
@@ -555,7 +556,9 @@ def sections(results, charts=None):
             "`realloc_double`), median of the repetitions, wall-clock time.  slabmalloc "
             "is linked (`bench_micro_sm`), the others preloaded into `bench_micro`.  "
             "`cache_alloc_free` is `sm_cache_alloc`/`sm_cache_free` on a dedicated cache "
-            "for slabmalloc and malloc/free of the same size for the others.  "
+            "for slabmalloc and malloc/free of the same size for the others; "
+            "`instance_kmalloc_free` is `sm_kmalloc`/`sm_kfree` on an isolated instance "
+            "(`sm_instance_create`), malloc/free for the others.  "
             "`cross_thread_free`: one thread allocates batches of 64, another frees them.\n\n"
             + micro)))
     pairs = pair_table(results)

@@ -272,9 +272,20 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 	return kmalloc_large_slow(inst, size, align, flags, node);
 }
 
-void *sm_kmalloc(sm_instance_t *inst, size_t size, unsigned gfp)
+/* sm_kmalloc with gfp flags: apart, as cache_alloc_gfp below. */
+static __noinline void *kmalloc_gfp(sm_instance_t *inst, size_t size, unsigned gfp)
 {
 	return kmalloc_inline(inst, size, 0, gfp_to_alloc_flags(gfp), SM_NO_NODE);
+}
+
+void *sm_kmalloc(sm_instance_t *inst, size_t size, unsigned gfp)
+{
+	if (unlikely(gfp))
+		return kmalloc_gfp(inst, size, gfp);
+	/* The default instance by malloc's own path (the TLS sheaves). */
+	if (inst == &sm_default_inst)
+		return kmalloc_inline(&sm_default_inst, size, 0, 0, SM_NO_NODE);
+	return kmalloc_inline(inst, size, 0, 0, SM_NO_NODE);
 }
 
 void *sm_kmalloc_node(sm_instance_t *inst, size_t size, unsigned gfp, int node)
@@ -305,7 +316,7 @@ static __always_inline void *cache_alloc(sm_cache_t *s, unsigned flags, int node
 }
 
 /* sm_cache_alloc with gfp flags: apart, so that the common call saves no
-   register across the pop for a memset after it. */
+   register across the pop for the memset that zeroing adds after it. */
 static __noinline void *cache_alloc_gfp(sm_cache_t *s, unsigned gfp)
 {
 	return cache_alloc(s, gfp_to_alloc_flags(gfp), SM_NO_NODE);
