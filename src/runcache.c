@@ -76,13 +76,35 @@ static void make_room(struct run_cache *rc, uint32_t npages)
 	}
 }
 
+/*
+ * Whether a dirty free run lies right before or right after the run of
+ * @npages pages at @page.  Read without the node lock, so only a hint:
+ * descriptors are never unmapped, and a wrong answer only caches a run
+ * that could have merged, or frees one that could have been cached.
+ */
+static bool run_has_free_neighbour(struct sm_node *n, uint32_t page, uint32_t npages)
+{
+	if (page > 0) {
+		const struct slab *t = &n->descs[page - 1];
+		if (READ_ONCE(t->type) == PT_FREE && READ_ONCE(t->dirty))
+			return true;
+	}
+	uint32_t next = page + npages;
+	if (next < READ_ONCE(n->bump)) {
+		const struct slab *h = &n->descs[next];
+		if (READ_ONCE(h->type) == PT_FREE && READ_ONCE(h->dirty))
+			return true;
+	}
+	return false;
+}
+
 enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, uint32_t page,
 				      uint64_t *now)
 {
 	struct slab *h = &n->descs[page];
 	uint32_t npages = h->npages;
 	*now = 0;
-	if (npages > RUNCACHE_MAX_PAGES)
+	if (npages > RUNCACHE_MAX_PAGES || run_has_free_neighbour(n, page, npages))
 		return RUNCACHE_NO;
 	uint8_t live = PT_LARGE;
 	if (!__atomic_compare_exchange_n(&h->type, &live, PT_LARGE_CACHED, false, __ATOMIC_ACQ_REL,

@@ -3,7 +3,9 @@
  * issue 11) on isolated instances with a fake clock: a freed run is handed
  * to the next request of its page count; the cache is bounded; the purge
  * flushes it after the delay (also another thread's), sm_purge(force) and
- * thread exit flush it all; a thread without a tcache caches nothing; a second free of a cached run is reported; the
+ * thread exit flush it all; a thread without a tcache caches nothing; a
+ * run freed next to a dirty free run merges instead of being cached; a
+ * second free of a cached run is reported; the
  * nolock path never takes from it; a fork child gives back the cache of a
  * thread that did not come along.
  */
@@ -116,6 +118,40 @@ static void *no_tcache_thread(void *v)
 	sm_stats_get(inst, &st);
 	CHECK(st.free_dirty_bytes >= 64 * KiB); /* back in its node */
 	return NULL;
+}
+
+/*
+ * A run freed next to a dirty free run goes to its node and merges there
+ * instead of being cached (runcache.c, run_has_free_neighbour): a cached
+ * run merges with nothing, and the free space around it stays split.
+ */
+static void test_free_neighbour(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = make(&e, 100);
+	char *a = sm_kmalloc(inst, 2 * MiB, 0);    /* too big for the cache */
+	char *b = sm_kmalloc(inst, 64 * KiB, 0);
+	char *c = sm_kmalloc(inst, 64 * KiB, 0);
+	char *d = sm_kmalloc(inst, 64 * KiB, 0);   /* keeps c's far side live */
+	CHECK(a && b && c && d);
+	/* A fresh instance hands out its pages in order. */
+	CHECK(b == a + 2 * MiB && c == b + 64 * KiB && d == c + 64 * KiB);
+	sm_kfree(c); /* live on both sides: cached */
+	CHECK_EQ(my_cached_pages(inst), 16);
+	sm_kfree(a); /* to its node, a dirty free run */
+	CHECK_EQ(my_cached_pages(inst), 16);
+	sm_kfree(b); /* right after a: merged with it, not cached */
+	CHECK_EQ(my_cached_pages(inst), 16);
+	struct sm_stats st;
+	sm_stats_get(inst, &st);
+	CHECK(st.free_dirty_bytes >= 2 * MiB + 64 * KiB);
+	/* The next 2 MiB + 64 KiB request fits where a and b were. */
+	char *ab = sm_kmalloc(inst, 2 * MiB + 64 * KiB, 0);
+	CHECK(ab == a);
+	sm_kfree(ab);
+	sm_kfree(d);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
 }
 
 /* ---- the bounds: slots, budget, size ---- */
@@ -231,7 +267,10 @@ static void test_flush(void)
 	__atomic_store_n(&ia.stage, 2, __ATOMIC_RELEASE);
 	pthread_join(t, NULL);
 
-	/* sm_purge(force) takes everything, however young. */
+	/* sm_purge(force) takes everything, however young.  (Purged first: a
+	   run freed next to the idle thread's dirty runs would merge with
+	   them instead of being cached, test_free_neighbour.) */
+	sm_purge(inst, true);
 	void *b = sm_kmalloc(inst, 48 * KiB, 0);
 	sm_kfree(b);
 	CHECK_EQ(my_cached_pages(inst), 12);
@@ -392,6 +431,8 @@ int main(void)
 	printf("hit ok\n");
 	test_bounds();
 	printf("bounds ok\n");
+	test_free_neighbour();
+	printf("free neighbour ok\n");
 	test_flush();
 	printf("flush ok\n");
 	test_double_free();
