@@ -192,9 +192,11 @@ static void *kmalloc_from_runcache(struct tcache *tc, size_t size, unsigned flag
 {
 	uint32_t npages = (uint32_t)(ALIGN_UP(MAX(size, (size_t)1), SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
 	void *p = runcache_get(&tc->runs, npages, size);
-	if (p && (flags & SLAB_ALLOC_ZERO))
+	if (!p)
+		return NULL;
+	if (flags & SLAB_ALLOC_ZERO)
 		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT); /* a cached run is dirty */
-	if (p && unlikely(tc->inst->pa.harden)) {
+	if (unlikely(tc->inst->pa.harden)) {
 		struct sm_node *n = node_of(p);
 		large_canary_set(n, node_page_index(n, p));
 	}
@@ -253,11 +255,16 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 	   not attach a thread (its tcache would take pages of the node).  A
 	   pending kick makes tcache_peek miss: the slow path sees to it. */
 	struct tcache *tc = tcache_peek(inst);
-	if (tc && tc->runs.used && runcache_fits(inst, size, align, flags, node) &&
-	    !sm_in_allocator()) {
+	if (tc && tc->runs.used && !sm_in_allocator()) {
 		sm_thread.busy = 1;
 		barrier();
-		void *p = kmalloc_from_runcache(tc, size, flags);
+		void *p = NULL;
+		if (runcache_fits(inst, size, align, flags, node))
+			p = kmalloc_from_runcache(tc, size, flags);
+		else
+			/* A run bigger than the cache keeps: first the cached
+			   runs that could merge into room for it (runcache.h). */
+			runcache_release_mergeable(&tc->runs);
 		barrier();
 		sm_thread.busy = 0;
 		if (p) {

@@ -366,15 +366,15 @@ static void run_link(struct sm_node *n, uint32_t first, uint32_t len, uint8_t di
 {
 	struct slab *h = &n->descs[first], *t = &n->descs[first + len - 1];
 	h->cache = NULL;
-	h->type = PT_FREE;
-	h->head = first;
-	h->dirty = dirty;
+	WRITE_ONCE(h->type, PT_FREE);
+	WRITE_ONCE(h->head, first);
+	WRITE_ONCE(h->dirty, dirty);
 	h->npages = len;
 	h->stamp = stamp;
 	t->cache = NULL;
-	t->type = PT_FREE;
-	t->head = first;
-	t->dirty = dirty;
+	WRITE_ONCE(t->type, PT_FREE);
+	WRITE_ONCE(t->head, first);
+	WRITE_ONCE(t->dirty, dirty);
 	unsigned b = bin_of(len);
 	if (dirty) {
 		list_add(&h->list, &n->dirty_bins[b]);
@@ -543,7 +543,7 @@ static uint32_t take_from_bump(struct sm_node *n, uint32_t npages, uint32_t alig
 	if (!node_commit_upto(n, start + npages))
 		return UINT32_MAX;
 	uint32_t gap = start - n->bump;
-	n->bump = start + npages;
+	WRITE_ONCE(n->bump, start + npages);
 	if (gap)
 		run_insert(n, start - gap, gap, 0, 0); /* fresh pages are clean */
 	return start;
@@ -553,15 +553,15 @@ void node_mark_large(struct sm_node *n, uint32_t first, uint32_t npages)
 {
 	struct slab *h = &n->descs[first];
 	h->cache = NULL;
-	h->type = PT_LARGE;
-	h->head = first;
+	WRITE_ONCE(h->type, PT_LARGE);
+	WRITE_ONCE(h->head, first);
 	h->npages = npages;
 	h->guarded = 0;
 	if (npages > 1) {
 		struct slab *t = &n->descs[first + npages - 1];
 		t->cache = NULL;
-		t->type = PT_LARGE_TAIL;
-		t->head = first;
+		WRITE_ONCE(t->type, PT_LARGE_TAIL);
+		WRITE_ONCE(t->head, first);
 	}
 }
 
@@ -576,8 +576,8 @@ static bool commit_clean(struct sm_node *n, uint32_t first, uint32_t npages)
 	if (likely(os->commit(node_page_addr(n, first), (size_t)npages << SM_PAGE_SHIFT, os->arg) == 0))
 		return true;
 	sm_lock(&n->lock);
-	n->descs[first].type = PT_UNUSED;
-	n->descs[first + npages - 1].type = PT_UNUSED;
+	WRITE_ONCE(n->descs[first].type, PT_UNUSED);
+	WRITE_ONCE(n->descs[first + npages - 1].type, PT_UNUSED);
 	n->used_pages -= npages;
 	if (likely(!n->abandoned))
 		run_insert(n, first, npages, 0, RUN_PROTECTED);
@@ -624,8 +624,8 @@ bool node_free_pages(struct sm_node *n, uint32_t first, uint32_t npages, uint64_
 		sm_unlock(&n->lock); /* the run is leaked: the bins cannot be trusted */
 		return true;
 	}
-	n->descs[first].type = PT_UNUSED;
-	n->descs[first + npages - 1].type = PT_UNUSED;
+	WRITE_ONCE(n->descs[first].type, PT_UNUSED);
+	WRITE_ONCE(n->descs[first + npages - 1].type, PT_UNUSED);
 	n->used_pages -= npages;
 	run_insert(n, first, npages, 1, now);
 	sm_unlock(&n->lock);
@@ -652,11 +652,11 @@ static enum node_free_result free_run(struct sm_node *n, uint32_t first, uint64_
 	if (likely(!n->abandoned)) {
 		if (unlikely(n->flags & SM_NODE_UNMAPPED)) /* claimed: ours alone until binned */
 			memset(node_page_addr(n, first), 0, (size_t)npages << SM_PAGE_SHIFT);
-		n->descs[first + npages - 1].type = PT_UNUSED;
+		WRITE_ONCE(n->descs[first + npages - 1].type, PT_UNUSED);
 		n->used_pages -= npages;
 		run_insert(n, first, npages, 1, now);
 	} else {
-		h->type = live; /* leaked as it was: the bins cannot be trusted */
+		WRITE_ONCE(h->type, live); /* leaked as it was: the bins cannot be trusted */
 	}
 	sm_unlock(&n->lock);
 	return NODE_FREED;
@@ -703,8 +703,8 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 			uint32_t first = (uint32_t)(h - n->descs);
 			run_unlink(n, first);
 			/* Off the bins and marked: nobody allocates or merges it now. */
-			h->dirty = RUN_PURGING;
-			n->descs[first + h->npages - 1].dirty = RUN_PURGING;
+			WRITE_ONCE(h->dirty, RUN_PURGING);
+			WRITE_ONCE(n->descs[first + h->npages - 1].dirty, RUN_PURGING);
 			list_add(&h->list, todo);
 		}
 	}
@@ -730,8 +730,8 @@ size_t node_purge(struct sm_node *n, uint64_t cutoff)
 		bool purged = h->stamp;
 		list_del(&h->list);
 		/* Reset the tags so run_insert neither merges with nor trips on them. */
-		h->type = PT_UNUSED;
-		n->descs[first + h->npages - 1].type = PT_UNUSED;
+		WRITE_ONCE(h->type, PT_UNUSED);
+		WRITE_ONCE(n->descs[first + h->npages - 1].type, PT_UNUSED);
 		uint64_t prot = h->npages >= SM_PURGE_PROTECT_PAGES ? RUN_PROTECTED : 0;
 		run_insert(n, first, h->npages, purged ? 0 : 1, purged ? prot : cutoff);
 	}
@@ -773,8 +773,8 @@ void node_fork_child(struct sm_node *n)
 			if (n->os->commit(node_page_addr(n, first), (size_t)h->npages << SM_PAGE_SHIFT,
 					  n->os->arg) != 0)
 				continue;
-			h->type = PT_UNUSED;
-			n->descs[first + h->npages - 1].type = PT_UNUSED;
+			WRITE_ONCE(h->type, PT_UNUSED);
+			WRITE_ONCE(n->descs[first + h->npages - 1].type, PT_UNUSED);
 			run_insert(n, first, h->npages, 1, 0);
 		}
 		list_del(&b->link);
@@ -798,7 +798,7 @@ bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint
 		if (unlikely(n->flags & SM_NODE_UNMAPPED))
 			memset(node_page_addr(n, first + new_pages), 0,
 			       (size_t)(old - new_pages) << SM_PAGE_SHIFT);
-		n->descs[first + old - 1].type = PT_UNUSED;
+		WRITE_ONCE(n->descs[first + old - 1].type, PT_UNUSED);
 		node_mark_large(n, first, new_pages);
 		n->used_pages -= old - new_pages;
 		run_insert(n, first + new_pages, old - new_pages, 1, now);
@@ -823,12 +823,12 @@ bool node_resize_run(struct sm_node *n, uint32_t first, uint32_t new_pages, uint
 			ok = true;
 		} else if (next == n->bump && extra <= n->npages - n->bump &&
 			   node_commit_upto(n, n->bump + extra)) {
-			n->bump += extra; /* grow into fresh pages */
+			WRITE_ONCE(n->bump, n->bump + extra); /* grow into fresh pages */
 			ok = true;
 		}
 		if (ok) {
 			if (old > 1)
-				n->descs[first + old - 1].type = PT_UNUSED;
+				WRITE_ONCE(n->descs[first + old - 1].type, PT_UNUSED);
 			node_mark_large(n, first, new_pages);
 			n->used_pages += extra;
 		}

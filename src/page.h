@@ -13,6 +13,9 @@
  * Who writes what: PT_FREE tags under node->lock (node.c); PT_SLAB and
  * PT_LARGE descriptors by whoever owns the run; a slab's freelist, inuse,
  * bump, on_list and stamp/owner under its cache's list_lock on that node.
+ * type, head and dirty are written with WRITE_ONCE wherever they change:
+ * a free's merge (node.c run_insert) and the run cache (runcache.c,
+ * run_has_free_neighbour) read a neighbour's without its lock, as a hint.
  */
 #ifndef SM_PAGE_H
 #define SM_PAGE_H

@@ -77,22 +77,30 @@ static void make_room(struct run_cache *rc, uint32_t npages)
 }
 
 /*
- * Whether a dirty free run lies right before or right after the run of
- * @npages pages at @page.  Read without the node lock, so only a hint:
- * descriptors are never unmapped, and a wrong answer only caches a run
- * that could have merged, or frees one that could have been cached.
+ * Whether the run of @npages pages at @page could merge with a neighbour
+ * now: a dirty free run lies right before or right after it, or, with
+ * @cached_too, a run in a run cache (given back too, the two merge).
+ * Read without the node lock, so only a hint: descriptors are never
+ * unmapped, and a wrong answer only caches a run that could have merged,
+ * or gives back one that could have stayed.
  */
-static bool run_has_free_neighbour(struct sm_node *n, uint32_t page, uint32_t npages)
+static bool run_has_free_neighbour(struct sm_node *n, uint32_t page, uint32_t npages, bool cached_too)
 {
 	if (page > 0) {
 		const struct slab *t = &n->descs[page - 1];
-		if (READ_ONCE(t->type) == PT_FREE && READ_ONCE(t->dirty))
+		uint8_t type = READ_ONCE(t->type);
+		if (type == PT_FREE && READ_ONCE(t->dirty))
+			return true;
+		/* A cached run ending there (a tail names its head). */
+		if (cached_too && (type == PT_LARGE_TAIL || type == PT_LARGE_CACHED) &&
+		    READ_ONCE(n->descs[READ_ONCE(t->head)].type) == PT_LARGE_CACHED)
 			return true;
 	}
 	uint32_t next = page + npages;
 	if (next < READ_ONCE(n->bump)) {
 		const struct slab *h = &n->descs[next];
-		if (READ_ONCE(h->type) == PT_FREE && READ_ONCE(h->dirty))
+		uint8_t type = READ_ONCE(h->type);
+		if ((type == PT_FREE && READ_ONCE(h->dirty)) || (cached_too && type == PT_LARGE_CACHED))
 			return true;
 	}
 	return false;
@@ -104,7 +112,8 @@ enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, u
 	struct slab *h = &n->descs[page];
 	uint32_t npages = h->npages;
 	*now = 0;
-	if (npages > RUNCACHE_MAX_PAGES || run_has_free_neighbour(n, page, npages))
+	/* Next to a dirty free run: to the node, where it merges. */
+	if (npages > RUNCACHE_MAX_PAGES || run_has_free_neighbour(n, page, npages, false))
 		return RUNCACHE_NO;
 	uint8_t live = PT_LARGE;
 	if (!__atomic_compare_exchange_n(&h->type, &live, PT_LARGE_CACHED, false, __ATOMIC_ACQ_REL,
@@ -120,6 +129,29 @@ enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, u
 	rc->used |= 1u << i;
 	rc->pages += npages;
 	return RUNCACHE_CACHED;
+}
+
+size_t runcache_release_mergeable(struct run_cache *rc)
+{
+	size_t pages = 0;
+	for (uint32_t m = rc->used; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
+		void *p = __atomic_load_n(&rc->slot[i], __ATOMIC_ACQUIRE);
+		if (!p)
+			continue; /* flushed meanwhile: resync forgets it */
+		struct sm_node *n;
+		struct slab *h = run_head(p, &n);
+		if (!run_has_free_neighbour(n, (uint32_t)(h - n->descs), rc->npages[i], true))
+			continue;
+		p = __atomic_exchange_n(&rc->slot[i], NULL, __ATOMIC_ACQUIRE);
+		rc->used &= ~(1u << i);
+		rc->pages -= rc->npages[i];
+		if (p) {
+			pages += rc->npages[i];
+			run_release(p, rc->stamp[i]);
+		}
+	}
+	return pages;
 }
 
 size_t runcache_flush(struct run_cache *rc, uint64_t cutoff)

@@ -92,6 +92,15 @@ enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, u
 				      uint64_t *now) __hidden;
 
 /*
+ * Give back to their nodes the runs of @rc, the owner's cache, that lie
+ * right next to a dirty free run now (freed after they were cached): they
+ * merge there.  A cached run merges with nothing, so a request that the
+ * cache misses calls this before it goes to the nodes.  Owner only, busy
+ * set, no lock held; takes node locks.  Returns the pages given back.
+ */
+size_t runcache_release_mergeable(struct run_cache *rc) __hidden;
+
+/*
  * Give back to their nodes the runs of @rc freed at or before @cutoff (all
  * with UINT64_MAX), as dirty runs with the stamps they had here.  Any
  * thread, no lock needed (the caller keeps @rc's memory alive); takes node

@@ -143,7 +143,7 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 	for (uint32_t i = 0; i < s->slab_pages; i++) {
 		struct slab *p = &n->descs[first + i];
 		p->cache = s;
-		p->head = first;
+		WRITE_ONCE(p->head, first);
 		p->page_off = (uint8_t)i;
 		/* a neighbour's free reads it (node.c run_insert) */
 		WRITE_ONCE(p->type, routed ? PT_SLAB_ROUTED : PT_SLAB);

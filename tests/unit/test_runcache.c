@@ -4,7 +4,9 @@
  * to the next request of its page count; the cache is bounded; the purge
  * flushes it after the delay (also another thread's), sm_purge(force) and
  * thread exit flush it all; a thread without a tcache caches nothing; a
- * run freed next to a dirty free run merges instead of being cached; a
+ * run freed next to a dirty free run merges instead of being cached, and
+ * a request bigger than the cache gives back the cached runs that can
+ * merge; a
  * second free of a cached run is reported; the
  * nolock path never takes from it; a fork child gives back the cache of a
  * thread that did not come along.
@@ -150,6 +152,43 @@ static void test_free_neighbour(void)
 	CHECK(ab == a);
 	sm_kfree(ab);
 	sm_kfree(d);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
+/*
+ * Runs cached side by side merge with nothing while cached.  A request
+ * bigger than the cache keeps gives back, before it goes to the nodes,
+ * the cached runs next to a dirty free run or to another cached run
+ * (runcache_release_mergeable): they merge into room the request may use.
+ * A request the cache could serve does not (its miss would only turn the
+ * cache's runs over).
+ */
+static void test_release_mergeable(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = make(&e, 100);
+	char *x = sm_kmalloc(inst, 64 * KiB, 0);
+	char *y = sm_kmalloc(inst, 64 * KiB, 0);
+	char *w = sm_kmalloc(inst, 64 * KiB, 0);   /* keeps y's far side live */
+	CHECK(x && y && w);
+	CHECK(y == x + 64 * KiB && w == y + 64 * KiB);
+	sm_kfree(x);
+	sm_kfree(y); /* next to a cached run, not a free one: cached too */
+	CHECK_EQ(my_cached_pages(inst), 32);
+	void *small = sm_kmalloc(inst, 32 * KiB, 0); /* a miss the cache could serve */
+	CHECK(small != NULL);
+	CHECK_EQ(my_cached_pages(inst), 32);
+	void *big = sm_kmalloc(inst, 2 * MiB, 0);    /* bigger than the cache keeps */
+	CHECK(big != NULL);
+	CHECK_EQ(my_cached_pages(inst), 0);
+	/* x and y merged in their node: the two sizes together fit there. */
+	char *xy = sm_kmalloc(inst, 128 * KiB, 0);
+	CHECK(xy == x);
+	sm_kfree(xy);
+	sm_kfree(big);
+	sm_kfree(small);
+	sm_kfree(w);
 	CHECK_EQ(e.count, 0);
 	sm_instance_destroy(inst);
 }
@@ -433,6 +472,8 @@ int main(void)
 	printf("bounds ok\n");
 	test_free_neighbour();
 	printf("free neighbour ok\n");
+	test_release_mergeable();
+	printf("release mergeable ok\n");
 	test_flush();
 	printf("flush ok\n");
 	test_double_free();
