@@ -176,6 +176,17 @@ sm_cache_t *cache_of_size(size_t size)
 }
 #endif
 
+#ifndef BENCH_SLABMALLOC
+/* What the slabmalloc-only benchmarks run under the other allocators:
+   malloc + free of the same size, so every allocator has a row. */
+void malloc_free_pairs(benchmark::State &state, size_t size)
+{
+	for (auto _ : state)
+		std::free(alloc_touch(size));
+	state.SetLabel("malloc");
+}
+#endif
+
 void BM_cache_alloc_free(benchmark::State &state)
 {
 	const size_t size = state.range(0);
@@ -189,9 +200,7 @@ void BM_cache_alloc_free(benchmark::State &state)
 	}
 	state.SetLabel("sm_cache");
 #else
-	for (auto _ : state)
-		std::free(alloc_touch(size));
-	state.SetLabel("malloc");
+	malloc_free_pairs(state, size);
 #endif
 	state.SetItemsProcessed(state.iterations());
 }
@@ -214,9 +223,7 @@ void BM_instance_kmalloc_free(benchmark::State &state)
 	}
 	state.SetLabel("sm_instance");
 #else
-	for (auto _ : state)
-		std::free(alloc_touch(size));
-	state.SetLabel("malloc");
+	malloc_free_pairs(state, size);
 #endif
 	state.SetItemsProcessed(state.iterations());
 }
