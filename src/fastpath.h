@@ -287,22 +287,27 @@ static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_v
  * fclass, the interior check against the class's divisibility constant
  * and limit): then *@c is the class's sm_fast_class entry, *@fc32 its
  * fclass * 32 (which also indexes kmalloc_pcs) and *@head the slab's
- * first page descriptor.  Nothing else of the object is known: it may be
+ * first page descriptor.  When false, *@other is @p's page descriptor if
+ * the page has one but is no default kmalloc slab's (fclass 0: a slab of
+ * another instance or cache, a page run, a free page), else NULL.  Nothing else of the object is known: it may be
  * free (its free word says so) or, being another thread's, busy there.
  */
 static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_class **c, size_t *fc32,
-					     const struct slab **head)
+					     const struct slab **head, const struct slab **other)
 {
 	uintptr_t a = (uintptr_t)p;
 	uintptr_t bias = desc_bias(p);
+	*other = NULL;
 	if (unlikely(!bias))
 		return false; /* foreign, huge or beyond the map */
 	const struct slab *d = desc_at(bias, p);
 	/* fclass is written last when a slab is made and cleared first when
 	   it is taken apart (slab.c): non-zero, the page is a live slab's. */
 	unsigned fc = READ_ONCE(d->fclass);
-	if (unlikely(!fc))
-		return false; /* not a default kmalloc slab */
+	if (unlikely(!fc)) {
+		*other = d; /* not a default kmalloc slab: another cache's, a page run, ... */
+		return false;
+	}
 	/* fclass * 32 indexes both sm_fast_class and kmalloc_pcs: one shift,
 	   kept in a register (the compiler would otherwise redo it). */
 	size_t f = (size_t)fc * sizeof(struct fast_class);
@@ -374,9 +379,9 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 {
 	uintptr_t a = (uintptr_t)p;
 	const struct fast_class *c;
-	const struct slab *head;
+	const struct slab *head, *other;
 	size_t fc32;
-	if (unlikely(!kmalloc_obj_fast(p, &c, &fc32, &head)))
+	if (unlikely(!kmalloc_obj_fast(p, &c, &fc32, &head, &other)))
 		goto miss;
 	/* A sized free (constants fold this away for free()): the size given
 	   in the object's range, the pointer aligned as claimed and its class
@@ -392,10 +397,16 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 	if (likely(kfree_checked_push(p, c, fc32, head)))
 		return;
 miss:
-	if (!sized && !align)
-		__kfree_miss(p);
-	else
+	if (!sized && !align) {
+		/* The descriptor looked up above, when there is one: an isolated
+		   instance's object or a page run goes on from it. */
+		if (other)
+			__kfree_page(p, other);
+		else
+			__kfree_miss(p);
+	} else {
 		__kfree_sized_miss(p, sized, size, align, who);
+	}
 }
 
 /* free() and sm_kfree(): no size or alignment to check. */

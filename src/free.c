@@ -372,6 +372,15 @@ void kfree_large(void *p)
 		helper_check(inst, HELPER_NO_START);
 }
 
+void __kfree_page(void *p, const struct slab *d)
+{
+	uintptr_t off;
+	if (likely(slab_page_at(d, p, &off) && slab_obj_index(d->cache, off) >= 0))
+		slab_free(d->cache, d, p);
+	else
+		kfree_large(p);
+}
+
 void __kfree_miss(void *p)
 {
 	if (p) /* free(NULL) lands here: granule 0 is never a node's */

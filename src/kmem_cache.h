@@ -343,21 +343,27 @@ static __always_inline long slab_obj_index(const struct kmem_cache *s, uintptr_t
 }
 
 /*
- * The descriptor of @p's page if that page is a live slab's (PT_SLAB),
- * with @p's offset into the slab (the slab starts page_off pages below
- * @p's page) in *@off; NULL otherwise.  Arithmetic on the descriptor map
+ * @d, the descriptor of @p's page, if that page is a live slab's
+ * (PT_SLAB), with @p's offset into the slab (the slab starts page_off
+ * pages below @p's page) in *@off; NULL otherwise.  Arithmetic on the descriptor map
  * and the page's descriptor only: @p itself is never read.
  */
+static __always_inline const struct slab *slab_page_at(const struct slab *d, const void *p,
+						 uintptr_t *off)
+{
+	if (unlikely(READ_ONCE(d->type) != PT_SLAB))
+		return NULL;
+	*off = ((uintptr_t)p & (SM_PAGE_SIZE - 1)) + ((uintptr_t)d->page_off << SM_PAGE_SHIFT);
+	return d;
+}
+
+/* slab_page_at() of @p's descriptor, found through the descriptor map. */
 static __always_inline const struct slab *slab_page_of(const void *p, uintptr_t *off)
 {
 	uintptr_t bias = desc_bias(p);
 	if (unlikely(!bias))
 		return NULL;
-	const struct slab *d = desc_at(bias, p);
-	if (unlikely(READ_ONCE(d->type) != PT_SLAB))
-		return NULL;
-	*off = ((uintptr_t)p & (SM_PAGE_SIZE - 1)) + ((uintptr_t)d->page_off << SM_PAGE_SHIFT);
-	return d;
+	return slab_page_at(desc_at(bias, p), p, off);
 }
 
 /*

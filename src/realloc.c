@@ -105,9 +105,9 @@ static __noinline void *realloc_zero(void *p, size_t n, unsigned gfp)
 static __always_inline bool krealloc_default(void *p, size_t n, unsigned gfp, void **out)
 {
 	const struct fast_class *c;
-	const struct slab *head;
+	const struct slab *head, *other;
 	size_t fc32;
-	if (unlikely(gfp || n - 1 >= SM_MAX_ALLOC || !kmalloc_obj_fast(p, &c, &fc32, &head)))
+	if (unlikely(gfp || n - 1 >= SM_MAX_ALLOC || !kmalloc_obj_fast(p, &c, &fc32, &head, &other)))
 		return false;
 	if (unlikely(obj_free_tag(p, 0) == c->free_tag))
 		return false; /* free already, it seems */

@@ -63,6 +63,13 @@ void *__slab_alloc_default_miss(size_t size, unsigned i, unsigned flags, size_t 
  */
 void *__slab_alloc_overwritten(void *p) __hidden __noinline __cold;
 void __kfree_miss(void *p) __hidden __noinline;
+/*
+ * free() of @p whose page descriptor @d the fast path found with fclass 0
+ * (not a default kmalloc slab): an object of a slab of another instance or
+ * cache goes to slab_free without a second lookup; anything else (a page
+ * run, a routed slab, a bad pointer) to kfree_large, which sorts it out.
+ */
+void __kfree_page(void *p, const struct slab *d) __hidden __noinline;
 
 /* Who passed the size and alignment a sized free checks: named in its reports. */
 enum sized_free {
