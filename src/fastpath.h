@@ -130,6 +130,20 @@ miss:
 }
 
 /*
+ * The fast paths' owner test (free()'s and slab_free's): slab_owned_here()
+ * of a slab's first page descriptor @head, with the thread's token read
+ * from its block (sm_thread_state.self, one %fs-relative load) rather than
+ * made from the thread pointer.  A loaded value equal to it tells the compiler nothing
+ * about the block's address, so the owner cannot stand in for that
+ * address on the push's chain, which is what slab_owned_here has to hide
+ * its result for (a setcc and a test more).
+ */
+static __always_inline bool kfree_owned_here(struct sm_thread_state *t, const struct slab *head)
+{
+	return READ_ONCE(head->owner) == t->self;
+}
+
+/*
  * Free @p, an object of @s on the page @d describes (obj_slab_page), into
  * this thread's sheaf: the general path.  A
  * free word that says "free already" (one load and compare beside the
@@ -157,9 +171,8 @@ static __always_inline void slab_free(struct kmem_cache *s, const struct slab *d
 	struct sm_thread_state *t = &sm_thread;
 	t->busy = 1;
 	barrier();
-	/* The owner test as free()'s (kfree_owned_here): the thread's token
-	   is set, since it has a tcache. */
-	if (unlikely(READ_ONCE(slab_head_desc(d)->owner) != t->self)) {
+	/* The thread's token is set, since it has a tcache. */
+	if (unlikely(!kfree_owned_here(t, slab_head_desc(d)))) {
 		__slab_free_remote(s, tc, p);
 		return;
 	}
@@ -241,20 +254,6 @@ large:
 }
 
 /*
- * free()'s owner test: slab_owned_here() of a slab's first page
- * descriptor @head, with the thread's token read from its block
- * (sm_thread_state.self, one %fs-relative load) rather than made from the
- * thread pointer.  A loaded value equal to it tells the compiler nothing
- * about the block's address, so the owner cannot stand in for that
- * address on the push's chain, which is what slab_owned_here has to hide
- * its result for (a setcc and a test more).
- */
-static __always_inline bool kfree_owned_here(struct sm_thread_state *t, const struct slab *head)
-{
-	return READ_ONCE(head->owner) == t->self;
-}
-
-/*
  * free()'s push of @p onto the TLS view @v (a spare or a remote view of
  * thread @t's kmalloc_pcs or kmalloc_remote), with @key in its free word.
  * Busy is set before the count is read and cleared after it is written
@@ -287,10 +286,11 @@ static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_v
  * fclass, the interior check against the class's divisibility constant
  * and limit): then *@c is the class's sm_fast_class entry, *@fc32 its
  * fclass * 32 (which also indexes kmalloc_pcs) and *@head the slab's
- * first page descriptor.  When false, *@other is @p's page descriptor if
- * the page has one but is no default kmalloc slab's (fclass 0: a slab of
- * another instance or cache, a page run, a free page), else NULL.  Nothing else of the object is known: it may be
+ * first page descriptor.  Nothing else of the object is known: it may be
  * free (its free word says so) or, being another thread's, busy there.
+ * When false, *@other is @p's page descriptor if the page has one but is
+ * no default kmalloc slab's (fclass 0: a slab of another instance or
+ * cache, a page run, a free page), else NULL.
  */
 static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_class **c, size_t *fc32,
 					     const struct slab **head, const struct slab **other)

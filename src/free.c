@@ -407,7 +407,7 @@ void sm_kfree(void *p)
 	kfree_inline(p);
 }
 
-/* sm_cache_free of what obj_cache() did not resolve: a routed node's object, or a bad pointer. */
+/* sm_cache_free of what cache_obj_page() did not resolve: a routed node's object, or a bad pointer. */
 static __noinline void cache_free_miss(struct kmem_cache *s, void *p)
 {
 	if (obj_cache_routed(p) == s) {

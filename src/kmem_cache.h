@@ -345,8 +345,8 @@ static __always_inline long slab_obj_index(const struct kmem_cache *s, uintptr_t
 /*
  * @d, the descriptor of @p's page, if that page is a live slab's
  * (PT_SLAB), with @p's offset into the slab (the slab starts page_off
- * pages below @p's page) in *@off; NULL otherwise.  Arithmetic on the descriptor map
- * and the page's descriptor only: @p itself is never read.
+ * pages below @p's page) in *@off; NULL otherwise.  Arithmetic on the
+ * descriptor only: @p itself is never read.
  */
 static __always_inline const struct slab *slab_page_at(const struct slab *d, const void *p,
 						 uintptr_t *off)

@@ -93,10 +93,11 @@ enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, u
 
 /*
  * Give back to their nodes the runs of @rc, the owner's cache, that lie
- * right next to a dirty free run now (freed after they were cached): they
- * merge there.  A cached run merges with nothing, so a request that the
- * cache misses calls this before it goes to the nodes.  Owner only, busy
- * set, no lock held; takes node locks.  Returns the pages given back.
+ * right next to a dirty free run or another cached run now: they merge
+ * there.  A cached run merges with nothing, so a page-run request the
+ * cache cannot serve (alloc.c, __kmalloc_large) calls this before it goes
+ * to the nodes.  Owner only, busy set, no lock held; takes node locks.
+ * Returns the pages given back.
  */
 size_t runcache_release_mergeable(struct run_cache *rc) __hidden;
 
