@@ -629,7 +629,7 @@ SM_API sm_cache_t *sm_cache_setup(struct sm_cache_storage *st, sm_instance_t *in
  */
 SM_API size_t sm_purge(sm_instance_t *inst, bool force);
 
-/* Give this thread's cached objects of @inst back (as if the thread exited). */
+/* Give this thread's cached objects and page runs of @inst back (as if the thread exited). */
 SM_API void sm_thread_flush(sm_instance_t *inst);
 
 /* ---- statistics ---- */

@@ -210,8 +210,17 @@ static __noinline void *kmalloc_large_slow(struct sm_instance *inst, size_t size
 	if (unlikely(!default_ready(inst)))
 		return NULL;
 	if (node == SM_NO_NODE && !(flags & SLAB_ALLOC_BYPASS)) {
-		/* The node of the thread's NUMA node first, as for its refills. */
+		/* A thread whose first allocations are page runs gets its tcache
+		   (and so its run cache) at the first one the cache could serve,
+		   before the run is taken: its pages come first, as in a thread
+		   whose first allocation is small.  Without it every page-run
+		   pair of the thread would take the node lock.  (Delay 0: the
+		   cache keeps nothing, kfree_to_runcache.) */
 		struct tcache *tc = tcache_peek(inst);
+		if (!tc && runcache_fits(inst, size, align, flags, node) && inst->opts.purge_delay_ms &&
+		    !sm_in_allocator())
+			tc = thread_attach(inst, HELPER_NO_START);
+		/* The node of the thread's NUMA node first, as for its refills. */
 		if (tc && tc->node_id > 0)
 			node = tc->node_id;
 	}
@@ -251,9 +260,9 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 {
 	if (unlikely(!size))
 		return kmalloc_zero(inst, align, flags, node);
-	/* Only a thread that has a tcache has a run cache: page runs alone do
-	   not attach a thread (its tcache would take pages of the node).  A
-	   pending kick makes tcache_peek miss: the slow path sees to it. */
+	/* Only a thread that has a tcache has a run cache; a thread without
+	   one is attached by the slow path (kmalloc_large_slow).  A pending
+	   kick makes tcache_peek miss: the slow path sees to it. */
 	struct tcache *tc = tcache_peek(inst);
 	if (tc && tc->runs.used && !sm_in_allocator()) {
 		sm_thread.busy = 1;

@@ -320,6 +320,7 @@ void sm_thread_flush(sm_instance_t *inst)
 		sm_lock(&inst->lock);
 		tcache_release_all(tc);
 		sm_unlock(&inst->lock);
+		runcache_flush(&tc->runs, UINT64_MAX); /* its page runs too */
 	}
 	sm_leave(nested);
 }

@@ -114,6 +114,24 @@ static int node_id_of(const void *p)
 	return n->id;
 }
 
+/* Pages of a thread's tcache, which the thread's first page run (or
+   small object) of an instance takes from its node first. */
+static uint32_t tcache_pages(void)
+{
+	return (uint32_t)((sizeof(struct tcache) + SM_PAGE_SIZE - 1) >> SM_PAGE_SHIFT);
+}
+
+/*
+ * Free the page run @p past this thread's run cache (sm_thread_flush gives
+ * the cached runs back): the coalescing tests look at the node's own
+ * allocator, and a thread's first page run gave it a run cache.
+ */
+static void free_to_node(sm_instance_t *inst, void *p)
+{
+	sm_kfree(p);
+	sm_thread_flush(inst);
+}
+
 /* ---- node layout ---- */
 
 static void check_layout(struct sm_node *n, size_t size)
@@ -152,7 +170,11 @@ static void test_exhaustion(void)
 	check_layout(n, MiB);
 	CHECK_EQ(f.reserves, 1);
 
-	/* Page runs until the node is full: exactly npages / 16 of them. */
+	/* Page runs until the node is full: exactly npages / 16 of them
+	   beside this thread's tcache.  The first run attaches the thread
+	   (kmalloc_large_slow), so its tcache has the node's first pages. */
+	uint32_t tc_pages = tcache_pages();
+	size_t tc_bytes = (size_t)tc_pages << SM_PAGE_SHIFT;
 	void *runs[64];
 	unsigned nr = 0;
 	for (;;) {
@@ -166,7 +188,9 @@ static void test_exhaustion(void)
 		CHECK(node_of(p) == n);
 		runs[nr++] = p;
 	}
-	CHECK_EQ(nr, n->npages / RUN_PAGES);
+	CHECK_EQ(nr, (n->npages - tc_pages) / RUN_PAGES);
+	CHECK((char *)tcache_mine(inst) == n->data);
+	CHECK(runs[0] == n->data + tc_bytes);
 	struct sm_stats st = stats(inst);
 	CHECK_EQ(st.nodes, 1);
 	CHECK_EQ(st.large_bytes, (size_t)nr * RUN);
@@ -223,13 +247,12 @@ static void test_exhaustion(void)
 	CHECK_EQ(st.slab_bytes, 0);
 	/* What is left in use is this thread's tcache (a page run), counted
 	   as the allocator's own memory, not the program's page runs. */
-	size_t tc_bytes = (sizeof(struct tcache) + SM_PAGE_SIZE - 1) & ~(SM_PAGE_SIZE - 1);
 	CHECK_EQ(st.large_bytes, 0);
 	CHECK_EQ(st.internal_bytes, tc_bytes);
 	CHECK_EQ(st.free_clean_bytes + tc_bytes + ((size_t)(n->npages - n->bump) << SM_PAGE_SHIFT),
 		 (size_t)n->npages << SM_PAGE_SHIFT);
 	void *all = sm_kmalloc(inst, (size_t)nr * RUN, 0);
-	CHECK(all == n->data);
+	CHECK(all == n->data + tc_bytes);
 	sm_kfree(all);
 	CHECK_EQ(e.count, 0);
 	sm_instance_destroy(inst);
@@ -518,17 +541,21 @@ static void test_os_failures(void)
 		}
 		runs[nr++] = p;
 	}
-	CHECK_EQ(nr, inst->pa.nodes[0]->npages / RUN_PAGES);
+	/* The first run attached the thread: its tcache has a few pages. */
+	CHECK(tcache_mine(inst) != NULL);
+	CHECK_EQ(nr, (inst->pa.nodes[0]->npages - tcache_pages()) / RUN_PAGES);
 	CHECK_EQ(stats(inst).nodes, 1);
-	CHECK_EQ(f.reserve_failures, 2); /* the failed creation's and this one */
-	CHECK_EQ(f.reserves, 4);
+	/* The failed creation's, then this one's two: a thread with a tcache
+	   gives back what it caches and tries once more (inst_reclaim). */
+	CHECK_EQ(f.reserve_failures, 3);
+	CHECK_EQ(f.reserves, 5);
 	unsigned reserves = f.reserves;
 	/* Every further attempt asks again (and fails cleanly). */
 	errno = 0;
 	CHECK(sm_kmalloc(inst, RUN, 0) == NULL);
 	CHECK_EQ(errno, ENOMEM);
-	CHECK_EQ(f.reserves, reserves + 1);
-	CHECK_EQ(f.reserve_failures, 3);
+	CHECK_EQ(f.reserves, reserves + 2);
+	CHECK_EQ(f.reserve_failures, 5);
 	CHECK_EQ(stats(inst).nodes, 1);
 
 	/* Growth: reserve works but committing the new node's header fails. */
@@ -575,12 +602,23 @@ static void test_os_failures(void)
 	f.fail_commit = 0;
 	nr = 0;
 	runs[nr++] = sm_kmalloc(inst, RUN, 0);
-	CHECK(runs[0] == n->data);
+	/* That run attached the thread: its tcache has the first pages. */
+	size_t tc_bytes = (size_t)tcache_pages() << SM_PAGE_SHIFT;
+	CHECK((char *)tcache_mine(inst) == n->data);
+	CHECK(runs[0] == n->data + tc_bytes);
 	size_t step = (size_t)NODE_COMMIT_PAGES << SM_PAGE_SHIFT;     /* 2 MiB */
 	CHECK_EQ(stats(inst).committed_bytes, step);
-	/* Fill the committed part exactly, then refuse the next commit. */
-	while (nr < NODE_COMMIT_PAGES / RUN_PAGES) {
+	/* Fill the committed part exactly (runs, then one of the pages left,
+	   still a page run), then refuse the next commit. */
+	while (n->bump + RUN_PAGES <= NODE_COMMIT_PAGES) {
 		runs[nr] = sm_kmalloc(inst, RUN, 0);
+		CHECK(runs[nr] != NULL);
+		nr++;
+	}
+	size_t rest = (size_t)(NODE_COMMIT_PAGES - n->bump) << SM_PAGE_SHIFT;
+	if (rest) {
+		CHECK(rest > SM_KMALLOC_MAX_CACHE_SIZE);
+		runs[nr] = sm_kmalloc(inst, rest, 0);
 		CHECK(runs[nr] != NULL);
 		nr++;
 	}
@@ -625,7 +663,10 @@ static void test_coalesce(void)
 	CHECK(inst != NULL);
 	struct sm_node *n = inst->pa.nodes[0];
 
-	/* Fill the node with runs of 9..16 pages. */
+	/* Fill the node with runs of 9..16 pages, after this thread's tcache
+	   (the first run attached the thread). */
+	uint32_t tc_pages = tcache_pages();
+	char *first = n->data + ((size_t)tc_pages << SM_PAGE_SHIFT);
 	char *run[64];
 	uint32_t len[64];
 	unsigned nr = 0;
@@ -637,7 +678,7 @@ static void test_coalesce(void)
 		if (nr)
 			CHECK(p == run[nr - 1] + ((size_t)len[nr - 1] << SM_PAGE_SHIFT));
 		else
-			CHECK(p == n->data);
+			CHECK(p == first && (char *)tcache_mine(inst) == n->data);
 		memset(p, (int)nr, (size_t)pages << SM_PAGE_SHIFT);
 		run[nr] = p;
 		len[nr++] = pages;
@@ -653,20 +694,20 @@ static void test_coalesce(void)
 	size_t freed = 0;
 	uint32_t biggest = rest;
 	for (unsigned i = 1; i < nr; i += 2) {
-		sm_kfree(run[i]);
+		free_to_node(inst, run[i]);
 		freed += (size_t)len[i] << SM_PAGE_SHIFT;
 		if (len[i] > biggest)
 			biggest = len[i];
 	}
 	struct sm_stats st = stats(inst);
 	CHECK_EQ(st.free_dirty_bytes, freed);
-	CHECK_EQ(st.large_bytes, ((size_t)n->bump << SM_PAGE_SHIFT) - freed);
+	CHECK_EQ(st.large_bytes, ((size_t)(n->bump - tc_pages) << SM_PAGE_SHIFT) - freed);
 	errno = 0;
 	CHECK(sm_kmalloc(inst, (size_t)(biggest + 1) << SM_PAGE_SHIFT, 0) == NULL);
 	CHECK_EQ(errno, ENOMEM);
 
 	/* Free run 2: runs 1, 2 and 3 become one free run... */
-	sm_kfree(run[2]);
+	free_to_node(inst, run[2]);
 	freed += (size_t)len[2] << SM_PAGE_SHIFT;
 	CHECK_EQ(stats(inst).free_dirty_bytes, freed);
 	struct slab *h = &n->descs[node_page_index(n, run[1])];
@@ -689,7 +730,7 @@ static void test_coalesce(void)
 		CHECK_EQ((unsigned char)run[4][j], 4);
 
 	/* Two freed neighbours: free run 4, next to the free run 5. */
-	sm_kfree(run[4]);
+	free_to_node(inst, run[4]);
 	size_t two = (size_t)(len[4] + len[5]) << SM_PAGE_SHIFT;
 	char *pair = sm_kmalloc(inst, two, 0);
 	CHECK(pair == run[4]);
@@ -703,25 +744,25 @@ static void test_coalesce(void)
 	CHECK(part != NULL);
 	freed -= (size_t)9 << SM_PAGE_SHIFT;
 	CHECK_EQ(stats(inst).free_dirty_bytes, freed);
-	sm_kfree(part);
+	free_to_node(inst, part);
 	freed += (size_t)9 << SM_PAGE_SHIFT;
 	CHECK_EQ(stats(inst).free_dirty_bytes, freed);
 
 	/* Everything freed: one run of all pages handed out, at the start. */
-	sm_kfree(big);
-	sm_kfree(pair);
+	free_to_node(inst, big);
+	free_to_node(inst, pair);
 	for (unsigned i = 0; i < nr; i += 2)
 		if (i != 2 && i != 4)
-			sm_kfree(run[i]);
+			free_to_node(inst, run[i]);
 	st = stats(inst);
-	CHECK_EQ(st.free_dirty_bytes, (size_t)n->bump << SM_PAGE_SHIFT);
+	CHECK_EQ(st.free_dirty_bytes, (size_t)(n->bump - tc_pages) << SM_PAGE_SHIFT);
 	CHECK_EQ(st.large_bytes, 0);
-	h = &n->descs[0];
+	h = &n->descs[tc_pages];
 	CHECK_EQ(h->type, PT_FREE);
-	CHECK_EQ(h->npages, n->bump);
-	char *whole = sm_kmalloc(inst, (size_t)n->bump << SM_PAGE_SHIFT, 0);
-	CHECK(whole == n->data);
-	sm_kfree(whole);
+	CHECK_EQ(h->npages, n->bump - tc_pages);
+	char *whole = sm_kmalloc(inst, (size_t)(n->bump - tc_pages) << SM_PAGE_SHIFT, 0);
+	CHECK(whole == first);
+	free_to_node(inst, whole);
 	CHECK_EQ(e.count, 0);
 	sm_instance_destroy(inst);
 	CHECK_EQ(f.live, 0);

@@ -106,19 +106,39 @@ static void test_hit(void)
 	void *d2 = sm_krealloc(d, 60 * KiB, 0);
 	CHECK(d2 == d);
 	sm_kfree(d2);
+	/* sm_thread_flush gives the cached runs back to their node. */
+	CHECK(my_cached_pages(inst) > 0);
+	sm_thread_flush(inst);
+	CHECK_EQ(my_cached_pages(inst), 0);
 	CHECK_EQ(e.count, 0);
 	sm_instance_destroy(inst);
 }
 
-static void *no_tcache_thread(void *v)
+/*
+ * A thread whose first allocation is a page run: one too big for the cache
+ * does not attach it (and its node takes it back when freed); the first
+ * one the cache could serve does, before its run is taken, so the
+ * tcache's pages come first in the node, and the run is then cached.
+ */
+static void *page_run_thread(void *v)
 {
 	sm_instance_t *inst = v;
-	void *p = sm_kmalloc(inst, 64 * KiB, 0);
-	sm_kfree(p);
+	char *big = sm_kmalloc(inst, 2 * MiB, 0);
+	CHECK(big != NULL);
 	CHECK(tcache_mine(inst) == NULL);
+
+	char *p = sm_kmalloc(inst, 64 * KiB, 0);
+	struct tcache *tc = tcache_mine(inst);
+	CHECK(p != NULL && tc != NULL);
+	CHECK((char *)tc == big + 2 * MiB && (char *)tc < p);
+	sm_kfree(p);
+	CHECK_EQ(my_cached_pages(inst), 16);
+	CHECK(sm_kmalloc(inst, 64 * KiB, 0) == p);
+	sm_kfree(p);
+	sm_kfree(big); /* too big for the cache: back in its node */
 	struct sm_stats st;
 	sm_stats_get(inst, &st);
-	CHECK(st.free_dirty_bytes >= 64 * KiB); /* back in its node */
+	CHECK(st.free_dirty_bytes >= 2 * MiB);
 	return NULL;
 }
 
@@ -232,10 +252,10 @@ static void test_bounds(void)
 	CHECK_EQ(e.count, 0);
 	sm_instance_destroy(inst);
 
-	/* A thread without a tcache (only page runs so far): nothing is kept. */
+	/* A thread whose only allocations are page runs (page_run_thread). */
 	inst = make(&e, 100);
 	pthread_t t;
-	CHECK(pthread_create(&t, NULL, no_tcache_thread, inst) == 0);
+	CHECK(pthread_create(&t, NULL, page_run_thread, inst) == 0);
 	pthread_join(t, NULL);
 	sm_instance_destroy(inst);
 
