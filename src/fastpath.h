@@ -130,7 +130,8 @@ miss:
 }
 
 /*
- * The fast paths' owner test (free()'s and slab_free's): slab_owned_here()
+ * slab_free's owner test (free()'s compares the page's hot word's owner
+ * tag with sm_thread_state.owner_tag instead): slab_owned_here()
  * of a slab's first page descriptor @head, with the thread's token read
  * from its block (sm_thread_state.self, one %fs-relative load) rather than
  * made from the thread pointer.  A loaded value equal to it tells the compiler nothing
@@ -282,30 +283,32 @@ static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_v
 
 /*
  * Whether @p starts an object of a default kmalloc slab, checked as free()
- * checks it before anything is written (the descriptor map, the page's
- * fclass, the interior check against the class's divisibility constant
- * and limit): then *@c is the class's sm_fast_class entry, *@fc32 its
- * fclass * 32 (which also indexes kmalloc_pcs) and *@head the slab's
- * first page descriptor.  Nothing else of the object is known: it may be
- * free (its free word says so) or, being another thread's, busy there.
- * When false, *@other is @p's page descriptor if the page has one but is
- * no default kmalloc slab's (fclass 0: a slab of another instance or
- * cache, a page run, a free page), else NULL.
+ * checks it before anything is written (the hot map, the page's hot word:
+ * fclass and page_off, the interior check against the class's
+ * divisibility constant and limit): then *@c is the class's sm_fast_class
+ * entry, *@fc32 its fclass * 32 (which also indexes kmalloc_pcs) and
+ * *@owner the owner tag of the slab (page.h, page_hot).  Nothing else of
+ * the object is known: it may be free (its free word says so) or, being
+ * another thread's, busy there.  When false, *@other is @p's page
+ * descriptor if the page has one but is no default kmalloc slab's (fclass
+ * 0: a slab of another instance or cache, a page run, a free page), else
+ * NULL.
  */
 static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_class **c, size_t *fc32,
-					     const struct slab **head, const struct slab **other)
+					     uint32_t *owner, const struct slab **other)
 {
 	uintptr_t a = (uintptr_t)p;
-	uintptr_t bias = desc_bias(p);
+	uintptr_t bias = hot_bias(p);
 	*other = NULL;
 	if (unlikely(!bias))
 		return false; /* foreign, huge or beyond the map */
-	const struct slab *d = desc_at(bias, p);
+	uint32_t h = hot_at(bias, p);
 	/* fclass is written last when a slab is made and cleared first when
 	   it is taken apart (slab.c): non-zero, the page is a live slab's. */
-	unsigned fc = READ_ONCE(d->fclass);
+	unsigned fc = page_hot_fclass(h);
 	if (unlikely(!fc)) {
-		*other = d; /* not a default kmalloc slab: another cache's, a page run, ... */
+		/* not a default kmalloc slab: another cache's, a page run, ... */
+		*other = desc_in_map(p);
 		return false;
 	}
 	/* fclass * 32 indexes both sm_fast_class and kmalloc_pcs: one shift,
@@ -314,31 +317,30 @@ static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_cl
 	OPTIMIZER_HIDE_VAR(f);
 	const struct fast_class *fcl = (const struct fast_class *)((const char *)sm_fast_class + f);
 	/* @p's offset in its slab: below 2^32, as fast_class_divides needs. */
-	unsigned page_off = d->page_off;
-	uint32_t off = (uint32_t)(a & (SM_PAGE_SIZE - 1)) + ((uint32_t)page_off << SM_PAGE_SHIFT);
+	uint32_t off = (uint32_t)(a & (SM_PAGE_SIZE - 1)) + (page_hot_page_off(h) << SM_PAGE_SHIFT);
 	if (unlikely((uint64_t)off * fcl->divides >= fcl->divides || off >= fcl->limit))
 		return false; /* interior pointer, or past the slab's last object */
 	*c = fcl;
 	*fc32 = f;
-	*head = d - page_off; /* slab_head_desc: d is dead after it */
+	*owner = h >> PAGE_HOT_OWNER_SHIFT;
 	return true;
 }
 
 /*
  * The second half of free()'s path: @p passed kmalloc_obj_fast (giving
- * @c, @fc32 and @head) and its free word does not say "free".  Pushed
+ * @c, @fc32 and @owner) and its free word does not say "free".  Pushed
  * onto this thread's spare, or onto its remote view of the class when the
  * slab is another thread's (then __kfree_remote when that is full); busy
  * or kick set, or no room, returns false, nothing written, and the caller
  * takes the general path.
  */
 static __always_inline bool kfree_checked_push(void *p, const struct fast_class *c, size_t fc32,
-					       const struct slab *head)
+					       uint32_t owner)
 {
 	struct sm_thread_state *t = &sm_thread; /* here: a register held from the top spills */
 	if (unlikely(t->busy | t->kick))
 		return false;
-	if (unlikely(!kfree_owned_here(t, head)))
+	if (unlikely(owner != t->owner_tag))
 		goto remote;
 	_Static_assert(sizeof(struct pcs) == sizeof(struct fast_class), "fc32 indexes both");
 	struct sheaf_view *v = (struct sheaf_view *)((uintptr_t)&t->kmalloc_pcs[0].spare + fc32);
@@ -358,15 +360,17 @@ remote: {
 /*
  * free() and sm_kfree(): any pointer.  An object of a default kmalloc
  * cache is pushed onto this thread's spare in three dependent loads: the
- * descriptor map, the page's descriptor (fclass, page_off), the view in
- * the TLS block.  Validation runs beside that chain, on values it does
- * not wait for: the object's free word (loaded from @p itself), and the
- * class's geometry and free key (sm_fast_class, from fclass) for the
- * interior-pointer check.  So does the owner test: the slab's first
- * descriptor (page_off below) names the thread whose sheaf last took
- * objects from it, and an object of another thread's slab is a remote
- * free: the same inline push onto the class's remote view in the TLS
- * block (sm_thread.kmalloc_remote), and __kfree_remote when it is full.  Whatever fails, or does not apply, takes the
+ * hot map, the page's hot word (fclass, page_off, owner tag: page.h), the
+ * view in the TLS block.  Validation runs beside that chain, on values it
+ * does not wait for: the object's free word (loaded from @p itself), and
+ * the class's geometry and free key (sm_fast_class, from fclass) for the
+ * interior-pointer check.  So does the owner test: the hot word's owner
+ * tag names the thread whose sheaf last took objects from the slab, and
+ * an object of another thread's slab is a remote free: the same inline
+ * push onto the class's remote view in the TLS block
+ * (sm_thread.kmalloc_remote), and __kfree_remote when it is full.  The
+ * page's descriptor is not read: sixteen pages' hot words share a cache
+ * line, where each descriptor fills one.  Whatever fails, or does not apply, takes the
  * general path (__kfree_miss), which checks everything again and reports
  * what is wrong.  The sized frees (free_sized, free_aligned_sized, C++'s
  * sized and aligned delete) pass the size and alignment they were given:
@@ -379,9 +383,10 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 {
 	uintptr_t a = (uintptr_t)p;
 	const struct fast_class *c;
-	const struct slab *head, *other;
+	const struct slab *other;
+	uint32_t owner;
 	size_t fc32;
-	if (unlikely(!kmalloc_obj_fast(p, &c, &fc32, &head, &other)))
+	if (unlikely(!kmalloc_obj_fast(p, &c, &fc32, &owner, &other)))
 		goto miss;
 	/* A sized free (constants fold this away for free()): the size given
 	   in the object's range, the pointer aligned as claimed and its class
@@ -394,7 +399,7 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 	/* Read only once @p is known to start an object (so it is aligned). */
 	if (unlikely(obj_free_tag(p, 0) == c->free_tag))
 		goto miss; /* free already, it seems: confirmed on the general path */
-	if (likely(kfree_checked_push(p, c, fc32, head)))
+	if (likely(kfree_checked_push(p, c, fc32, owner)))
 		return;
 miss:
 	if (!sized && !align) {

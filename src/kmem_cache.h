@@ -357,13 +357,13 @@ static __always_inline const struct slab *slab_page_at(const struct slab *d, con
 	return d;
 }
 
-/* slab_page_at() of @p's descriptor, found through the descriptor map. */
+/* slab_page_at() of @p's descriptor, found through the maps (desc_of). */
 static __always_inline const struct slab *slab_page_of(const void *p, uintptr_t *off)
 {
-	uintptr_t bias = desc_bias(p);
-	if (unlikely(!bias))
+	const struct slab *d = desc_of(p);
+	if (unlikely(!d))
 		return NULL;
-	return slab_page_at(desc_at(bias, p), p, off);
+	return slab_page_at(d, p, off);
 }
 
 /*
@@ -421,8 +421,8 @@ static inline long slab_obj_index_any(const struct kmem_cache *s, uintptr_t off)
  * slab_debug cache (its slabs are PT_SLAB_ROUTED on any node, so that no
  * fast path takes their objects into a sheaf), else NULL.
  * The slow paths ask this after obj_cache() said NULL.  Through the node
- * map, not the descriptor map, which a reserved region's granules are not
- * in (node.h).
+ * and the node's table, not desc_of(), which does not resolve a reserved
+ * region's granules (node.h).
  */
 static inline struct kmem_cache *obj_cache_routed(const void *p)
 {

@@ -354,7 +354,7 @@ void large_fork_child(struct page_alloc *pa, bool list_lost)
 	}
 	uint32_t mine = 0;
 	for (size_t g = 0; g < ARRAY_SIZE(sm_node_map); g++) {
-		struct sm_node *n = sm_node_map[g];
+		struct sm_node *n = (struct sm_node *)(sm_node_map[g] & ~NODE_MAP_TABLES);
 		/* Each huge node once: at the granule of its base. */
 		if (!n || n->inst != pa->origin.inst || n->kind != NODE_HUGE ||
 		    n->base != (uintptr_t)g << SM_NODE_SHIFT)

@@ -16,8 +16,8 @@
 #include "node.h"
 #include "os.h"
 
-struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
-uintptr_t sm_desc_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
+uintptr_t sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
+uintptr_t sm_hot_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)];
 
 #define RUN_PURGING 2 /* a PT_FREE tag whose run is being purged: never merge */
 /* The stamp of a clean run some page of which a purge may have made
@@ -32,8 +32,6 @@ struct purge_batch {
 	uint32_t owner;                /* the purger's lock id */
 };
 
-/* Pages of the header (struct sm_node) at the start of every node. */
-#define NODE_HDR_PAGES (ALIGN_UP(sizeof(struct sm_node), SM_PAGE_SIZE) >> SM_PAGE_SHIFT)
 
 /* Whether the node map describes every granule of [base, base + size). */
 static bool map_covers(uintptr_t base, size_t size)
@@ -42,21 +40,24 @@ static bool map_covers(uintptr_t base, size_t size)
 }
 
 /*
- * Point the granules of [base, base + size) at @n and at @descs, the
- * descriptor table of the whole reservation (NULL: none), in both maps
- * (map_covers holds).  The descriptor map is written first and cleared
- * last, so that a pointer the node map resolves always has its entry.
+ * Point the granules of [base, base + size) at @n and at @hot, the hot
+ * table of the whole reservation (NULL: none), in both maps (map_covers
+ * holds).  The hot map is written first and cleared last, so that a
+ * pointer the node map resolves always has its entry.  A node with a hot
+ * table has its descriptor table right after its header (desc_of).
  */
-static void map_set(uintptr_t base, size_t size, struct sm_node *n, struct slab *descs)
+static void map_set(uintptr_t base, size_t size, struct sm_node *n, uint32_t *hot)
 {
-	uintptr_t bias = descs ? (uintptr_t)descs - (base >> SM_PAGE_SHIFT) * sizeof(struct slab) : 0;
-	SM_BUG_ON(descs && !bias);
+	uintptr_t bias = hot ? (uintptr_t)hot - (base >> SM_PAGE_SHIFT) * sizeof(uint32_t) : 0;
+	uintptr_t e = (uintptr_t)n | (hot ? NODE_MAP_TABLES : 0);
+	SM_BUG_ON(hot && (!bias || (uintptr_t)n != base));
 	for (uintptr_t a = base; a < base + size; a += SM_NODE_ALIGN) {
+		uintptr_t g = a >> SM_NODE_SHIFT;
 		if (n)
-			__atomic_store_n(&sm_desc_map[a >> SM_NODE_SHIFT], bias, __ATOMIC_RELEASE);
-		__atomic_store_n(&sm_node_map[a >> SM_NODE_SHIFT], n, __ATOMIC_RELEASE);
+			__atomic_store_n(&sm_hot_map[g], bias, __ATOMIC_RELEASE);
+		__atomic_store_n(&sm_node_map[g], e, __ATOMIC_RELEASE);
 		if (!n)
-			__atomic_store_n(&sm_desc_map[a >> SM_NODE_SHIFT], bias, __ATOMIC_RELEASE);
+			__atomic_store_n(&sm_hot_map[g], bias, __ATOMIC_RELEASE);
 	}
 }
 
@@ -105,38 +106,50 @@ static uintptr_t reserve(const struct sm_os_ops *os, size_t size, size_t align)
 }
 
 /*
- * The layout of a node of @size bytes, [header][descs][guard][data]: the
- * data area in pages (0 if none fits), and the descriptor pages in
- * *@desc_pages.  The table has a descriptor for every page of the
- * reservation (@size rounded up to SM_NODE_ALIGN), not only the data
- * pages: so the descriptor map (node.h) resolves any address of the node's
- * granules, header and tail included, to a readable descriptor, and those
- * of pages that are not data stay zero (PT_UNUSED) for ever.
+ * The layout of a node of @size bytes, [header][descs][hot][guard][data]:
+ * the data area in pages (0 if none fits), and the pages of the
+ * descriptor and hot tables in *@meta_pages.  The tables have an entry for
+ * every page of the reservation (@size rounded up to SM_NODE_ALIGN), not
+ * only the data pages: so the descriptor and hot maps (node.h) resolve any
+ * address of the node's granules, header and tail included, to a readable
+ * entry, and those of pages that are not data stay zero (PT_UNUSED,
+ * fclass 0) for ever.
  */
-static size_t node_layout(size_t size, size_t *desc_pages)
+static size_t node_layout(size_t size, size_t *meta_pages)
 {
 	size_t total = size >> SM_PAGE_SHIFT;
 	size_t all = ALIGN_UP(size, SM_NODE_ALIGN) >> SM_PAGE_SHIFT;
-	*desc_pages = ALIGN_UP(all * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
-	if (total < NODE_HDR_PAGES + 2 || all <= NODE_HDR_PAGES + *desc_pages + 1)
+	size_t desc_pages = ALIGN_UP(all * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
+	size_t hot_pages = ALIGN_UP(all * sizeof(uint32_t), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
+	*meta_pages = desc_pages + hot_pages;
+	if (total < NODE_HDR_PAGES + 2 || all <= NODE_HDR_PAGES + *meta_pages + 1)
 		return 0;
-	/* @size bytes hold the header, one descriptor per data page, the
-	   guard and the data; the reservation holds the whole table too. */
-	size_t npages = (total - NODE_HDR_PAGES - 1) * SM_PAGE_SIZE / (SM_PAGE_SIZE + sizeof(struct slab));
-	return MIN(npages, all - NODE_HDR_PAGES - *desc_pages - 1);
+	/* @size bytes hold the header, a descriptor and a hot word per data
+	   page, the guard and the data; the reservation holds both tables
+	   whole. */
+	size_t npages = (total - NODE_HDR_PAGES - 1) * SM_PAGE_SIZE /
+			(SM_PAGE_SIZE + sizeof(struct slab) + sizeof(uint32_t));
+	return MIN(npages, all - NODE_HDR_PAGES - *meta_pages - 1);
+}
+
+/* Pages of the descriptor table of a node of @size bytes (node_layout). */
+static size_t node_desc_pages(size_t size)
+{
+	size_t all = ALIGN_UP(size, SM_NODE_ALIGN) >> SM_PAGE_SHIFT;
+	return ALIGN_UP(all * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
 }
 
 size_t node_data_pages(size_t size)
 {
-	size_t desc_pages;
-	return node_layout(size, &desc_pages);
+	size_t meta_pages;
+	return node_layout(size, &meta_pages);
 }
 
 size_t node_data_offset(size_t size)
 {
-	size_t desc_pages;
-	node_layout(size, &desc_pages);
-	return (NODE_HDR_PAGES + desc_pages + 1) << SM_PAGE_SHIFT;
+	size_t meta_pages;
+	node_layout(size, &meta_pages);
+	return (NODE_HDR_PAGES + meta_pages + 1) << SM_PAGE_SHIFT;
 }
 
 struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
@@ -145,50 +158,55 @@ struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 	size_t reserved = ALIGN_UP(size, SM_NODE_ALIGN);
 	if (reserved < size || size < 16 * SM_PAGE_SIZE)
 		return NULL;
-	size_t hdr = NODE_HDR_PAGES, desc_pages, npages = node_layout(size, &desc_pages);
+	size_t hdr = NODE_HDR_PAGES, meta_pages, npages = node_layout(size, &meta_pages);
+	size_t desc_pages = node_desc_pages(size);
 	if (npages > UINT32_MAX / 2)
 		return NULL;
 	uintptr_t base = reserve(os, reserved, SM_NODE_ALIGN);
 	if (!base)
 		return NULL;
-	/* The whole descriptor table is committed now (untouched, it costs no
+	/* Both tables are committed whole now (untouched, they cost no
 	   memory): a stray pointer anywhere in the data area must find a
-	   readable descriptor, even beyond the committed data pages. */
-	if (os->commit((void *)base, (hdr + desc_pages) << SM_PAGE_SHIFT, os->arg) != 0) {
+	   readable descriptor and hot word, even beyond the committed data
+	   pages. */
+	if (os->commit((void *)base, (hdr + meta_pages) << SM_PAGE_SHIFT, os->arg) != 0) {
 		os->release((void *)base, reserved, os->arg);
 		return NULL;
 	}
 	struct sm_node *n = (struct sm_node *)base;
 	memset(n, 0, sizeof(*n));
 	node_init_common(n, o, base, reserved);
-	/* The table covers the reservation from base: data page 0 is
-	   reservation page hdr + desc_pages + 1 (node_layout). */
+	/* The tables cover the reservation from base: data page 0 is
+	   reservation page hdr + meta_pages + 1 (node_layout). */
+	size_t first_data = hdr + meta_pages + 1;
 	struct slab *table = (struct slab *)(base + (hdr << SM_PAGE_SHIFT));
-	n->descs = table + hdr + desc_pages + 1;
-	n->data = (char *)base + ((hdr + desc_pages + 1) << SM_PAGE_SHIFT);
+	uint32_t *hot = (uint32_t *)(base + ((hdr + desc_pages) << SM_PAGE_SHIFT));
+	n->descs = table + first_data;
+	n->hot = hot + first_data;
+	n->data = (char *)base + (first_data << SM_PAGE_SHIFT);
 	n->npages = (uint32_t)npages;
 	n->kind = NODE_NORMAL;
 	n->id = (int8_t)id;
-	map_set(base, reserved, n, table);
+	map_set(base, reserved, n, hot);
 	return n;
 }
 
 /*
  * Point the node map's granules of the region [lo, hi) at @n, each only if
  * no other node has it (compare-and-swap; on a clash the ones set are
- * cleared again and false returned).  The descriptor map stays 0 there:
- * the region may share its first and last granules with foreign memory,
- * which the table could not cover.
+ * cleared again and false returned), without NODE_MAP_TABLES, and the
+ * hot map stays 0 there: the region may share its first and last granules
+ * with foreign memory, which no table could cover.
  */
 static bool map_claim_region(uintptr_t lo, uintptr_t hi, struct sm_node *n)
 {
 	uintptr_t g0 = lo >> SM_NODE_SHIFT, g1 = (hi - 1) >> SM_NODE_SHIFT;
 	for (uintptr_t g = g0; g <= g1; g++) {
-		struct sm_node *expect = NULL;
-		if (!__atomic_compare_exchange_n(&sm_node_map[g], &expect, n, false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_RELAXED)) {
+		uintptr_t expect = 0;
+		if (!__atomic_compare_exchange_n(&sm_node_map[g], &expect, (uintptr_t)n, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 			while (g-- > g0)
-				__atomic_store_n(&sm_node_map[g], NULL, __ATOMIC_RELEASE);
+				__atomic_store_n(&sm_node_map[g], 0, __ATOMIC_RELEASE);
 			return false;
 		}
 	}
@@ -198,7 +216,7 @@ static bool map_claim_region(uintptr_t lo, uintptr_t hi, struct sm_node *n)
 static void map_release_region(uintptr_t lo, uintptr_t hi)
 {
 	for (uintptr_t g = lo >> SM_NODE_SHIFT; g <= (hi - 1) >> SM_NODE_SHIFT; g++)
-		__atomic_store_n(&sm_node_map[g], NULL, __ATOMIC_RELEASE);
+		__atomic_store_n(&sm_node_map[g], 0, __ATOMIC_RELEASE);
 }
 
 /* A SM_NODE_RESERVED node over the caller's region (node_create_spec). */

@@ -36,7 +36,8 @@
  * secret or locked memory (the header and table stay ordinary).  A
  * reserved node's data is the caller's region: its header and table are a
  * mapping of their own (base/reserved), and the region's granules are in
- * the node map but not the descriptor map.
+ * the node map without NODE_MAP_TABLES (so desc_of() does not resolve
+ * them) and not in the hot map.
  */
 #ifndef SM_NODE_H
 #define SM_NODE_H
@@ -86,6 +87,9 @@ struct sm_node {
 	size_t reserved;               /* bytes of the reservation */
 	char *data;                    /* first data page */
 	struct slab *descs;            /* one descriptor per data page */
+	uint32_t *hot;                 /* one hot word per data page (page.h,
+	                                  page_hot); NULL in a reserved
+	                                  region's node, which is in no map */
 	uint32_t npages;               /* data pages */
 	uint8_t kind;                  /* enum node_kind */
 	int8_t id;                     /* index in inst->nodes, -1 for NODE_HUGE */
@@ -125,58 +129,90 @@ struct sm_node {
 };
 
 /*
- * The process-wide node map: granule index -> node, NULL for foreign.  It
+ * The process-wide node map: granule index -> node, 0 for foreign.  It
  * covers the 48-bit user address space of x86-64 and arm64 (2^22 entries,
  * 32 MiB of static storage, resident only where touched).  Linux maps
  * above that only where an mmap hint asks for it (x86-64 5-level paging,
  * arm64 52-bit VA); node.c gives back any reservation that reaches beyond
- * the map, so every granule of every node has an entry.
+ * the map, so every granule of every node has an entry.  An entry is the
+ * node's address, with NODE_MAP_TABLES set when the node's descriptor
+ * and hot tables are where desc_of() and the hot map look (a normal node
+ * at its reservation's base; not a huge node, nor a reserved region's,
+ * whose header lies elsewhere).
  */
-extern struct sm_node *sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)] __hidden;
+extern uintptr_t sm_node_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)] __hidden;
+
+#define NODE_MAP_TABLES ((uintptr_t)1)
 
 #define SM_NODE_MAP_MASK (((uintptr_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)) - 1)
 
 /*
- * The descriptor map, beside the node map: granule index -> the address
- * of its node's descriptor table biased so that the descriptor of the page
- * holding @p is at entry + (@p >> SM_PAGE_SHIFT) * sizeof(struct slab).
- * The table of a normal node covers its whole reservation (node.c,
- * node_layout), so that address is readable for every @p in the node's
- * granules; pages that are not data have zero descriptors.  0 for foreign
- * granules and huge nodes.  It is what makes free()'s fast path one load
- * to the descriptor instead of three (map, node, table).
+ * The hot map, beside the node map: granule index -> the address of its
+ * node's hot table (page.h, page_hot) biased so that the hot word of the
+ * page holding @p is at entry + (@p >> SM_PAGE_SHIFT) * 4.  The table of a
+ * normal node covers its whole reservation (node.c, node_layout), so that
+ * address is readable for every @p in the node's granules; pages that are
+ * not data have zero words.  0 for foreign granules, huge nodes and
+ * reserved regions' nodes.  It is what makes free()'s fast path one load
+ * to the page's hot word instead of three (map, node, table), and the hot
+ * words are dense: sixteen pages share a cache line, where each page's
+ * descriptor fills one.
  */
-extern uintptr_t sm_desc_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)] __hidden;
+extern uintptr_t sm_hot_map[(size_t)1 << (SM_VA_BITS - SM_NODE_SHIFT)] __hidden;
 
-/*
- * The descriptor-map entry of @p's granule: 0 when @p is not in a normal
- * node's granule (foreign, huge, or above the map, which would alias a
- * granule if masked).  With desc_at(), the two halves of desc_of() for a
- * caller that tests the entry itself (free()'s fast path).
- */
-static __always_inline uintptr_t desc_bias(const void *p)
+/* Pages of the header (struct sm_node) at the start of every node. */
+#define NODE_HDR_PAGES (ALIGN_UP(sizeof(struct sm_node), SM_PAGE_SIZE) >> SM_PAGE_SHIFT)
+
+/* The hot-map entry of @p's granule (0: no hot table there, see above). */
+static __always_inline uintptr_t hot_bias(const void *p)
 {
 	uintptr_t g = (uintptr_t)p >> SM_NODE_SHIFT;
 	if (unlikely(g > SM_NODE_MAP_MASK))
 		return 0;
-	return __atomic_load_n(&sm_desc_map[g], __ATOMIC_RELAXED);
+	return __atomic_load_n(&sm_hot_map[g], __ATOMIC_RELAXED);
 }
 
-/* The descriptor of @p's page, given @p's non-zero desc_bias(). */
-static __always_inline const struct slab *desc_at(uintptr_t bias, const void *p)
+/* The hot word of @p's page, given @p's non-zero hot_bias(). */
+static __always_inline uint32_t hot_at(uintptr_t bias, const void *p)
 {
-	return (const struct slab *)(bias + ((uintptr_t)p >> SM_PAGE_SHIFT) * sizeof(struct slab));
+	return READ_ONCE(*(const uint32_t *)(bias + ((uintptr_t)p >> SM_PAGE_SHIFT) * sizeof(uint32_t)));
+}
+
+/* Write the hot word of data page @page of @n (the slab layer only: page.h). */
+static inline void node_hot_set(struct sm_node *n, uint32_t page, uint32_t h)
+{
+	if (n->hot)
+		WRITE_ONCE(n->hot[page], h);
 }
 
 /*
+ * desc_in_map() is desc_of() for a caller that knows @p is within the map
+ * (its hot_bias() was non-zero, say).
+ *
  * The descriptor of the page holding @p, or NULL if @p is not in a normal
- * node's granule.  Nothing more is checked: a non-NULL result may be the
- * zero descriptor of a header page, or of any page type.
+ * node's granule (foreign, huge, a reserved region's, or above the map).
+ * A normal node's descriptor table starts right after its header, at the
+ * node's base (node_layout), and covers the whole reservation: the node
+ * map's entry, which is that base, gives the descriptor by arithmetic, so
+ * it is two loads from @p, as the hot word is; the entry's
+ * NODE_MAP_TABLES says whether the node has its tables there.  Nothing more is checked: a non-NULL result may be the zero descriptor
+ * of a header page, or of any page type.
  */
+static __always_inline const struct slab *desc_in_map(const void *p)
+{
+	uintptr_t e = __atomic_load_n(&sm_node_map[(uintptr_t)p >> SM_NODE_SHIFT], __ATOMIC_RELAXED);
+	if (unlikely(!(e & NODE_MAP_TABLES)))
+		return NULL;
+	uintptr_t base = e - NODE_MAP_TABLES;
+	const struct slab *table = (const struct slab *)(base + (NODE_HDR_PAGES << SM_PAGE_SHIFT));
+	return table + (((uintptr_t)p - base) >> SM_PAGE_SHIFT);
+}
+
 static __always_inline const struct slab *desc_of(const void *p)
 {
-	uintptr_t bias = desc_bias(p);
-	return likely(bias) ? desc_at(bias, p) : NULL;
+	if (unlikely(((uintptr_t)p >> SM_NODE_SHIFT) > SM_NODE_MAP_MASK))
+		return NULL;
+	return desc_in_map(p);
 }
 
 /*
@@ -188,7 +224,8 @@ static __always_inline const struct slab *desc_of(const void *p)
 static __always_inline struct sm_node *node_of_granule(const void *p)
 {
 	uintptr_t a = (uintptr_t)p;
-	return __atomic_load_n(&sm_node_map[(a >> SM_NODE_SHIFT) & SM_NODE_MAP_MASK], __ATOMIC_ACQUIRE);
+	uintptr_t e = __atomic_load_n(&sm_node_map[(a >> SM_NODE_SHIFT) & SM_NODE_MAP_MASK], __ATOMIC_ACQUIRE);
+	return (struct sm_node *)(e & ~NODE_MAP_TABLES);
 }
 
 /* The node owning @p, or NULL if @p lies outside every node. */
@@ -265,8 +302,9 @@ struct sm_node *node_create(const struct node_origin *o, size_t size, int id) __
  * OS's mbind (the node is given back and NULL returned if that fails), or,
  * with SM_NODE_RESERVED, over the caller's region [spec->region,
  * spec->region + @size): its header and descriptors are a mapping of
- * their own, the region's granules point at the node in the node map but
- * not in the descriptor map (every free of its objects takes the slow
+ * their own, the region's granules point at the node in the node map
+ * without NODE_MAP_TABLES (desc_of() and free()'s fast path do not
+ * resolve them: every free of its objects takes the slow
  * path), and it is never committed, purged or unmapped.  NULL when the OS
  * refuses, or (region) when a granule of the region is another node's.
  */

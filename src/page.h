@@ -119,4 +119,39 @@ static __always_inline bool slab_owned_here(const struct slab *d)
 
 _Static_assert(sizeof(struct slab) == 64, "struct slab should stay one cache line");
 
+/*
+ * A data page's hot word, in the node's hot table beside its descriptor
+ * table (node.h, sm_hot_map): the three things free()'s fast path needs of
+ * the page, four bytes a page, so that one cache line covers sixteen pages
+ * where the descriptors take one each.  Bits 0-7 are the page's fclass,
+ * 8-15 its page_off, 16-31 the owner tag of the thread whose sheaf last
+ * took objects from the slab (sm_thread_state.owner_tag; 0: none).
+ *
+ * Written only by the slab layer (slab.c), by whoever may write the
+ * slab's descriptors: the whole word when a slab is made (after its
+ * descriptors) and cleared when it is taken apart (before them); the
+ * owner bits, on every page of the slab, when a sheaf takes objects from
+ * it (under the list_lock).  Read racily by free(): fclass non-zero
+ * means the page is a live default kmalloc slab's, as the descriptor's
+ * fclass does; the owner is a hint, as the descriptor's owner is, and two
+ * threads with the same tag (after 65,535 threads) only send some frees
+ * the other way.
+ */
+#define PAGE_HOT_OWNER_SHIFT 16
+
+static __always_inline uint32_t page_hot(unsigned fclass, unsigned page_off, uint16_t owner)
+{
+	return fclass | page_off << 8 | (uint32_t)owner << PAGE_HOT_OWNER_SHIFT;
+}
+
+static __always_inline unsigned page_hot_fclass(uint32_t h)
+{
+	return h & 0xff;
+}
+
+static __always_inline unsigned page_hot_page_off(uint32_t h)
+{
+	return (h >> 8) & 0xff;
+}
+
 #endif /* SM_PAGE_H */

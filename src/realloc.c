@@ -105,9 +105,10 @@ static __noinline void *realloc_zero(void *p, size_t n, unsigned gfp)
 static __always_inline bool krealloc_default(void *p, size_t n, unsigned gfp, void **out)
 {
 	const struct fast_class *c;
-	const struct slab *head, *other;
+	const struct slab *other;
+	uint32_t owner;
 	size_t fc32;
-	if (unlikely(gfp || n - 1 >= SM_MAX_ALLOC || !kmalloc_obj_fast(p, &c, &fc32, &head, &other)))
+	if (unlikely(gfp || n - 1 >= SM_MAX_ALLOC || !kmalloc_obj_fast(p, &c, &fc32, &owner, &other)))
 		return false;
 	if (unlikely(obj_free_tag(p, 0) == c->free_tag))
 		return false; /* free already, it seems */
@@ -126,7 +127,7 @@ static __always_inline bool krealloc_default(void *p, size_t n, unsigned gfp, vo
 		return true; /* errno is ENOMEM; @p stays as it was */
 	memcpy(q, p, MIN(usable, n));
 	/* @p was checked above, and malloc's path does not touch it. */
-	if (unlikely(!kfree_checked_push(p, c, fc32, head)))
+	if (unlikely(!kfree_checked_push(p, c, fc32, owner)))
 		__kfree_miss(p);
 	return true;
 }

@@ -150,6 +150,8 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 		/* Last: a non-zero fclass implies everything above (free()'s
 		   fast path checks nothing else of the descriptor). */
 		WRITE_ONCE(p->fclass, routed ? 0 : s->fclass);
+		/* And the hot word after the descriptor: free() reads only it. */
+		node_hot_set(n, first + i, page_hot(routed ? 0 : s->fclass, i, 0));
 	}
 	struct slab *d = &n->descs[first];
 	d->npages = s->slab_pages;
@@ -179,6 +181,7 @@ void slab_unmark(struct sm_node *n, uint32_t first, uint32_t npages)
 {
 	/* No pointer may resolve to these pages any more (node.h invariants). */
 	for (uint32_t i = 0; i < npages; i++) {
+		node_hot_set(n, first + i, 0); /* first: free() reads only it */
 		WRITE_ONCE(n->descs[first + i].fclass, 0);
 		WRITE_ONCE(n->descs[first + i].type, PT_UNUSED);
 		n->descs[first + i].cache = NULL;
@@ -203,6 +206,25 @@ static __cold void report_bad_link(struct kmem_cache *s, const void *obj, uintpt
 static __cold void report_double_free(struct kmem_cache *s, const void *obj)
 {
 	sm_report(cache_err(s), "double free of %p in cache %s", obj, s->name);
+}
+
+/*
+ * The calling thread's owner tag into the hot word of every page of the
+ * slab @d heads (page.h, page_hot), unless the first page has it already.
+ * Under the list_lock (or the slab the caller's alone): nobody else
+ * writes these words meanwhile, so the read-modify-write loses nothing.
+ */
+static void slab_hot_own(struct sm_node *n, const struct slab *d)
+{
+	if (!n->hot)
+		return;
+	uint32_t *h = &n->hot[d->head];
+	uint32_t tag = (uint32_t)sm_thread.owner_tag << PAGE_HOT_OWNER_SHIFT;
+	uint32_t low = (1u << PAGE_HOT_OWNER_SHIFT) - 1;
+	if ((READ_ONCE(h[0]) & ~low) == tag)
+		return;
+	for (uint32_t i = 0; i < d->npages; i++)
+		WRITE_ONCE(h[i], (READ_ONCE(h[i]) & low) | tag);
 }
 
 unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void **objs, unsigned want)
@@ -254,8 +276,12 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 		d->bump = bump + take;
 	}
 	d->inuse += got;
-	if (got)
-		WRITE_ONCE(d->owner, sm_thread_token()); /* objects go to this thread */
+	if (got) {
+		/* Objects go to this thread: the owner in the descriptor (the
+		   slow paths' test) and in every page's hot word (free()'s). */
+		WRITE_ONCE(d->owner, sm_thread_token());
+		slab_hot_own(n, d);
+	}
 	return got;
 }
 

@@ -11,6 +11,13 @@
 
 const struct sheaf_view sm_no_remote_views[SM_MAX_CACHES];
 
+/* A new thread's owner tag (page.h, page_hot): 1..65535, round robin. */
+static uint16_t thread_owner_tag(void)
+{
+	static uint32_t next;
+	return (uint16_t)(__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % 65535 + 1);
+}
+
 struct tcache *tcache_create(struct sm_instance *inst)
 {
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(sizeof(struct tcache), SLAB_ALLOC_NO_RECURSE,
@@ -30,6 +37,8 @@ struct tcache *tcache_create(struct sm_instance *inst)
 	tc->node_id = (int8_t)pa_local_node(&inst->pa);
 	tc->busy = &sm_thread.busy;
 	sm_thread.self = sm_thread_token();
+	if (!sm_thread.owner_tag)
+		sm_thread.owner_tag = thread_owner_tag();
 	/* The default instance's kmalloc sheaves are the TLS block's, all none
 	   (zero) since the thread's last tcache_destroy, if any. */
 	tc->kpcs = inst->is_default ? &sm_thread.kmalloc_pcs[1] : tc->pcs;

@@ -82,8 +82,17 @@ struct sm_thread_state {
 	uintptr_t self;                 /* sm_thread_token(), stored when the
 	                                   thread makes its first tcache (0
 	                                   before: every view has capacity 0
-	                                   then, so free()'s owner test, which
-	                                   reads it, cannot push anything) */
+	                                   then, so slab_free's owner test,
+	                                   which reads it, cannot push
+	                                   anything) */
+	uint16_t owner_tag;             /* this thread in the hot words of the
+	                                   slabs its sheaves take objects from
+	                                   (page.h, page_hot), which free()'s
+	                                   owner test compares with it:
+	                                   1..65535, given with self; 0 before
+	                                   (and a slab's tag 0 then "mine":
+	                                   a push onto a view of capacity 0
+	                                   fails all the same) */
 	/*
 	 * The default instance's kmalloc sheaves, by class + 1 (entry 0 is
 	 * never used: a descriptor's fclass 0 means "not a default kmalloc

@@ -146,7 +146,17 @@ static void check_layout(struct sm_node *n, size_t size)
 	CHECK((uintptr_t)n->descs >= n->base + sizeof(struct sm_node));
 	CHECK((char *)(n->descs + n->npages) + SM_PAGE_SIZE <= n->data);
 	CHECK(n->data + ((size_t)n->npages << SM_PAGE_SHIFT) <= (char *)n->base + n->reserved);
-	CHECK((size_t)n->npages * (SM_PAGE_SIZE + sizeof(struct slab)) <= size);
+	CHECK((size_t)n->npages * (SM_PAGE_SIZE + sizeof(struct slab) + sizeof(uint32_t)) <= size);
+	/* The hot table after the descriptor table, a word for every page of
+	   the reservation too; the hot map finds the data pages' words. */
+	CHECK((char *)(n->descs + n->npages) <= (char *)n->hot);
+	CHECK((char *)(n->hot + n->npages) + SM_PAGE_SIZE <= n->data);
+	const char *last = n->data + ((size_t)n->npages << SM_PAGE_SHIFT) - 1;
+	CHECK(hot_bias(n->data) + ((uintptr_t)n->data >> SM_PAGE_SHIFT) * 4 == (uintptr_t)&n->hot[0]);
+	CHECK(hot_bias(last) + ((uintptr_t)last >> SM_PAGE_SHIFT) * 4 == (uintptr_t)&n->hot[n->npages - 1]);
+	CHECK(hot_bias((void *)n->base) != 0 && hot_at(hot_bias((void *)n->base), (void *)n->base) == 0);
+	const void *end = (void *)(n->base + n->reserved - 1);
+	CHECK(hot_bias(end) != 0 && hot_at(hot_bias(end), end) == 0);
 	CHECK(desc_of(n->data) == &n->descs[0]);
 	CHECK(desc_of(n->data + ((size_t)n->npages << SM_PAGE_SHIFT) - 1) == &n->descs[n->npages - 1]);
 	CHECK(desc_of((void *)n->base) != NULL && desc_of((void *)n->base)->type == PT_UNUSED);
@@ -155,6 +165,7 @@ static void check_layout(struct sm_node *n, size_t size)
 	CHECK_EQ((uintptr_t)n->data % SM_PAGE_SIZE, 0);
 	/* the metadata costs less than 3% of the node */
 	CHECK((size_t)n->npages * SM_PAGE_SIZE * 100 >= size * 97);
+	CHECK(node_data_offset(size) == (size_t)(n->data - (char *)n->base));
 }
 
 /* ---- exhaustion with one node ---- */

@@ -359,15 +359,24 @@ static void test_fast_class(void)
 		void *p = sm_kmalloc(inst, 64, 0), *q = sm_cache_alloc(c, 0);
 		CHECK_EQ(desc_of(p)->fclass, 0);
 		CHECK_EQ(desc_of(q)->fclass, 0);
+		CHECK_EQ(page_hot_fclass(hot_at(hot_bias(p), p)), 0);
+		CHECK_EQ(page_hot_fclass(hot_at(hot_bias(q), q)), 0);
 		sm_kfree(p);
 		sm_cache_free(c, q);
 		CHECK_EQ(sm_cache_destroy(c), 0);
 		sm_instance_destroy(inst);
 	}
 	CHECK(memcmp(snap, sm_fast_class, sizeof(snap)) == 0);
-	/* A default object's descriptor indexes it. */
+	/* A default object's descriptor indexes it, and so does its page's
+	   hot word (page.h), with the page's place in its slab and this
+	   thread's owner tag: its sheaf took the object from that slab. */
 	void *d = sm_kmalloc(def, 100, 0);
 	CHECK_EQ(desc_of(d)->fclass, kmalloc_index(112) + 1);
+	uint32_t h = hot_at(hot_bias(d), d);
+	CHECK_EQ(page_hot_fclass(h), kmalloc_index(112) + 1);
+	CHECK_EQ(page_hot_page_off(h), desc_of(d)->page_off);
+	CHECK(sm_thread.owner_tag != 0);
+	CHECK_EQ(h >> PAGE_HOT_OWNER_SHIFT, sm_thread.owner_tag);
 	sm_kfree(d);
 	CHECK_EQ(e.count, 0);
 }
