@@ -160,16 +160,26 @@ void deferred_fork_child(struct sm_deferred *d)
 	if (cur && !obj_cache_any(cur) && large_lookup(cur, &r) && !(r.huge && r.node->freeing)) {
 		deferred_set_next(cur, NULL, chain);
 		chain = (uintptr_t)cur;
-	} else if (cur) {
-		d->drained++; /* freed or leaked: no longer pending either way */
 	}
-	if (!chain)
-		return;
-	void *last = (void *)chain;
-	while (deferred_next(last, obj_cache_any(last)))
-		last = (void *)deferred_next(last, obj_cache_any(last));
-	deferred_set_next(last, obj_cache_any(last), d->head);
-	d->head = chain; /* not counted as drained yet: pending again */
+	if (chain) {
+		void *last = (void *)chain;
+		while (deferred_next(last, obj_cache_any(last)))
+			last = (void *)deferred_next(last, obj_cache_any(last));
+		deferred_set_next(last, obj_cache_any(last), d->head);
+		d->head = chain;
+	}
+	/*
+	 * Pending is now what the list holds: every other object the drainer
+	 * took was freed or leaked, whichever of its counts it had made (it
+	 * may have stopped between an object's free and its drained++, with
+	 * current already 0, or between a pusher's CAS and its pushed++).
+	 */
+	uint64_t listed = 0;
+	for (uintptr_t p = d->head; p; p = deferred_next((void *)p, obj_cache_any((void *)p)))
+		listed++;
+	if (d->pushed < listed)
+		d->pushed = listed;
+	d->drained = d->pushed - listed;
 }
 
 void deferred_drain(struct sm_deferred *d)

@@ -103,8 +103,8 @@ void deferred_drain_all(struct sm_deferred *d) __hidden;
 
 /*
  * In the child of fork(), before anything else runs: if a vanished thread
- * was draining, release drain_lock and put what it had not freed yet back
- * on the list.
+ * was draining, release drain_lock, put what it had not freed yet back on
+ * the list, and make the counts say that this is all that is pending.
  */
 void deferred_fork_child(struct sm_deferred *d) __hidden;
 
