@@ -75,7 +75,7 @@ SM_EXPORT void *malloc(size_t size)
 
 SM_EXPORT void free(void *p)
 {
-	kfree_inline(p); /* NULL included: it misses the descriptor map */
+	kfree_inline(p); /* NULL included: it misses the hot map */
 }
 
 SM_EXPORT void *calloc(size_t n, size_t size)
