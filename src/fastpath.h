@@ -322,7 +322,7 @@ static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_cl
 		return false; /* interior pointer, or past the slab's last object */
 	*c = fcl;
 	*fc32 = f;
-	*owner = h >> PAGE_HOT_OWNER_SHIFT;
+	*owner = page_hot_owner(h);
 	return true;
 }
 

@@ -108,48 +108,41 @@ static uintptr_t reserve(const struct sm_os_ops *os, size_t size, size_t align)
 /*
  * The layout of a node of @size bytes, [header][descs][hot][guard][data]:
  * the data area in pages (0 if none fits), and the pages of the
- * descriptor and hot tables in *@meta_pages.  The tables have an entry for
- * every page of the reservation (@size rounded up to SM_NODE_ALIGN), not
- * only the data pages: so the descriptor and hot maps (node.h) resolve any
- * address of the node's granules, header and tail included, to a readable
- * entry, and those of pages that are not data stay zero (PT_UNUSED,
- * fclass 0) for ever.
+ * descriptor and hot tables in *@desc_pages and *@hot_pages.  The tables
+ * have an entry for every page of the reservation (@size rounded up to
+ * SM_NODE_ALIGN), not only the data pages: so desc_of() and the hot map
+ * (node.h) resolve any address of the node's granules, header and tail
+ * included, to a readable entry, and those of pages that are not data
+ * stay zero (PT_UNUSED, fclass 0) for ever.
  */
-static size_t node_layout(size_t size, size_t *meta_pages)
+static size_t node_layout(size_t size, size_t *desc_pages, size_t *hot_pages)
 {
 	size_t total = size >> SM_PAGE_SHIFT;
 	size_t all = ALIGN_UP(size, SM_NODE_ALIGN) >> SM_PAGE_SHIFT;
-	size_t desc_pages = ALIGN_UP(all * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
-	size_t hot_pages = ALIGN_UP(all * sizeof(uint32_t), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
-	*meta_pages = desc_pages + hot_pages;
-	if (total < NODE_HDR_PAGES + 2 || all <= NODE_HDR_PAGES + *meta_pages + 1)
+	*desc_pages = ALIGN_UP(all * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
+	*hot_pages = ALIGN_UP(all * sizeof(uint32_t), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
+	size_t meta = NODE_HDR_PAGES + *desc_pages + *hot_pages + 1;
+	if (total < NODE_HDR_PAGES + 2 || all <= meta)
 		return 0;
 	/* @size bytes hold the header, a descriptor and a hot word per data
 	   page, the guard and the data; the reservation holds both tables
 	   whole. */
 	size_t npages = (total - NODE_HDR_PAGES - 1) * SM_PAGE_SIZE /
 			(SM_PAGE_SIZE + sizeof(struct slab) + sizeof(uint32_t));
-	return MIN(npages, all - NODE_HDR_PAGES - *meta_pages - 1);
-}
-
-/* Pages of the descriptor table of a node of @size bytes (node_layout). */
-static size_t node_desc_pages(size_t size)
-{
-	size_t all = ALIGN_UP(size, SM_NODE_ALIGN) >> SM_PAGE_SHIFT;
-	return ALIGN_UP(all * sizeof(struct slab), SM_PAGE_SIZE) >> SM_PAGE_SHIFT;
+	return MIN(npages, all - meta);
 }
 
 size_t node_data_pages(size_t size)
 {
-	size_t meta_pages;
-	return node_layout(size, &meta_pages);
+	size_t desc_pages, hot_pages;
+	return node_layout(size, &desc_pages, &hot_pages);
 }
 
 size_t node_data_offset(size_t size)
 {
-	size_t meta_pages;
-	node_layout(size, &meta_pages);
-	return (NODE_HDR_PAGES + meta_pages + 1) << SM_PAGE_SHIFT;
+	size_t desc_pages, hot_pages;
+	node_layout(size, &desc_pages, &hot_pages);
+	return (NODE_HDR_PAGES + desc_pages + hot_pages + 1) << SM_PAGE_SHIFT;
 }
 
 struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
@@ -158,8 +151,8 @@ struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 	size_t reserved = ALIGN_UP(size, SM_NODE_ALIGN);
 	if (reserved < size || size < 16 * SM_PAGE_SIZE)
 		return NULL;
-	size_t hdr = NODE_HDR_PAGES, meta_pages, npages = node_layout(size, &meta_pages);
-	size_t desc_pages = node_desc_pages(size);
+	size_t hdr = NODE_HDR_PAGES, desc_pages, hot_pages;
+	size_t npages = node_layout(size, &desc_pages, &hot_pages);
 	if (npages > UINT32_MAX / 2)
 		return NULL;
 	uintptr_t base = reserve(os, reserved, SM_NODE_ALIGN);
@@ -169,7 +162,7 @@ struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 	   memory): a stray pointer anywhere in the data area must find a
 	   readable descriptor and hot word, even beyond the committed data
 	   pages. */
-	if (os->commit((void *)base, (hdr + meta_pages) << SM_PAGE_SHIFT, os->arg) != 0) {
+	if (os->commit((void *)base, (hdr + desc_pages + hot_pages) << SM_PAGE_SHIFT, os->arg) != 0) {
 		os->release((void *)base, reserved, os->arg);
 		return NULL;
 	}
@@ -177,8 +170,8 @@ struct sm_node *node_create(const struct node_origin *o, size_t size, int id)
 	memset(n, 0, sizeof(*n));
 	node_init_common(n, o, base, reserved);
 	/* The tables cover the reservation from base: data page 0 is
-	   reservation page hdr + meta_pages + 1 (node_layout). */
-	size_t first_data = hdr + meta_pages + 1;
+	   reservation page hdr + desc_pages + hot_pages + 1 (node_layout). */
+	size_t first_data = hdr + desc_pages + hot_pages + 1;
 	struct slab *table = (struct slab *)(base + (hdr << SM_PAGE_SHIFT));
 	uint32_t *hot = (uint32_t *)(base + ((hdr + desc_pages) << SM_PAGE_SHIFT));
 	n->descs = table + first_data;

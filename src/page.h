@@ -154,4 +154,15 @@ static __always_inline unsigned page_hot_page_off(uint32_t h)
 	return (h >> 8) & 0xff;
 }
 
+static __always_inline uint16_t page_hot_owner(uint32_t h)
+{
+	return (uint16_t)(h >> PAGE_HOT_OWNER_SHIFT);
+}
+
+/* @h with its owner tag replaced by @owner. */
+static __always_inline uint32_t page_hot_with_owner(uint32_t h, uint16_t owner)
+{
+	return page_hot(page_hot_fclass(h), page_hot_page_off(h), owner);
+}
+
 #endif /* SM_PAGE_H */

@@ -58,6 +58,19 @@ static void resync(struct run_cache *rc)
 	}
 }
 
+/* Empty used slot @i and give its run back to its node (none if another
+   thread flushed it meanwhile); the pages it held, if it had the run. */
+static uint32_t slot_release(struct run_cache *rc, unsigned i)
+{
+	void *p = __atomic_exchange_n(&rc->slot[i], NULL, __ATOMIC_ACQUIRE);
+	rc->used &= ~(1u << i);
+	rc->pages -= rc->npages[i];
+	if (!p)
+		return 0;
+	run_release(p, rc->stamp[i]);
+	return rc->npages[i];
+}
+
 /* Make room for a run of @npages: a free slot and the budget; evicts in slot order. */
 static void make_room(struct run_cache *rc, uint32_t npages)
 {
@@ -66,13 +79,8 @@ static void make_room(struct run_cache *rc, uint32_t npages)
 	resync(rc);
 	while (rc->used == ALL_SLOTS || rc->pages + npages > RUNCACHE_BUDGET_PAGES) {
 		unsigned i = rc->victim++ % RUNCACHE_SLOTS;
-		if (!(rc->used & (1u << i)))
-			continue;
-		void *p = __atomic_exchange_n(&rc->slot[i], NULL, __ATOMIC_ACQUIRE);
-		rc->used &= ~(1u << i);
-		rc->pages -= rc->npages[i];
-		if (p)
-			run_release(p, rc->stamp[i]);
+		if (rc->used & (1u << i))
+			slot_release(rc, i);
 	}
 }
 
@@ -141,15 +149,8 @@ size_t runcache_release_mergeable(struct run_cache *rc)
 			continue; /* flushed meanwhile: resync forgets it */
 		struct sm_node *n;
 		struct slab *h = run_head(p, &n);
-		if (!run_has_free_neighbour(n, (uint32_t)(h - n->descs), rc->npages[i], true))
-			continue;
-		p = __atomic_exchange_n(&rc->slot[i], NULL, __ATOMIC_ACQUIRE);
-		rc->used &= ~(1u << i);
-		rc->pages -= rc->npages[i];
-		if (p) {
-			pages += rc->npages[i];
-			run_release(p, rc->stamp[i]);
-		}
+		if (run_has_free_neighbour(n, (uint32_t)(h - n->descs), rc->npages[i], true))
+			pages += slot_release(rc, i);
 	}
 	return pages;
 }

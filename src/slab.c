@@ -219,12 +219,11 @@ static void slab_hot_own(struct sm_node *n, const struct slab *d)
 	if (!n->hot)
 		return;
 	uint32_t *h = &n->hot[d->head];
-	uint32_t tag = (uint32_t)sm_thread.owner_tag << PAGE_HOT_OWNER_SHIFT;
-	uint32_t low = (1u << PAGE_HOT_OWNER_SHIFT) - 1;
-	if ((READ_ONCE(h[0]) & ~low) == tag)
+	uint16_t tag = sm_thread.owner_tag;
+	if (page_hot_owner(READ_ONCE(h[0])) == tag)
 		return;
 	for (uint32_t i = 0; i < d->npages; i++)
-		WRITE_ONCE(h[i], (READ_ONCE(h[i]) & low) | tag);
+		WRITE_ONCE(h[i], page_hot_with_owner(READ_ONCE(h[i]), tag));
 }
 
 unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void **objs, unsigned want)

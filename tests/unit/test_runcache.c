@@ -196,8 +196,8 @@ static void test_release_mergeable(void)
 	sm_kfree(x);
 	sm_kfree(y); /* next to a cached run, not a free one: cached too */
 	CHECK_EQ(my_cached_pages(inst), 32);
-	void *small = sm_kmalloc(inst, 32 * KiB, 0); /* a miss the cache could serve */
-	CHECK(small != NULL);
+	void *small = sm_kmalloc(inst, 40 * KiB, 0); /* a page run the cache could serve, missed */
+	CHECK(small != NULL && sm_ksize(small) == 40 * KiB);
 	CHECK_EQ(my_cached_pages(inst), 32);
 	void *big = sm_kmalloc(inst, 2 * MiB, 0);    /* bigger than the cache keeps */
 	CHECK(big != NULL);

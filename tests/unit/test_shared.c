@@ -376,7 +376,7 @@ static void test_fast_class(void)
 	CHECK_EQ(page_hot_fclass(h), kmalloc_index(112) + 1);
 	CHECK_EQ(page_hot_page_off(h), desc_of(d)->page_off);
 	CHECK(sm_thread.owner_tag != 0);
-	CHECK_EQ(h >> PAGE_HOT_OWNER_SHIFT, sm_thread.owner_tag);
+	CHECK_EQ(page_hot_owner(h), sm_thread.owner_tag);
 	sm_kfree(d);
 	CHECK_EQ(e.count, 0);
 }
