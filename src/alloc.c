@@ -81,8 +81,9 @@ static __noinline void *default_miss_first(size_t size, unsigned i, unsigned fla
 	return slab_alloc(&sm_default_inst, i, flags, 0, size, align);
 }
 
-void *__slab_alloc_default_miss(size_t size, unsigned i, unsigned flags, size_t align)
+void *__slab_alloc_default_miss(size_t size, size_t fc32, unsigned flags, size_t align)
 {
+	unsigned i = (unsigned)(fc32 / sizeof(struct pcs)) - 1;
 	if (unlikely(!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
 		return default_miss_first(size, i, flags, align);
 	return slab_alloc(&sm_default_inst, i, flags, 0, size, align);

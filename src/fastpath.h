@@ -86,24 +86,27 @@ static __always_inline void *cache_alloc_fast(struct kmem_cache *s, unsigned fla
 }
 
 /*
- * malloc's path: kmalloc class @i of the default instance.  The chain of
- * dependent loads from the request is: the class (a table load in
- * kmalloc_inline), the view's count and array (one line of the TLS block,
- * at a constant offset from the thread pointer), the object.  The busy and
- * kick bytes are loaded beside it.  Everything else (no tcache yet, the
- * default instance not set up, a kick, re-entry, an empty main) is a miss
+ * malloc's path: kmalloc class @fc - 1 (@fc is its fclass) of the default
+ * instance.  The chain of dependent loads from the request is: the class
+ * (a table load in kmalloc_inline, which gives it as class + 1), the
+ * view's count and array (one line of the TLS block, at a constant offset
+ * from the thread pointer), the object.  The busy and kick bytes are
+ * loaded beside it.  Everything else (no tcache yet, the default
+ * instance not set up, a kick, re-entry, an empty main) is a miss
  * into __slab_alloc_default_miss, which takes the general path (with
  * @size and @align, the request's, for hardened mode: slab_alloc).
  */
-static __always_inline void *slab_alloc_default(unsigned i, unsigned flags, size_t size, size_t align)
+static __always_inline void *slab_alloc_default(unsigned fc, unsigned flags, size_t size, size_t align)
 {
 	struct sm_thread_state *t = &sm_thread;
-	/* The index widened first: the compiler then folds the + 1 and the
-	   block's offset into one lea, done before busy is tested (6
-	   instructions from the class to the view instead of 7, without the
-	   OPTIMIZER_HIDE_VAR that kept it there before). */
-	struct sheaf_view *v = &(t->kmalloc_pcs + 1)[(size_t)i].main;
-	if (unlikely(t->busy | t->kick))
+	/* fclass * 32, the view's offset from kmalloc_pcs: one shift, folded
+	   with the block's address into one lea, and kept as it is for the
+	   miss (which would otherwise make the compiler keep @fc too). */
+	size_t fc32 = (size_t)fc * sizeof(struct pcs);
+	OPTIMIZER_HIDE_VAR(fc32);
+	struct sheaf_view *v =
+		(struct sheaf_view *)((uintptr_t)&t->kmalloc_pcs[0].main + fc32);
+	if (unlikely(sm_busy_or_kick(t)))
 		goto miss;
 	/* The view is read only after busy is set (see the top of this file):
 	   a handler that lands before has finished with it. */
@@ -126,7 +129,7 @@ static __always_inline void *slab_alloc_default(unsigned i, unsigned flags, size
 	*(uintptr_t *)p = 0; /* handed out (kmalloc: fp_offset 0) */
 	return p;
 miss:
-	return __slab_alloc_default_miss(size, i, flags, align);
+	return __slab_alloc_default_miss(size, fc32, flags, align);
 }
 
 /*
@@ -222,9 +225,9 @@ static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t siz
 	 * commonest requests, 9..1024 bytes without an alignment, are tested
 	 * first.
 	 */
-	unsigned i;
+	unsigned fc; /* the class + 1: its fclass (page.h, thread.h) */
 	if (likely(!align && size - 9 <= SM_MALLOC_TABLE_MAX - 9)) {
-		i = malloc_index16(size); /* 9..1024: rounded to 16 by the table */
+		fc = malloc_fclass8(size); /* 9..1024: rounded to 16 by the table */
 	} else {
 		/* Size 0 too: malloc(0) is served by the zero area (alloc.c). */
 		if (size - 1 >= SM_KMALLOC_MAX_CACHE_SIZE)
@@ -232,16 +235,18 @@ static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t siz
 		/* The request's size stays as it is: hardened mode's canary
 		   follows it (hardened.h). */
 		size_t csize = !align && size > 8 ? ALIGN_UP(size, SM_MALLOC_ALIGN) : size;
-		i = align <= 8 ? kmalloc_index(csize) : kmalloc_aligned_index(csize, align);
-		if (i >= SM_NR_KMALLOC)
+		unsigned k = align <= 8 ? kmalloc_index(csize) : kmalloc_aligned_index(csize, align);
+		if (k >= SM_NR_KMALLOC)
 			goto large;
+		fc = k + 1;
 	}
+	unsigned i = fc - 1;
 	struct kmem_cache *s = &inst->kmalloc_caches[i];
 	void *p;
 	if (likely(!(flags & SLAB_ALLOC_BYPASS) && node == SM_NO_NODE)) {
 		/* &sm_default_inst is a constant in malloc and friends. */
 		if (__builtin_constant_p(inst == &sm_default_inst) && inst == &sm_default_inst)
-			p = slab_alloc_default(i, flags, size, align);
+			p = slab_alloc_default(fc, flags, size, align);
 		else
 			p = slab_alloc(inst, i, flags, 0, size, align);
 	} else {
@@ -262,8 +267,8 @@ large:
  * written, when @v has no room (capacity 0: no sheaf).  Busy and kick
  * were found clear by the caller.
  */
-static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_view *v, void *p,
-				       uintptr_t key)
+static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_view *v,
+				       void *p, uintptr_t key)
 {
 	t->busy = 1;
 	barrier();
@@ -304,22 +309,23 @@ static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_cl
 		return false; /* foreign, huge or beyond the map */
 	uint32_t h = hot_at(bias, p);
 	/* fclass is written last when a slab is made and cleared first when
-	   it is taken apart (slab.c): non-zero, the page is a live slab's. */
-	unsigned fc = page_hot_fclass(h);
-	if (unlikely(!fc)) {
+	   it is taken apart (slab.c): non-zero, the page is a live slab's.
+	   The hot word holds it as fclass * 32, which indexes both
+	   sm_fast_class and kmalloc_pcs (page.h). */
+	size_t f = page_hot_fclass32(h);
+	if (unlikely(!f)) {
 		/* not a default kmalloc slab: another cache's, a page run, ... */
 		*other = desc_in_map(p);
 		return false;
 	}
-	/* fclass * 32 indexes both sm_fast_class and kmalloc_pcs: one shift,
-	   kept in a register (the compiler would otherwise redo it). */
-	size_t f = (size_t)fc * sizeof(struct fast_class);
-	OPTIMIZER_HIDE_VAR(f);
+	_Static_assert(sizeof(struct fast_class) == 1u << PAGE_HOT_FCLASS_SHIFT, "fclass * 32");
 	const struct fast_class *fcl = (const struct fast_class *)((const char *)sm_fast_class + f);
 	/* @p's offset in its slab: below 2^32, as fast_class_divides needs. */
-	uint32_t off = (uint32_t)(a & (SM_PAGE_SIZE - 1)) + (page_hot_page_off(h) << SM_PAGE_SHIFT);
-	if (unlikely((uint64_t)off * fcl->divides >= fcl->divides || off >= fcl->limit))
-		return false; /* interior pointer, or past the slab's last object */
+	uint32_t off = (uint32_t)(a & (SM_PAGE_SIZE - 1)) | page_hot_page_bytes(h);
+	if (unlikely(off >= fcl->limit))
+		return false; /* past the slab's last object */
+	if (unlikely((uint64_t)off * fcl->divides >= fcl->divides))
+		return false; /* interior pointer */
 	*c = fcl;
 	*fc32 = f;
 	*owner = page_hot_owner(h);
@@ -338,9 +344,9 @@ static __always_inline bool kfree_checked_push(void *p, const struct fast_class 
 					       uint32_t owner)
 {
 	struct sm_thread_state *t = &sm_thread; /* here: a register held from the top spills */
-	if (unlikely(t->busy | t->kick))
+	if (unlikely(sm_busy_or_kick(t)))
 		return false;
-	if (unlikely(owner != t->owner_tag))
+	if (unlikely((uint16_t)owner != t->owner_tag))
 		goto remote;
 	_Static_assert(sizeof(struct pcs) == sizeof(struct fast_class), "fc32 indexes both");
 	struct sheaf_view *v = (struct sheaf_view *)((uintptr_t)&t->kmalloc_pcs[0].spare + fc32);

@@ -123,9 +123,17 @@ _Static_assert(sizeof(struct slab) == 64, "struct slab should stay one cache lin
  * A data page's hot word, in the node's hot table beside its descriptor
  * table (node.h, sm_hot_map): the three things free()'s fast path needs of
  * the page, four bytes a page, so that one cache line covers sixteen pages
- * where the descriptors take one each.  Bits 0-7 are the page's fclass,
- * 8-15 its page_off, 16-31 the owner tag of the thread whose sheaf last
- * took objects from the slab (sm_thread_state.owner_tag; 0: none).
+ * where the descriptors take one each.  The fields sit where free() uses
+ * them, so that each is one mask (or shift) away:
+ *
+ *   bits  0-4   zero
+ *   bits  5-10  the page's fclass, so h & PAGE_HOT_FCLASS_MASK is fclass *
+ *               32, the stride of sm_fast_class and kmalloc_pcs
+ *   bit  11     zero
+ *   bits 12-19  its page_off, so h & PAGE_HOT_PAGE_OFF_MASK is the page's
+ *               byte offset in its slab
+ *   bits 20-31  the owner tag of the thread whose sheaf last took objects
+ *               from the slab (sm_thread_state.owner_tag, 1..4095; 0: none)
  *
  * Written only by the slab layer (slab.c), by whoever may write the
  * slab's descriptors: the whole word when a slab is made (after its
@@ -134,24 +142,44 @@ _Static_assert(sizeof(struct slab) == 64, "struct slab should stay one cache lin
  * it (under the list_lock).  Read racily by free(): fclass non-zero
  * means the page is a live default kmalloc slab's, as the descriptor's
  * fclass does; the owner is a hint, as the descriptor's owner is, and two
- * threads with the same tag (after 65,535 threads) only send some frees
- * the other way.
+ * threads with the same tag (one in 4,095 threads made) only send some
+ * frees the other way.
  */
-#define PAGE_HOT_OWNER_SHIFT 16
+#define PAGE_HOT_FCLASS_SHIFT 5
+#define PAGE_HOT_FCLASS_MASK  (0x3fu << PAGE_HOT_FCLASS_SHIFT)
+#define PAGE_HOT_PAGE_OFF_MASK (0xffu << SM_PAGE_SHIFT)
+#define PAGE_HOT_OWNER_SHIFT  20
+#define PAGE_HOT_OWNER_MAX    0xfffu
+
+_Static_assert(SM_NR_KMALLOC + 1 <= (PAGE_HOT_FCLASS_MASK >> PAGE_HOT_FCLASS_SHIFT) + 1,
+	       "every fclass fits the hot word");
 
 static __always_inline uint32_t page_hot(unsigned fclass, unsigned page_off, uint16_t owner)
 {
-	return fclass | page_off << 8 | (uint32_t)owner << PAGE_HOT_OWNER_SHIFT;
+	return fclass << PAGE_HOT_FCLASS_SHIFT | page_off << SM_PAGE_SHIFT |
+	       (uint32_t)owner << PAGE_HOT_OWNER_SHIFT;
 }
 
 static __always_inline unsigned page_hot_fclass(uint32_t h)
 {
-	return h & 0xff;
+	return (h & PAGE_HOT_FCLASS_MASK) >> PAGE_HOT_FCLASS_SHIFT;
+}
+
+/* fclass * 32: what indexes sm_fast_class and kmalloc_pcs (0: not a default kmalloc slab). */
+static __always_inline unsigned page_hot_fclass32(uint32_t h)
+{
+	return h & PAGE_HOT_FCLASS_MASK;
 }
 
 static __always_inline unsigned page_hot_page_off(uint32_t h)
 {
-	return (h >> 8) & 0xff;
+	return (h & PAGE_HOT_PAGE_OFF_MASK) >> SM_PAGE_SHIFT;
+}
+
+/* The page's byte offset in its slab: page_off * SM_PAGE_SIZE. */
+static __always_inline uint32_t page_hot_page_bytes(uint32_t h)
+{
+	return h & PAGE_HOT_PAGE_OFF_MASK;
 }
 
 static __always_inline uint16_t page_hot_owner(uint32_t h)

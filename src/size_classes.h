@@ -25,19 +25,22 @@ static __always_inline unsigned kmalloc_index(size_t size)
 
 /*
  * The class of a malloc request of 9..1024 bytes without an alignment, which
- * is rounded up to a multiple of 16 (kmalloc_inline): one load instead of
- * the arithmetic above.  Entry j serves sizes 16j-15..16j; entry 0 is unused.
- * Generated from kmalloc_index(16 * j); test_size_classes checks every entry.
+ * is rounded up to a multiple of 16 (kmalloc_inline), as its fclass (class
+ * + 1, the index of its sheaves in the thread's block: thread.h): one load
+ * instead of the arithmetic above.  Entry j serves sizes 9 + 8j..16 + 8j,
+ * so that the index is the range check's size - 9 shifted, and the +1 is
+ * the table's.  Generated from kmalloc_index(ALIGN_UP(16 + 8j, 16)) + 1;
+ * test_size_classes checks every size.
  */
 #define SM_MALLOC_TABLE_MAX 1024
-extern const uint8_t sm_malloc_class16[SM_MALLOC_TABLE_MAX / 16 + 1] __hidden;
+extern const uint8_t sm_malloc_fclass8[SM_MALLOC_TABLE_MAX / 8 - 1] __hidden;
 
-static __always_inline unsigned malloc_index16(size_t size)
+static __always_inline unsigned malloc_fclass8(size_t size)
 {
-	unsigned i = sm_malloc_class16[(size + 15) >> 4];
-	if (i >= SM_NR_KMALLOC)
-		__builtin_unreachable(); /* every entry is a class: no check needed */
-	return i;
+	unsigned fc = sm_malloc_fclass8[(size - 9) >> 3];
+	if (fc - 1 >= SM_NR_KMALLOC)
+		__builtin_unreachable(); /* every entry is a class + 1: no check needed */
+	return fc;
 }
 
 /* Object size of class @i. */

@@ -52,8 +52,11 @@ void __slab_free_no_tcache(struct kmem_cache *s, void *p) __hidden __noinline;
  * the process's first call).  Busy as found.  @size and @align: the
  * request's (slab_alloc); @size first, where malloc has it already (in
  * the first argument's register: passing it costs the hit path nothing).
+ * @fc32 is the class's fclass (class + 1, as malloc's table gives it)
+ * times 32, the view's stride in the thread's block: what the hit path
+ * has in a register.
  */
-void *__slab_alloc_default_miss(size_t size, unsigned i, unsigned flags, size_t align) __hidden __noinline;
+void *__slab_alloc_default_miss(size_t size, size_t fc32, unsigned flags, size_t align) __hidden __noinline;
 /*
  * @p, a free object just taken from a sheaf or a slab to be handed out,
  * lost its free tag (obj_tag_intact): something wrote into it while it was

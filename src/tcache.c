@@ -11,11 +11,11 @@
 
 const struct sheaf_view sm_no_remote_views[SM_MAX_CACHES];
 
-/* A new thread's owner tag (page.h, page_hot): 1..65535, round robin. */
+/* A new thread's owner tag (page.h, page_hot): 1..PAGE_HOT_OWNER_MAX, round robin. */
 static uint16_t thread_owner_tag(void)
 {
 	static uint32_t next;
-	return (uint16_t)(__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % 65535 + 1);
+	return (uint16_t)(__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % PAGE_HOT_OWNER_MAX + 1);
 }
 
 struct tcache *tcache_create(struct sm_instance *inst)

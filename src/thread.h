@@ -89,7 +89,7 @@ struct sm_thread_state {
 	                                   slabs its sheaves take objects from
 	                                   (page.h, page_hot), which free()'s
 	                                   owner test compares with it:
-	                                   1..65535, given with self; 0 before
+	                                   1..4095 (PAGE_HOT_OWNER_MAX), given with self; 0 before
 	                                   (and a slab's tag 0 then "mine":
 	                                   a push onto a view of capacity 0
 	                                   fails all the same) */
@@ -116,6 +116,18 @@ struct sm_thread_state {
 enum { TS_NORMAL = 0, TS_DEAD };        /* TS_DEAD: past the thread-exit destructor */
 
 extern __thread struct sm_thread_state sm_thread __hidden;
+
+/*
+ * Whether busy or kick is set, for the default instance's fast paths: two
+ * byte loads (see struct sm_thread_state), not volatile, so that the
+ * compiler may fold the second into the OR as a memory operand.  The
+ * callers test it before they set busy, behind no barrier: nothing can be
+ * cached from before the call.
+ */
+static __always_inline unsigned sm_busy_or_kick(const struct sm_thread_state *t)
+{
+	return *(const uint8_t *)&t->busy | *(const uint8_t *)&t->kick;
+}
 
 /*
  * Bracket an allocator operation that is not a plain fast path: sets busy

@@ -375,10 +375,29 @@ static void test_fast_class(void)
 	uint32_t h = hot_at(hot_bias(d), d);
 	CHECK_EQ(page_hot_fclass(h), kmalloc_index(112) + 1);
 	CHECK_EQ(page_hot_page_off(h), desc_of(d)->page_off);
-	CHECK(sm_thread.owner_tag != 0);
+	CHECK(sm_thread.owner_tag != 0 && sm_thread.owner_tag <= PAGE_HOT_OWNER_MAX);
 	CHECK_EQ(page_hot_owner(h), sm_thread.owner_tag);
+	/* What free() takes of it with one mask each: fclass * 32, the index
+	   of sm_fast_class and kmalloc_pcs, and the page's byte offset. */
+	CHECK_EQ(page_hot_fclass32(h), (kmalloc_index(112) + 1) * sizeof(struct fast_class));
+	CHECK_EQ(page_hot_page_bytes(h), (uint32_t)desc_of(d)->page_off * SM_PAGE_SIZE);
 	sm_kfree(d);
 	CHECK_EQ(e.count, 0);
+	/* Every field at its extremes comes back as it went in, untouched by
+	   the others. */
+	for (unsigned fc = 0; fc <= SM_NR_KMALLOC; fc += SM_NR_KMALLOC)
+		for (unsigned off = 0; off <= 255; off += 255)
+			for (unsigned tag = 0; tag <= PAGE_HOT_OWNER_MAX; tag += PAGE_HOT_OWNER_MAX) {
+				uint32_t w = page_hot(fc, off, (uint16_t)tag);
+				CHECK_EQ(page_hot_fclass(w), fc);
+				CHECK_EQ(page_hot_fclass32(w), fc * 32);
+				CHECK_EQ(page_hot_page_off(w), off);
+				CHECK_EQ(page_hot_page_bytes(w), off << SM_PAGE_SHIFT);
+				CHECK_EQ(page_hot_owner(w), tag);
+				CHECK_EQ(page_hot_owner(page_hot_with_owner(w, 7)), 7);
+				CHECK_EQ(page_hot_fclass(page_hot_with_owner(w, 7)), fc);
+				CHECK_EQ(page_hot_page_off(page_hot_with_owner(w, 7)), off);
+			}
 }
 
 /* ---- 5. the ring of recently unmapped huge mappings ---- */
