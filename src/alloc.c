@@ -185,22 +185,23 @@ static inline bool runcache_fits(struct sm_instance *inst, size_t size, size_t a
 }
 
 /*
- * A run of @tc's run cache for a plain request of @size bytes, or NULL.
- * Busy set, not re-entered: a re-entered call never touches the cache the
- * interrupted code may be changing.
+ * What a run-cache hit does beyond handing the run out, each a call:
+ * zeroing it (calloc: a cached run is dirty), hardened mode's canary (no
+ * run enters the cache in hardened mode; this covers a change of mode),
+ * starting the helper if a deferred free asked for one (slow_path_exit
+ * does the same).  Out of line, so that a plain hit calls nothing and
+ * saves no register.  Busy clear: the run is this thread's already.
  */
-static void *kmalloc_from_runcache(struct tcache *tc, size_t size, unsigned flags)
+static __noinline void *runcache_hit_finish(struct sm_instance *inst, void *p, size_t size, unsigned flags)
 {
-	uint32_t npages = (uint32_t)(ALIGN_UP(MAX(size, (size_t)1), SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
-	void *p = runcache_get(&tc->runs, npages, size);
-	if (!p)
-		return NULL;
 	if (flags & SLAB_ALLOC_ZERO)
-		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT); /* a cached run is dirty */
-	if (unlikely(tc->inst->pa.harden)) {
+		memset(p, 0, ALIGN_UP(MAX(size, (size_t)1), SM_PAGE_SIZE));
+	if (unlikely(inst->pa.harden)) {
 		struct sm_node *n = node_of(p);
 		large_canary_set(n, node_page_index(n, p));
 	}
+	if (unlikely(READ_ONCE(inst->deferred.want_helper)))
+		helper_maybe_start(inst);
 	return p;
 }
 
@@ -257,32 +258,47 @@ static __noinline void *kmalloc_zero(struct sm_instance *inst, size_t align, uns
 	return kmalloc_inline(inst, 1, align, flags & ~SLAB_ALLOC_ZERO_PTR, node);
 }
 
+/*
+ * A run bigger than the run cache keeps: first the cached runs that could
+ * merge into room for it (runcache.h), then the nodes.  Busy clear, not
+ * re-entered, @tc this thread's tcache of @inst.
+ */
+static __noinline void *kmalloc_large_release(struct sm_instance *inst, struct tcache *tc, size_t size,
+					      size_t align, unsigned flags, int node)
+{
+	sm_thread.busy = 1;
+	barrier();
+	runcache_release_mergeable(&tc->runs);
+	barrier();
+	sm_thread.busy = 0;
+	return kmalloc_large_slow(inst, size, align, flags, node);
+}
+
 void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsigned flags, int node)
 {
 	if (unlikely(!size))
 		return kmalloc_zero(inst, align, flags, node);
 	/* Only a thread that has a tcache has a run cache; a thread without
 	   one is attached by the slow path (kmalloc_large_slow).  A pending
-	   kick makes tcache_peek miss: the slow path sees to it. */
+	   kick makes tcache_peek miss: the slow path sees to it.  A hit calls
+	   nothing (runcache_get is inline; the rest is runcache_hit_finish). */
 	struct tcache *tc = tcache_peek(inst);
 	if (tc && tc->runs.used && !sm_in_allocator()) {
+		if (unlikely(!runcache_fits(inst, size, align, flags, node)))
+			return kmalloc_large_release(inst, tc, size, align, flags, node);
+		uint32_t npages = (uint32_t)(ALIGN_UP(MAX(size, (size_t)1), SM_PAGE_SIZE) >> SM_PAGE_SHIFT);
+		/* Busy set, not re-entered: a re-entered call never touches the
+		   cache the interrupted code may be changing. */
 		sm_thread.busy = 1;
 		barrier();
-		void *p = NULL;
-		if (runcache_fits(inst, size, align, flags, node))
-			p = kmalloc_from_runcache(tc, size, flags);
-		else
-			/* A run bigger than the cache keeps: first the cached
-			   runs that could merge into room for it (runcache.h). */
-			runcache_release_mergeable(&tc->runs);
+		void *p = runcache_get(&tc->runs, npages, size);
 		barrier();
 		sm_thread.busy = 0;
 		if (p) {
 			runcache_count_alloc(&tc->runs, size);
-			/* The end of an allocation: start the helper if a deferred
-			   free asked for one (slow_path_exit does the same). */
-			if (unlikely(READ_ONCE(inst->deferred.want_helper)))
-				helper_maybe_start(inst);
+			if (unlikely((flags & SLAB_ALLOC_ZERO) || inst->pa.harden ||
+				     READ_ONCE(inst->deferred.want_helper)))
+				return runcache_hit_finish(inst, p, size, flags);
 			return p;
 		}
 	}

@@ -250,39 +250,53 @@ static void run_double_free_report(const struct report_sink *err, void *p)
  * false when it is not for the cache (not a live run of a node, too big,
  * purge delay 0, no tcache): the caller frees it the usual way.  True when
  * done: *@instp is its instance, or NULL when it was reported as a double
- * free.  Busy set, not re-entered.
+ * free.  @h is @p's page descriptor when free()'s fast path has it
+ * (desc_in_map: a normal node's, found through the node map), else NULL
+ * and the run is looked up here.  Busy set, not re-entered.
  */
-static bool kfree_to_runcache(void *p, struct sm_instance **instp)
+static bool kfree_to_runcache(void *p, const struct slab *h, struct sm_instance **instp)
 {
-	/* The thread's tcache first: a thread without one (or with a kick
-	   pending) goes on at once. */
-	struct sm_node *n = node_of(p);
-	if (!n)
-		return false;
+	struct sm_node *n;
+	uint32_t page;
+	if (h) {
+		/* What large_lookup checks, from the descriptor: a live run's
+		   head, and @p its first byte (a header page's descriptor is
+		   zero, no PT_LARGE). */
+		n = node_of_granule(p);
+		page = (uint32_t)(h - n->descs);
+		if (READ_ONCE(h->type) != PT_LARGE || p != node_page_addr(n, page))
+			return false;
+	} else {
+		struct large_ref r;
+		if (!large_lookup(p, &r) || r.huge)
+			return false;
+		n = r.node;
+		page = r.page;
+	}
+	/* The thread's tcache: a thread without one (or with a kick pending)
+	   goes on at once.  Delay 0: nothing is kept; hardened: a freed run
+	   goes to its node (large_free purges a big one at once); a routed
+	   node's run goes home at once. */
 	struct sm_instance *inst = n->inst;
 	struct tcache *tc = tcache_peek(inst);
-	/* Delay 0: nothing is kept; hardened: a freed run goes to its node
-	   (large_free purges a big one at once). */
-	if (!tc || !inst->opts.purge_delay_ms || inst->pa.harden)
+	if (!tc || !inst->opts.purge_delay_ms || inst->pa.harden || node_routed(n))
 		return false;
-	struct large_ref r;
-	if (!large_lookup(p, &r) || r.huge || node_routed(r.node))
-		return false; /* a routed node's run goes home at once */
 	/* No canary to check (run_overflowed): hardened runs never get here. */
-	uint64_t now;
-	switch (runcache_put(&tc->runs, r.node, r.page, &now)) {
+	switch (runcache_put(&tc->runs, n, page)) {
 	case RUNCACHE_NO:
 		return false;
 	case RUNCACHE_NOT_LIVE:
-		run_double_free_report(r.node->err, p);
+		run_double_free_report(n->err, p);
 		*instp = NULL;
 		return true;
+	case RUNCACHE_CACHED_TICK: /* the put read the clock: the purge timer with it */
+		runcache_count_free(&tc->runs);
+		inst_maybe_purge(inst, tc->runs.clock);
+		break;
 	case RUNCACHE_CACHED:
 		runcache_count_free(&tc->runs);
 		break;
 	}
-	if (now) /* this put read the clock: the purge timer with it */
-		inst_maybe_purge(inst, now);
 	*instp = inst;
 	return true;
 }
@@ -357,11 +371,12 @@ struct sm_instance *__kfree_large(void *p, bool trylock)
 	return inst;
 }
 
-void kfree_large(void *p)
+/* kfree_large, with @p's page descriptor @h when the caller has it (kfree_to_runcache). */
+static __always_inline void kfree_large_at(void *p, const struct slab *h)
 {
 	bool nested = sm_enter();
 	struct sm_instance *inst;
-	if (likely(!nested) && kfree_to_runcache(p, &inst)) {
+	if (likely(!nested) && kfree_to_runcache(p, h, &inst)) {
 		/* No helper_check: a kick pending made kfree_to_runcache miss. */
 		sm_leave(nested);
 		return;
@@ -372,13 +387,26 @@ void kfree_large(void *p)
 		helper_check(inst, HELPER_NO_START);
 }
 
+void kfree_large(void *p)
+{
+	kfree_large_at(p, NULL);
+}
+
+/* free() of @p whose page descriptor @h is not a slab's: a page run's,
+   most likely, found without a second lookup.  Apart, so that
+   __kfree_page keeps no frame for its slab objects. */
+static __noinline void kfree_run_at(void *p, const struct slab *h)
+{
+	kfree_large_at(p, h);
+}
+
 void __kfree_page(void *p, const struct slab *d)
 {
 	uintptr_t off;
 	if (likely(slab_page_at(d, p, &off) && slab_obj_index(d->cache, off) >= 0))
 		slab_free(d->cache, d, p);
 	else
-		kfree_large(p);
+		kfree_run_at(p, d);
 }
 
 void __kfree_miss(void *p)

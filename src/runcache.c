@@ -26,26 +26,6 @@ static void run_release(void *p, uint64_t stamp)
 	node_free_cached_run(n, (uint32_t)(h - n->descs), stamp);
 }
 
-void *runcache_get(struct run_cache *rc, uint32_t npages, size_t size)
-{
-	for (uint32_t m = rc->used; m; m &= m - 1) {
-		unsigned i = (unsigned)__builtin_ctz(m);
-		if (rc->npages[i] != npages)
-			continue;
-		void *p = __atomic_exchange_n(&rc->slot[i], NULL, __ATOMIC_ACQUIRE);
-		rc->used &= ~(1u << i);
-		rc->pages -= npages;
-		if (!p)
-			continue; /* flushed by another thread meanwhile */
-		struct sm_node *n;
-		struct slab *h = run_head(p, &n);
-		h->size = size;
-		__atomic_store_n(&h->type, PT_LARGE, __ATOMIC_RELEASE);
-		return p;
-	}
-	return NULL;
-}
-
 /* Forget the slots another thread emptied. */
 static void resync(struct run_cache *rc)
 {
@@ -92,7 +72,8 @@ static void make_room(struct run_cache *rc, uint32_t npages)
  * unmapped, and a wrong answer only caches a run that could have merged,
  * or gives back one that could have stayed.
  */
-static bool run_has_free_neighbour(struct sm_node *n, uint32_t page, uint32_t npages, bool cached_too)
+static __always_inline bool run_has_free_neighbour(struct sm_node *n, uint32_t page, uint32_t npages,
+						   bool cached_too)
 {
 	if (page > 0) {
 		const struct slab *t = &n->descs[page - 1];
@@ -114,12 +95,36 @@ static bool run_has_free_neighbour(struct sm_node *n, uint32_t page, uint32_t np
 	return false;
 }
 
-enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, uint32_t page,
-				      uint64_t *now)
+/* Fill a free slot (there is one: make_room) with the run @h heads, at @page of @n. */
+static __always_inline void slot_fill(struct run_cache *rc, struct sm_node *n, struct slab *h, uint32_t page,
+				      uint32_t npages)
+{
+	unsigned i = (unsigned)__builtin_ctz(~rc->used & ALL_SLOTS);
+	WRITE_ONCE(rc->npages[i], npages);
+	WRITE_ONCE(rc->stamp[i], rc->clock);
+	rc->head[i] = h;
+	__atomic_store_n(&rc->slot[i], node_page_addr(n, page), __ATOMIC_RELEASE);
+	rc->used |= 1u << i;
+	rc->pages += npages;
+}
+
+/*
+ * The end of a put that reads the clock or must make room first: out of
+ * line, so that the common put calls nothing and saves no register.
+ */
+static __noinline void put_slow(struct run_cache *rc, struct sm_node *n, struct slab *h, uint32_t page,
+				uint32_t npages, bool tick)
+{
+	if (tick)
+		rc->clock = n->os->now_ns(n->os->arg);
+	make_room(rc, npages);
+	slot_fill(rc, n, h, page, npages);
+}
+
+enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, uint32_t page)
 {
 	struct slab *h = &n->descs[page];
 	uint32_t npages = h->npages;
-	*now = 0;
 	/* Next to a dirty free run: to the node, where it merges. */
 	if (npages > RUNCACHE_MAX_PAGES || run_has_free_neighbour(n, page, npages, false))
 		return RUNCACHE_NO;
@@ -127,16 +132,12 @@ enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, u
 	if (!__atomic_compare_exchange_n(&h->type, &live, PT_LARGE_CACHED, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_RELAXED))
 		return RUNCACHE_NOT_LIVE;
-	if (rc->puts++ % RUNCACHE_CLOCK_EVERY == 0)
-		*now = rc->clock = n->os->now_ns(n->os->arg);
-	make_room(rc, npages);
-	unsigned i = (unsigned)__builtin_ctz(~rc->used & ALL_SLOTS);
-	WRITE_ONCE(rc->npages[i], npages);
-	WRITE_ONCE(rc->stamp[i], rc->clock);
-	__atomic_store_n(&rc->slot[i], node_page_addr(n, page), __ATOMIC_RELEASE);
-	rc->used |= 1u << i;
-	rc->pages += npages;
-	return RUNCACHE_CACHED;
+	bool tick = rc->puts++ % RUNCACHE_CLOCK_EVERY == 0;
+	if (unlikely(tick || rc->used == ALL_SLOTS || rc->pages + npages > RUNCACHE_BUDGET_PAGES))
+		put_slow(rc, n, h, page, npages, tick);
+	else
+		slot_fill(rc, n, h, page, npages);
+	return tick ? RUNCACHE_CACHED_TICK : RUNCACHE_CACHED;
 }
 
 size_t runcache_release_mergeable(struct run_cache *rc)

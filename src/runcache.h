@@ -38,6 +38,9 @@ struct run_cache {
 	                                     before it publishes the slot */
 	uint64_t stamp[RUNCACHE_SLOTS];   /* when slot i's run was freed, or
 	                                     earlier (the owner's clock reading) */
+	struct slab *head[RUNCACHE_SLOTS];/* slot i's run's head descriptor, for
+	                                     the owner's get (others find it from
+	                                     the run's address) */
 	/* The owner's alone: */
 	uint32_t used;                    /* bit i: slot i was filled and not
 	                                     emptied by the owner (another thread
@@ -71,25 +74,43 @@ static inline void runcache_count_free(struct run_cache *rc)
 /*
  * A cached run of exactly @npages pages, taken out of @rc and live again
  * (PT_LARGE, asked for @size bytes), or NULL if none.  Its contents are
- * what its last owner left.  Owner only, busy set.
+ * what its last owner left.  Owner only, busy set.  Inline: with no call
+ * in it, a hit of __kmalloc_large saves no register.
  */
-void *runcache_get(struct run_cache *rc, uint32_t npages, size_t size) __hidden;
+static __always_inline void *runcache_get(struct run_cache *rc, uint32_t npages, size_t size)
+{
+	for (uint32_t m = rc->used; m; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
+		if (rc->npages[i] != npages)
+			continue;
+		void *p = __atomic_exchange_n(&rc->slot[i], NULL, __ATOMIC_ACQUIRE);
+		rc->used &= ~(1u << i);
+		rc->pages -= npages;
+		if (!p)
+			continue; /* flushed by another thread meanwhile */
+		struct slab *h = rc->head[i];
+		h->size = size;
+		__atomic_store_n(&h->type, PT_LARGE, __ATOMIC_RELEASE);
+		return p;
+	}
+	return NULL;
+}
 
 enum runcache_put_result {
 	RUNCACHE_CACHED,   /* kept in the cache */
+	RUNCACHE_CACHED_TICK, /* kept, and the put read the clock: rc->clock */
 	RUNCACHE_NO,       /* not cached (too big): free it to its node */
 	RUNCACHE_NOT_LIVE, /* its head was not PT_LARGE: freed already */
 };
 
 /*
  * Keep the live run whose first page is @page of @n in @rc.  What it
- * evicts to make room goes back to its node (takes node locks).  *@now is
- * set to the time when this put read the clock (every
- * RUNCACHE_CLOCK_EVERY puts: the caller runs the purge timer with it), 0
- * otherwise.  Owner only, busy set, no lock held.
+ * evicts to make room goes back to its node (takes node locks).  Every
+ * RUNCACHE_CLOCK_EVERY puts, a put reads the clock into rc->clock and
+ * says so (RUNCACHE_CACHED_TICK: the caller runs the purge timer with
+ * it).  Owner only, busy set, no lock held.
  */
-enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, uint32_t page,
-				      uint64_t *now) __hidden;
+enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, uint32_t page) __hidden;
 
 /*
  * Give back to their nodes the runs of @rc, the owner's cache, that lie
