@@ -5,7 +5,6 @@
  */
 #include "runcache.h"
 
-#define ALL_SLOTS ((uint32_t)((1ull << RUNCACHE_SLOTS) - 1))
 
 _Static_assert(RUNCACHE_SLOTS <= 32, "used is a 32-bit mask");
 _Static_assert(RUNCACHE_MAX_PAGES <= RUNCACHE_BUDGET_PAGES, "a cacheable run must fit the budget");
@@ -54,10 +53,10 @@ static uint32_t slot_release(struct run_cache *rc, unsigned i)
 /* Make room for a run of @npages: a free slot and the budget; evicts in slot order. */
 static void make_room(struct run_cache *rc, uint32_t npages)
 {
-	if (rc->used != ALL_SLOTS && rc->pages + npages <= RUNCACHE_BUDGET_PAGES)
+	if (rc->used != RUNCACHE_ALL_SLOTS && rc->pages + npages <= RUNCACHE_BUDGET_PAGES)
 		return;
 	resync(rc);
-	while (rc->used == ALL_SLOTS || rc->pages + npages > RUNCACHE_BUDGET_PAGES) {
+	while (rc->used == RUNCACHE_ALL_SLOTS || rc->pages + npages > RUNCACHE_BUDGET_PAGES) {
 		unsigned i = rc->victim++ % RUNCACHE_SLOTS;
 		if (rc->used & (1u << i))
 			slot_release(rc, i);
@@ -65,79 +64,17 @@ static void make_room(struct run_cache *rc, uint32_t npages)
 }
 
 /*
- * Whether the run of @npages pages at @page could merge with a neighbour
- * now: a dirty free run lies right before or right after it, or, with
- * @cached_too, a run in a run cache (given back too, the two merge).
- * Read without the node lock, so only a hint: descriptors are never
- * unmapped, and a wrong answer only caches a run that could have merged,
- * or gives back one that could have stayed.
+ * The end of a put that reads the clock or must make room first
+ * (runcache_put): out of line, so that the common put calls nothing and
+ * saves no register.
  */
-static __always_inline bool run_has_free_neighbour(struct sm_node *n, uint32_t page, uint32_t npages,
-						   bool cached_too)
-{
-	if (page > 0) {
-		const struct slab *t = &n->descs[page - 1];
-		uint8_t type = READ_ONCE(t->type);
-		if (type == PT_FREE && READ_ONCE(t->dirty))
-			return true;
-		/* A cached run ending there (a tail names its head). */
-		if (cached_too && (type == PT_LARGE_TAIL || type == PT_LARGE_CACHED) &&
-		    READ_ONCE(n->descs[READ_ONCE(t->head)].type) == PT_LARGE_CACHED)
-			return true;
-	}
-	uint32_t next = page + npages;
-	if (next < READ_ONCE(n->bump)) {
-		const struct slab *h = &n->descs[next];
-		uint8_t type = READ_ONCE(h->type);
-		if ((type == PT_FREE && READ_ONCE(h->dirty)) || (cached_too && type == PT_LARGE_CACHED))
-			return true;
-	}
-	return false;
-}
-
-/* Fill a free slot (there is one: make_room) with the run @h heads, at @page of @n. */
-static __always_inline void slot_fill(struct run_cache *rc, struct sm_node *n, struct slab *h, uint32_t page,
-				      uint32_t npages)
-{
-	unsigned i = (unsigned)__builtin_ctz(~rc->used & ALL_SLOTS);
-	WRITE_ONCE(rc->npages[i], npages);
-	WRITE_ONCE(rc->stamp[i], rc->clock);
-	rc->head[i] = h;
-	__atomic_store_n(&rc->slot[i], node_page_addr(n, page), __ATOMIC_RELEASE);
-	rc->used |= 1u << i;
-	rc->pages += npages;
-}
-
-/*
- * The end of a put that reads the clock or must make room first: out of
- * line, so that the common put calls nothing and saves no register.
- */
-static __noinline void put_slow(struct run_cache *rc, struct sm_node *n, struct slab *h, uint32_t page,
-				uint32_t npages, bool tick)
+void runcache_put_slow(struct run_cache *rc, struct sm_node *n, struct slab *h, uint32_t page,
+		       uint32_t npages, bool tick)
 {
 	if (tick)
 		rc->clock = n->os->now_ns(n->os->arg);
 	make_room(rc, npages);
-	slot_fill(rc, n, h, page, npages);
-}
-
-enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, uint32_t page)
-{
-	struct slab *h = &n->descs[page];
-	uint32_t npages = h->npages;
-	/* Next to a dirty free run: to the node, where it merges. */
-	if (npages > RUNCACHE_MAX_PAGES || run_has_free_neighbour(n, page, npages, false))
-		return RUNCACHE_NO;
-	uint8_t live = PT_LARGE;
-	if (!__atomic_compare_exchange_n(&h->type, &live, PT_LARGE_CACHED, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_RELAXED))
-		return RUNCACHE_NOT_LIVE;
-	bool tick = rc->puts++ % RUNCACHE_CLOCK_EVERY == 0;
-	if (unlikely(tick || rc->used == ALL_SLOTS || rc->pages + npages > RUNCACHE_BUDGET_PAGES))
-		put_slow(rc, n, h, page, npages, tick);
-	else
-		slot_fill(rc, n, h, page, npages);
-	return tick ? RUNCACHE_CACHED_TICK : RUNCACHE_CACHED;
+	runcache_slot_fill(rc, n, h, page, npages);
 }
 
 size_t runcache_release_mergeable(struct run_cache *rc)

@@ -103,14 +103,82 @@ enum runcache_put_result {
 	RUNCACHE_NOT_LIVE, /* its head was not PT_LARGE: freed already */
 };
 
+#define RUNCACHE_ALL_SLOTS ((uint32_t)((1ull << RUNCACHE_SLOTS) - 1))
+
+/*
+ * Whether the run of @npages pages at @page could merge with a neighbour
+ * now: a dirty free run lies right before or right after it, or, with
+ * @cached_too, a run in a run cache (given back too, the two merge).
+ * Read without the node lock, so only a hint: descriptors are never
+ * unmapped, and a wrong answer only caches a run that could have merged,
+ * or gives back one that could have stayed.
+ */
+static __always_inline bool run_has_free_neighbour(struct sm_node *n, uint32_t page, uint32_t npages,
+						   bool cached_too)
+{
+	if (page > 0) {
+		const struct slab *t = &n->descs[page - 1];
+		uint8_t type = READ_ONCE(t->type);
+		if (type == PT_FREE && READ_ONCE(t->dirty))
+			return true;
+		/* A cached run ending there (a tail names its head). */
+		if (cached_too && (type == PT_LARGE_TAIL || type == PT_LARGE_CACHED) &&
+		    READ_ONCE(n->descs[READ_ONCE(t->head)].type) == PT_LARGE_CACHED)
+			return true;
+	}
+	uint32_t next = page + npages;
+	if (next < READ_ONCE(n->bump)) {
+		const struct slab *h = &n->descs[next];
+		uint8_t type = READ_ONCE(h->type);
+		if ((type == PT_FREE && READ_ONCE(h->dirty)) || (cached_too && type == PT_LARGE_CACHED))
+			return true;
+	}
+	return false;
+}
+
+/* Fill a free slot (there is one: make_room) with the run @h heads, at @page of @n. */
+static __always_inline void runcache_slot_fill(struct run_cache *rc, struct sm_node *n, struct slab *h,
+					       uint32_t page, uint32_t npages)
+{
+	unsigned i = (unsigned)__builtin_ctz(~rc->used & RUNCACHE_ALL_SLOTS);
+	WRITE_ONCE(rc->npages[i], npages);
+	WRITE_ONCE(rc->stamp[i], rc->clock);
+	rc->head[i] = h;
+	__atomic_store_n(&rc->slot[i], node_page_addr(n, page), __ATOMIC_RELEASE);
+	rc->used |= 1u << i;
+	rc->pages += npages;
+}
+
+void runcache_put_slow(struct run_cache *rc, struct sm_node *n, struct slab *h, uint32_t page,
+		       uint32_t npages, bool tick) __hidden;
+
 /*
  * Keep the live run whose first page is @page of @n in @rc.  What it
  * evicts to make room goes back to its node (takes node locks).  Every
  * RUNCACHE_CLOCK_EVERY puts, a put reads the clock into rc->clock and
  * says so (RUNCACHE_CACHED_TICK: the caller runs the purge timer with
- * it).  Owner only, busy set, no lock held.
+ * it).  Owner only, busy set, no lock held.  Inline, as runcache_get:
+ * the common put calls nothing (runcache_put_slow has the rest).
  */
-enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n, uint32_t page) __hidden;
+static __always_inline enum runcache_put_result runcache_put(struct run_cache *rc, struct sm_node *n,
+							     uint32_t page)
+{
+	struct slab *h = &n->descs[page];
+	uint32_t npages = h->npages;
+	/* Next to a dirty free run: to the node, where it merges. */
+	if (npages > RUNCACHE_MAX_PAGES || run_has_free_neighbour(n, page, npages, false))
+		return RUNCACHE_NO;
+	uint8_t live = PT_LARGE;
+	if (!__atomic_compare_exchange_n(&h->type, &live, PT_LARGE_CACHED, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED))
+		return RUNCACHE_NOT_LIVE;
+	bool tick = rc->puts++ % RUNCACHE_CLOCK_EVERY == 0;
+	if (unlikely(tick || rc->used == RUNCACHE_ALL_SLOTS || rc->pages + npages > RUNCACHE_BUDGET_PAGES))
+		runcache_put_slow(rc, n, h, page, npages, tick);
+	else
+		runcache_slot_fill(rc, n, h, page, npages);
+	return tick ? RUNCACHE_CACHED_TICK : RUNCACHE_CACHED;
+}
 
 /*
  * Give back to their nodes the runs of @rc, the owner's cache, that lie
