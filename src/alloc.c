@@ -189,13 +189,13 @@ static inline bool runcache_fits(struct sm_instance *inst, size_t size, size_t a
  * zeroing it (calloc: a cached run is dirty), hardened mode's canary (no
  * run enters the cache in hardened mode; this covers a change of mode),
  * starting the helper if a deferred free asked for one (slow_path_exit
- * does the same).  Out of line, so that a plain hit calls nothing and
+ * does the same).  @npages: the run's.  Out of line, so that a plain hit calls nothing and
  * saves no register.  Busy clear: the run is this thread's already.
  */
-static __noinline void *runcache_hit_finish(struct sm_instance *inst, void *p, size_t size, unsigned flags)
+static __noinline void *runcache_hit_finish(struct sm_instance *inst, void *p, uint32_t npages, unsigned flags)
 {
 	if (flags & SLAB_ALLOC_ZERO)
-		memset(p, 0, ALIGN_UP(MAX(size, (size_t)1), SM_PAGE_SIZE));
+		memset(p, 0, (size_t)npages << SM_PAGE_SHIFT);
 	if (unlikely(inst->pa.harden)) {
 		struct sm_node *n = node_of(p);
 		large_canary_set(n, node_page_index(n, p));
@@ -298,7 +298,7 @@ void *__kmalloc_large(struct sm_instance *inst, size_t size, size_t align, unsig
 			runcache_count_alloc(&tc->runs, size);
 			if (unlikely((flags & SLAB_ALLOC_ZERO) || inst->pa.harden ||
 				     READ_ONCE(inst->deferred.want_helper)))
-				return runcache_hit_finish(inst, p, size, flags);
+				return runcache_hit_finish(inst, p, npages, flags);
 			return p;
 		}
 	}

@@ -300,7 +300,7 @@ static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_v
  * NULL.
  */
 static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_class **c, size_t *fc32,
-					     uint32_t *owner, const struct slab **other)
+					     uint16_t *owner, const struct slab **other)
 {
 	uintptr_t a = (uintptr_t)p;
 	uintptr_t bias = hot_bias(p);
@@ -341,12 +341,12 @@ static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_cl
  * takes the general path.
  */
 static __always_inline bool kfree_checked_push(void *p, const struct fast_class *c, size_t fc32,
-					       uint32_t owner)
+					       uint16_t owner)
 {
 	struct sm_thread_state *t = &sm_thread; /* here: a register held from the top spills */
 	if (unlikely(sm_busy_or_kick(t)))
 		return false;
-	if (unlikely((uint16_t)owner != t->owner_tag))
+	if (unlikely(owner != t->owner_tag))
 		goto remote;
 	_Static_assert(sizeof(struct pcs) == sizeof(struct fast_class), "fc32 indexes both");
 	struct sheaf_view *v = (struct sheaf_view *)((uintptr_t)&t->kmalloc_pcs[0].spare + fc32);
@@ -390,7 +390,7 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 	uintptr_t a = (uintptr_t)p;
 	const struct fast_class *c;
 	const struct slab *other;
-	uint32_t owner;
+	uint16_t owner;
 	size_t fc32;
 	if (unlikely(!kmalloc_obj_fast(p, &c, &fc32, &owner, &other)))
 		goto miss;

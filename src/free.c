@@ -290,9 +290,8 @@ static bool kfree_to_runcache(void *p, const struct slab *h, struct sm_instance 
 		*instp = NULL;
 		return true;
 	case RUNCACHE_CACHED_TICK: /* the put read the clock: the purge timer with it */
-		runcache_count_free(&tc->runs);
 		inst_maybe_purge(inst, tc->runs.clock);
-		break;
+		__attribute__((fallthrough));
 	case RUNCACHE_CACHED:
 		runcache_count_free(&tc->runs);
 		break;

@@ -106,7 +106,7 @@ static __always_inline bool krealloc_default(void *p, size_t n, unsigned gfp, vo
 {
 	const struct fast_class *c;
 	const struct slab *other;
-	uint32_t owner;
+	uint16_t owner;
 	size_t fc32;
 	if (unlikely(gfp || n - 1 >= SM_MAX_ALLOC || !kmalloc_obj_fast(p, &c, &fc32, &owner, &other)))
 		return false;

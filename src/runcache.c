@@ -5,7 +5,6 @@
  */
 #include "runcache.h"
 
-
 _Static_assert(RUNCACHE_SLOTS <= 32, "used is a 32-bit mask");
 _Static_assert(RUNCACHE_MAX_PAGES <= RUNCACHE_BUDGET_PAGES, "a cacheable run must fit the budget");
 
