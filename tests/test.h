@@ -79,6 +79,26 @@ static inline int under_tsan(void)
 #endif
 }
 
+/*
+ * True when the test is built with AddressSanitizer (the asan preset).  Its
+ * runtime intercepts mlock() and does nothing (ASan keeps no locked memory),
+ * so tests that read a mapping's "lo" flag skip that check under it.
+ */
+static inline int under_asan(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return 1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	return 1;
+#else
+	return 0;
+#endif
+#else
+	return 0;
+#endif
+}
+
 /* Resident set of this process in bytes, from /proc/self/statm. */
 static inline size_t rss_bytes(void)
 {

@@ -131,11 +131,11 @@ class Tree:
                 if p["name"] == "LABELS":
                     labels |= set(p["value"])
         # registered only in some builds: memcheck (valgrind installed), the
-        # tsan and fuzz presets' tests and labels
+        # tsan, asan and fuzz presets' tests and labels
         units = {os.path.basename(f)[5:-2] for f in self.files
                  if re.match(r"tests/unit/test_\w+\.c$", f)}
         tests |= {"unit." + u for u in units} | {"memcheck." + u for u in units}
-        labels |= {"memcheck", "tsan", "tsan-known-race", "fuzz"}
+        labels |= {"memcheck", "tsan", "tsan-known-race", "asan", "fuzz"}
         for f in self.files:
             if f.endswith("CMakeLists.txt"):
                 tests |= set(re.findall(r"add_test\(NAME ([\w.]+)[\s)]", self.read(f)))
