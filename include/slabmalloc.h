@@ -700,6 +700,10 @@ struct sm_stats {
 	                              and page runs, huge mappings included */
 	size_t internal_bytes;     /* the allocator's own: sheaves, cache
 	                              descriptors, thread caches */
+	/* Added with huge requests from resident free runs (issue 11). */
+	uint64_t huge_resident;    /* requests above the huge threshold that a
+	                              free run still resident served instead
+	                              of a mapping of their own (in large_allocs) */
 };
 
 /*

@@ -32,6 +32,10 @@
  * ZERO       the caller wants zeroed memory.
  * ZERO_PTR   a request of size 0 gets a slot of the zero area (zero.h):
  *            the malloc family's malloc(0), which must fault when used.
+ * RESIDENT   page runs only from free pages still resident (a node's
+ *            dirty free runs): no fresh or purged pages, no new node.
+ *            large.c asks for it above the huge threshold, where a run
+ *            that would fault its pages in is a mapping of its own instead.
  *
  * The context flags of the public struct sm_alloc_ctx (seed 003): each one
  * grants access to a kind of node (page_alloc.c, node_allows, is the one
@@ -45,7 +49,7 @@
  *            be taken from any allowed node before a new slab is made in
  *            the region).
  *
- * TRYLOCK, NO_RECURSE, NEW_SLAB and ZERO_PTR are internal: a public context cannot
+ * TRYLOCK, NO_RECURSE, NEW_SLAB, ZERO_PTR and RESIDENT are internal: a public context cannot
  * express them (alloc_ctx_import refuses unknown bits).
  */
 enum {
@@ -60,6 +64,7 @@ enum {
 	SLAB_ALLOC_MANAGED    = 1u << 7,
 	SLAB_ALLOC_RESERVED_ONLY = 1u << 8,
 	SLAB_ALLOC_ZERO_PTR   = 1u << 9,
+	SLAB_ALLOC_RESIDENT   = 1u << 10,
 };
 
 /*

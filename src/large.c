@@ -122,25 +122,16 @@ static bool run_unguard(struct sm_node *n, uint32_t first)
 	return true;
 }
 
-void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
-		  const struct slab_alloc_context *ctx)
+/*
+ * A page run for @size bytes aligned to @align (large_alloc), in @ctx: the
+ * caller checked that @size is at most SM_MAX_HUGE_THRESHOLD and @align at
+ * most SM_RUN_MAX_ALIGN.
+ */
+static void *run_alloc(struct page_alloc *pa, size_t size, size_t align,
+		       const struct slab_alloc_context *ctx)
 {
-	void *p = NULL;
-	if (size > SM_MAX_ALLOC || align > SM_MAX_ALIGN)
-		goto out;
-	/* A request confined to its nodes keeps the configured threshold, so
-	   what it may get does not depend on what other frees taught. */
-	bool confined = ctx->alloc_flags & SLAB_ALLOC_CONFINED;
-	if (size > (confined ? pa->huge_threshold : pa_huge_threshold(pa)) || align > SM_RUN_MAX_ALIGN) {
-		/* A mapping of its own is general memory: never for a request
-		   confined to unmapped or private nodes. */
-		if (!(ctx->alloc_flags & (SLAB_ALLOC_UNMAPPED | SLAB_ALLOC_MANAGED)))
-			p = huge_alloc(pa, size, align, ctx);
-		goto out;
-	}
 	/* Size 0 gets here with an alignment above the page: one page, never
-	   none.  size <= huge_threshold <= SM_MAX_HUGE_THRESHOLD and align <=
-	   SM_RUN_MAX_ALIGN: both page counts fit in 32 bits. */
+	   none.  Both page counts fit in 32 bits. */
 	uint32_t data_pages = run_pages(pa, size);
 	bool guard = run_wants_guard(pa, data_pages);
 	uint32_t npages = data_pages + guard;
@@ -149,9 +140,9 @@ void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 	bool zeroed;
 	struct sm_node *n = pa_alloc_pages(pa, npages, align_pages, ctx, &first, &zeroed);
 	if (!n)
-		goto out;
+		return NULL;
 	n->descs[first].size = size;
-	p = node_page_addr(n, first);
+	void *p = node_page_addr(n, first);
 	if ((ctx->alloc_flags & SLAB_ALLOC_ZERO) && !zeroed)
 		memset(p, 0, (size_t)data_pages << SM_PAGE_SHIFT);
 	if (pa->harden) {
@@ -159,6 +150,44 @@ void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
 		if (guard)
 			run_guard(n, first);
 	}
+	return p;
+}
+
+void *large_alloc(struct page_alloc *pa, size_t size, size_t align,
+		  const struct slab_alloc_context *ctx)
+{
+	void *p = NULL;
+	if (size > SM_MAX_ALLOC || align > SM_MAX_ALIGN)
+		goto out;
+	/* A request confined to its nodes keeps the configured threshold, so
+	   what it may get does not depend on what other frees taught. */
+	unsigned f = ctx->alloc_flags;
+	bool confined = f & SLAB_ALLOC_CONFINED;
+	if (size <= (confined ? pa->huge_threshold : pa_huge_threshold(pa)) && align <= SM_RUN_MAX_ALIGN) {
+		p = run_alloc(pa, size, align, ctx); /* size <= SM_MAX_HUGE_THRESHOLD */
+		goto out;
+	}
+	/* A mapping of its own is general memory: never for a request
+	   confined to unmapped or private nodes. */
+	if (f & (SLAB_ALLOC_UNMAPPED | SLAB_ALLOC_MANAGED))
+		goto out;
+	/* Above the adaptive threshold, a free run whose pages are still
+	   resident serves it first: a fresh mapping would fault every page in
+	   while those pages wait for the purge.  Not for calloc, which would
+	   write every page of it where a fresh mapping reads as zero
+	   untouched, nor for a confined request, nor under an explicit
+	   threshold (the program asked for mappings above it). */
+	if (!(f & (SLAB_ALLOC_ZERO | SLAB_ALLOC_CONFINED)) && pa_huge_adaptive(pa) &&
+	    size <= SM_MAX_HUGE_THRESHOLD && align <= SM_RUN_MAX_ALIGN) {
+		struct slab_alloc_context rctx = *ctx;
+		rctx.alloc_flags |= SLAB_ALLOC_RESIDENT;
+		p = run_alloc(pa, size, align, &rctx);
+		if (p) {
+			__atomic_fetch_add(&pa->huge_resident, 1, __ATOMIC_RELAXED);
+			goto out;
+		}
+	}
+	p = huge_alloc(pa, size, align, ctx);
 out:
 	if (!p)
 		errno = ENOMEM;
@@ -167,13 +196,18 @@ out:
 
 /*
  * A huge mapping of @size bytes was freed: raise the adaptive threshold
- * (pa_huge_threshold) to it, so the next request of that size is a page
- * run whose pages stay resident after its free.
+ * (pa_huge_threshold) to twice that, at most SM_HUGE_ADAPT_MAX, so the next
+ * request of that size, or up to twice it, is a page run whose pages stay
+ * resident after its free.  Twice: in bench's wl_large, whose buffers grow
+ * by 1.25-2x, learning the size alone let three mappings of 43, 57 and 63
+ * MiB be made and unmapped one after the other, 41,800 pages faulted in
+ * for nothing (benchmarks.md, "Huge mappings: learning with room").
  */
 static void huge_learn(struct page_alloc *pa, size_t size)
 {
 	if (size > SM_HUGE_ADAPT_MAX)
 		return;
+	size = MIN(2 * size, SM_HUGE_ADAPT_MAX);
 	size_t cur = __atomic_load_n(&pa->huge_learned, __ATOMIC_RELAXED);
 	while (size > cur &&
 	       !__atomic_compare_exchange_n(&pa->huge_learned, &cur, size, true, __ATOMIC_RELAXED,

@@ -608,7 +608,7 @@ uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pag
 	SM_HOOK(n->inst, SM_HOOK_NODE_PAGES);
 	bool zero = false, protected = false;
 	uint32_t first = take_from_bins(n, true, npages, align_pages, &protected);
-	if (first == UINT32_MAX) {
+	if (first == UINT32_MAX && !(ctx->alloc_flags & SLAB_ALLOC_RESIDENT)) {
 		zero = true;
 		first = take_from_bins(n, false, npages, align_pages, &protected);
 		if (first == UINT32_MAX)

@@ -350,8 +350,9 @@ void node_destroy(struct sm_node *n) __hidden;
  * from @n.  Returns the first page index, or UINT32_MAX when the node has no
  * room (or, with SLAB_ALLOC_TRYLOCK, when its lock is busy).  *zeroed is set
  * when every page of the run is known to read as zero.  The caller owns the
- * run and writes its descriptors (node_mark_large or slab setup).
- * Takes and releases n->lock.
+ * run and writes its descriptors (node_mark_large or slab setup).  With
+ * SLAB_ALLOC_RESIDENT, only a dirty free run (pages still resident) will
+ * do.  Takes and releases n->lock.
  */
 uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pages,
 			  const struct slab_alloc_context *ctx, bool *zeroed) __hidden;

@@ -18,6 +18,7 @@ int pa_init(struct page_alloc *pa, const struct node_origin *o, const struct sm_
 	pa->max_nodes = opts->max_nodes;
 	pa->huge_threshold = opts->huge_threshold;
 	pa->huge_learned = 0;
+	pa->huge_resident = 0;
 	pa->harden = opts->harden;
 	pa->lock = lock;
 	pa->nr_grown = 0;
@@ -186,8 +187,8 @@ struct sm_node *pa_alloc_pages(struct page_alloc *pa, uint32_t npages, uint32_t 
 			return n;
 		}
 	}
-	if (ctx->alloc_flags & SLAB_ALLOC_CONFINED)
-		return NULL; /* growth makes general nodes only */
+	if (ctx->alloc_flags & (SLAB_ALLOC_CONFINED | SLAB_ALLOC_RESIDENT))
+		return NULL; /* growth makes general nodes, of fresh pages */
 	/* Room for the run wherever the alignment puts its first page. */
 	int id = pa_grow(pa, ctx, seen, (size_t)npages + align_pages - 1);
 	if (id < 0)

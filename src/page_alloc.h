@@ -46,6 +46,9 @@ struct page_alloc {
 	size_t huge_bytes;              /* relaxed atomic (a huge realloc adds unlocked) */
 	uint32_t huge_freeing;          /* huge mappings claimed for freeing and
 	                                   not unmapped yet (atomic; fork.c) */
+	uint64_t huge_resident;         /* requests above the huge threshold
+	                                   served by a resident free run
+	                                   (large.c; relaxed atomic) */
 };
 
 static inline struct sm_node *pa_node(struct page_alloc *pa, unsigned id)
@@ -72,13 +75,20 @@ static inline unsigned node_reach_flags(const struct sm_node *n)
 
 /*
  * The size above which a request gets a mapping of its own.  At the
- * default threshold (32 MiB) it adapts upwards as glibc's mmap threshold
- * does: a program that frees a huge mapping will likely ask for one of
- * that size again, and a page run keeps its pages resident for reuse
- * (purge.h) where a mapping would be unmapped and faulted in again.  An
- * explicit threshold is kept as it is.
+ * default threshold (32 MiB) it adapts upwards, as glibc's mmap threshold
+ * does but with room to grow: a program that frees a huge mapping of S
+ * bytes will likely ask for one of that size again, or a little larger (a
+ * growing buffer), so sizes up to 2 S are page runs from then on (large.c,
+ * huge_learn, up to SM_HUGE_ADAPT_MAX), and a page run keeps its pages
+ * resident for reuse (purge.h) where a mapping would be unmapped and
+ * faulted in again.  An explicit threshold is kept as it is.
  */
 #define SM_HUGE_ADAPT_MAX ((size_t)256 << 20)
+static inline bool pa_huge_adaptive(const struct page_alloc *pa)
+{
+	return READ_ONCE(pa->huge_threshold) == SM_DEFAULT_HUGE_THRESHOLD;
+}
+
 static inline size_t pa_huge_threshold(const struct page_alloc *pa)
 {
 	size_t t = READ_ONCE(pa->huge_threshold);
@@ -144,7 +154,8 @@ int pa_grow(struct page_alloc *pa, const struct slab_alloc_context *ctx, unsigne
 
 /*
  * A run of @npages pages aligned to @align_pages in @ctx's node order,
- * growing by a node if none has room.  Returns the node (first page in
+ * growing by a node if none has room (not with SLAB_ALLOC_RESIDENT, which
+ * takes only dirty free runs: node_alloc_pages).  Returns the node (first page in
  * *@first, *@zeroed when known to read as zero) or NULL.  The caller owns
  * the run and writes its descriptors.  Takes node locks and pa->lock.
  */

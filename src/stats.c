@@ -175,6 +175,7 @@ void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 	st->bytes_allocated += large_bytes_requested;
 	size_t own_pages = READ_ONCE(inst->internal_bytes);
 	st->huge_allocations = READ_ONCE(inst->pa.nr_huge);
+	st->huge_resident = __atomic_load_n(&inst->pa.huge_resident, __ATOMIC_RELAXED);
 	size_t huge = READ_ONCE(inst->pa.huge_bytes);
 	/* Runs in threads' run caches are freed, not free: counted as free
 	   dirty memory, not as large allocations (racy, like the sheaves). */
