@@ -81,11 +81,44 @@ static __noinline void *default_miss_first(size_t size, unsigned i, unsigned fla
 	return slab_alloc(&sm_default_inst, i, flags, 0, size, align);
 }
 
+/*
+ * The commonest miss of malloc: main is dry and frees have filled the
+ * spare, so the two trade places (tcache_swap) and main is popped, here,
+ * without the general path's second look at the views and its call into
+ * __slab_alloc_slow (the cache, the context, a frame).  The same checks in
+ * the same order: busy and kick clear, this thread's tcache of the default
+ * instance (its generation), the deferred list empty.  Whatever else
+ * applies (no spare to turn to, a kick, re-entry, deferred frees to
+ * drain) goes the general way.
+ */
 void *__slab_alloc_default_miss(size_t size, size_t fc32, unsigned flags, size_t align)
 {
 	unsigned i = (unsigned)(fc32 / sizeof(struct pcs)) - 1;
 	if (unlikely(!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
 		return default_miss_first(size, i, flags, align);
+	struct sm_thread_state *t = &sm_thread;
+	struct tcache *tc;
+	if (likely(!sm_busy_or_kick(t) && (tc = tcache_peek_slot(0, sm_default_inst.gen)) &&
+		   !READ_ONCE(sm_default_inst.deferred.head))) {
+		t->busy = 1;
+		barrier();
+		/* fc32 indexes the TLS block's kmalloc_pcs: tcache_pcs(tc, i). */
+		struct pcs *c = (struct pcs *)((uintptr_t)&t->kmalloc_pcs[0] + fc32);
+		if (likely(tcache_swap(c, &tc->allocs[i], true))) {
+			void **objs = c->main.objects;
+			uint32_t n = c->main.size - 1;
+			uint16_t tag = c->main.tag;
+			WRITE_ONCE(c->main.size, n);
+			void *p = objs[n];
+			barrier();
+			t->busy = 0;
+			if (unlikely(!obj_tag_intact(p, 0, tag)))
+				return __slab_alloc_overwritten(p);
+			*(uintptr_t *)p = 0; /* handed out (kmalloc: fp_offset 0) */
+			return p;
+		}
+		return __slab_alloc_slow(&sm_default_inst, i, tc, flags);
+	}
 	return slab_alloc(&sm_default_inst, i, flags, 0, size, align);
 }
 

@@ -264,7 +264,7 @@ static inline size_t tcache_count(struct tcache *tc, const struct kmem_cache *s)
  * two trade places.  Returns false when that does not apply.  Busy set.
  * @allocs is the tcache's count of the cache (tcache.allocs).
  */
-static inline bool tcache_swap(struct pcs *c, uint64_t *allocs, bool for_alloc)
+static __always_inline bool tcache_swap(struct pcs *c, uint64_t *allocs, bool for_alloc)
 {
 	struct sheaf_view *m = &c->main, *sp = &c->spare;
 	if (m->size || !m->capacity || !(for_alloc ? sp->size : sp->size == sp->capacity))
