@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@ struct worker {
 static struct worker workers[WL_MAX_THREADS];
 static unsigned nthreads;
 static size_t requests;
-static pthread_barrier_t done_barrier;
+static atomic_uint finished;            /* threads done with their requests */
 
 /* 55% 16-128 B, 30% up to 1 KiB, 12% up to 8 KiB, 3% up to 64 KiB. */
 static size_t object_size(uint64_t *rng)
@@ -146,8 +147,16 @@ static void *worker_main(void *arg)
 		expire(w, now, &rng);
 		serve(w, now, &rng);
 	}
-	/* no thread sends any more once all have passed the barrier */
-	pthread_barrier_wait(&done_barrier);
+	/* Until every thread has served its requests, the others still send
+	   objects here: keep freeing them meanwhile, as a server would,
+	   instead of holding what arrives while this thread waits (that made
+	   the peak RSS depend on how far apart the scheduler let the threads
+	   get).  No thread sends any more once all have arrived. */
+	atomic_fetch_add_explicit(&finished, 1, memory_order_release);
+	while (atomic_load_explicit(&finished, memory_order_acquire) < nthreads) {
+		drain_mailbox(w);
+		sched_yield();
+	}
 	drain_mailbox(w);
 	for (i = 0; i < WHEEL; i++)
 		free_list(w, w->wheel[i]);
@@ -163,7 +172,6 @@ int main(int argc, char **argv)
 
 	requests = wl_scaled(REQUESTS, wl_scale(argc, argv));
 	nthreads = wl_threads(argc, argv, THREADS);
-	wl_check(pthread_barrier_init(&done_barrier, NULL, nthreads), "pthread_barrier_init");
 	t0 = wl_now();
 	for (i = 0; i < nthreads; i++) {
 		workers[i].id = i;
