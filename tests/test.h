@@ -58,6 +58,13 @@ static inline int under_valgrind(void)
 	return getenv("SM_TEST_UNDER_VALGRIND") != NULL;
 }
 
+/* clang's __has_feature, 0 where the compiler has none (gcc before 14). */
+#if defined(__has_feature)
+#define SM_TEST_HAS_FEATURE(x) __has_feature(x)
+#else
+#define SM_TEST_HAS_FEATURE(x) 0
+#endif
+
 /*
  * True when the test is built with ThreadSanitizer (the tsan preset).  Like
  * valgrind, TSan maps memory of its own into the process (shadow memory, its
@@ -66,14 +73,8 @@ static inline int under_valgrind(void)
  */
 static inline int under_tsan(void)
 {
-#if defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__) || SM_TEST_HAS_FEATURE(thread_sanitizer)
 	return 1;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-	return 1;
-#else
-	return 0;
-#endif
 #else
 	return 0;
 #endif
@@ -86,14 +87,8 @@ static inline int under_tsan(void)
  */
 static inline int under_asan(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || SM_TEST_HAS_FEATURE(address_sanitizer)
 	return 1;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-	return 1;
-#else
-	return 0;
-#endif
 #else
 	return 0;
 #endif
