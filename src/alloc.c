@@ -104,19 +104,8 @@ void *__slab_alloc_default_miss(size_t size, size_t fc32, unsigned flags, size_t
 		barrier();
 		/* fc32 indexes the TLS block's kmalloc_pcs: tcache_pcs(tc, i). */
 		struct pcs *c = (struct pcs *)((uintptr_t)&t->kmalloc_pcs[0] + fc32);
-		if (likely(tcache_swap(c, &tc->allocs[i], true))) {
-			void **objs = c->main.objects;
-			uint32_t n = c->main.size - 1;
-			uint16_t tag = c->main.tag;
-			WRITE_ONCE(c->main.size, n);
-			void *p = objs[n];
-			barrier();
-			t->busy = 0;
-			if (unlikely(!obj_tag_intact(p, 0, tag)))
-				return __slab_alloc_overwritten(p);
-			*(uintptr_t *)p = 0; /* handed out (kmalloc: fp_offset 0) */
-			return p;
-		}
+		if (likely(tcache_swap(c, &tc->allocs[i], true)))
+			return kmalloc_main_pop(t, &c->main, c->main.size);
 		return __slab_alloc_slow(&sm_default_inst, i, tc, flags);
 	}
 	return slab_alloc(&sm_default_inst, i, flags, 0, size, align);

@@ -86,6 +86,27 @@ static __always_inline void *cache_alloc_fast(struct kmem_cache *s, unsigned fla
 }
 
 /*
+ * The end of a kmalloc pop from the default instance's main view @v, whose
+ * count @sz the caller read non-zero with busy set: take the last object,
+ * store the count, clear busy, then (beside the chain) check that the
+ * object's free word still says "free" and clear it (kmalloc: fp_offset 0).
+ * malloc's fast path and its miss's turn of main and spare (alloc.c).
+ */
+static __always_inline void *kmalloc_main_pop(struct sm_thread_state *t, struct sheaf_view *v,
+					      uint32_t sz)
+{
+	uint16_t tag = v->tag;
+	void *p = v->objects[sz - 1];
+	WRITE_ONCE(v->size, sz - 1);
+	barrier();
+	t->busy = 0;
+	if (unlikely(!obj_tag_intact(p, 0, tag)))
+		return __slab_alloc_overwritten(p);
+	*(uintptr_t *)p = 0; /* handed out */
+	return p;
+}
+
+/*
  * malloc's path: kmalloc class @fc - 1 (@fc is its fclass) of the default
  * instance.  The chain of dependent loads from the request is: the class
  * (a table load in kmalloc_inline, which gives it as class + 1), the
@@ -118,16 +139,7 @@ static __always_inline void *slab_alloc_default(unsigned fc, unsigned flags, siz
 		t->busy = 0;
 		goto miss;
 	}
-	uint16_t tag = v->tag;
-	void *p = v->objects[sz - 1];
-	WRITE_ONCE(v->size, sz - 1);
-	barrier();
-	t->busy = 0;
-	/* Beside the chain: the object's free word still says "free". */
-	if (unlikely(!obj_tag_intact(p, 0, tag)))
-		return __slab_alloc_overwritten(p);
-	*(uintptr_t *)p = 0; /* handed out (kmalloc: fp_offset 0) */
-	return p;
+	return kmalloc_main_pop(t, v, sz);
 miss:
 	return __slab_alloc_default_miss(size, fc32, flags, align);
 }
