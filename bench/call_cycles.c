@@ -99,8 +99,8 @@ __attribute__((destructor)) static void report(void)
 	fprintf(stderr, "call_cycles: total %.1fM", total / 1e6);
 	for (int f = 0; f < NR_F; f++) {
 		in_calls += cycles[f];
-		fprintf(stderr, " %s %.1fM (%.1f a call)", fname[f], cycles[f] / 1e6,
-			calls[f] ? (double)cycles[f] / calls[f] : 0.0);
+		fprintf(stderr, " %s %.1fM (%.1fM calls, %.1f a call)", fname[f], cycles[f] / 1e6,
+			calls[f] / 1e6, calls[f] ? (double)cycles[f] / calls[f] : 0.0);
 	}
 	fprintf(stderr, " rest %.1fM\n", (double)(total - in_calls) / 1e6);
 }

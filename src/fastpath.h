@@ -323,9 +323,10 @@ static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_v
 /*
  * Whether @p starts an object of a default kmalloc slab, checked as free()
  * checks it before anything is written (the hot map, the page's hot word:
- * fclass and page_off, the interior check against the class's
- * divisibility constant and limit): then *@c is the class's sm_fast_class
- * entry, *@fc32 its fclass * 32 (which also indexes kmalloc_pcs) and
+ * fclass and page_off, the check that the offset starts one of the
+ * slab's objects, against the class's divides and start_max): then *@c
+ * is its sm_fast_class entry, *@fc32 its fclass * 32 (which also indexes
+ * kmalloc_pcs) and
  * *@owner the owner tag of the slab (page.h, page_hot).  Nothing else of
  * the object is known: it may be free (its free word says so) or, being
  * another thread's, busy there.  When false, *@other is @p's page
@@ -356,10 +357,8 @@ static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_cl
 	const struct fast_class *fcl = (const struct fast_class *)((const char *)sm_fast_class + f);
 	/* @p's offset in its slab: below 2^32, as fast_class_divides needs. */
 	uint32_t off = (uint32_t)(a & (SM_PAGE_SIZE - 1)) | page_hot_page_bytes(h);
-	if (unlikely(off >= fcl->limit))
-		return false; /* past the slab's last object */
-	if (unlikely((uint64_t)off * fcl->divides >= fcl->divides))
-		return false; /* interior pointer */
+	if (unlikely((uint64_t)off * fcl->divides > fcl->start_max))
+		return false; /* interior pointer, or past the slab's last object */
 	*c = fcl;
 	*fc32 = f;
 	*owner = page_hot_owner(h);
@@ -437,7 +436,7 @@ static __always_inline void kfree_inline_checked(void *p, bool sized, size_t siz
 	if (align > 1 && unlikely((a | c->size) & (align - 1)))
 		goto miss;
 	/* Read only once @p is known to start an object (so it is aligned). */
-	if (unlikely(obj_free_tag(p, 0) == c->free_tag))
+	if (unlikely(obj_free_tag(p, 0) == fast_class_tag(c)))
 		goto miss; /* free already, it seems: confirmed on the general path */
 	if (likely(kfree_checked_push(p, c, fc32, owner)))
 		return;

@@ -110,7 +110,7 @@ static __always_inline bool krealloc_default(void *p, size_t n, unsigned gfp, vo
 	size_t fc32;
 	if (unlikely(gfp || n - 1 >= SM_MAX_ALLOC || !kmalloc_obj_fast(p, &c, &fc32, &owner, &other)))
 		return false;
-	if (unlikely(obj_free_tag(p, 0) == c->free_tag))
+	if (unlikely(obj_free_tag(p, 0) == fast_class_tag(c)))
 		return false; /* free already, it seems */
 	struct tcache *tc = tcache_peek(&sm_default_inst);
 	if (unlikely(!tc))

@@ -324,21 +324,41 @@ static void test_fast_class(void)
 		CHECK_EQ(def->kmalloc_caches[i].fclass, i + 1);
 		CHECK_EQ(sm_fast_class[i + 1].size, def->kmalloc_caches[i].size);
 		CHECK_EQ(sm_fast_class[i + 1].free_key, def->kmalloc_caches[i].free_key);
-		CHECK_EQ(sm_fast_class[i + 1].limit,
-			 def->kmalloc_caches[i].objects * def->kmalloc_caches[i].size);
+		CHECK_EQ(fast_class_tag(&sm_fast_class[i + 1]),
+			 (uint16_t)(def->kmalloc_caches[i].free_key >> SM_FREE_TAG_SHIFT));
 	}
-	/* free()'s interior-pointer check (fastpath.h) against %: every offset
-	   of a slab and a little past it, for every class (a stride of 1
-	   under valgrind and TSan only up to 64 KiB). */
+	/* free()'s check that @p starts an object (fastpath.h,
+	   kmalloc_obj_fast: one multiply and one compare against start_max)
+	   against % and the slab's last object: every offset of a slab, for
+	   every class (a stride of 1 under valgrind and TSan only up to 64 KiB). */
 	for (unsigned i = 1; i <= SM_NR_KMALLOC; i++) {
 		const struct fast_class *c = &sm_fast_class[i];
-		uint32_t end = c->limit + c->size;
+		const struct kmem_cache *s = &def->kmalloc_caches[i - 1];
+		uint32_t limit = s->objects * s->size, end = s->slab_pages << SM_PAGE_SHIFT;
+		CHECK(limit <= end);
 		if (vg && end > 65536)
 			end = 65536;
 		unsigned bad = 0;
 		for (uint32_t off = 0; off < end; off++)
-			bad += ((uint64_t)off * c->divides < c->divides) != (off % c->size == 0);
+			bad += ((uint64_t)off * c->divides <= c->start_max) !=
+			       (off % c->size == 0 && off < limit);
 		CHECK_EQ(bad, 0);
+	}
+	/* And for every size and slab the classes could have: the start of
+	   the slot past the last object fails, the last object's passes. */
+	for (uint32_t size = 16; size <= (1u << 15); size += 8) {
+		for (uint32_t pages = 1; pages <= 8; pages *= 2) {
+			uint64_t bytes = (uint64_t)pages << SM_PAGE_SHIFT;
+			uint32_t objects = (uint32_t)(bytes / size);
+			if (!objects)
+				continue;
+			bool exact;
+			uint64_t max = fast_class_start_max(size, objects, bytes, &exact), m = fast_class_divides(size);
+			CHECK(exact);
+			CHECK((uint64_t)(objects - 1) * size * m <= max);
+			CHECK(objects * size >= bytes || (uint64_t)objects * size * m > max);
+			CHECK((uint64_t)((objects - 1) * size + 8) * m > max);
+		}
 	}
 	/* And at the edges of the 32-bit range it is exact for. */
 	for (uint32_t size = 16; size <= (1u << 15); size += 8) {
