@@ -96,16 +96,20 @@ void *__slab_alloc_default_miss(size_t size, size_t fc32, unsigned flags, size_t
 	unsigned i = (unsigned)(fc32 / sizeof(struct pcs)) - 1;
 	if (unlikely(!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE)))
 		return default_miss_first(size, i, flags, align);
-	struct sm_thread_state *t = &sm_thread;
+	sm_tls_t *t = sm_tls();
 	struct tcache *tc;
 	if (likely(!sm_busy_or_kick(t) && (tc = tcache_peek_slot(0, sm_default_inst.gen)) &&
 		   !READ_ONCE(sm_default_inst.deferred.head))) {
 		t->busy = 1;
 		barrier();
-		/* fc32 indexes the TLS block's kmalloc_pcs: tcache_pcs(tc, i). */
-		struct pcs *c = (struct pcs *)((uintptr_t)&t->kmalloc_pcs[0] + fc32);
-		if (likely(tcache_swap(c, &tc->allocs[i], true)))
-			return kmalloc_main_pop(t, &c->main, c->main.size);
+		/* fc32 indexes the TLS block's kmalloc_pcs: tcache_pcs(tc, i).
+		   The turn through its address, the pop through the segment
+		   (thread.h, sm_tls). */
+		struct pcs *c = (struct pcs *)((uintptr_t)&sm_thread.kmalloc_pcs[0] + fc32);
+		if (likely(tcache_swap(c, &tc->allocs[i], true))) {
+			sm_tls_view_t *v = (sm_tls_view_t *)((uintptr_t)&t->kmalloc_pcs[0].main + fc32);
+			return kmalloc_main_pop(t, v, v->size);
+		}
 		return __slab_alloc_slow(&sm_default_inst, i, tc, flags);
 	}
 	return slab_alloc(&sm_default_inst, i, flags, 0, size, align);

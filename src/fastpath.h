@@ -19,8 +19,9 @@
 #include "tcache.h"
 
 /*
- * The object the next pop from main view @v (count @sz, not yet
- * decremented) will hand out, prefetched into the cache for writing.  A
+ * The object the next pop from a main view (its array @objs, its count
+ * @sz, not yet decremented) will hand out, prefetched into the cache for
+ * writing.  A
  * sheaf holds objects freed a while ago, most of them out of the cache by
  * the time they are handed out again, in no order a hardware prefetcher
  * could follow; the next malloc reads the object's free word at once and
@@ -31,11 +32,11 @@
  * prefetch never faults.  One load from the line the pop reads and one
  * prefetch, neither on the chain to the pop's store.
  */
-static __always_inline void main_prefetch_next(const struct sheaf_view *v, uint32_t sz)
+static __always_inline void main_prefetch_next(void *const *objs, uint32_t sz)
 {
 	_Static_assert(offsetof(struct slab_sheaf, objects) >= sizeof(void *),
 		       "objects[-1] lies inside the sheaf");
-	__builtin_prefetch(v->objects[(long)sz - 2], 1, 3);
+	__builtin_prefetch(objs[(long)sz - 2], 1, 3);
 }
 
 /*
@@ -72,8 +73,9 @@ static __always_inline void *slab_alloc_slot(struct sm_instance *inst, unsigned 
 	uint32_t sz = v->size;
 	if (likely(sz)) {
 		uint16_t tag = v->tag;
-		void *p = v->objects[sz - 1];
-		main_prefetch_next(v, sz);
+		void *const *objs = v->objects;
+		void *p = objs[sz - 1];
+		main_prefetch_next(objs, sz);
 		/* Plain stores on every machine; atomic so that a double-free
 		   check reading this view from another thread (tcache_holds) is
 		   not a data race. */
@@ -107,19 +109,20 @@ static __always_inline void *cache_alloc_fast(struct kmem_cache *s, unsigned fla
 }
 
 /*
- * The end of a kmalloc pop from the default instance's main view @v, whose
- * count @sz the caller read non-zero with busy set: take the last object,
- * store the count, clear busy, then (beside the chain) check that the
- * object's free word still says "free" and clear it (kmalloc: fp_offset 0).
- * malloc's fast path and its miss's turn of main and spare (alloc.c).
+ * The end of a kmalloc pop from the default instance's main view @v (in
+ * the TLS block, as sm_tls() reaches it), whose count @sz the caller read
+ * non-zero with busy set: take the last object, store the count, clear
+ * busy, then (beside the chain) check that the object's free word still
+ * says "free" and clear it (kmalloc: fp_offset 0).  malloc's fast path
+ * and its miss's turn of main and spare (alloc.c).
  */
-static __always_inline void *kmalloc_main_pop(struct sm_thread_state *t, struct sheaf_view *v,
-					      uint32_t sz)
+static __always_inline void *kmalloc_main_pop(sm_tls_t *t, sm_tls_view_t *v, uint32_t sz)
 {
 	uint16_t tag = v->tag;
-	void *p = v->objects[sz - 1];
-	main_prefetch_next(v, sz);
-	WRITE_ONCE(v->size, sz - 1);
+	void *const *objs = v->objects;
+	void *p = objs[sz - 1];
+	main_prefetch_next(objs, sz);
+	TLS_WRITE_ONCE(v->size, sz - 1);
 	barrier();
 	t->busy = 0;
 	if (unlikely(!obj_tag_intact(p, 0, tag)))
@@ -141,14 +144,13 @@ static __always_inline void *kmalloc_main_pop(struct sm_thread_state *t, struct 
  */
 static __always_inline void *slab_alloc_default(unsigned fc, unsigned flags, size_t size, size_t align)
 {
-	struct sm_thread_state *t = &sm_thread;
+	sm_tls_t *t = sm_tls();
 	/* fclass * 32, the view's offset from kmalloc_pcs: one shift, folded
-	   with the block's address into one lea, and kept as it is for the
+	   with the block's offset into one lea, and kept as it is for the
 	   miss (which would otherwise make the compiler keep @fc too). */
 	size_t fc32 = (size_t)fc * sizeof(struct pcs);
 	OPTIMIZER_HIDE_VAR(fc32);
-	struct sheaf_view *v =
-		(struct sheaf_view *)((uintptr_t)&t->kmalloc_pcs[0].main + fc32);
+	sm_tls_view_t *v = (sm_tls_view_t *)((uintptr_t)&t->kmalloc_pcs[0].main + fc32);
 	if (unlikely(sm_busy_or_kick(t)))
 		goto miss;
 	/* The view is read only after busy is set (see the top of this file):
@@ -301,8 +303,7 @@ large:
  * written, when @v has no room (capacity 0: no sheaf).  Busy and kick
  * were found clear by the caller.
  */
-static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_view *v,
-				       void *p, uintptr_t key)
+static __always_inline bool kfree_push(sm_tls_t *t, sm_tls_view_t *v, void *p, uintptr_t key)
 {
 	t->busy = 1;
 	barrier();
@@ -313,8 +314,8 @@ static __always_inline bool kfree_push(struct sm_thread_state *t, struct sheaf_v
 		return false;
 	}
 	*(uintptr_t *)p = key;
-	WRITE_ONCE(v->objects[sz], p);
-	WRITE_ONCE(v->size, sz + 1);
+	WRITE_ONCE(v->objects[sz], p); /* the sheaf's array: generic memory */
+	TLS_WRITE_ONCE(v->size, sz + 1);
 	barrier();
 	t->busy = 0;
 	return true;
@@ -376,20 +377,20 @@ static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_cl
 static __always_inline bool kfree_checked_push(void *p, const struct fast_class *c, size_t fc32,
 					       uint16_t owner)
 {
-	struct sm_thread_state *t = &sm_thread; /* here: a register held from the top spills */
+	sm_tls_t *t = sm_tls(); /* here: a register held from the top spills */
 	if (unlikely(sm_busy_or_kick(t)))
 		return false;
 	if (unlikely(owner != t->owner_tag))
 		goto remote;
 	_Static_assert(sizeof(struct pcs) == sizeof(struct fast_class), "fc32 indexes both");
-	struct sheaf_view *v = (struct sheaf_view *)((uintptr_t)&t->kmalloc_pcs[0].spare + fc32);
+	sm_tls_view_t *v = (sm_tls_view_t *)((uintptr_t)&t->kmalloc_pcs[0].spare + fc32);
 	return kfree_push(t, v, p, c->free_key);
 remote: {
 	/* Another thread's slab, checked as above: the same push onto the
 	   TLS remote view of the class; no room (or no sheaf) goes to
 	   __kfree_remote, which trades it through the tcache. */
 	_Static_assert(2 * sizeof(struct sheaf_view) == sizeof(struct fast_class), "fc32 / 2");
-	struct sheaf_view *r = (struct sheaf_view *)((uintptr_t)&t->kmalloc_remote[0] + fc32 / 2);
+	sm_tls_view_t *r = (sm_tls_view_t *)((uintptr_t)&t->kmalloc_remote[0] + fc32 / 2);
 	if (unlikely(!kfree_push(t, r, p, c->free_key)))
 		__kfree_remote(p, (unsigned)(fc32 / sizeof(struct fast_class)));
 	return true;

@@ -119,6 +119,49 @@ enum { TS_NORMAL = 0, TS_DEAD };        /* TS_DEAD: past the thread-exit destruc
 extern __thread struct sm_thread_state sm_thread __hidden;
 
 /*
+ * The thread's block as malloc's and free()'s fast paths address it:
+ * through the %fs segment, the way the kernel's this_cpu operations reach
+ * per-CPU data through %gs.  sm_tls() is the block's offset from the
+ * thread pointer (one load from the GOT, as the compiler's own
+ * initial-exec access does; a constant once linked into an executable),
+ * taken as a pointer into the %fs address space: a kmalloc view is then
+ * that plus fclass * 32, and each access one %fs-prefixed instruction,
+ * where a plain pointer needs the thread pointer loaded (%fs:0) and added
+ * first.  GCC only: clang 14 drops the segment of an asm's memory operand
+ * (sm_busy_or_kick), and the sanitizers instrument no access outside the
+ * generic address space.  Elsewhere SM_TLS_SEG is empty and sm_tls() is
+ * &sm_thread.  Accesses through sm_tls() that other threads may read use
+ * TLS_WRITE_ONCE: GCC's atomic builtins take no named address space, and
+ * a volatile store is the same single instruction on x86-64.
+ */
+#if defined(__x86_64__) && defined(__SEG_FS) && !defined(__clang__) && \
+	!defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
+#define SM_TLS_SEG __seg_fs
+static __always_inline uintptr_t sm_thread_tpoff(void)
+{
+	uintptr_t off;
+	__asm__("movq sm_thread@gottpoff(%%rip), %0" : "=r"(off));
+	return off;
+}
+#define TLS_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
+#else
+#define SM_TLS_SEG
+static __always_inline uintptr_t sm_thread_tpoff(void)
+{
+	return (uintptr_t)&sm_thread;
+}
+#define TLS_WRITE_ONCE(x, v) WRITE_ONCE(x, v)
+#endif
+
+typedef struct sm_thread_state SM_TLS_SEG sm_tls_t;
+typedef struct sheaf_view SM_TLS_SEG sm_tls_view_t;
+
+static __always_inline sm_tls_t *sm_tls(void)
+{
+	return (sm_tls_t *)sm_thread_tpoff();
+}
+
+/*
  * Whether busy or kick is set, for the default instance's fast paths: two
  * byte loads (see struct sm_thread_state), the second as the OR's memory
  * operand on x86-64 (one instruction fewer than two loads and an OR).  An
@@ -126,7 +169,7 @@ extern __thread struct sm_thread_state sm_thread __hidden;
  * object through a plain lvalue; elsewhere, two relaxed loads.  The
  * callers test it before they set busy.
  */
-static __always_inline unsigned sm_busy_or_kick(const struct sm_thread_state *t)
+static __always_inline unsigned sm_busy_or_kick(const sm_tls_t *t)
 {
 #if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
 	unsigned v;
