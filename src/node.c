@@ -389,7 +389,7 @@ static void run_link(struct sm_node *n, uint32_t first, uint32_t len, uint8_t di
 	unsigned b = bin_of(len);
 	if (dirty) {
 		list_add(&h->list, &n->dirty_bins[b]);
-		n->dirty_mask |= 1ull << b;
+		WRITE_ONCE(n->dirty_mask, n->dirty_mask | 1ull << b);
 		n->free_dirty_pages += len;
 		if (stamp < n->oldest_dirty)
 			n->oldest_dirty = stamp;
@@ -408,7 +408,7 @@ static void run_unlink(struct sm_node *n, uint32_t first)
 	if (h->dirty) {
 		n->free_dirty_pages -= h->npages;
 		if (list_empty(&n->dirty_bins[b]))
-			n->dirty_mask &= ~(1ull << b);
+			WRITE_ONCE(n->dirty_mask, n->dirty_mask & ~(1ull << b));
 	} else {
 		n->free_clean_pages -= h->npages;
 		if (list_empty(&n->clean_bins[b]))
@@ -494,6 +494,11 @@ static uint32_t bins_find(struct sm_node *n, bool dirty, uint32_t want)
 	b = (unsigned)__builtin_ctzll(mask);
 	struct slab *h = list_first_entry(&bins[b], struct slab, list);
 	return (uint32_t)(h - n->descs);
+}
+
+bool node_has_dirty_fit(const struct sm_node *n, uint32_t npages)
+{
+	return READ_ONCE(n->dirty_mask) >> bin_of(npages) != 0;
 }
 
 /* First page index >= @page whose address is aligned to @align_pages pages. */

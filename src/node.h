@@ -118,7 +118,9 @@ struct sm_node {
 	                                  but for clean free runs, which a
 	                                  purge may have protected (committed
 	                                  again when handed out) */
-	uint64_t dirty_mask, clean_mask; /* bit b set: bin b is not empty */
+	uint64_t dirty_mask, clean_mask; /* bit b set: bin b is not empty;
+	                                    dirty_mask read without the lock
+	                                    as a hint (node_has_dirty_fit) */
 	struct list_head dirty_bins[NODE_NR_BINS];
 	struct list_head clean_bins[NODE_NR_BINS];
 	size_t free_dirty_pages;
@@ -356,6 +358,12 @@ void node_destroy(struct sm_node *n) __hidden;
  */
 uint32_t node_alloc_pages(struct sm_node *n, uint32_t npages, uint32_t align_pages,
 			  const struct slab_alloc_context *ctx, bool *zeroed) __hidden;
+/*
+ * Whether @n may have a dirty free run of @npages pages or more: a bin that
+ * large is not empty.  Read without the lock, a hint: a run taken or freed
+ * meanwhile only costs a look under the lock, or a node passed over.
+ */
+bool node_has_dirty_fit(const struct sm_node *n, uint32_t npages) __hidden;
 /*
  * Give the run [@first, @first + @npages) back to @n as dirty free pages,
  * stamped @now.  Every descriptor of the run must be the caller's (no longer

@@ -173,19 +173,47 @@ int pa_grow(struct page_alloc *pa, const struct slab_alloc_context *ctx, unsigne
 	return id;
 }
 
+/* A run of @n for pa_alloc_pages (node_alloc_pages and Valgrind's view of it). */
+static bool alloc_in(struct sm_node *n, uint32_t npages, uint32_t align_pages,
+		     const struct slab_alloc_context *ctx, uint32_t *first, bool *zeroed)
+{
+	*first = node_alloc_pages(n, npages, align_pages, ctx, zeroed);
+	if (*first == UINT32_MAX)
+		return false;
+	vg_pages(node_page_addr(n, *first), npages, *zeroed);
+	return true;
+}
+
 struct sm_node *pa_alloc_pages(struct page_alloc *pa, uint32_t npages, uint32_t align_pages,
 			       const struct slab_alloc_context *ctx, uint32_t *first, bool *zeroed)
 {
 	int ids[SM_MAX_NODES];
 	unsigned seen = pa_nr_nodes(pa);
 	unsigned cnt = pa_node_order(pa, ctx, ids);
+	/*
+	 * Without a node asked for, a dirty free run of any node comes before
+	 * the clean runs and fresh pages of the first: node_alloc_pages takes
+	 * a node's own dirty, clean and fresh pages in that order, so node by
+	 * node a request would fault fresh pages of one node in while another
+	 * held a freed run that fits (docs/benchmarks.md, "Dirty runs of
+	 * every node first").  A node asked for keeps its place: its memory
+	 * is nearer the thread (pa_local_node) or the caller's choice.
+	 */
+	if (cnt > 1 && ctx->node == SM_NO_NODE && !(ctx->alloc_flags & SLAB_ALLOC_RESIDENT)) {
+		struct slab_alloc_context resident = *ctx;
+		resident.alloc_flags |= SLAB_ALLOC_RESIDENT;
+		uint32_t want = npages + (align_pages > 1 ? align_pages - 1 : 0);
+		for (unsigned i = 0; i < cnt; i++) {
+			struct sm_node *n = pa_node(pa, (unsigned)ids[i]);
+			if (node_has_dirty_fit(n, want) &&
+			    alloc_in(n, npages, align_pages, &resident, first, zeroed))
+				return n;
+		}
+	}
 	for (unsigned i = 0; i < cnt; i++) {
 		struct sm_node *n = pa_node(pa, (unsigned)ids[i]);
-		*first = node_alloc_pages(n, npages, align_pages, ctx, zeroed);
-		if (*first != UINT32_MAX) {
-			vg_pages(node_page_addr(n, *first), npages, *zeroed);
+		if (alloc_in(n, npages, align_pages, ctx, first, zeroed))
 			return n;
-		}
 	}
 	if (ctx->alloc_flags & (SLAB_ALLOC_CONFINED | SLAB_ALLOC_RESIDENT))
 		return NULL; /* growth makes general nodes, of fresh pages */
@@ -194,11 +222,7 @@ struct sm_node *pa_alloc_pages(struct page_alloc *pa, uint32_t npages, uint32_t 
 	if (id < 0)
 		return NULL;
 	struct sm_node *n = pa_node(pa, (unsigned)id);
-	*first = node_alloc_pages(n, npages, align_pages, ctx, zeroed);
-	if (*first == UINT32_MAX)
-		return NULL;
-	vg_pages(node_page_addr(n, *first), npages, *zeroed);
-	return n;
+	return alloc_in(n, npages, align_pages, ctx, first, zeroed) ? n : NULL;
 }
 
 size_t pa_purge(struct page_alloc *pa, uint64_t cutoff)

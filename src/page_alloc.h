@@ -153,8 +153,9 @@ int pa_grow(struct page_alloc *pa, const struct slab_alloc_context *ctx, unsigne
 	    size_t pages) __hidden;
 
 /*
- * A run of @npages pages aligned to @align_pages in @ctx's node order,
- * growing by a node if none has room (not with SLAB_ALLOC_RESIDENT, which
+ * A run of @npages pages aligned to @align_pages in @ctx's node order (a
+ * dirty free run of any node first when no node is asked for), growing by
+ * a node if none has room (not with SLAB_ALLOC_RESIDENT, which
  * takes only dirty free runs: node_alloc_pages).  Returns the node (first page in
  * *@first, *@zeroed when known to read as zero) or NULL.  The caller owns
  * the run and writes its descriptors.  Takes node locks and pa->lock.

@@ -343,6 +343,53 @@ static void test_growth(void)
 	CHECK_EQ(f.releases, 3);
 }
 
+/*
+ * A dirty free run of any node before fresh pages of the first
+ * (pa_alloc_pages): node 0 keeps fresh pages, node 1 holds a freed run,
+ * and a run both could serve comes from node 1's freed pages.  Node by
+ * node it came from node 0's fresh pages, which a program pays for in
+ * resident memory.  With a node asked for, that node's fresh pages still
+ * come first.
+ */
+static void test_dirty_first(void)
+{
+	struct test_errors e = { 0 };
+	struct fake_os f;
+	struct sm_os_ops ops = fake_ops(&f);
+	sm_instance_t *inst = small_instance(&e, &ops, MiB, 2);
+	CHECK(inst != NULL);
+	void *small = sm_kmalloc(inst, RUN, 0); /* attaches the thread: node 0 */
+	CHECK(small && node_id_of(small) == 0);
+	struct sm_node *n0 = inst->pa.nodes[0];
+	/* Larger than node 0's data: node 1 is made for it. */
+	size_t big = ((size_t)n0->npages + 1) << SM_PAGE_SHIFT;
+	char *b = sm_kmalloc(inst, big, 0);
+	CHECK(b && node_id_of(b) == 1);
+	uint32_t fresh0 = n0->npages - n0->bump;
+	CHECK(fresh0 > 2 * RUN_PAGES);
+	memset(b, 1, big);
+	free_to_node(inst, b); /* a dirty free run of node 1 */
+	CHECK_EQ(inst->pa.nodes[1]->free_dirty_pages, big >> SM_PAGE_SHIFT);
+
+	/* Not a page of node 0's is taken: the run is node 1's freed one. */
+	char *p = sm_kmalloc(inst, 2 * RUN, 0);
+	CHECK(p == b);
+	CHECK_EQ(n0->npages - n0->bump, fresh0);
+	CHECK(p[0] == 1 && p[2 * RUN - 1] == 1); /* resident, as it was left */
+
+	/* Asked for node 0 (a preference, not THISNODE): node 0's pages. */
+	void *q = sm_kmalloc_node(inst, 2 * RUN, 0, 0);
+	CHECK(q && node_id_of(q) == 0);
+	CHECK_EQ(n0->npages - n0->bump, fresh0 - 2 * RUN_PAGES);
+
+	sm_kfree(q);
+	sm_kfree(p);
+	sm_kfree(small);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+	CHECK_EQ(f.live, 0);
+}
+
 /* ---- a page allocator whose first node was refused (the default instance's case) ---- */
 
 static void test_starts_empty(void)
@@ -901,6 +948,7 @@ int main(void)
 	test_node_of(); /* first: no other node has ever existed in this process */
 	test_exhaustion();
 	test_growth();
+	test_dirty_first();
 	test_starts_empty();
 	test_thisnode();
 	test_os_failures();
