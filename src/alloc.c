@@ -108,7 +108,7 @@ void *__slab_alloc_default_miss(size_t size, size_t fc32, unsigned flags, size_t
 		struct pcs *c = (struct pcs *)((uintptr_t)&sm_thread.kmalloc_pcs[0] + fc32);
 		if (likely(tcache_swap(c, &tc->allocs[i], true))) {
 			sm_tls_view_t *v = (sm_tls_view_t *)((uintptr_t)&t->kmalloc_pcs[0].main + fc32);
-			return kmalloc_main_pop(t, v, v->size);
+			return kmalloc_main_pop(t, v, TLS_READ_ONCE(v->size));
 		}
 		return __slab_alloc_slow(&sm_default_inst, i, tc, flags);
 	}

@@ -157,7 +157,7 @@ static __always_inline void *slab_alloc_default(unsigned fc, unsigned flags, siz
 	   a handler that lands before has finished with it. */
 	t->busy = 1;
 	barrier();
-	uint32_t sz = v->size;
+	uint32_t sz = TLS_READ_ONCE(v->size);
 	if (unlikely(!sz)) {
 		barrier();
 		t->busy = 0;
@@ -307,7 +307,7 @@ static __always_inline bool kfree_push(sm_tls_t *t, sm_tls_view_t *v, void *p, u
 {
 	t->busy = 1;
 	barrier();
-	uint32_t sz = v->size; /* only now: see slab_alloc_default */
+	uint32_t sz = TLS_READ_ONCE(v->size); /* only now: see slab_alloc_default */
 	if (unlikely((uint16_t)sz >= v->capacity)) { /* one compare: capacity is 16-bit */
 		barrier();
 		t->busy = 0;

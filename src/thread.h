@@ -131,8 +131,11 @@ extern __thread struct sm_thread_state sm_thread __hidden;
  * (sm_busy_or_kick), and the sanitizers instrument no access outside the
  * generic address space.  Elsewhere SM_TLS_SEG is empty and sm_tls() is
  * &sm_thread.  Accesses through sm_tls() that other threads may read use
- * TLS_WRITE_ONCE: GCC's atomic builtins take no named address space, and
- * a volatile store is the same single instruction on x86-64.
+ * TLS_WRITE_ONCE, and the counts read after busy is set TLS_READ_ONCE, so
+ * that they stay after that volatile store whatever the compiler makes of
+ * barrier() and a named address space: GCC's atomic builtins take no named
+ * address space, and a volatile access is the same single instruction on
+ * x86-64.
  */
 #if defined(__x86_64__) && defined(__SEG_FS) && !defined(__clang__) && \
 	!defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
@@ -144,6 +147,7 @@ static __always_inline uintptr_t sm_thread_tpoff(void)
 	return off;
 }
 #define TLS_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
+#define TLS_READ_ONCE(x)     (*(volatile __typeof__(x) *)&(x))
 #else
 #define SM_TLS_SEG
 static __always_inline uintptr_t sm_thread_tpoff(void)
@@ -151,6 +155,7 @@ static __always_inline uintptr_t sm_thread_tpoff(void)
 	return (uintptr_t)&sm_thread;
 }
 #define TLS_WRITE_ONCE(x, v) WRITE_ONCE(x, v)
+#define TLS_READ_ONCE(x)     READ_ONCE(x)
 #endif
 
 typedef struct sm_thread_state SM_TLS_SEG sm_tls_t;
