@@ -327,8 +327,8 @@ static __always_inline bool kfree_push(sm_tls_t *t, sm_tls_view_t *v, void *p, u
  * fclass and page_off, the check that the offset starts one of the
  * slab's objects, against the class's divides and start_max): then *@c
  * is its sm_fast_class entry, *@fc32 its fclass * 32 (which also indexes
- * kmalloc_pcs) and
- * *@owner the owner tag of the slab (page.h, page_hot).  Nothing else of
+ * kmalloc_pcs) and *@owner the owner tag of the slab (page.h,
+ * page_hot).  Nothing else of
  * the object is known: it may be free (its free word says so) or, being
  * another thread's, busy there.  When false, *@other is @p's page
  * descriptor if the page has one but is no default kmalloc slab's (fclass

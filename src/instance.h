@@ -146,9 +146,9 @@ static inline uint64_t fast_class_divides(uint32_t size)
  * start_max = (objects - 1) * e the starts of objects 0..objects-1 pass
  * and everything else, the start of a slot past the last object included,
  * fails: unless e is 0 (a power of two), where every multiple gives 0 and
- * the slab must hold nothing past its last object.  Returns 0 with
- * *@exact false when the test cannot be exact for this geometry (the
- * caller treats that as a bug).  unit.shared checks every offset.
+ * the slab must hold nothing past its last object.  *@exact is false
+ * when the test cannot be exact for this geometry (the caller treats that
+ * as a bug).  unit.shared checks every offset.
  */
 static inline uint64_t fast_class_start_max(uint32_t size, uint32_t objects, uint64_t slab_bytes,
 					    bool *exact)
