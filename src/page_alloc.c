@@ -196,10 +196,13 @@ struct sm_node *pa_alloc_pages(struct page_alloc *pa, uint32_t npages, uint32_t 
 	 * a node's own dirty, clean and fresh pages in that order, so node by
 	 * node a request would fault fresh pages of one node in while another
 	 * held a freed run that fits (docs/benchmarks.md, "Dirty runs of
-	 * every node first").  A node asked for keeps its place: its memory
-	 * is nearer the thread (pa_local_node) or the caller's choice.
+	 * every node first").  Only where the order is no preference: a node
+	 * asked for keeps its place (its memory is nearer the thread,
+	 * pa_local_node, or the caller's choice), and so do the reserved
+	 * regions a CMA request asks for first.
 	 */
-	if (cnt > 1 && ctx->node == SM_NO_NODE && !(ctx->alloc_flags & SLAB_ALLOC_RESIDENT)) {
+	if (cnt > 1 && ctx->node == SM_NO_NODE &&
+	    !(ctx->alloc_flags & (SLAB_ALLOC_RESIDENT | SLAB_ALLOC_CMA))) {
 		struct slab_alloc_context resident = *ctx;
 		resident.alloc_flags |= SLAB_ALLOC_RESIDENT;
 		uint32_t want = npages + (align_pages > 1 ? align_pages - 1 : 0);

@@ -75,6 +75,16 @@ static void test_reserved(void)
 
 	/* CMA requests use the region first: objects, cache objects, page runs, nolock. */
 	struct sm_alloc_ctx cma = { 0, SM_NO_NODE, SM_CTX_CMA };
+	/* Even while a general node holds a dirty free run that fits: the
+	   page allocator's pass over every node's dirty runs (page_alloc.c)
+	   is for requests without a preference. */
+	void *gen = sm_kmalloc(inst, 50000, 0);
+	CHECK(gen && !in_region(gen, region, sizeof(region)));
+	sm_kfree(gen);
+	sm_thread_flush(inst); /* past the run cache: a dirty free run of its node */
+	void *first_run = sm_kmalloc_ctx(inst, 50000, &cma);
+	CHECK(first_run && in_region(first_run, region, sizeof(region)));
+	sm_kfree(first_run);
 	enum { N = 2000 };
 	void **v = calloc(N, sizeof(*v));
 	for (int round = 0; round < 3; round++) {
