@@ -35,7 +35,9 @@
  * RESIDENT   page runs only from free pages still resident (a node's
  *            dirty free runs): no fresh or purged pages, no new node.
  *            large.c asks for it above the huge threshold, where a run
- *            that would fault its pages in is a mapping of its own instead.
+ *            that would fault its pages in is a mapping of its own instead,
+ *            and pa_alloc_pages for its first pass over every node's dirty
+ *            runs (page_alloc.c).
  *
  * The context flags of the public struct sm_alloc_ctx (seed 003): each one
  * grants access to a kind of node (page_alloc.c, node_allows, is the one

@@ -21,16 +21,16 @@
 /*
  * The object the next pop from a main view (its array @objs, its count
  * @sz, not yet decremented) will hand out, prefetched into the cache for
- * writing.  A
- * sheaf holds objects freed a while ago, most of them out of the cache by
- * the time they are handed out again, in no order a hardware prefetcher
- * could follow; the next malloc reads the object's free word at once and
- * the program writes the object, so each pop would otherwise wait for a
- * cache miss (docs/benchmarks.md, "malloc prefetches the next object").
- * With one object left (@sz 1) this reads objects[-1], the last word of
- * the sheaf's header, and prefetches whatever address it holds: a
- * prefetch never faults.  One load from the line the pop reads and one
- * prefetch, neither on the chain to the pop's store.
+ * writing.  A sheaf holds objects freed a while ago, most of them out of
+ * the cache by the time they are handed out again, in no order a
+ * hardware prefetcher could follow; the next malloc reads the object's
+ * free word at once and the program writes the object, so each pop would
+ * otherwise wait for a cache miss (docs/benchmarks.md, "malloc prefetches
+ * the next object").  With one object left (@sz 1) this reads
+ * objects[-1], the last word of the sheaf's header, and prefetches
+ * whatever address it holds: a prefetch never faults.  One load from the
+ * line the pop reads and one prefetch, neither on the chain to the pop's
+ * store.
  */
 static __always_inline void main_prefetch_next(void *const *objs, uint32_t sz)
 {
