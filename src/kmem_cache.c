@@ -21,6 +21,7 @@
 #include "large.h"
 #include "options.h"
 #include "printk.h"
+#include "size_classes.h"
 #include "slab.h"
 #include "vg.h"
 
@@ -60,6 +61,21 @@ static uint64_t splitmix64(uint64_t x)
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
 	return x ^ (x >> 31);
+}
+
+/*
+ * The default capacity: at most @cap, and as many as fill the largest
+ * kmalloc object that holds no more (the sheaf is one: instance.h,
+ * inst_cache_register picks its class).  A sheaf of 64 is 544 bytes, a
+ * 640-byte object with 96 bytes of slack; 60 fill a 512-byte object.
+ */
+static unsigned sheaf_capacity_fit(unsigned cap)
+{
+	size_t want = SM_SHEAF_HEADER_BYTES + (size_t)cap * sizeof(void *);
+	unsigned i = kmalloc_index(want);
+	if (kmalloc_class_size(i) > want && i > 0)
+		i--;
+	return (unsigned)((kmalloc_class_size(i) - SM_SHEAF_HEADER_BYTES) / sizeof(void *));
 }
 
 static const struct sm_cache_args default_args;
@@ -139,7 +155,7 @@ bool kmem_cache_init(struct kmem_cache *s, struct kmem_cache_node *nodes, size_t
 	s->bucket_mult = ((uint64_t)SM_PARTIAL_BUCKETS << 32) / s->objects + 1;
 	s->sheaf_capacity = args->sheaf_capacity ? args->sheaf_capacity
 			  : opts->sheaf_capacity ? opts->sheaf_capacity
-						 : (unsigned)MIN(64, MAX(8, SHEAF_BYTES / slot));
+						 : sheaf_capacity_fit((unsigned)MIN(64, MAX(8, SHEAF_BYTES / slot)));
 	/* A barn holds barn_max_full sheaves of SHEAF_BYTES or less, or more
 	   of small objects: up to barn_bytes of them (a full sheaf of 32-byte
 	   objects is 2 KiB).  A larger sheaf (8 objects above 4 KiB, 256 KiB

@@ -170,7 +170,7 @@ struct kmem_cache {
 	                                   every other cache */
 	uint64_t reciprocal;            /* ceil(2^32 / size): offset -> index */
 	unsigned id;                    /* index into every thread's pcs[] */
-	unsigned sheaf_capacity;
+	unsigned sheaf_capacity;        /* by default, fills its sheaf_cache's object */
 	unsigned barn_max_full;         /* from the options and the barn byte budget */
 	unsigned barn_max_empty;        /* (a barn starts with these limits) */
 	unsigned barn_grow_max;         /* doublings of them a barn may make
@@ -484,6 +484,13 @@ bool kmem_cache_args_valid(size_t size, const struct sm_cache_args *args, unsign
 
 /* Object-slot geometry used by kmem_cache_init; exposed for the size-class tests. */
 void slab_geometry(size_t size, unsigned *pages, unsigned *objects) __hidden;
+
+/*
+ * Bytes of a sheaf's header, before its object pointers (struct
+ * slab_sheaf, sheaf.h, which asserts it): the default capacity is chosen
+ * here, below the sheaf layer, to fill the kmalloc object a sheaf is.
+ */
+#define SM_SHEAF_HEADER_BYTES 32
 
 /*
  * Take up to @n objects of @s out of slabs, in node order given by @ctx,

@@ -36,6 +36,8 @@ struct slab_sheaf {
 	void *objects[];
 };
 
+_Static_assert(sizeof(struct slab_sheaf) == SM_SHEAF_HEADER_BYTES, "kmem_cache.h sizes sheaves with it");
+
 /* Bytes of a sheaf of @capacity objects. */
 static inline size_t sheaf_bytes(unsigned capacity)
 {

@@ -1,8 +1,8 @@
 /*
  * test_kmem_cache.c - sm_cache_create / alloc / free / shrink / destroy on
- * isolated instances: constructors, alignment, slab accounting, partial
- * lists, destroy with live objects, wrong-cache frees, the cache limit and
- * invalid arguments.
+ * isolated instances: constructors, default sheaf capacities, alignment,
+ * slab accounting, partial lists, destroy with live objects, wrong-cache
+ * frees, the cache limit and invalid arguments.
  */
 #include <errno.h>
 
@@ -10,6 +10,8 @@
 #include "instance.h"
 #include "kmem_cache.h"
 #include "node.h"
+#include "sheaf.h"
+#include "size_classes.h"
 #include "slab.h"
 
 /* A clock that never moves: no delayed purge can release slabs behind the test's back. */
@@ -573,9 +575,50 @@ static void test_invalid(void)
 	sm_instance_destroy(inst);
 }
 
+/* ---- sheaf capacity ---- */
+
+/*
+ * A default sheaf fills the kmalloc object it is, no slack at its end: the
+ * largest object that holds no more than the capacity the object size
+ * asks for (64 up to 512 bytes, 32 KiB of objects above, 8 at least) and
+ * more than one class below would.  A capacity set by the options or the
+ * cache's arguments is kept as given.
+ */
+static void test_sheaf_capacity(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = new_instance(&e, 0);
+	for (unsigned i = 0; i < SM_NR_KMALLOC; i++) {
+		const struct kmem_cache *s = &inst->kmalloc_caches[i];
+		size_t want = s->size <= 512 ? 64 : s->size >= 4096 ? 8 : 32768 / s->size;
+		CHECK(s->sheaf_capacity >= 8 && s->sheaf_capacity <= want);
+		CHECK_EQ(sheaf_bytes(s->sheaf_capacity), s->sheaf_cache->size);
+		/* the next class up would not fit the capacity asked for */
+		unsigned next = kmalloc_index(sheaf_bytes(s->sheaf_capacity)) + 1;
+		CHECK(kmalloc_class_size(next) > sheaf_bytes((unsigned)want));
+	}
+	CHECK_EQ(inst->kmalloc_caches[kmalloc_index(64)].sheaf_capacity, 60);    /* 512-byte sheaves */
+	CHECK_EQ(inst->kmalloc_caches[kmalloc_index(1024)].sheaf_capacity, 28);  /* 256-byte sheaves */
+	CHECK_EQ(inst->kmalloc_caches[kmalloc_index(4096)].sheaf_capacity, 8);   /* 96 bytes: exact */
+	sm_cache_t *c = sm_cache_create_args(inst, "cap-20", 64, &(struct sm_cache_args){ .sheaf_capacity = 20 }, 0);
+	CHECK(c != NULL);
+	CHECK_EQ(c->sheaf_capacity, 20);
+	sm_cache_destroy(c);
+	sm_instance_destroy(inst);
+
+	struct sm_options o = test_options(&e);
+	o.sheaf_capacity = 64;
+	inst = sm_instance_create(&o);
+	CHECK(inst != NULL);
+	CHECK_EQ(inst->kmalloc_caches[kmalloc_index(64)].sheaf_capacity, 64);
+	sm_instance_destroy(inst);
+	CHECK_EQ(e.count, 0);
+}
+
 int main(void)
 {
 	test_ctor();
+	test_sheaf_capacity();
 	test_alignment();
 	test_accounting();
 	test_destroy_busy();

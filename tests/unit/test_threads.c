@@ -538,6 +538,7 @@ static void test_thread_exit(void)
 	const size_t tc_bytes = ALIGN_UP(sizeof(struct tcache), SM_PAGE_SIZE);
 	struct test_errors e = { 0 };
 	struct sm_options o = test_options(&e);
+	o.sheaf_capacity = 64; /* the counts below (by default 60: kmem_cache.c) */
 
 	/*
 	 * (a) 100 objects allocated and all freed.  kmalloc-64 has sheaves of
@@ -737,6 +738,7 @@ static void test_thread_flush(void)
 {
 	struct test_errors e = { 0 };
 	struct sm_options o = test_options(&e);
+	o.sheaf_capacity = 64; /* the counts below (by default 60: kmem_cache.c) */
 	sm_instance_t *inst = sm_instance_create(&o);
 	CHECK(inst != NULL);
 	struct kmem_cache *s = cache_of_size(inst, OBJ_SIZE);
@@ -918,6 +920,10 @@ static void test_remote_free(void)
 {
 	struct test_errors e = { 0 };
 	struct sm_options o = test_options(&e);
+	/* A sheaf takes a whole slab of 64-byte objects (64), so the other
+	   thread's refills never take the rest of the main thread's slab
+	   and become its owner (by default sheaves hold 60: kmem_cache.c). */
+	o.sheaf_capacity = 64;
 	rf.inst = sm_instance_create(&o);
 	CHECK(rf.inst != NULL);
 	rf.e = &e;
