@@ -128,6 +128,17 @@ SM_EXPORT void *aligned_alloc(size_t align, size_t size)
 	return alloc_flags(size, align, SLAB_ALLOC_DEFAULT);
 }
 
+/*
+ * memalign, valloc and pvalloc (obsolete forms) share one copy of the
+ * inlined allocation path instead of carrying their own: every process
+ * has the library's text resident whole (docs/benchmarks.md, "The
+ * library's text counts whole in every process").
+ */
+static __noinline void *alloc_aligned_legacy(size_t size, size_t align)
+{
+	return alloc_flags(size, align, SLAB_ALLOC_DEFAULT);
+}
+
 SM_EXPORT void *memalign(size_t align, size_t size)
 {
 	/* glibc rounds an alignment that is not a power of two up to one. */
@@ -137,12 +148,12 @@ SM_EXPORT void *memalign(size_t align, size_t size)
 	}
 	if (!IS_POW2(align))
 		align = align ? (size_t)1 << (64 - __builtin_clzl(align)) : 1;
-	return alloc_flags(size, align, SLAB_ALLOC_DEFAULT);
+	return alloc_aligned_legacy(size, align);
 }
 
 SM_EXPORT void *valloc(size_t size)
 {
-	return alloc_flags(size, SM_PAGE_SIZE, SLAB_ALLOC_DEFAULT);
+	return alloc_aligned_legacy(size, SM_PAGE_SIZE);
 }
 
 SM_EXPORT void *pvalloc(size_t size)
@@ -152,7 +163,7 @@ SM_EXPORT void *pvalloc(size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return alloc_flags(rounded ? rounded : SM_PAGE_SIZE, SM_PAGE_SIZE, SLAB_ALLOC_DEFAULT);
+	return alloc_aligned_legacy(rounded ? rounded : SM_PAGE_SIZE, SM_PAGE_SIZE);
 }
 
 SM_EXPORT size_t malloc_usable_size(void *p)

@@ -103,23 +103,34 @@ SM_EXPORT void *_Znwm(size_t n) { return new_common(n, 0, false); }
 SM_EXPORT void *_Znam(size_t n) { return new_common(n, 0, false); }
 SM_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, NT t) { (void)t; return new_common(n, 0, true); }
 SM_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, NT t) { (void)t; return new_common(n, 0, true); }
-SM_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al) { return new_common(n, al, false); }
-SM_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al) { return new_common(n, al, false); }
+/*
+ * The rarer forms (over-aligned types, nothrow delete) share one copy of
+ * the inlined fast path instead of carrying their own: every process has
+ * the library's text resident whole (docs/benchmarks.md, "The library's
+ * text counts whole in every process").
+ */
+static __noinline void *new_aligned(size_t n, size_t al, bool nothrow)
+{
+	return new_common(n, al, nothrow);
+}
+
+SM_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al) { return new_aligned(n, al, false); }
+SM_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al) { return new_aligned(n, al, false); }
 SM_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, NT t)
 {
 	(void)t;
-	return new_common(n, al, true);
+	return new_aligned(n, al, true);
 }
 SM_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, NT t)
 {
 	(void)t;
-	return new_common(n, al, true);
+	return new_aligned(n, al, true);
 }
 
 SM_EXPORT void _ZdlPv(void *p) { kfree_inline(p); }
 SM_EXPORT void _ZdaPv(void *p) { kfree_inline(p); }
-SM_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, NT t) { (void)t; kfree_inline(p); }
-SM_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, NT t) { (void)t; kfree_inline(p); }
+SM_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, NT t) { (void)t; _ZdlPv(p); }
+SM_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, NT t) { (void)t; _ZdlPv(p); }
 /* Sized and aligned: checked against the object (fastpath.h, sized.c). */
 SM_EXPORT void _ZdlPvm(void *p, size_t n) { kfree_inline_checked(p, true, n, 0, SIZED_DELETE); }
 SM_EXPORT void _ZdaPvm(void *p, size_t n) { kfree_inline_checked(p, true, n, 0, SIZED_DELETE); }
@@ -134,12 +145,12 @@ SM_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al)
 SM_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, NT t)
 {
 	(void)t;
-	kfree_inline_checked(p, false, 0, al, SIZED_DELETE);
+	_ZdlPvSt11align_val_t(p, al);
 }
 SM_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, NT t)
 {
 	(void)t;
-	kfree_inline_checked(p, false, 0, al, SIZED_DELETE);
+	_ZdlPvSt11align_val_t(p, al);
 }
 SM_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al)
 {
