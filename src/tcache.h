@@ -31,15 +31,13 @@
 
 struct tcache {
 	/*
-	 * Statistics, written by the owner on its slow paths only (relaxed
-	 * stores: the statistics read them from other threads).  allocs[id]:
-	 * objects of cache id popped from main sheaves that have been synced
-	 * since (main_sync); the pops of the main installed now are its
-	 * sheaf's stale size minus the view's count.  Folded into the caches'
-	 * STAT_ALLOC_EXITED when the tcache goes.  First in the struct: the
-	 * sheaves' turn (tcache_swap) reaches it in one address computation.
+	 * The fields every thread uses come first and the arrays by cache id
+	 * after them, so that a thread of the default instance, whose kmalloc
+	 * sheaves are in its TLS block (kpcs, kremote), touches the first
+	 * page of its tcache alone: the header, the run cache and allocs[]
+	 * of the kmalloc caches.  pcs[] (16 KiB) is reached only for caches
+	 * made with sm_cache_create and for other instances.
 	 */
-	uint64_t allocs[SM_MAX_CACHES];
 	struct sm_instance *inst;
 	const volatile uint8_t *busy;   /* the owner's sm_thread.busy (read by
 	                                   the fork child only) */
@@ -50,11 +48,11 @@ struct tcache {
 	                                   node bound to the thread's NUMA node
 	                                   (pa_local_node), else 0 */
 	uint8_t numa_tick;              /* refills until node_id is looked up again */
+	uint32_t remote_first;          /* the page run holding remote, if any */
 	struct pcs *kpcs;               /* the sheaves of the kmalloc caches, by
 	                                   id: for the default instance the
 	                                   owner's sm_thread.kmalloc_pcs + 1
 	                                   (thread.h), else pcs */
-	struct pcs pcs[SM_MAX_CACHES];  /* by cache id (see kpcs) */
 	struct sheaf_view *kremote;     /* the remote sheaves of the kmalloc
 	                                   caches, by id: for the default
 	                                   instance the owner's
@@ -73,13 +71,24 @@ struct tcache {
 	                                   none and never written.  Changed by
 	                                   the owner only (busy set), read
 	                                   racily like the views */
-	uint32_t remote_first;          /* the page run holding remote, if any */
+	uint64_t reallocs;              /* sm_krealloc calls of this thread
+	                                   (statistics, as allocs) */
 	struct run_cache runs;          /* freed page runs (runcache.h): the
 	                                   owner fills it; any thread holding
 	                                   inst->lock may flush it */
-	uint64_t reallocs;              /* sm_krealloc calls of this thread
-	                                   (statistics, as allocs) */
+	/*
+	 * Statistics, written by the owner on its slow paths only (relaxed
+	 * stores: the statistics read them from other threads).  allocs[id]:
+	 * objects of cache id popped from main sheaves that have been synced
+	 * since (main_sync); the pops of the main installed now are its
+	 * sheaf's stale size minus the view's count.  Folded into the caches'
+	 * STAT_ALLOC_EXITED when the tcache goes.
+	 */
+	uint64_t allocs[SM_MAX_CACHES];
+	struct pcs pcs[SM_MAX_CACHES];  /* by cache id (see kpcs) */
 };
+_Static_assert(offsetof(struct tcache, allocs[SM_NR_KMALLOC]) <= SM_PAGE_SIZE,
+	       "a default-instance thread's tcache fields in its first page");
 
 /*
  * The sheaves of cache @id in @tc, as the fast paths use them.  The
