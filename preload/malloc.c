@@ -51,6 +51,7 @@ static __always_inline bool ready(void)
 __attribute__((constructor)) static void preload_ctor(void)
 {
 	ready(); /* the core registers its fork handler with the first instance */
+	sm_default_debug_prepare(); /* slab_debug's unwinder, if its traces are on */
 }
 
 /* NULL comes back with errno ENOMEM already set (see kmalloc_inline). */

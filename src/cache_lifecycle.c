@@ -88,10 +88,15 @@ sm_cache_t *sm_cache_create_args(sm_instance_t *inst, const char *name, size_t s
 	}
 	if (pre)
 		flags |= SLAB_PREALLOCATED;
+	if (sm_in_allocator()) {
+		errno = EDEADLK; /* from a signal handler: see docs/signal-safety.md */
+		return NULL;
+	}
+	debug_prepare(&inst->opts, flags); /* before any lock: it may dlopen */
 	bool nested = sm_enter();
 	if (nested) {
 		sm_leave(nested);
-		errno = EDEADLK; /* from a signal handler: see docs/signal-safety.md */
+		errno = EDEADLK;
 		return NULL;
 	}
 	int err = 0;

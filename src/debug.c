@@ -58,6 +58,12 @@ static bool obj_poisoned(const struct kmem_cache *s)
 	       !(s->flags & SM_CACHE_TYPESAFE_BY_RCU);
 }
 
+void debug_prepare(const struct sm_options *o, unsigned flags)
+{
+	if ((o->debug | flags) & (SM_CACHE_DEBUG_STORE_USER | SM_CACHE_DEBUG_BACKTRACE))
+		os_stack_prepare();
+}
+
 unsigned debug_wanted(const struct sm_options *o, const char *name)
 {
 	if (!o->debug)

@@ -44,6 +44,16 @@
 unsigned debug_wanted(const struct sm_options *o, const char *name) __hidden;
 
 /*
+ * Before caches are made with @o's slab_debug or the cache @flags: when
+ * they track owners (U or T), find the unwinder their stack traces need
+ * (os_stack_prepare: it may dlopen libgcc_s).  Call it where the
+ * allocator may be entered and no allocator lock is held: instance and
+ * cache creation before their locks, the library's constructor for the
+ * default instance.
+ */
+void debug_prepare(const struct sm_options *o, unsigned flags) __hidden;
+
+/*
  * The slot size of a debug cache of @size-byte objects aligned to @align
  * with SM_CACHE_DEBUG_* @flags (T implies U); sets s->debug, red_left,
  * fp_offset, track_off and pad_off.  Called by kmem_cache_init before the

@@ -2,6 +2,10 @@
  * os_stack.c - stack traces and symbol names for slab_debug (os_stack.h).
  * The unwinder runs inside allocations (it must not allocate or wait);
  * dladdr only when a report is printed, outside every allocator lock.
+ * libgcc's unwinder is found at run time (os_stack_prepare), not linked
+ * in: it is 19 KiB of text every process would map for a debugging mode
+ * (docs/benchmarks.md, "The library's text counts whole in every
+ * process").
  */
 #define _GNU_SOURCE /* dladdr, _dl_find_object */
 #include <dlfcn.h>
@@ -19,10 +23,44 @@ struct trace_state {
 	unsigned outside, after; /* frames outside the library so far, and the limit */
 };
 
+/* libgcc's _Unwind_Backtrace and _Unwind_GetIP, once os_stack_prepare found them. */
+struct unwinder {
+	_Unwind_Reason_Code (*backtrace)(_Unwind_Trace_Fn, void *);
+	_Unwind_Ptr (*get_ip)(struct _Unwind_Context *);
+};
+static struct unwinder unwinder;
+static int unwinder_state; /* 0 not looked for, 1 found, -1 not to be had */
+
+static bool unwinder_lookup(void *handle)
+{
+	void *bt = dlsym(handle, "_Unwind_Backtrace"), *ip = dlsym(handle, "_Unwind_GetIP");
+	if (!bt || !ip)
+		return false;
+	unwinder.backtrace = (_Unwind_Reason_Code (*)(_Unwind_Trace_Fn, void *))bt;
+	unwinder.get_ip = (_Unwind_Ptr (*)(struct _Unwind_Context *))ip;
+	return true;
+}
+
+bool os_stack_prepare(void)
+{
+	int st = __atomic_load_n(&unwinder_state, __ATOMIC_ACQUIRE);
+	if (st)
+		return st > 0;
+	/* The process's own (a C++ program has libgcc_s), else libgcc_s
+	   loaded for us; it stays loaded.  Racing threads find the same. */
+	bool found = unwinder_lookup(RTLD_DEFAULT);
+	if (!found) {
+		void *h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
+		found = h && unwinder_lookup(h);
+	}
+	__atomic_store_n(&unwinder_state, found ? 1 : -1, __ATOMIC_RELEASE);
+	return found;
+}
+
 static _Unwind_Reason_Code trace_one(struct _Unwind_Context *ctx, void *arg)
 {
 	struct trace_state *t = arg;
-	uintptr_t ip = _Unwind_GetIP(ctx);
+	uintptr_t ip = unwinder.get_ip(ctx);
 	if (!ip)
 		return _URC_END_OF_STACK;
 	if (t->skip) { /* os_stack_trace's own frame */
@@ -38,8 +76,8 @@ static _Unwind_Reason_Code trace_one(struct _Unwind_Context *ctx, void *arg)
 unsigned os_stack_trace(void **pcs, unsigned max, unsigned after)
 {
 	struct trace_state t = { pcs, 0, max, 1, 0, after };
-	if (max)
-		_Unwind_Backtrace(trace_one, &t);
+	if (max && __atomic_load_n(&unwinder_state, __ATOMIC_ACQUIRE) > 0)
+		unwinder.backtrace(trace_one, &t);
 	return t.n;
 }
 

@@ -13,16 +13,28 @@
 
 /*
  * Store up to @max return addresses of the calling thread's stack in @pcs,
- * innermost first, the caller of os_stack_trace first; returns how many.
- * libgcc's table-driven unwinder (_Unwind_Backtrace, linked statically
- * into libslabmalloc.so), which finds each frame's unwind table through
- * glibc's _dl_find_object: no malloc, no lock, async-signal-safe, and
- * correct through code built without frame pointers (the library is).
+ * innermost first, the caller of os_stack_trace first; returns how many
+ * (none until os_stack_prepare has found the unwinder).  libgcc's
+ * table-driven unwinder (_Unwind_Backtrace), which finds each frame's
+ * unwind table through glibc's _dl_find_object: no malloc, no lock,
+ * async-signal-safe, and correct through code built without frame
+ * pointers (the library is).
  * Bounded by @max, by the unwinder's end of stack and, with @after
  * non-zero, by @after frames outside slabmalloc's code (os_pc_is_ours):
  * each frame costs a walk of its unwind table.
  */
 unsigned os_stack_trace(void **pcs, unsigned max, unsigned after) __hidden;
+
+/*
+ * Find libgcc's unwinder for os_stack_trace: the process's own if it has
+ * libgcc_s (every C++ program does), else libgcc_s.so.1 loaded with
+ * dlopen, which stays loaded.  Returns whether traces will work (false
+ * forever if libgcc_s cannot be had: traces are then empty).  dlopen
+ * allocates and takes the loader's lock: call it only where the allocator
+ * may be entered and no allocator lock is held (slab_debug's set-up:
+ * debug_prepare), never from an allocation.  Idempotent; thread-safe.
+ */
+bool os_stack_prepare(void) __hidden;
 
 /*
  * Whether @pc lies in slabmalloc's own code: exact when the library is a

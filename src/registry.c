@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "debug.h"
 #include "env.h"
 #include "fork.h"
 #include "helper.h"
@@ -228,6 +229,7 @@ sm_instance_t *sm_instance_create(const struct sm_options *o)
 		errno = EINVAL;
 		return NULL;
 	}
+	debug_prepare(o, 0); /* before any lock: it may dlopen */
 	size_t size = ALIGN_UP(sizeof(struct sm_instance), SM_PAGE_SIZE);
 	struct sm_instance *inst = os_map_rw(size);
 	if (!inst) {
@@ -311,4 +313,10 @@ void registry_default_sink_prepare(void)
 		sm_unlock(&default_init_lock);
 	}
 	sm_leave(nested);
+}
+
+void sm_default_debug_prepare(void)
+{
+	if (__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE) && !sm_in_allocator())
+		debug_prepare(&sm_default_inst.opts, 0);
 }

@@ -50,6 +50,14 @@ void registry_fork_child(void) __hidden;
  */
 sm_instance_t *sm_default_instance_init(const struct sm_options *o) __hidden;
 
+/*
+ * What the default instance's slab_debug needs from outside the
+ * allocator, got from the library's constructor (preload/malloc.c), where
+ * the allocator may be entered: the unwinder for owner tracking
+ * (debug_prepare).  Allocations traced before it run have no stack.
+ */
+void sm_default_debug_prepare(void) __hidden;
+
 /* The environment the default instance was set up from (zero if set up with options). */
 extern struct sm_env sm_default_env __hidden;
 
