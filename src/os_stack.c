@@ -36,8 +36,12 @@ static bool unwinder_lookup(void *handle)
 	void *bt = dlsym(handle, "_Unwind_Backtrace"), *ip = dlsym(handle, "_Unwind_GetIP");
 	if (!bt || !ip)
 		return false;
-	unwinder.backtrace = (_Unwind_Reason_Code (*)(_Unwind_Trace_Fn, void *))bt;
-	unwinder.get_ip = (_Unwind_Ptr (*)(struct _Unwind_Context *))ip;
+	/* Racing threads store the same values: atomic, so that a reader
+	   past unwinder_state's acquire never sees a torn one. */
+	__atomic_store_n(&unwinder.backtrace, (_Unwind_Reason_Code (*)(_Unwind_Trace_Fn, void *))bt,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&unwinder.get_ip, (_Unwind_Ptr (*)(struct _Unwind_Context *))ip,
+			 __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -60,7 +64,7 @@ bool os_stack_prepare(void)
 static _Unwind_Reason_Code trace_one(struct _Unwind_Context *ctx, void *arg)
 {
 	struct trace_state *t = arg;
-	uintptr_t ip = unwinder.get_ip(ctx);
+	uintptr_t ip = __atomic_load_n(&unwinder.get_ip, __ATOMIC_RELAXED)(ctx);
 	if (!ip)
 		return _URC_END_OF_STACK;
 	if (t->skip) { /* os_stack_trace's own frame */
@@ -77,7 +81,7 @@ unsigned os_stack_trace(void **pcs, unsigned max, unsigned after)
 {
 	struct trace_state t = { pcs, 0, max, 1, 0, after };
 	if (max && __atomic_load_n(&unwinder_state, __ATOMIC_ACQUIRE) > 0)
-		unwinder.backtrace(trace_one, &t);
+		__atomic_load_n(&unwinder.backtrace, __ATOMIC_RELAXED)(trace_one, &t);
 	return t.n;
 }
 
