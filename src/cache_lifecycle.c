@@ -93,12 +93,7 @@ sm_cache_t *sm_cache_create_args(sm_instance_t *inst, const char *name, size_t s
 		return NULL;
 	}
 	debug_prepare(&inst->opts, flags); /* before any lock: it may dlopen */
-	bool nested = sm_enter();
-	if (nested) {
-		sm_leave(nested);
-		errno = EDEADLK;
-		return NULL;
-	}
+	bool nested = sm_enter(); /* false: busy was clear just above */
 	int err = 0;
 	struct kmem_cache *s = descriptor_get(inst, pre, name, &err);
 	if (!s)

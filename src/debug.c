@@ -351,11 +351,15 @@ static void put_track(char *buf, size_t n, size_t *len, const char *verb, const 
 {
 	const struct debug_track *t = &f->track[which];
 	char sym[160];
-	if (!t->caller) {
+	if (!t->seq) { /* tracks start zero; the first event's seq is 1 */
 		*len += sm_snprintf(buf + *len, n - *len, "\n%s by (never)", verb);
 		return;
 	}
-	os_symbolize(t->caller, sym, sizeof(sym), resolve);
+	/* No caller: the unwinder was not found yet (os_stack_prepare). */
+	if (t->caller)
+		os_symbolize(t->caller, sym, sizeof(sym), resolve);
+	else
+		sm_snprintf(sym, sizeof(sym), "?");
 	*len += sm_snprintf(buf + *len, n - *len, "\n%s by %s (pid %d, tid %d, seq %llu)", verb, sym,
 			    (int)t->pid, (int)t->tid, (unsigned long long)t->seq);
 	for (unsigned i = 0; i < t->nr; i++) {
