@@ -285,7 +285,7 @@ static unsigned take_from_lists(struct kmem_cache *s, struct sm_node *n,
 		unsigned old = d->inuse;
 		unsigned k = slab_take(s, n, d, objs + got, want - got);
 		got += k;
-		kcn->inuse += k;
+		kcn->inuse += d->inuse - old; /* k, and a dropped list's objects */
 		if (kcn->inuse > kcn->inuse_peak)
 			kcn->inuse_peak = kcn->inuse;
 		slab_relist(s, kcn, d, old, 0);

@@ -237,6 +237,7 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 	uintptr_t fl = d->freelist;
 	uint32_t bump = d->bump, limit = d->objects;
 	unsigned got = 0;
+	bool dropped = false;
 	while (got < want && fl) {
 		char *obj = (char *)fl;
 		uintptr_t *slot = (uintptr_t *)(obj + k.fp_offset);
@@ -248,6 +249,7 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 			if (unlikely(off >= ((uint64_t)bump * size) || idx * size != off)) {
 				report_bad_link(s, obj, next);
 				next = 0; /* drop the rest of the list rather than follow it */
+				dropped = true;
 			}
 		}
 		fl = next;
@@ -274,7 +276,9 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 		got += take;
 		d->bump = bump + take;
 	}
-	d->inuse += got;
+	/* The objects of a dropped list are lost (leaked): counted in use,
+	   so that the slab is not left partial with nothing to take. */
+	d->inuse = dropped ? d->objects - (limit - d->bump) : d->inuse + got;
 	if (got) {
 		/* Objects go to this thread: the owner in the descriptor (the
 		   slow paths' test) and in every page's hot word (free()'s). */

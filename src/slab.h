@@ -53,7 +53,10 @@ void slab_unmark(struct sm_node *n, uint32_t first, uint32_t npages) __hidden;
 /*
  * Take up to @want objects out of slab @d (freelist first, then the untouched
  * tail); returns how many, and makes the calling thread the slab's owner
- * (page.h) when it took any.  Caller holds the list_lock or owns the slab.
+ * (page.h) when it took any.  A link that points outside the slab's objects
+ * is reported and ends the freelist: the objects past it are lost, and
+ * counted in use (the slab never empties; nothing is handed out twice).
+ * Caller holds the list_lock or owns the slab.
  */
 unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void **objs,
 		   unsigned want) __hidden;
