@@ -82,10 +82,11 @@ static __noinline void *default_miss_first(size_t size, unsigned i, unsigned fla
 }
 
 /*
- * The commonest miss of malloc: main is dry and frees have filled the
- * spare, so the two trade places (tcache_swap) and main is popped, here,
- * without the general path's second look at the views and its call into
- * __slab_alloc_slow (the cache, the context, a frame).  The same checks in
+ * The commonest miss of malloc: main is dry and the spare holds objects
+ * (the main that frees filled last), so the two trade places
+ * (tcache_swap) and main is popped, here, without the general path's
+ * second look at the views and its call into __slab_alloc_slow (the
+ * cache, the context, a frame).  The same checks in
  * the same order: busy and kick clear, this thread's tcache of the default
  * instance (its generation), the deferred list empty.  Whatever else
  * applies (no spare to turn to, a kick, re-entry, deferred frees to

@@ -8,8 +8,8 @@
  * list_lock (slab_get_objects), never through a sheaf.
  *
  * The sheaves are used as the single-object paths use them (fastpath.h):
- * allocations take from main, frees go onto the spare, and the turns
- * between them and the barn are tcache.c's.  Busy is set from the first
+ * allocations take from main, frees go onto it, and the turns between
+ * main, the spare and the barn are tcache.c's.  Busy is set from the first
  * sheaf access to the end, so nothing of this thread runs in between; a
  * call that finds busy set (a signal handler inside the allocator) goes
  * object by object through the nolock path instead.
@@ -52,7 +52,7 @@ static size_t take_from_view(struct kmem_cache *s, struct sheaf_view *v, void **
 static bool take_full_sheaf(struct tcache *tc, struct kmem_cache *s, struct pcs *c)
 {
 	struct node_barn *barn = tcache_barn(tc, s);
-	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], &c->main);
+	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], c);
 	struct slab_sheaf *full;
 	if (!m) {
 		full = barn_get_full_sheaf(s, barn, false);
@@ -74,7 +74,7 @@ static bool take_full_sheaf(struct tcache *tc, struct kmem_cache *s, struct pcs 
 static unsigned refill_main(struct tcache *tc, struct kmem_cache *s, struct pcs *c,
 			    const struct slab_alloc_context *ctx)
 {
-	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], &c->main);
+	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], c);
 	if (!m) {
 		m = sheaf_alloc(s, ctx);
 		if (!m)
@@ -146,8 +146,8 @@ static size_t cache_alloc_bulk(struct kmem_cache *s, unsigned flags, size_t n, v
 		got += take_from_view(s, &c->main, p + got, n - got);
 		if (got == n)
 			break;
-		/* Main is dry: the spare if frees filled it, then a full sheaf
-		   of the barn. */
+		/* Main is dry: the spare if it holds objects, then a full
+		   sheaf of the barn. */
 		if (tcache_swap(c, &tc->allocs[s->id], true))
 			continue;
 		slow = true;
@@ -228,8 +228,19 @@ static bool bulk_free_ok(struct kmem_cache *s, void *obj)
 }
 
 /*
- * The bulk free proper, into the thread's spare sheaf, busy clear on entry
- * and on return.  Each full spare takes the single free's turn
+ * Publish @sz as the count of @c's main, whose count was @*published, and
+ * count the objects pushed since (struct pcs, pushes).  Busy set.
+ */
+static void main_publish(struct pcs *c, uint32_t sz, uint32_t *published)
+{
+	WRITE_ONCE(c->pushes, c->pushes + (sz - *published));
+	WRITE_ONCE(c->main.size, sz);
+	*published = sz;
+}
+
+/*
+ * The bulk free proper, onto the thread's main sheaf, busy clear on entry
+ * and on return.  Each full main takes the single free's turn
  * (tcache_swap, or tcache_make_room: to the barn, or flushed to the slabs
  * in one slab_put_objects); with no sheaf to be had, the rest go to their
  * slabs one by one.
@@ -246,10 +257,10 @@ static void cache_free_bulk_tc(struct kmem_cache *s, struct tcache *tc, size_t n
 		slow = true;
 	}
 	struct pcs *c = tcache_pcs(tc, s->id);
-	struct sheaf_view *v = &c->spare;
+	struct sheaf_view *v = &c->main;
 	size_t i = 0;
 	while (i < n) {
-		uint32_t sz = v->size, cap = v->capacity;
+		uint32_t sz = v->size, cap = v->capacity, published = sz;
 		if (sz >= cap) {
 			if (tcache_swap(c, &tc->allocs[s->id], false))
 				continue;
@@ -267,7 +278,7 @@ static void cache_free_bulk_tc(struct kmem_cache *s, struct tcache *tc, size_t n
 			if (!obj)
 				continue;
 			if (unlikely((!checked && obj_cache(obj) != s) || obj_maybe_free(s, obj))) {
-				WRITE_ONCE(v->size, sz); /* the double-free check looks here */
+				main_publish(c, sz, &published); /* the double-free check looks here */
 				if (!bulk_free_ok(s, obj))
 					continue;
 			}
@@ -276,7 +287,7 @@ static void cache_free_bulk_tc(struct kmem_cache *s, struct tcache *tc, size_t n
 				   as a single free goes (architecture.md section 4). */
 				if (tcache_remote_push(tc, s, obj))
 					continue;
-				WRITE_ONCE(v->size, sz);
+				main_publish(c, sz, &published);
 				slow = true;
 				if (!tcache_free_remote(tc, s, obj))
 					kmem_cache_free_direct(s, obj);
@@ -286,7 +297,7 @@ static void cache_free_bulk_tc(struct kmem_cache *s, struct tcache *tc, size_t n
 			WRITE_ONCE(v->objects[sz], obj);
 			sz++;
 		}
-		WRITE_ONCE(v->size, sz);
+		main_publish(c, sz, &published);
 	}
 	if (slow) {
 		slow_path_exit(inst, HELPER_NO_START);

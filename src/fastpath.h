@@ -21,9 +21,11 @@
 /*
  * The object the next pop from a main view (its array @objs, its count
  * @sz, not yet decremented) will hand out, prefetched into the cache for
- * writing.  A sheaf holds objects freed a while ago, most of them out of
- * the cache by the time they are handed out again, in no order a
- * hardware prefetcher could follow; the next malloc reads the object's
+ * writing.  Below the objects freed last (still in the cache: frees push
+ * onto main), a sheaf holds objects freed a while ago (a refill, the
+ * barn's, a turn of the spare), most of them out of the cache by the time
+ * they are handed out, in no order a hardware prefetcher could follow;
+ * the next malloc reads the object's
  * free word at once and the program writes the object, so each pop would
  * otherwise wait for a cache miss (docs/benchmarks.md, "malloc prefetches
  * the next object").  With one object left (@sz 1) this reads
@@ -216,12 +218,14 @@ static __always_inline void slab_free(struct kmem_cache *s, const struct slab *d
 		__slab_free_remote(s, tc, p);
 		return;
 	}
-	struct sheaf_view *v = &tcache_pcs(tc, s->id)->spare;
+	struct pcs *c = tcache_pcs(tc, s->id);
+	struct sheaf_view *v = &c->main;
 	uint32_t sz = v->size;
 	if (likely((uint16_t)sz < v->capacity)) {
 		*obj_free_word(s, p) = s->free_key;
 		WRITE_ONCE(v->objects[sz], p);
 		WRITE_ONCE(v->size, sz + 1);
+		WRITE_ONCE(c->pushes, c->pushes + 1);
 		barrier();
 		t->busy = 0;
 		return;
@@ -296,14 +300,15 @@ large:
 }
 
 /*
- * free()'s push of @p onto the TLS view @v (a spare or a remote view of
- * thread @t's kmalloc_pcs or kmalloc_remote), with @key in its free word.
+ * free()'s push of @p onto the TLS view @v (a main or a remote view of
+ * thread @t's kmalloc_pcs or kmalloc_remote), with @key in its free word;
+ * for a main (@main), its pcs's pushes counted too (thread.h, struct pcs).
  * Busy is set before the count is read and cleared after it is written
  * (docs/signal-safety.md section 2); returns false, busy clear and nothing
  * written, when @v has no room (capacity 0: no sheaf).  Busy and kick
  * were found clear by the caller.
  */
-static __always_inline bool kfree_push(sm_tls_t *t, sm_tls_view_t *v, void *p, uintptr_t key)
+static __always_inline bool kfree_push(sm_tls_t *t, sm_tls_view_t *v, void *p, uintptr_t key, bool main)
 {
 	t->busy = 1;
 	barrier();
@@ -312,6 +317,12 @@ static __always_inline bool kfree_push(sm_tls_t *t, sm_tls_view_t *v, void *p, u
 		barrier();
 		t->busy = 0;
 		return false;
+	}
+	if (main) {
+		/* First: after the stores below it costs a cycle more a
+		   malloc+free pair (docs/benchmarks.md, "LIFO sheaves"). */
+		_Static_assert(offsetof(struct pcs, main) == 0, "the pcs's address is its main view's");
+		tls_counter_inc(&((struct pcs SM_TLS_SEG *)v)->pushes);
 	}
 	*(uintptr_t *)p = key;
 	WRITE_ONCE(v->objects[sz], p); /* the sheaf's array: generic memory */
@@ -369,7 +380,7 @@ static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_cl
 /*
  * The second half of free()'s path: @p passed kmalloc_obj_fast (giving
  * @c, @fc32 and @owner) and its free word does not say "free".  Pushed
- * onto this thread's spare, or onto its remote view of the class when the
+ * onto this thread's main, or onto its remote view of the class when the
  * slab is another thread's (then __kfree_remote when that is full); busy
  * or kick set, or no room, returns false, nothing written, and the caller
  * takes the general path.
@@ -383,15 +394,15 @@ static __always_inline bool kfree_checked_push(void *p, const struct fast_class 
 	if (unlikely(owner != t->owner_tag))
 		goto remote;
 	_Static_assert(sizeof(struct pcs) == sizeof(struct fast_class), "fc32 indexes both");
-	sm_tls_view_t *v = (sm_tls_view_t *)((uintptr_t)&t->kmalloc_pcs[0].spare + fc32);
-	return kfree_push(t, v, p, c->free_key);
+	sm_tls_view_t *v = (sm_tls_view_t *)((uintptr_t)&t->kmalloc_pcs[0].main + fc32);
+	return kfree_push(t, v, p, c->free_key, true);
 remote: {
 	/* Another thread's slab, checked as above: the same push onto the
 	   TLS remote view of the class; no room (or no sheaf) goes to
 	   __kfree_remote, which trades it through the tcache. */
 	_Static_assert(2 * sizeof(struct sheaf_view) == sizeof(struct fast_class), "fc32 / 2");
 	sm_tls_view_t *r = (sm_tls_view_t *)((uintptr_t)&t->kmalloc_remote[0] + fc32 / 2);
-	if (unlikely(!kfree_push(t, r, p, c->free_key)))
+	if (unlikely(!kfree_push(t, r, p, c->free_key, false)))
 		__kfree_remote(p, (unsigned)(fc32 / sizeof(struct fast_class)));
 	return true;
 }
@@ -399,7 +410,7 @@ remote: {
 
 /*
  * free() and sm_kfree(): any pointer.  An object of a default kmalloc
- * cache is pushed onto this thread's spare in three dependent loads: the
+ * cache is pushed onto this thread's main in three dependent loads: the
  * hot map, the page's hot word (fclass, page_off, owner tag: page.h), the
  * view in the TLS block.  Validation runs beside that chain, on values it
  * does not wait for: the object's free word (loaded from @p itself), and

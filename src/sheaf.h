@@ -6,16 +6,20 @@
  *
  * States of a sheaf:
  *   main of a thread     0 <= count <= capacity; only that thread touches
- *                        it, allocations pop from it, and the count is in
- *                        the thread's sheaf_view (size stale)
- *   spare of a thread    as main, but frees push onto it; it becomes main
- *                        when main runs dry
+ *                        it, allocations pop from it and frees push onto
+ *                        it, and the count is in the thread's sheaf_view
+ *                        (size stale)
+ *   spare of a thread    full or empty, as main was when it left; size
+ *                        is the count; only that thread's slow paths
+ *                        touch it: it becomes main when main runs dry
+ *                        (full) or fills (empty)
  *   in a barn, full      size == capacity, on barn->full
  *   in a barn, empty     size == 0, on barn->empty
  * A sheaf is an object of its cache's sheaf_cache (a kmalloc cache of the
  * same instance), allocated with kmem_cache_alloc_direct, so making one
- * never needs another sheaf.  While a sheaf is a thread's main or spare,
- * the thread's view of it (struct sheaf_view, thread.h) holds its count.
+ * never needs another sheaf.  While a sheaf is a thread's main (or remote
+ * sheaf), the thread's view of it (struct sheaf_view, thread.h) holds its
+ * count.
  */
 #ifndef SM_SHEAF_H
 #define SM_SHEAF_H

@@ -23,13 +23,10 @@ static size_t thread_sheaf_objects(struct kmem_cache *s, uint64_t *allocs)
 		struct tcache *tc = list_entry(pos, struct tcache, link);
 		n += tcache_count(tc, s);
 		*allocs += READ_ONCE(tc->allocs[s->id]);
-		struct sheaf_view *v = &tcache_pcs(tc, s->id)->main;
-		struct slab_sheaf *sh = view_sheaf(v);
-		if (sh) {
-			uint32_t base = MIN(READ_ONCE(sh->size), READ_ONCE(v->capacity));
-			uint32_t now = (uint32_t)view_count(v);
-			*allocs += base > now ? base - now : 0;
-		}
+		const struct pcs *c = tcache_pcs(tc, s->id);
+		struct slab_sheaf *sh = view_sheaf(&c->main);
+		if (sh)
+			*allocs += main_pops(c, sh);
 	}
 	return n;
 }

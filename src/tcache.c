@@ -62,10 +62,10 @@ void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s)
 	struct pcs *c = tcache_pcs(tc, s->id);
 	struct node_barn *barn = tcache_barn(tc, s);
 	struct sheaf_view *rv = tcache_remote(tc, s->id);
-	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], &c->main), *sp = view_sync(&c->spare);
+	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], c), *sp = c->spare;
 	struct slab_sheaf *r = view_sync(rv);
 	view_install(&c->main, NULL);
-	view_install(&c->spare, NULL);
+	WRITE_ONCE(c->spare, NULL);
 	if (r) /* sm_no_remote_views is never written */
 		view_install(rv, NULL);
 	if (m)
@@ -83,7 +83,7 @@ void tcache_release_all(struct tcache *tc)
 	struct sm_instance *inst = tc->inst;
 	for (unsigned id = 0; id < SM_MAX_CACHES; id++) {
 		struct pcs *c = tcache_pcs(tc, id);
-		if (c->main.capacity || c->spare.capacity || tcache_remote(tc, id)->capacity)
+		if (c->main.capacity || c->spare || tcache_remote(tc, id)->capacity)
 			tcache_release_sheaves(tc, inst->cache_by_id[id]);
 	}
 }
@@ -103,7 +103,7 @@ static void tcache_release_kmalloc(struct tcache *tc)
 	struct sm_instance *inst = tc->inst;
 	for (unsigned id = 0; id < SM_NR_KMALLOC; id++) {
 		struct pcs *c = tcache_pcs(tc, id);
-		if (c->main.capacity || c->spare.capacity || tcache_remote(tc, id)->capacity)
+		if (c->main.capacity || c->spare || tcache_remote(tc, id)->capacity)
 			tcache_release_sheaves(tc, &inst->kmalloc_caches[id]);
 	}
 }
@@ -152,11 +152,12 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 	struct pcs *c = tcache_pcs(tc, s->id);
 	if (c->main.size)
 		return true; /* the caller did not look (no tcache at the fast path) */
-	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], &c->main), *sp = view_sync(&c->spare);
+	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], c), *sp = c->spare;
 	if (sp && sp->size) {
-		/* Frees have put objects in the spare: it becomes main. */
+		/* The spare holds objects (full, as main was when it left): it
+		   becomes main, the empty main (if any) the spare. */
 		view_install(&c->main, sp);
-		view_install(&c->spare, m);
+		WRITE_ONCE(c->spare, m);
 		return true;
 	}
 	struct sheaf_view *rv = tcache_remote(tc, s->id);
@@ -183,7 +184,7 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		/* Keep the empty main as the spare; take a full one if the barn has it. */
 		struct slab_sheaf *full = barn_get_full_sheaf(s, barn, false);
 		if (full) {
-			view_install(&c->spare, m);
+			WRITE_ONCE(c->spare, m);
 			view_install(&c->main, full);
 			return true;
 		}
@@ -235,36 +236,58 @@ static struct slab_sheaf *empty_sheaf(struct kmem_cache *s, struct node_barn *ba
 bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 {
 	struct pcs *c = tcache_pcs(tc, s->id);
-	if (c->spare.size < c->spare.capacity)
+	if (c->main.size < c->main.capacity)
 		return true; /* the caller did not look (no tcache at the fast path) */
 	struct node_barn *barn = tcache_barn(tc, s);
-	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], &c->main), *sp = view_sync(&c->spare);
-	if (!sp) {
-		sp = empty_sheaf(s, barn);
-		view_install(&c->spare, sp);
-		return sp != NULL;
-	}
-	/* The spare is full. */
-	if (!m || !m->size) {
-		/* Main is dry: the full spare becomes main, main (or a new
-		   empty sheaf) the spare. */
-		view_install(&c->main, sp);
-		if (!m)
-			m = empty_sheaf(s, barn);
-		view_install(&c->spare, m);
+	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], c), *sp = c->spare;
+	if (!m) {
+		m = empty_sheaf(s, barn);
+		view_install(&c->main, m);
 		return m != NULL;
 	}
-	struct slab_sheaf *e;
-	if (!barn_replace_full_sheaf(s, barn, sp, &e, false)) {
-		/* The barn is full: the spare's objects go back to their slabs. */
-		sheaf_flush(s, sp);
-		view_install(&c->spare, sp);
+	/* Main is full. */
+	if (sp && sp->size < sp->capacity) {
+		/* The spare has room (empty, as main was when it left): it
+		   becomes main, the full main the spare. */
+		view_install(&c->main, sp);
+		WRITE_ONCE(c->spare, m);
 		return true;
 	}
-	if (!e)
-		e = new_sheaf(s); /* the barn had no empty one to give back */
-	view_install(&c->spare, e);
-	return e != NULL;
+	if (!sp) {
+		/* Keep the full main as the spare, for the next malloc that
+		   finds main dry; an empty sheaf becomes main. */
+		struct slab_sheaf *e = empty_sheaf(s, barn);
+		if (e) {
+			view_install(&c->main, e);
+			WRITE_ONCE(c->spare, m);
+			return true;
+		}
+		/* No sheaf to be had for main: its objects go back to their
+		   slabs. */
+		sheaf_flush(s, m);
+		view_install(&c->main, m);
+		return true;
+	}
+	/*
+	 * Both are full.  The spare, the older objects, goes to the barn for
+	 * an empty sheaf (or back to its slabs when the barn is full); the
+	 * full main, the objects freed last, becomes the spare, for the next
+	 * malloc that finds main dry; the empty sheaf becomes main.
+	 */
+	WRITE_ONCE(c->spare, NULL); /* not ours to look at once the barn has it */
+	struct slab_sheaf *e;
+	if (barn_replace_full_sheaf(s, barn, sp, &e, false)) {
+		if (!e)
+			e = new_sheaf(s); /* the barn had no empty one to give back */
+		if (!e)
+			return false; /* main stays full, and no spare */
+	} else {
+		sheaf_flush(s, sp);
+		e = sp;
+	}
+	view_install(&c->main, e);
+	WRITE_ONCE(c->spare, m);
+	return true;
 }
 
 /*

@@ -2,9 +2,10 @@
  * tcache.h - the thread cache: a thread's sheaves for one instance, a main
  * and a spare sheaf per cache (the kernel's per-CPU slub_percpu_sheaves;
  * here per thread, as userspace cannot pin a CPU).  Allocations pop from
- * main and frees push onto spare (thread.h, struct pcs); frees of objects
- * of slabs other threads own go to a third, remote sheaf (docs/
- * architecture.md section 4, "Remote frees").
+ * main and frees push onto it, the spare is turned to on the slow paths
+ * only (thread.h, struct pcs); frees of objects of slabs other threads own
+ * go to a third, remote sheaf (docs/architecture.md section 4, "Remote
+ * frees").
  *
  * A thread finds its tcache for an instance in sm_thread.slots[] (thread.h),
  * indexed by the instance's registry slot; the slot is valid only while its
@@ -81,8 +82,9 @@ struct tcache {
 	 * stores: the statistics read them from other threads).  allocs[id]:
 	 * objects of cache id popped from main sheaves that have been synced
 	 * since (main_sync); the pops of the main installed now are its
-	 * sheaf's stale size minus the view's count.  Folded into the caches'
-	 * STAT_ALLOC_EXITED when the tcache goes.
+	 * sheaf's stale size plus the pcs's pushes minus the view's count
+	 * (main_pops).  Folded into the caches' STAT_ALLOC_EXITED when the
+	 * tcache goes.
 	 */
 	uint64_t allocs[SM_MAX_CACHES];
 	struct pcs pcs[SM_MAX_CACHES];  /* by cache id (see kpcs) */
@@ -108,7 +110,7 @@ extern const struct sheaf_view sm_no_remote_views[SM_MAX_CACHES] __hidden;
 
 /*
  * The remote sheaf of cache @id in @tc, as a view (installed, synced and
- * read like a main or spare view): in the owner's TLS block for the
+ * read like a main view): in the owner's TLS block for the
  * default instance's kmalloc caches, else in the tcache.
  */
 static __always_inline struct sheaf_view *tcache_remote(struct tcache *tc, unsigned id)
@@ -138,21 +140,6 @@ static inline struct slab_sheaf *view_sync(struct sheaf_view *v)
 	struct slab_sheaf *sh = view_sheaf(v);
 	if (sh)
 		WRITE_ONCE(sh->size, v->size);
-	return sh;
-}
-
-/*
- * view_sync for a main view of cache @id of @tc: also counts the objects
- * popped since the sheaf was installed (only pops happen on a main: its
- * sheaf's stale size is the count at install time).  Owner only.
- */
-static inline struct slab_sheaf *main_sync(uint64_t *allocs, struct sheaf_view *v)
-{
-	struct slab_sheaf *sh = view_sheaf(v);
-	if (sh) {
-		WRITE_ONCE(*allocs, *allocs + (sh->size - v->size));
-		WRITE_ONCE(sh->size, v->size);
-	}
 	return sh;
 }
 
@@ -187,6 +174,36 @@ static inline bool view_holds(const struct sheaf_view *v, const void *p)
 static inline size_t view_count(const struct sheaf_view *v)
 {
 	return MIN(READ_ONCE(v->size), READ_ONCE(v->capacity));
+}
+
+/*
+ * The pops from @c's main since its sheaf @sh was installed: every object
+ * it holds now was there at install (the sheaf's stale size) or pushed
+ * since (@c->pushes), and every other was popped.  Racy for another
+ * thread's pcs (the statistics): clamped at 0.
+ */
+static inline uint64_t main_pops(const struct pcs *c, const struct slab_sheaf *sh)
+{
+	uint64_t in = (uint64_t)MIN(READ_ONCE(sh->size), READ_ONCE(c->main.capacity)) + READ_ONCE(c->pushes);
+	uint64_t now = view_count(&c->main);
+	return in > now ? in - now : 0;
+}
+
+/*
+ * view_sync for the main view of @c: also counts into *@allocs the
+ * objects popped since the sheaf was installed (main_pops), and starts
+ * pushes again from 0 for the next.  Returns the sheaf (NULL: none).
+ * Owner only, busy set.
+ */
+static inline struct slab_sheaf *main_sync(uint64_t *allocs, struct pcs *c)
+{
+	struct slab_sheaf *sh = view_sheaf(&c->main);
+	if (sh) {
+		WRITE_ONCE(*allocs, *allocs + main_pops(c, sh));
+		WRITE_ONCE(sh->size, c->main.size);
+		WRITE_ONCE(c->pushes, 0);
+	}
+	return sh;
 }
 
 /*
@@ -252,66 +269,74 @@ void tcache_release_all(struct tcache *tc) __hidden;
  */
 void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
 
+/*
+ * The spare of @c as another thread may look at it (racy: its owner may
+ * hand the sheaf to the barn or free it meanwhile, and reuse it for other
+ * objects): its count, clamped to the largest capacity a sheaf can have,
+ * so that a look at a sheaf being reused reads garbage, but within it.
+ */
+static inline uint32_t spare_count(const struct slab_sheaf *sp)
+{
+	return MIN(MIN(READ_ONCE(sp->size), READ_ONCE(sp->capacity)), (unsigned)SM_MAX_SHEAF_CAPACITY);
+}
+
 /* Whether @tc's sheaves of @s hold @p (racy for another thread's tcache: see view_install). */
 static inline bool tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p)
 {
 	const struct pcs *c = tcache_pcs(tc, s->id);
-	return view_holds(&c->main, p) || view_holds(&c->spare, p) ||
-	       view_holds(tcache_remote(tc, s->id), p);
+	const struct slab_sheaf *sp = READ_ONCE(c->spare);
+	if (sp) {
+		uint32_t n = spare_count(sp);
+		for (uint32_t i = 0; i < n; i++)
+			if (READ_ONCE(sp->objects[i]) == p)
+				return true;
+	}
+	return view_holds(&c->main, p) || view_holds(tcache_remote(tc, s->id), p);
 }
 
 /* Objects in @tc's sheaves of @s (racy for another thread's tcache). */
 static inline size_t tcache_count(struct tcache *tc, const struct kmem_cache *s)
 {
 	const struct pcs *c = tcache_pcs(tc, s->id);
-	return view_count(&c->main) + view_count(&c->spare) + view_count(tcache_remote(tc, s->id));
+	const struct slab_sheaf *sp = READ_ONCE(c->spare);
+	return view_count(&c->main) + (sp ? spare_count(sp) : 0) + view_count(tcache_remote(tc, s->id));
 }
 
 /*
  * The common turn of a thread's sheaves, without the barn: main is dry and
- * frees have filled the spare (or the spare is full and main dry), so the
- * two trade places.  Returns false when that does not apply.  Busy set.
- * @allocs is the tcache's count of the cache (tcache.allocs).
+ * the spare holds objects (@for_alloc), or main is full and the spare has
+ * room, so the two trade places.  Returns false when that does not apply
+ * (no spare, or it is not what the caller needs).  Busy set.  @allocs is
+ * the tcache's count of the cache (tcache.allocs).
  */
 static __always_inline bool tcache_swap(struct pcs *c, uint64_t *allocs, bool for_alloc)
 {
-	struct sheaf_view *m = &c->main, *sp = &c->spare;
-	if (m->size || !m->capacity || !(for_alloc ? sp->size : sp->size == sp->capacity))
+	struct sheaf_view *m = &c->main;
+	struct slab_sheaf *b = c->spare;
+	uint32_t n = m->size, cap = m->capacity;
+	if (!b || !cap || (for_alloc ? n || !b->size : n < cap || b->size >= b->capacity))
 		return false;
-	struct slab_sheaf *a = view_sheaf(m);
-	if (unlikely(!sp->capacity)) {
-		/* No spare: main (empty) becomes the spare. */
-		main_sync(allocs, m);
-		view_install(m, NULL);
-		view_install(sp, a);
-		return true;
-	}
 	/*
-	 * view_sync and view_install on both, with what they would read from
-	 * the sheaves taken from the views instead: a's count is 0 (only its
-	 * stale size, the count at its install, is read, for allocs), b's is
-	 * the spare's.  Both stay installed, so only b's size is written
-	 * back, as main's count at install (main_sync's base).
+	 * main_sync and view_install, with what they would read taken from
+	 * the view: its count n, and its tag, which stays (both sheaves are
+	 * of one cache).  The spare's size is authoritative, as it is
+	 * installed nowhere: it becomes main's count at install.
 	 */
-	void **ao = m->objects, **bo = sp->objects;
-	uint32_t n = sp->size, acap = m->capacity, bcap = sp->capacity;
-	struct slab_sheaf *b = view_sheaf(sp);
-	WRITE_ONCE(*allocs, *allocs + a->size);
-	WRITE_ONCE(b->size, n);
+	struct slab_sheaf *a = view_sheaf(m);
+	WRITE_ONCE(*allocs, *allocs + a->size + c->pushes - n);
+	WRITE_ONCE(a->size, n);
+	WRITE_ONCE(c->pushes, 0);
 	WRITE_ONCE(m->capacity, 0);
-	WRITE_ONCE(m->objects, bo);
-	WRITE_ONCE(m->size, n);
-	WRITE_ONCE(m->capacity, bcap);
-	WRITE_ONCE(sp->capacity, 0);
-	WRITE_ONCE(sp->objects, ao);
-	WRITE_ONCE(sp->size, 0);
-	WRITE_ONCE(sp->capacity, acap);
+	WRITE_ONCE(m->objects, b->objects);
+	WRITE_ONCE(m->size, b->size);
+	WRITE_ONCE(m->capacity, b->capacity);
+	WRITE_ONCE(c->spare, a);
 	return true;
 }
 
 /*
  * Make main a sheaf with objects in it (the kernel's
- * __pcs_replace_empty_main): the spare if frees have filled it any, else
+ * __pcs_replace_empty_main): the spare if it holds any, else
  * the remote sheaf if it holds tcache_remote_reuse() objects, else a full
  * sheaf from the barn, else main refilled from slabs.  Returns false
  * when no object could be had (out of memory), with main possibly still
@@ -320,12 +345,13 @@ static __always_inline bool tcache_swap(struct pcs *c, uint64_t *allocs, bool fo
 bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s,
 			const struct slab_alloc_context *ctx) __hidden;
 /*
- * Make the spare a sheaf with room in it (__pcs_replace_full_main, for the
- * sheaf frees go to): a new or barn empty sheaf if there is none; a full
- * spare becomes main if main is empty, or goes to the barn for an empty
- * one, or is flushed to slabs.  Returns false only when there is no sheaf
- * and none can be made: the caller frees its object to the slab.  Busy
- * set, no lock held.
+ * Make main a sheaf with room in it (the kernel's __pcs_replace_full_main):
+ * a new or barn empty sheaf if there is none; a full main trades places
+ * with a spare that has room, or becomes the spare if there is none (an
+ * empty sheaf from the barn or a new one becoming main), or goes to the
+ * barn for an empty one, or is flushed to slabs.  Returns false only when
+ * there is no sheaf and none can be made: the caller frees its object to
+ * the slab.  Busy set, no lock held.
  */
 bool tcache_make_room(struct tcache *tc, struct kmem_cache *s) __hidden;
 /*

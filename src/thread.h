@@ -25,6 +25,7 @@
 #include "slabmalloc.h"
 
 struct tcache;
+struct slab_sheaf;
 
 /*
  * A thread's sheaf as the fast paths see it: the sheaf's object array and,
@@ -42,17 +43,23 @@ struct sheaf_view {
 };
 
 /*
- * A thread's two sheaves of one cache (the kernel's slub_percpu_sheaves):
- * allocations pop from main, frees push onto spare.  The kernel uses main
- * for both; splitting them means a malloc never waits for the count the
- * previous free just wrote, so consecutive calls overlap in the pipeline
- * (docs/architecture.md, "the fast paths").  The slow paths trade the two
- * (a full spare becomes main when main runs dry) and trade with the barn.
+ * A thread's sheaves of one cache (the kernel's slub_percpu_sheaves): main,
+ * which allocations pop from and frees push onto, so that a malloc gets
+ * back the object freed last while it is still in the cache (LIFO, as
+ * SLUB's sheaves and the thread caches of glibc, jemalloc and tcmalloc
+ * do); and the spare, a full or empty sheaf that only the slow paths touch
+ * (main dry: a full spare becomes main; main full: an empty spare does),
+ * with its count in the sheaf itself.  pushes counts the pushes onto the
+ * main installed now, for the statistics (tcache.h, main_sync): the
+ * allocations of a thread are its main's pops, and with pushes onto it
+ * those are no longer its count at install minus its count now.  32
+ * bytes, aligned to them: one pcs never straddles a cache line.
  */
 struct pcs {
 	struct sheaf_view main;
-	struct sheaf_view spare;
-};
+	struct slab_sheaf *spare;       /* NULL: none */
+	uint64_t pushes;
+} __attribute__((aligned(32)));
 
 struct sm_tls_slot {
 	struct tcache *tc;              /* valid only while gen matches */
@@ -106,7 +113,7 @@ struct sm_thread_state {
 	 * The default instance's remote sheaves of the kmalloc classes, by
 	 * class + 1 as above (docs/architecture.md section 4, "Remote
 	 * frees"): free() pushes an object of another thread's slab here
-	 * inline, as it pushes its own onto kmalloc_pcs[].spare.  The
+	 * inline, as it pushes its own onto kmalloc_pcs[].main.  The
 	 * tcache's kremote points here.  Written by this thread with busy
 	 * set only; read racily by the double-free check (tcache_holds).
 	 */
@@ -183,6 +190,22 @@ static __always_inline unsigned sm_busy_or_kick(const sm_tls_t *t)
 	return set;
 #else
 	return __atomic_load_n(&t->busy, __ATOMIC_RELAXED) | __atomic_load_n(&t->kick, __ATOMIC_RELAXED);
+#endif
+}
+
+/*
+ * *@p += 1 in one instruction on x86-64 (the kernel's this_cpu_inc), for a
+ * counter of the thread's block that only the thread writes, with busy
+ * set, and other threads read racily (struct pcs, pushes).  TLS_WRITE_ONCE
+ * of the sum would be a load, an add and a store: a volatile access is
+ * never folded into a read-modify-write.
+ */
+static __always_inline void tls_counter_inc(uint64_t SM_TLS_SEG *p)
+{
+#if defined(__x86_64__)
+	__asm__ volatile("addq $1, %0" : "+m"(*p));
+#else
+	TLS_WRITE_ONCE(*p, *p + 1);
 #endif
 }
 

@@ -346,8 +346,9 @@ static void test_double_free_fast(void)
 
 /*
  * Slab-level detection.  An instance with 4-object sheaves and no barn, so
- * that which free flushes which sheaf is known exactly (see free.c: with a
- * full main and a full spare, a free flushes main to the slabs).  kmalloc-512
+ * that which free flushes which sheaf is known exactly (tcache.c,
+ * tcache_make_room: with a full main and a full spare, a free flushes the
+ * spare to the slabs, and the full main becomes the spare).  kmalloc-512
  * slabs are one page of 8 objects.
  */
 static sm_instance_t *slab_level_instance(struct test_errors *e, unsigned slab_max_empty)
@@ -381,7 +382,7 @@ static void fill_slabs(sm_instance_t *inst, void *sl[8][8])
 	struct tcache *tc = sm_thread.slots[inst->slot].tc;
 	struct kmem_cache *s = &inst->kmalloc_caches[kmalloc_index(512)];
 	CHECK_EQ(tcache_pcs(tc, s->id)->main.size, 0);
-	CHECK(tcache_pcs(tc, s->id)->spare.capacity == 0);
+	CHECK(tcache_pcs(tc, s->id)->spare == NULL);
 }
 
 static struct slab *slab_head_of(void *p)
@@ -408,10 +409,14 @@ static void test_double_free_slab_freelist_head(void)
 	struct slab *d1 = slab_head_of(p);
 	CHECK_EQ(d1->inuse, 8);
 
-	sm_kfree(p);                 /* flushes main; main = [p] */
+	sm_kfree(p);                 /* flushes the spare (s0_0..3); main = [p] */
 	for (unsigned j = 0; j < 3; j++)
 		sm_kfree(sl[2][j]);  /* main = [p, s2_0, s2_1, s2_2] */
-	sm_kfree(sl[2][3]);          /* flushes main: p is pushed last onto slab 1 */
+	sm_kfree(sl[2][3]);          /* flushes s0_4..7; spare = [p, s2_0, s2_1, s2_2] */
+	for (unsigned j = 4; j < 7; j++)
+		sm_kfree(sl[2][j]);  /* main = [s2_3 .. s2_6] */
+	CHECK_EQ(d1->inuse, 8);
+	sm_kfree(sl[2][7]);          /* flushes the spare: p is pushed last onto slab 1 */
 	CHECK_EQ(d1->inuse, 7);
 	CHECK(d1->freelist == (uintptr_t)p);
 	CHECK_EQ(e.count, 0);
@@ -421,9 +426,9 @@ static void test_double_free_slab_freelist_head(void)
 	int before = e.count;
 	sm_kfree(p);
 	expect_report(&e, before, p, "double free of", "in cache kmalloc-512");
-	sm_kfree(sl[2][4]);
-	sm_kfree(sl[2][5]);
-	sm_kfree(sl[2][6]);
+	sm_kfree(sl[3][0]);
+	sm_kfree(sl[3][1]);
+	sm_kfree(sl[3][2]);
 	CHECK_EQ(e.count, before + 1);
 	CHECK_EQ(d1->inuse, 7); /* dropped: nothing changed in slab 1 */
 	CHECK(d1->freelist == (uintptr_t)p);
@@ -440,8 +445,11 @@ static void test_double_free_slab_empty(void)
 	prime_sheaves(sl);
 	struct slab *d1 = slab_head_of(sl[1][0]);
 	for (unsigned j = 0; j < 8; j++)
-		sm_kfree(sl[1][j]);
-	sm_kfree(sl[2][0]);          /* flushes slab 1's last four: slab 1 is empty */
+		sm_kfree(sl[1][j]);  /* flushes slab 0's objects; main = s1_4..7, spare = s1_0..3 */
+	for (unsigned j = 0; j < 4; j++)
+		sm_kfree(sl[2][j]);  /* flushes s1_0..3; spare = s1_4..7 */
+	CHECK_EQ(d1->inuse, 4);
+	sm_kfree(sl[2][4]);          /* flushes slab 1's last four: slab 1 is empty */
 	CHECK_EQ(d1->inuse, 0);
 	CHECK_EQ(d1->on_list, 2);    /* on the empty list, kept */
 	CHECK(d1->freelist == (uintptr_t)sl[1][7]);
@@ -450,9 +458,10 @@ static void test_double_free_slab_empty(void)
 	int before = e.count;
 	sm_kfree(p);                 /* its free word says free: caught at the call */
 	expect_report(&e, before, p, "double free of", "in cache kmalloc-512");
-	sm_kfree(sl[2][1]);
-	sm_kfree(sl[2][2]);
-	sm_kfree(sl[2][3]);          /* flushes [s2_0, s2_1, s2_2, s2_3] */
+	sm_kfree(sl[2][5]);
+	sm_kfree(sl[2][6]);
+	sm_kfree(sl[2][7]);
+	sm_kfree(sl[3][0]);          /* flushes [s2_0, s2_1, s2_2, s2_3] */
 	CHECK_EQ(e.count, before + 1);
 	CHECK_EQ(d1->inuse, 0);
 	CHECK(d1->freelist == (uintptr_t)sl[1][7]);
@@ -469,7 +478,8 @@ static void test_double_free_discarded_slab(void)
 	prime_sheaves(sl);
 	for (unsigned j = 0; j < 8; j++)
 		sm_kfree(sl[1][j]);
-	sm_kfree(sl[2][0]);          /* slab 1 empty: handed back to the node */
+	for (unsigned j = 0; j < 5; j++)
+		sm_kfree(sl[2][j]);  /* slab 1 empty (above): handed back to the node */
 	struct sm_node *n = node_of(sl[1][0]);
 	CHECK(n->descs[node_page_index(n, sl[1][0])].type != PT_SLAB);
 
@@ -568,8 +578,8 @@ static void test_write_after_free(void)
 	expect_overwritten(inst, &e, 64, p, true);
 	sm_kfree(p);
 
-	/* An 8-byte overflow of a live object b into its free neighbour a
-	   (the thread's first free of the class: a goes home to its slab). */
+	/* An 8-byte overflow of a live object b into its free neighbour a,
+	   which the flush sent home to its slab. */
 	void *a = sm_kmalloc(inst, 128, 0), *b = sm_kmalloc(inst, 128, 0);
 	if ((char *)a < (char *)b) { /* a: the upper one, freed */
 		void *t = a;
@@ -578,6 +588,7 @@ static void test_write_after_free(void)
 	}
 	CHECK((char *)b + 128 == (char *)a);
 	sm_kfree(a);
+	sm_thread_flush(inst); /* main held a: now on its slab's freelist */
 	memset((char *)b + 128, 'A', 8);
 	expect_overwritten(inst, &e, 128, a, false);
 	sm_kfree(a);

@@ -98,7 +98,7 @@ static void count_sheaves(sm_instance_t *inst, size_t *per_class)
 		for (t = inst->tcaches.next; t != &inst->tcaches; t = t->next) {
 			struct tcache *tc = list_entry(t, struct tcache, link);
 			per_class[k] += (tcache_pcs(tc, s->id)->main.capacity != 0) +
-					(tcache_pcs(tc, s->id)->spare.capacity != 0);
+					(tcache_pcs(tc, s->id)->spare != NULL);
 		}
 	}
 }
@@ -461,6 +461,13 @@ static void test_all_to_all(void)
 	sm_instance_destroy(a2a.inst);
 }
 
+/* Objects in @tc's spare sheaf of cache @id (0: none). */
+static unsigned spare_size(struct tcache *tc, unsigned id)
+{
+	const struct slab_sheaf *sp = tcache_pcs(tc, id)->spare;
+	return sp ? sp->size : 0;
+}
+
 /* ---- 3. a thread exits with objects cached in its sheaves ---- */
 
 #define OBJ_SIZE 64
@@ -499,7 +506,7 @@ static void *exit_thread(void *arg)
 	CHECK(tc != NULL);
 	CHECK_EQ(sm_thread.slots[ex.inst->slot].gen, ex.inst->gen);
 	ex.main_size = tcache_pcs(tc, s->id)->main.size;
-	ex.spare_size = tcache_pcs(tc, s->id)->spare.size;
+	ex.spare_size = spare_size(tc, s->id);
 	CHECK(ex.main_size > 0);
 	struct sm_cache_stats st;
 	sm_cache_stats_get(s, &st);
@@ -543,38 +550,38 @@ static void test_thread_exit(void)
 	/*
 	 * (a) 100 objects allocated and all freed.  kmalloc-64 has sheaves of
 	 * 64: the allocations take two refills of 64 (128 objects out of the
-	 * slabs) and leave 28 in main.  The frees go to the spare: the first
-	 * 64 fill it and, main not being dry, it goes to the barn full; the
-	 * last 36 are in a new spare.  128 objects in sheaves.
+	 * slabs) and leave 28 in main.  The frees go onto main: the first 36
+	 * fill it, and with no spare it becomes the spare, full, and a new
+	 * empty sheaf main; the last 64 fill that.  128 objects in sheaves.
 	 */
 	ex.inst = sm_instance_create(&o);
 	CHECK(ex.inst != NULL);
 	struct kmem_cache *s = cache_of_size(ex.inst, OBJ_SIZE);
 	CHECK_EQ(s->sheaf_capacity, 64);
 	run_exit_thread(100, 100);
-	CHECK_EQ(ex.main_size, 28);
-	CHECK_EQ(ex.spare_size, 36);
+	CHECK_EQ(ex.main_size, 64);
+	CHECK_EQ(ex.spare_size, 64);
 	CHECK_EQ(ex.sheaf_objects, 128);
 	CHECK_EQ(ex.active, 0);
 	CHECK_EQ(ex.large_bytes, 0); /* the live thread's tcache: the allocator's own */
 	CHECK(ex.internal_bytes >= tc_bytes);
 
-	/* After the exit: the full sheaf stays in the barn, main's and the
-	   spare's objects went back to their slabs; none were lost. */
+	/* After the exit: both full sheaves stay in the barn; none of their
+	   objects were lost. */
 	size_t inuse, full, empty;
 	slab_and_barn(ex.inst, s, &inuse, &full, &empty);
-	CHECK_EQ(full, 1);
-	CHECK_EQ(empty, 2);
+	CHECK_EQ(full, 2);
+	CHECK_EQ(empty, 0);
 	CHECK_EQ(inuse, full * s->sheaf_capacity);
 	struct sm_cache_stats st;
 	sm_cache_stats_get(s, &st);
 	CHECK_EQ(st.sheaf_objects, full * s->sheaf_capacity);
 	CHECK_EQ(st.active_objects, 0);
-	/* "full sheaves given to a barn": the one given by a free. */
-	CHECK_EQ(st.barn_put, 1);
+	/* "full sheaves given to a barn": the two given at the exit. */
+	CHECK_EQ(st.barn_put, 2);
 	CHECK_EQ(st.barn_get, 0);
 	CHECK_EQ(st.refills, 2);
-	CHECK_EQ(st.flushes, 2);
+	CHECK_EQ(st.flushes, 0);
 	CHECK_EQ(st.slabs, 2);      /* 64 objects per 4 KiB slab */
 	CHECK(list_empty(&ex.inst->tcaches));
 	struct sm_stats ss;
@@ -584,7 +591,7 @@ static void test_thread_exit(void)
 	/* A second thread takes the barn's sheaves: nothing was lost. */
 	run_exit_thread(128, 128);
 	sm_cache_stats_get(s, &st);
-	CHECK_EQ(st.barn_get, 1);   /* its first 64 from the barn's full sheaf */
+	CHECK_EQ(st.barn_get, 2);   /* its 128 from the barn's two full sheaves */
 	/* Every full sheaf that entered the barn is counted in or out. */
 	slab_and_barn(ex.inst, s, &inuse, &full, &empty);
 	CHECK_EQ(st.barn_put - st.barn_get, full);
@@ -594,26 +601,27 @@ static void test_thread_exit(void)
 	sm_instance_destroy(ex.inst);
 
 	/*
-	 * (b) 100 allocated, 90 freed, 10 kept: main holds 28, the spare
-	 * 90 - 64 = 26 after a full one went to the barn; both are flushed to
-	 * the slabs at exit, their sheaves kept as empties by the barn.  64
-	 * objects in the barn, 10 live.
+	 * (b) 100 allocated, 90 freed, 10 kept: the spare holds 64 (main
+	 * when the first 36 frees filled it), main 90 - 36 = 54.  At the exit
+	 * the full spare goes to the barn and main is flushed to the slabs,
+	 * its sheaf kept as an empty one by the barn.  64 objects in the barn,
+	 * 10 live.
 	 */
 	ex.inst = sm_instance_create(&o);
 	CHECK(ex.inst != NULL);
 	s = cache_of_size(ex.inst, OBJ_SIZE);
 	run_exit_thread(100, 90);
-	CHECK_EQ(ex.main_size, 28);
-	CHECK_EQ(ex.spare_size, 26);
+	CHECK_EQ(ex.main_size, 54);
+	CHECK_EQ(ex.spare_size, 64);
 	CHECK_EQ(ex.active, 10);
 	slab_and_barn(ex.inst, s, &inuse, &full, &empty);
 	CHECK_EQ(full, 1);
-	CHECK_EQ(empty, 2);
+	CHECK_EQ(empty, 1);
 	CHECK_EQ(inuse, full * s->sheaf_capacity + 10);
 	sm_cache_stats_get(s, &st);
 	CHECK_EQ(st.active_objects, 10);
 	CHECK_EQ(st.sheaf_objects, 64);
-	CHECK_EQ(st.flushes, 2);
+	CHECK_EQ(st.flushes, 1);
 	CHECK(list_empty(&ex.inst->tcaches));
 	for (unsigned i = 0; i < 10; i++) {
 		unsigned char *c = ex.kept[i];
@@ -753,13 +761,13 @@ static void test_thread_flush(void)
 	for (int i = 0; i < 70; i++)
 		sm_kfree(p[i]);
 	/* Allocations: main refilled twice from the slabs, 64 - 36 = 28 left.
-	   Frees go to the spare: the first 64 filled it and it went to the
-	   barn (main was not dry), the last 6 are in a new spare. */
+	   Frees go onto main: the first 36 filled it and it became the spare
+	   (there was none), the last 34 are in a new main. */
 	struct tcache *tc = sm_thread.slots[inst->slot].tc;
 	CHECK(tc != NULL);
-	CHECK_EQ(tcache_pcs(tc, s->id)->main.size, 28);
-	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, 6);
-	CHECK_EQ(s->node[0]->barn.nr_full, 1);
+	CHECK_EQ(tcache_pcs(tc, s->id)->main.size, 34);
+	CHECK_EQ(spare_size(tc, s->id), 64);
+	CHECK_EQ(s->node[0]->barn.nr_full, 0);
 	struct sm_cache_stats st;
 	sm_cache_stats_get(s, &st);
 	CHECK_EQ(st.sheaf_objects, 98);
@@ -769,14 +777,14 @@ static void test_thread_flush(void)
 	/* The thread holds no sheaf of any cache any more. */
 	for (unsigned i = 0; i < SM_MAX_CACHES; i++) {
 		CHECK(tcache_pcs(tc, i)->main.capacity == 0);
-		CHECK(tcache_pcs(tc, i)->spare.capacity == 0);
+		CHECK(tcache_pcs(tc, i)->spare == NULL);
 	}
-	/* The barn keeps its full sheaf; main's 28 and the spare's 6 objects
-	   went to the slabs, and their sheaves to the barn as empties. */
+	/* The barn keeps the full spare; main's 34 objects went to the slabs,
+	   and its sheaf to the barn as an empty one. */
 	size_t inuse, full, empty;
 	slab_and_barn(inst, s, &inuse, &full, &empty);
 	CHECK_EQ(full, 1);
-	CHECK_EQ(empty, 2);
+	CHECK_EQ(empty, 1);
 	CHECK_EQ(inuse, 64 + 30);
 	sm_cache_stats_get(s, &st);
 	CHECK_EQ(st.sheaf_objects, 64);
@@ -856,7 +864,7 @@ static void *remote_freer(void *arg)
 	sm_stats_get(rf.inst, &ss);
 	CHECK(ss.internal_bytes >= rf.internal_before + (size_t)(tc->npages + TCACHE_REMOTE_PAGES) * SM_PAGE_SIZE);
 	CHECK_EQ(tcache_remote(tc, s->id)->size, n);
-	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, 0);
+	CHECK_EQ(spare_size(tc, s->id), 0);
 	/* This thread's mallocs never return what it freed for the other. */
 	void *mine[2 * RF_MAX];
 	unsigned nm = 0;
@@ -865,11 +873,13 @@ static void *remote_freer(void *arg)
 		CHECK(mine[nm] != NULL && !rf_theirs(mine[nm]));
 		nm++;
 	}
-	/* Its own objects (it refilled last from their slabs) go to its spare. */
+	/* Its own objects (it refilled last from their slabs) go onto its main. */
+	unsigned in_main = tcache_pcs(tc, s->id)->main.size;
 	for (unsigned i = 0; i < n; i++)
 		sm_kfree(mine[i]);
 	nm = 0;
-	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, n);
+	CHECK_EQ(tcache_pcs(tc, s->id)->main.size, in_main + n);
+	CHECK_EQ(spare_size(tc, s->id), 0);
 	CHECK_EQ(tcache_remote(tc, s->id)->size, n);
 	/* A second free of an object in the remote sheaf is reported, not taken. */
 	CHECK_EQ(rf.e->count, 0);
@@ -879,7 +889,7 @@ static void *remote_freer(void *arg)
 	CHECK_EQ(tcache_remote(tc, s->id)->size, n);
 	/* Drain main and the spare: below the threshold, the next refill
 	   still does not take the remote objects. */
-	unsigned left = tcache_pcs(tc, s->id)->main.size + n;
+	unsigned left = tcache_pcs(tc, s->id)->main.size + spare_size(tc, s->id);
 	for (unsigned i = 0; i <= left; i++) {
 		mine[nm] = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
 		CHECK(mine[nm] != NULL && !rf_theirs(mine[nm]));
@@ -890,7 +900,7 @@ static void *remote_freer(void *arg)
 	sm_kfree(rf.more);
 	CHECK_EQ(tcache_remote(tc, s->id)->size, cap / 2);
 	left = tcache_pcs(tc, s->id)->main.size;
-	CHECK_EQ(tcache_pcs(tc, s->id)->spare.size, 0);
+	CHECK_EQ(spare_size(tc, s->id), 0);
 	for (unsigned i = 0; i < left; i++) {
 		mine[nm] = sm_kmalloc(rf.inst, OBJ_SIZE, 0);
 		CHECK(mine[nm] != NULL && !rf_theirs(mine[nm]));
@@ -1013,12 +1023,14 @@ static void *remote_default_freer(void *arg)
 	(void)arg;
 	struct kmem_cache *s = rd.s;
 	unsigned fc = s->id + 1, n = rd.n, cap = s->sheaf_capacity;
-	/* A spare first (one object of its own), so that a remote free sent
-	   to the spare would find room there. */
+	/* A main with room first (one object of its own taken and given
+	   back), so that a remote free sent to main would find room there. */
 	void *x = sm_kmalloc(rd.def, OBJ_SIZE, 0);
 	CHECK(x != NULL);
+	unsigned m0 = sm_thread.kmalloc_pcs[fc].main.size;
+	CHECK(m0 < sm_thread.kmalloc_pcs[fc].main.capacity);
 	sm_kfree(x);
-	CHECK_EQ(sm_thread.kmalloc_pcs[fc].spare.size, 1);
+	CHECK_EQ(sm_thread.kmalloc_pcs[fc].main.size, m0 + 1);
 	pthread_barrier_wait(&rd.bar); /* the main thread allocates */
 	pthread_barrier_wait(&rd.bar);
 	for (unsigned i = 0; i < n; i++)
@@ -1030,7 +1042,7 @@ static void *remote_default_freer(void *arg)
 	CHECK(tcache_remote(tc, s->id) == &sm_thread.kmalloc_remote[fc]);
 	CHECK(tc->remote == sm_no_remote_views);
 	CHECK_EQ(sm_thread.kmalloc_remote[fc].size, n);
-	CHECK_EQ(sm_thread.kmalloc_pcs[fc].spare.size, 1);
+	CHECK_EQ(sm_thread.kmalloc_pcs[fc].main.size, m0 + 1);
 	/* Counted among the cached objects, not the live ones. */
 	struct sm_cache_stats st;
 	sm_cache_stats_get(s, &st);
@@ -1053,7 +1065,7 @@ static void *remote_default_freer(void *arg)
 		sm_kfree(rd.objs[n + i]);
 	CHECK_EQ(s->node[0]->barn.nr_full, full_before + 1);
 	CHECK_EQ(sm_thread.kmalloc_remote[fc].size, (n + cap + 1) - cap);
-	CHECK_EQ(sm_thread.kmalloc_pcs[fc].spare.size, 1);
+	CHECK_EQ(sm_thread.kmalloc_pcs[fc].main.size, m0 + 1);
 	/* Flushed: home to the slabs, the view empty, nothing counted twice. */
 	sm_thread_flush(rd.def);
 	CHECK_EQ(sm_thread.kmalloc_remote[fc].capacity, 0);
@@ -1109,6 +1121,7 @@ static void test_remote_free_default(void)
 static struct {
 	sm_instance_t *inst;
 	pthread_barrier_t bar;
+	void *kept;                     /* the one object the thread leaves live */
 } xl;
 
 /* Objects of @s out of its slabs on node 0 (list_lock after inst->lock is the lock order). */
@@ -1126,8 +1139,11 @@ static void *exit_locked_thread(void *arg)
 	void *p[16];
 	for (unsigned i = 0; i < 16; i++)
 		CHECK((p[i] = sm_kmalloc(xl.inst, OBJ_SIZE, 0)) != NULL);
-	for (unsigned i = 0; i < 16; i++)
+	/* All but one freed: main is not full again, so that the exit
+	   flushes it to the slabs rather than give it to the barn whole. */
+	for (unsigned i = 0; i < 15; i++)
 		sm_kfree(p[i]);
+	xl.kept = p[15];
 	pthread_barrier_wait(&xl.bar);
 	pthread_barrier_wait(&xl.bar); /* the main thread holds inst->lock */
 	return NULL;
@@ -1149,11 +1165,12 @@ static void test_exit_without_inst_lock(void)
 	bool nested = sm_enter();
 	sm_lock(&xl.inst->lock);
 	pthread_barrier_wait(&xl.bar);
-	/* It exits: every object goes home while the lock is held here (a
-	   bound of 30 s only turns the old behaviour into a failure). */
+	/* It exits: every object but the one it kept goes home while the
+	   lock is held here (a bound of 30 s only turns the old behaviour
+	   into a failure). */
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (slab_inuse(s) != 0) {
+	while (slab_inuse(s) != 1) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		CHECK(now.tv_sec - t0.tv_sec < 30);
 		sched_yield();
@@ -1162,6 +1179,7 @@ static void test_exit_without_inst_lock(void)
 	sm_leave(nested);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	pthread_barrier_destroy(&xl.bar);
+	sm_kfree(xl.kept);
 	struct sm_stats ss;
 	sm_stats_get(xl.inst, &ss);
 	CHECK_EQ(e.count, 0);
