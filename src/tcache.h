@@ -144,31 +144,62 @@ static inline struct slab_sheaf *view_sync(struct sheaf_view *v)
 }
 
 /*
- * Install @sh (NULL: none) in @v.  Only the owner (busy set) or a thread
- * that owns @v's owner's state (destroy, fork child) writes a view; other
- * threads read it racily (tcache_holds): capacity is written last, and
- * readers clamp the count to it.
+ * Point @v at the array @objs with @size objects and @cap room, for
+ * view_install and the turn of main and spare.  Only the owner (busy set)
+ * or a thread that owns @v's owner's state (destroy, fork child) writes a
+ * view; other threads read it racily (view_holds), and must never pair one
+ * sheaf's array with another's count: the array of a main that malloc
+ * emptied still holds the objects it handed out, and a count read with it
+ * would make them look free (a live object reported as a double free).
+ * So the count goes to 0 before the array changes and is set after it, in
+ * that order (release stores: plain moves on x86-64), and view_holds reads
+ * the count on both sides of the array.  Capacity 0 in between: none.
  */
-static inline void view_install(struct sheaf_view *v, struct slab_sheaf *sh)
+static inline void view_point(struct sheaf_view *v, void **objs, uint32_t size, uint16_t cap)
 {
 	WRITE_ONCE(v->capacity, 0);
-	WRITE_ONCE(v->objects, sh ? sh->objects : NULL);
-	WRITE_ONCE(v->size, sh ? sh->size : 0);
-	if (sh)
-		v->tag = cache_check_tag(sh->cache);
-	WRITE_ONCE(v->capacity, sh ? sh->capacity : 0);
+	__atomic_store_n(&v->size, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->objects, objs, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->size, size, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->capacity, cap, __ATOMIC_RELEASE);
 }
 
-/* Whether view @v holds @p (racy for another thread's view). */
+/* Install @sh (NULL: none) in @v (view_point says who may). */
+static inline void view_install(struct sheaf_view *v, struct slab_sheaf *sh)
+{
+	if (sh)
+		v->tag = cache_check_tag(sh->cache);
+	view_point(v, sh ? sh->objects : NULL, sh ? sh->size : 0, sh ? (uint16_t)sh->capacity : 0);
+}
+
+/*
+ * Whether view @v holds @p (racy for another thread's view: view_point).
+ * The count is read before and after the array, and the array again: a
+ * count read after the array changed is 0 (view_point) or the new array's,
+ * one read before it is the old array's or 0, so the smaller of the two
+ * never covers more than the array read has objects in it, unless the view
+ * changed twice between the two reads of the count; the second read of
+ * the array (a retry when it moved) leaves only a change there and back
+ * within those few loads.  Entries below that count were free objects
+ * when it was read: an object the caller holds was handed out before, so
+ * finding it means it was freed again.
+ */
 static inline bool view_holds(const struct sheaf_view *v, const void *p)
 {
-	uint32_t cap = READ_ONCE(v->capacity);
-	void **objs = READ_ONCE(v->objects);
-	uint32_t n = MIN(READ_ONCE(v->size), cap);
-	for (uint32_t i = 0; objs && i < n; i++)
-		if (READ_ONCE(objs[i]) == p)
-			return true;
-	return false;
+	for (unsigned tries = 0; tries < 16; tries++) {
+		uint32_t s1 = __atomic_load_n(&v->size, __ATOMIC_ACQUIRE);
+		void **objs = __atomic_load_n(&v->objects, __ATOMIC_ACQUIRE);
+		uint32_t s2 = __atomic_load_n(&v->size, __ATOMIC_ACQUIRE);
+		uint32_t cap = __atomic_load_n(&v->capacity, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&v->objects, __ATOMIC_ACQUIRE) != objs)
+			continue; /* changed under us: read it again */
+		uint32_t n = MIN(MIN(s1, s2), cap);
+		for (uint32_t i = 0; objs && i < n; i++)
+			if (READ_ONCE(objs[i]) == p)
+				return true;
+		return false;
+	}
+	return false; /* changing all the time: not found (at worst a double free missed) */
 }
 
 static inline size_t view_count(const struct sheaf_view *v)
@@ -326,10 +357,7 @@ static __always_inline bool tcache_swap(struct pcs *c, uint64_t *allocs, bool fo
 	WRITE_ONCE(*allocs, *allocs + a->size + c->pushes - n);
 	WRITE_ONCE(a->size, n);
 	WRITE_ONCE(c->pushes, 0);
-	WRITE_ONCE(m->capacity, 0);
-	WRITE_ONCE(m->objects, b->objects);
-	WRITE_ONCE(m->size, b->size);
-	WRITE_ONCE(m->capacity, b->capacity);
+	view_point(m, b->objects, b->size, (uint16_t)b->capacity);
 	WRITE_ONCE(c->spare, a);
 	return true;
 }

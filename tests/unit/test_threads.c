@@ -305,6 +305,8 @@ static void test_cross_thread_free(void)
 	CHECK_EQ(produced, NPROD * ring.per_producer);
 	CHECK_EQ(consumed, produced);
 	CHECK(large > 0); /* the page-run path was exercised too */
+	if (e.count)
+		fprintf(stderr, "cross_thread_free: %d reports, the last: %s\n", e.count, e.last);
 	CHECK_EQ(e.count, 0);
 
 	/* Every thread exited: their tcaches are gone and their sheaves went to the barns. */
@@ -1186,8 +1188,98 @@ static void test_exit_without_inst_lock(void)
 	sm_instance_destroy(xl.inst);
 }
 
+/*
+ * Frees that look like double frees: the program stored its cache's free
+ * tag in each object's free word, so every free is confirmed by looking
+ * where free objects are, other threads' main, spare and remote sheaves
+ * included, read without their owners (free.c, obj_is_free).  Three
+ * threads do it to every object they free while each turns its own main
+ * and spare and trades sheaves with the barn, and a third of the objects
+ * are freed by the next thread (remote frees): none may be reported, and
+ * no object may be handed out twice (each thread's pattern stays intact).
+ */
+#define SF_THREADS 3
+#define SF_ROUNDS 300
+#define SF_OBJS 150
+
+static struct {
+	sm_instance_t *inst;
+	struct kmem_cache *s;
+	pthread_barrier_t bar;
+	void *passed[SF_THREADS][SF_OBJS]; /* from thread i to thread i + 1 */
+	unsigned npassed[SF_THREADS];
+} sf;
+
+static void suspect_free(void *p)
+{
+	*(uintptr_t *)p = (sf.s->free_key & ~SM_LINK_MASK) | 0x1234; /* the tag: "free"? */
+	sm_kfree(p);
+}
+
+static void *suspect_freer(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg, seed = id + 1;
+	unsigned char pat = (unsigned char)(0x30 + id);
+	void *p[SF_OBJS];
+	for (unsigned r = 0; r < SF_ROUNDS; r++) {
+		unsigned n = 1 + (unsigned)rand_r(&seed) % SF_OBJS;
+		for (unsigned i = 0; i < n; i++) {
+			p[i] = sm_kmalloc(sf.inst, OBJ_SIZE, 0);
+			CHECK(p[i] != NULL);
+			memset(p[i], pat, OBJ_SIZE);
+		}
+		for (unsigned i = 0; i < n; i++) {
+			const unsigned char *c = p[i];
+			for (unsigned j = 0; j < OBJ_SIZE; j++)
+				CHECK_EQ(c[j], pat);
+		}
+		/* Every third object to the next thread; the rest freed here. */
+		unsigned k = 0;
+		for (unsigned i = 0; i < n; i++) {
+			if (i % 3 == 0)
+				p[k++] = p[i];
+			else
+				suspect_free(p[i]);
+		}
+		pthread_barrier_wait(&sf.bar);
+		for (unsigned i = 0; i < k; i++)
+			sf.passed[id][i] = p[i];
+		sf.npassed[id] = k;
+		pthread_barrier_wait(&sf.bar);
+		unsigned from = (id + SF_THREADS - 1) % SF_THREADS;
+		for (unsigned i = 0; i < sf.npassed[from]; i++)
+			suspect_free(sf.passed[from][i]);
+	}
+	return NULL;
+}
+
+static void test_suspect_frees(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	sf.inst = sm_instance_create(&o);
+	CHECK(sf.inst != NULL);
+	sf.s = cache_of_size(sf.inst, OBJ_SIZE);
+	CHECK_EQ(pthread_barrier_init(&sf.bar, NULL, SF_THREADS), 0);
+	pthread_t t[SF_THREADS];
+	for (unsigned i = 0; i < SF_THREADS; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, suspect_freer, (void *)(uintptr_t)i), 0);
+	for (unsigned i = 0; i < SF_THREADS; i++)
+		CHECK_EQ(pthread_join(t[i], NULL), 0);
+	pthread_barrier_destroy(&sf.bar);
+	if (e.count)
+		fprintf(stderr, "suspect_frees: %d reports, the last: %s\n", e.count, e.last);
+	CHECK_EQ(e.count, 0);
+	struct sm_cache_stats st;
+	sm_cache_stats_get(sf.s, &st);
+	CHECK_EQ(st.active_objects, 0);
+	sm_instance_destroy(sf.inst);
+}
+
 int main(void)
 {
+	test_suspect_frees();
+	printf("suspect_frees ok\n");
 	test_exit_without_inst_lock();
 	printf("exit_without_inst_lock ok\n");
 	/* The default instance's errors are this file's to count. */
