@@ -161,7 +161,8 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 	d->on_list = 0;
 	d->freelist = 0;
 	d->stamp = 0;
-	d->epoch = READ_ONCE(s->node[n->id]->epoch);
+	/* Its byte is dirty to a neighbour run's racy look (runcache.h). */
+	WRITE_ONCE(d->epoch, READ_ONCE(s->node[n->id]->epoch));
 	INIT_LIST_HEAD(&d->list);
 	if (unlikely(s->debug))
 		debug_slab_init(s, slab_base(n, d)); /* before the constructor */
