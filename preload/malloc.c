@@ -68,18 +68,18 @@ static __always_inline void *alloc_flags(size_t size, size_t align, unsigned fla
  * kmalloc views are empty and a page-run request checks for itself, so the
  * process's first malloc sets it up on a slow path (fastpath.h).
  */
-SM_EXPORT void *malloc(size_t size)
+SM_EXPORT __entry_aligned void *malloc(size_t size)
 {
 	/* malloc(0) gets a slot of the zero area: a unique pointer that faults. */
 	return kmalloc_inline(&sm_default_inst, size, 0, SLAB_ALLOC_ZERO_PTR, SM_NO_NODE);
 }
 
-SM_EXPORT void free(void *p)
+SM_EXPORT __entry_aligned void free(void *p)
 {
 	kfree_inline(p); /* NULL included: it misses the hot map */
 }
 
-SM_EXPORT void *calloc(size_t n, size_t size)
+SM_EXPORT __entry_aligned void *calloc(size_t n, size_t size)
 {
 	size_t bytes;
 	if (unlikely(__builtin_mul_overflow(n, size, &bytes))) {
@@ -90,7 +90,7 @@ SM_EXPORT void *calloc(size_t n, size_t size)
 	return alloc_flags(bytes, 0, SLAB_ALLOC_ZERO);
 }
 
-SM_EXPORT void *realloc(void *p, size_t size)
+SM_EXPORT __entry_aligned void *realloc(void *p, size_t size)
 {
 	if (!p)
 		return malloc(size);
@@ -173,7 +173,7 @@ SM_EXPORT size_t malloc_usable_size(void *p)
 }
 
 /* The size is checked against the object (sized.c); a mismatch is reported. */
-SM_EXPORT void free_sized(void *p, size_t size)
+SM_EXPORT __entry_aligned void free_sized(void *p, size_t size)
 {
 	kfree_inline_checked(p, true, size, 0, SIZED_FREE);
 }

@@ -99,8 +99,8 @@ static __always_inline void *new_common(size_t n, size_t al, bool nothrow)
 	return new_retry(n, al, nothrow);
 }
 
-SM_EXPORT void *_Znwm(size_t n) { return new_common(n, 0, false); }
-SM_EXPORT void *_Znam(size_t n) { return new_common(n, 0, false); }
+SM_EXPORT __entry_aligned void *_Znwm(size_t n) { return new_common(n, 0, false); }
+SM_EXPORT __entry_aligned void *_Znam(size_t n) { return new_common(n, 0, false); }
 SM_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, NT t) { (void)t; return new_common(n, 0, true); }
 SM_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, NT t) { (void)t; return new_common(n, 0, true); }
 /*
@@ -127,13 +127,13 @@ SM_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, NT t)
 	return new_aligned(n, al, true);
 }
 
-SM_EXPORT void _ZdlPv(void *p) { kfree_inline(p); }
-SM_EXPORT void _ZdaPv(void *p) { kfree_inline(p); }
+SM_EXPORT __entry_aligned void _ZdlPv(void *p) { kfree_inline(p); }
+SM_EXPORT __entry_aligned void _ZdaPv(void *p) { kfree_inline(p); }
 SM_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, NT t) { (void)t; _ZdlPv(p); }
 SM_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, NT t) { (void)t; _ZdlPv(p); }
 /* Sized and aligned: checked against the object (fastpath.h, sized.c). */
-SM_EXPORT void _ZdlPvm(void *p, size_t n) { kfree_inline_checked(p, true, n, 0, SIZED_DELETE); }
-SM_EXPORT void _ZdaPvm(void *p, size_t n) { kfree_inline_checked(p, true, n, 0, SIZED_DELETE); }
+SM_EXPORT __entry_aligned void _ZdlPvm(void *p, size_t n) { kfree_inline_checked(p, true, n, 0, SIZED_DELETE); }
+SM_EXPORT __entry_aligned void _ZdaPvm(void *p, size_t n) { kfree_inline_checked(p, true, n, 0, SIZED_DELETE); }
 SM_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al)
 {
 	kfree_inline_checked(p, false, 0, al, SIZED_DELETE);

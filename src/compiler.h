@@ -18,6 +18,14 @@
 #undef __always_inline /* glibc's <sys/cdefs.h> has its own */
 #define __always_inline inline __attribute__((always_inline))
 #define __unused   __attribute__((unused))
+/*
+ * A hot entry point (malloc, free, new, delete) starts a cache line: its
+ * fast path is a few dozen instructions, and where it falls against the
+ * 64-byte fetch blocks and the op cache otherwise moves with every change
+ * elsewhere in the library, by a cycle of a malloc+free pair
+ * (docs/benchmarks.md, "Hot entry points on a cache line").
+ */
+#define __entry_aligned __attribute__((aligned(64)))
 
 /* Keeps the compiler from moving memory accesses across it. */
 #define barrier() __asm__ __volatile__("" ::: "memory")

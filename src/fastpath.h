@@ -319,8 +319,6 @@ static __always_inline bool kfree_push(sm_tls_t *t, sm_tls_view_t *v, void *p, u
 		return false;
 	}
 	if (main) {
-		/* First: after the stores below it costs a cycle more a
-		   malloc+free pair (docs/benchmarks.md, "LIFO sheaves"). */
 		_Static_assert(offsetof(struct pcs, main) == 0, "the pcs's address is its main view's");
 		tls_counter_inc(&((struct pcs SM_TLS_SEG *)v)->pushes);
 	}
