@@ -219,13 +219,9 @@ static __always_inline void slab_free(struct kmem_cache *s, const struct slab *d
 		return;
 	}
 	struct pcs *c = tcache_pcs(tc, s->id);
-	struct sheaf_view *v = &c->main;
-	uint32_t sz = v->size;
-	if (likely((uint16_t)sz < v->capacity)) {
-		*obj_free_word(s, p) = s->free_key;
-		WRITE_ONCE(v->objects[sz], p);
-		WRITE_ONCE(v->size, sz + 1);
-		WRITE_ONCE(c->pushes, c->pushes + 1);
+	uint32_t sz = c->main.size;
+	if (likely((uint16_t)sz < c->main.capacity)) {
+		main_push(c, s, p, sz);
 		barrier();
 		t->busy = 0;
 		return;

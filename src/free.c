@@ -110,11 +110,7 @@ void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 	struct pcs *c = tcache_pcs(tc, s->id);
 	bool turned = tcache_swap(c, &tc->allocs[s->id], false);
 	if (likely(turned || tcache_make_room(tc, s))) {
-		*obj_free_word(s, p) = s->free_key;
-		uint32_t n = c->main.size; /* read once: see __slab_alloc_slow */
-		WRITE_ONCE(c->main.objects[n], p);
-		WRITE_ONCE(c->main.size, n + 1);
-		WRITE_ONCE(c->pushes, c->pushes + 1);
+		main_push(c, s, p, c->main.size);
 	} else {
 		kmem_cache_free_direct(s, p); /* no sheaf to be had */
 	}

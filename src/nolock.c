@@ -46,12 +46,8 @@ static void cache_free_nolock(struct kmem_cache *s, void *p, bool nested)
 		struct tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
 		if (tc) {
 			struct pcs *c = tcache_pcs(tc, s->id);
-			struct sheaf_view *v = &c->main;
-			if (v->size < v->capacity) {
-				*obj_free_word(s, p) = s->free_key;
-				WRITE_ONCE(v->objects[v->size], p);
-				WRITE_ONCE(v->size, v->size + 1);
-				WRITE_ONCE(c->pushes, c->pushes + 1);
+			if (c->main.size < c->main.capacity) {
+				main_push(c, s, p, c->main.size);
 				return;
 			}
 		}

@@ -31,6 +31,7 @@
 #include "compiler.h"
 #include "kmem_cache.h"
 #include "list.h"
+#include "options.h"
 
 struct slab_sheaf {
 	unsigned size;                  /* objects held: objects[0..size) */
@@ -49,12 +50,25 @@ static inline size_t sheaf_bytes(unsigned capacity)
 }
 
 /*
- * Whether @sh holds @p.  Reads another thread's sheaf without its owner's
- * cooperation only to confirm a double free: size is clamped to capacity.
+ * @sh's count as a thread that may not own it reads it: another thread's
+ * spare, whose owner may hand it to the barn or free it meanwhile, and
+ * reuse it for other objects.  Clamped to its capacity and to the largest
+ * a sheaf can have, so that a look at a sheaf being reused reads garbage,
+ * but within it.
+ */
+static inline unsigned sheaf_count_racy(const struct slab_sheaf *sh)
+{
+	return MIN(MIN(READ_ONCE(sh->size), READ_ONCE(sh->capacity)), (unsigned)SM_MAX_SHEAF_CAPACITY);
+}
+
+/*
+ * Whether @sh holds @p.  Reads a sheaf without its owner's cooperation
+ * only to confirm a double free (a barn's, under its lock; another
+ * thread's spare, racily: sheaf_count_racy).
  */
 static inline bool sheaf_holds(const struct slab_sheaf *sh, const void *p)
 {
-	unsigned n = MIN(READ_ONCE(sh->size), sh->capacity);
+	unsigned n = sheaf_count_racy(sh);
 	for (unsigned i = 0; i < n; i++)
 		if (READ_ONCE(sh->objects[i]) == p)
 			return true;

@@ -300,29 +300,13 @@ void tcache_release_all(struct tcache *tc) __hidden;
  */
 void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
 
-/*
- * The spare of @c as another thread may look at it (racy: its owner may
- * hand the sheaf to the barn or free it meanwhile, and reuse it for other
- * objects): its count, clamped to the largest capacity a sheaf can have,
- * so that a look at a sheaf being reused reads garbage, but within it.
- */
-static inline uint32_t spare_count(const struct slab_sheaf *sp)
-{
-	return MIN(MIN(READ_ONCE(sp->size), READ_ONCE(sp->capacity)), (unsigned)SM_MAX_SHEAF_CAPACITY);
-}
-
 /* Whether @tc's sheaves of @s hold @p (racy for another thread's tcache: see view_install). */
 static inline bool tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p)
 {
 	const struct pcs *c = tcache_pcs(tc, s->id);
 	const struct slab_sheaf *sp = READ_ONCE(c->spare);
-	if (sp) {
-		uint32_t n = spare_count(sp);
-		for (uint32_t i = 0; i < n; i++)
-			if (READ_ONCE(sp->objects[i]) == p)
-				return true;
-	}
-	return view_holds(&c->main, p) || view_holds(tcache_remote(tc, s->id), p);
+	return (sp && sheaf_holds(sp, p)) || view_holds(&c->main, p) ||
+	       view_holds(tcache_remote(tc, s->id), p);
 }
 
 /* Objects in @tc's sheaves of @s (racy for another thread's tcache). */
@@ -330,7 +314,7 @@ static inline size_t tcache_count(struct tcache *tc, const struct kmem_cache *s)
 {
 	const struct pcs *c = tcache_pcs(tc, s->id);
 	const struct slab_sheaf *sp = READ_ONCE(c->spare);
-	return view_count(&c->main) + (sp ? spare_count(sp) : 0) + view_count(tcache_remote(tc, s->id));
+	return view_count(&c->main) + (sp ? sheaf_count_racy(sp) : 0) + view_count(tcache_remote(tc, s->id));
 }
 
 /*
@@ -394,6 +378,20 @@ static inline unsigned tcache_remote_reuse(const struct sheaf_view *r)
 {
 	return r->capacity / 2 ? r->capacity / 2 : 1; /* never an empty one */
 }
+/*
+ * Push @p, an object of @s, onto @c's main at its count @sz (the caller
+ * found room), with the free key in its free word, and count the push
+ * (struct pcs, pushes): every push onto a main but free()'s inline one on
+ * the TLS block (fastpath.h, kfree_push).  Busy set.
+ */
+static __always_inline void main_push(struct pcs *c, struct kmem_cache *s, void *p, uint32_t sz)
+{
+	*obj_free_word(s, p) = s->free_key;
+	WRITE_ONCE(c->main.objects[sz], p);
+	WRITE_ONCE(c->main.size, sz + 1);
+	WRITE_ONCE(c->pushes, c->pushes + 1);
+}
+
 /*
  * Push @p, an object of @s whose slab another thread owns, onto @tc's
  * remote sheaf of @s if it has one with room (the common case of
