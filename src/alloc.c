@@ -107,7 +107,7 @@ void *__slab_alloc_default_miss(size_t size, size_t fc32, unsigned flags, size_t
 		   The turn through its address, the pop through the segment
 		   (thread.h, sm_tls). */
 		struct pcs *c = (struct pcs *)((uintptr_t)&sm_thread.kmalloc_pcs[0] + fc32);
-		if (likely(tcache_swap(c, &tc->allocs[i], true))) {
+		if (likely(tcache_swap(tc, c, &tc->allocs[i], true))) {
 			sm_tls_view_t *v = (sm_tls_view_t *)((uintptr_t)&t->kmalloc_pcs[0].main + fc32);
 			return kmalloc_main_pop(t, v, TLS_READ_ONCE(v->size));
 		}
@@ -138,7 +138,7 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 	/* The common turn of main and spare needs no barn, and ends without
 	   the purge check (no clock read) or a helper to start. */
 	struct pcs *c = tcache_pcs(tc, id);
-	bool turned = tcache_swap(c, &tc->allocs[id], true);
+	bool turned = tcache_swap(tc, c, &tc->allocs[id], true);
 	if (likely(turned || tcache_refill_main(tc, s, &ctx))) {
 		/* Read once each: the atomic store would make the compiler
 		   load them again. */

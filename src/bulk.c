@@ -63,7 +63,7 @@ static bool take_full_sheaf(struct tcache *tc, struct kmem_cache *s, struct pcs 
 	}
 	if (!full)
 		return false;
-	view_install(&c->main, full);
+	view_install(tc, &c->main, full);
 	return true;
 }
 
@@ -81,7 +81,7 @@ static unsigned refill_main(struct tcache *tc, struct kmem_cache *s, struct pcs 
 			return 0;
 	}
 	unsigned got = sheaf_refill(s, m, ctx);
-	view_install(&c->main, m);
+	view_install(tc, &c->main, m);
 	return got;
 }
 
@@ -148,7 +148,7 @@ static size_t cache_alloc_bulk(struct kmem_cache *s, unsigned flags, size_t n, v
 			break;
 		/* Main is dry: the spare if it holds objects, then a full
 		   sheaf of the barn. */
-		if (tcache_swap(c, &tc->allocs[s->id], true))
+		if (tcache_swap(tc, c, &tc->allocs[s->id], true))
 			continue;
 		slow = true;
 		if (take_full_sheaf(tc, s, c))
@@ -262,7 +262,7 @@ static void cache_free_bulk_tc(struct kmem_cache *s, struct tcache *tc, size_t n
 	while (i < n) {
 		uint32_t sz = v->size, cap = v->capacity, published = sz;
 		if (sz >= cap) {
-			if (tcache_swap(c, &tc->allocs[s->id], false))
+			if (tcache_swap(tc, c, &tc->allocs[s->id], false))
 				continue;
 			slow = true;
 			if (tcache_make_room(tc, s))

@@ -29,6 +29,18 @@
 
 /* Keeps the compiler from moving memory accesses across it. */
 #define barrier() __asm__ __volatile__("" ::: "memory")
+
+/* One step of a spin on another thread's store (the kernel's cpu_relax). */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	barrier();
+#endif
+}
 /*
  * Keep @var in a register: the compiler may no longer recompute it (a TLS
  * address, say) after a barrier() instead of keeping it.

@@ -27,7 +27,8 @@ void double_free_report(struct kmem_cache *s, void *p)
  * Whether @p, an object of @s, is free right now: in a sheaf of this or
  * another thread, in a barn, on its slab's freelist (or never handed out),
  * or on the deferred list.  1 yes, 0 no, -1 cannot tell without waiting
- * (@trylock and a lock was busy).  Another thread's sheaves are read
+ * (@trylock and a lock was busy, or a thread's views kept changing while
+ * they were read: tcache_holds).  Another thread's sheaves are read
  * without it: an object found there is free, whatever that thread does
  * next.  Slow, and only reached when the free word says "free".
  */
@@ -35,14 +36,16 @@ static int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
 {
 	struct sm_instance *inst = s->inst;
 	struct tcache *mine = tcache_peek_slot(s->inst_slot, s->inst_gen);
-	if (mine && tcache_holds(mine, s, p))
-		return 1;
-	/* Hardened mode's quarantine before the slab: an object it puts back
-	   meanwhile is then found on the freelist. */
-	int r = harden_on(s) ? quarantine_holds(&inst->quarantine, p, trylock) : 0;
+	int r = mine ? tcache_holds(mine, s, p, true) : 0;
 	if (r > 0)
 		return 1;
 	bool unknown = r < 0;
+	/* Hardened mode's quarantine before the slab: an object it puts back
+	   meanwhile is then found on the freelist. */
+	r = harden_on(s) ? quarantine_holds(&inst->quarantine, p, trylock) : 0;
+	if (r > 0)
+		return 1;
+	unknown |= r < 0;
 	r = slab_holds_free(s, p, trylock);
 	if (r)
 		return r;
@@ -53,15 +56,19 @@ static int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
 		unknown |= r < 0;
 	}
 	if (sm_lock_ctx(&inst->lock, trylock)) {
-		bool found = false;
+		int found = 0;
 		struct list_head *pos;
-		for (pos = inst->tcaches.next; pos != &inst->tcaches && !found; pos = pos->next) {
+		for (pos = inst->tcaches.next; pos != &inst->tcaches && found <= 0; pos = pos->next) {
 			struct tcache *tc = list_entry(pos, struct tcache, link);
-			found = tc != mine && tcache_holds(tc, s, p);
+			if (tc != mine) {
+				int h = tcache_holds(tc, s, p, false);
+				found = h ? h : found; /* 1 ends the walk, -1 is kept */
+			}
 		}
 		sm_unlock(&inst->lock);
-		if (found)
+		if (found > 0)
 			return 1;
+		unknown |= found < 0;
 	} else {
 		unknown = true;
 	}
@@ -108,7 +115,7 @@ void __slab_free_slow(struct kmem_cache *s, struct tcache *tc, void *p)
 	/* The common turn of main and spare needs no barn and ends without
 	   the purge check (no clock read). */
 	struct pcs *c = tcache_pcs(tc, s->id);
-	bool turned = tcache_swap(c, &tc->allocs[s->id], false);
+	bool turned = tcache_swap(tc, c, &tc->allocs[s->id], false);
 	if (likely(turned || tcache_make_room(tc, s))) {
 		main_push(c, s, p, c->main.size);
 	} else {

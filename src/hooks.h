@@ -4,7 +4,10 @@
  * SM_HOOK_DRAIN, in the middle of a deferred drain).  A unit test sets a
  * hook on its own instance with sm_test_hook_set and raises a signal from
  * it, so every such point is exercised deterministically
- * (tests/unit/test_nolock.c).
+ * (tests/unit/test_nolock.c).  One more point is for a race rather than a
+ * signal: SM_HOOK_VIEW_READ, between the loads of the double-free check's
+ * racy read of a thread's views, where a test makes that thread change
+ * them (tests/unit/test_threads.c, view_turns_while_read).
  *
  * A hook belongs to one instance: it is called only for that instance's
  * paths, never for another's, and sm_instance_destroy removes it.  The
@@ -31,6 +34,9 @@ enum sm_hook_point {
 	SM_HOOK_GROW,           /* inst->lock held: a new node being added */
 	SM_HOOK_PURGE,          /* purge_lock held, inside a purge */
 	SM_HOOK_DRAIN,          /* drain_lock held, inside a deferred drain */
+	SM_HOOK_VIEW_READ,      /* between the loads of another thread's
+	                           sheaf view, read without its owner by the
+	                           double-free check (tcache.h, view_holds) */
 	SM_NR_HOOKS
 };
 

@@ -10,17 +10,6 @@
 
 #include "lock.h"
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	barrier();
-#endif
-}
-
 uint32_t __sm_lock_self_init(void)
 {
 	/* The kernel's thread id: unique among live threads, below 2^22. */

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -134,6 +135,13 @@ static int linux_remap(void *old_addr, size_t old_size, void *new_addr, size_t n
 	void *p = mremap(old_addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, new_addr);
 	errno = saved;
 	return p == new_addr ? 0 : -1;
+}
+
+void os_yield(void)
+{
+	int saved = errno;
+	sched_yield();
+	errno = saved;
 }
 
 uint64_t os_monotonic_ns(void)

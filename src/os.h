@@ -71,6 +71,9 @@ void os_write_stderr(const char *s, size_t len) __hidden;
 void os_futex_wait(uint32_t *addr, uint32_t val, uint64_t timeout_ns) __hidden;
 void os_futex_wake(uint32_t *addr, int nr) __hidden;
 
+/* Give the CPU to another thread (sched_yield); async-signal-safe, errno kept. */
+void os_yield(void) __hidden;
+
 /* CLOCK_MONOTONIC in ns: real time, whatever an instance's now_ns says. */
 uint64_t os_monotonic_ns(void) __hidden;
 

@@ -64,10 +64,10 @@ void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s)
 	struct sheaf_view *rv = tcache_remote(tc, s->id);
 	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], c), *sp = c->spare;
 	struct slab_sheaf *r = view_sync(rv);
-	view_install(&c->main, NULL);
+	view_install(tc, &c->main, NULL);
 	WRITE_ONCE(c->spare, NULL);
 	if (r) /* sm_no_remote_views is never written */
-		view_install(rv, NULL);
+		view_install(tc, rv, NULL);
 	if (m)
 		barn_return_sheaf(s, barn, m);
 	if (sp)
@@ -156,7 +156,7 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 	if (sp && sp->size) {
 		/* The spare holds objects (full, as main was when it left): it
 		   becomes main, the empty main (if any) the spare. */
-		view_install(&c->main, sp);
+		view_install(tc, &c->main, sp);
 		WRITE_ONCE(c->spare, m);
 		return true;
 	}
@@ -167,8 +167,8 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		   (a bounded delay) rather than traded at the barn.  The
 		   empty main becomes the remote sheaf. */
 		struct slab_sheaf *r = view_sync(rv);
-		view_install(rv, m);
-		view_install(&c->main, r);
+		view_install(tc, rv, m);
+		view_install(tc, &c->main, r);
 		return true;
 	}
 	if (unlikely(!m)) {
@@ -177,7 +177,7 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		m = sheaf_alloc(s, ctx);
 		if (!m)
 			return false;
-		view_install(&c->main, m);
+		view_install(tc, &c->main, m);
 	}
 	struct node_barn *barn = tcache_barn(tc, s);
 	if (!sp) {
@@ -185,14 +185,14 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		struct slab_sheaf *full = barn_get_full_sheaf(s, barn, false);
 		if (full) {
 			WRITE_ONCE(c->spare, m);
-			view_install(&c->main, full);
+			view_install(tc, &c->main, full);
 			return true;
 		}
 	} else {
 		struct slab_sheaf *empty = m;
 		struct slab_sheaf *full = barn_replace_empty_sheaf(s, barn, &empty, false);
 		if (full) {
-			view_install(&c->main, full);
+			view_install(tc, &c->main, full);
 			if (empty)
 				sheaf_free(empty); /* the barn has enough empties */
 			return true;
@@ -210,12 +210,12 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		local.node = tc->node_id;
 		local.alloc_flags |= SLAB_ALLOC_THISNODE;
 		if (sheaf_refill(s, m, &local)) {
-			view_install(&c->main, m);
+			view_install(tc, &c->main, m);
 			return true;
 		}
 	}
 	bool got = sheaf_refill(s, m, ctx) != 0;
-	view_install(&c->main, m);
+	view_install(tc, &c->main, m);
 	return got;
 }
 
@@ -242,14 +242,14 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], c), *sp = c->spare;
 	if (!m) {
 		m = empty_sheaf(s, barn);
-		view_install(&c->main, m);
+		view_install(tc, &c->main, m);
 		return m != NULL;
 	}
 	/* Main is full. */
 	if (sp && sp->size < sp->capacity) {
 		/* The spare has room (empty, as main was when it left): it
 		   becomes main, the full main the spare. */
-		view_install(&c->main, sp);
+		view_install(tc, &c->main, sp);
 		WRITE_ONCE(c->spare, m);
 		return true;
 	}
@@ -258,14 +258,14 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 		   finds main dry; an empty sheaf becomes main. */
 		struct slab_sheaf *e = empty_sheaf(s, barn);
 		if (e) {
-			view_install(&c->main, e);
+			view_install(tc, &c->main, e);
 			WRITE_ONCE(c->spare, m);
 			return true;
 		}
 		/* No sheaf to be had for main: its objects go back to their
 		   slabs. */
 		sheaf_flush(s, m);
-		view_install(&c->main, m);
+		view_install(tc, &c->main, m);
 		return true;
 	}
 	/*
@@ -285,7 +285,7 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 		sheaf_flush(s, sp);
 		e = sp;
 	}
-	view_install(&c->main, e);
+	view_install(tc, &c->main, e);
 	WRITE_ONCE(c->spare, m);
 	return true;
 }
@@ -331,14 +331,14 @@ bool tcache_free_remote(struct tcache *tc, struct kmem_cache *s, void *p)
 		r = empty_sheaf(s, tcache_barn(tc, s));
 	} else {
 		/* Not ours to look at once the barn has it. */
-		view_install(rv, NULL);
+		view_install(tc, rv, NULL);
 		struct slab_sheaf *e;
 		if (barn_replace_full_sheaf(s, tcache_barn(tc, s), r, &e, false))
 			r = e ? e : new_sheaf(s);
 		else
 			sheaf_flush(s, r);
 	}
-	view_install(rv, r);
+	view_install(tc, rv, r);
 	return r && tcache_remote_push(tc, s, p);
 }
 

@@ -23,8 +23,10 @@
 #include <stdint.h>
 
 #include "compiler.h"
+#include "hooks.h"
 #include "instance.h"
 #include "list.h"
+#include "os.h"
 #include "runcache.h"
 #include "sheaf.h"
 #include "slabmalloc.h"
@@ -50,6 +52,9 @@ struct tcache {
 	                                   (pa_local_node), else 0 */
 	uint8_t numa_tick;              /* refills until node_id is looked up again */
 	uint32_t remote_first;          /* the page run holding remote, if any */
+	uint32_t view_seq;              /* odd while the owner changes one of its
+	                                   views (view_point): the seqcount the
+	                                   double-free check reads them in */
 	struct pcs *kpcs;               /* the sheaves of the kmalloc caches, by
 	                                   id: for the default instance the
 	                                   owner's sm_thread.kmalloc_pcs + 1
@@ -144,62 +149,64 @@ static inline struct slab_sheaf *view_sync(struct sheaf_view *v)
 }
 
 /*
- * Point @v at the array @objs with @size objects and @cap room, for
- * view_install and the turn of main and spare.  Only the owner (busy set)
- * or a thread that owns @v's owner's state (destroy, fork child) writes a
- * view; other threads read it racily (view_holds), and must never pair one
- * sheaf's array with another's count: the array of a main that malloc
- * emptied still holds the objects it handed out, and a count read with it
- * would make them look free (a live object reported as a double free).
- * So the count goes to 0 before the array changes and is set after it, in
- * that order (release stores: plain moves on x86-64), and view_holds reads
- * the count on both sides of the array.  Capacity 0 in between: none.
+ * Point @v, a view of @tc, at the array @objs with @size objects and @cap
+ * room, for view_install and the turn of main and spare.  Only the owner
+ * (busy set) or a thread that owns @tc's owner's state (destroy, fork
+ * child) writes a view; other threads read it racily (tcache_holds), and
+ * must never pair one sheaf's array with another's count: the array of a
+ * main that malloc emptied still holds the objects it handed out, and a
+ * count read with it would make them look free (a live object reported as
+ * a double free).  So every change of a view is inside @tc's view_seq, a
+ * seqcount (the kernel's write_seqcount_begin/end): odd while a view
+ * changes, and tcache_holds trusts what it read only if view_seq was even
+ * and the same before and after.  Pushes and pops change a count alone and
+ * stay outside it.  Within it the count still goes to 0 before the array
+ * changes and capacity 0 means none, for the statistics, which read views
+ * without the seqcount (view_count).  Release stores: plain moves on
+ * x86-64.
  */
-static inline void view_point(struct sheaf_view *v, void **objs, uint32_t size, uint16_t cap)
+static inline void view_point(struct tcache *tc, struct sheaf_view *v, void **objs, uint32_t size,
+			      uint16_t cap)
 {
+	uint32_t seq = tc->view_seq;
+	__atomic_store_n(&tc->view_seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE); /* odd before the view changes */
 	WRITE_ONCE(v->capacity, 0);
 	__atomic_store_n(&v->size, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&v->objects, objs, __ATOMIC_RELEASE);
 	__atomic_store_n(&v->size, size, __ATOMIC_RELEASE);
 	__atomic_store_n(&v->capacity, cap, __ATOMIC_RELEASE);
+	__atomic_store_n(&tc->view_seq, seq + 2, __ATOMIC_RELEASE);
 }
 
-/* Install @sh (NULL: none) in @v (view_point says who may). */
-static inline void view_install(struct sheaf_view *v, struct slab_sheaf *sh)
+/* Install @sh (NULL: none) in @v, a view of @tc (view_point says who may). */
+static inline void view_install(struct tcache *tc, struct sheaf_view *v, struct slab_sheaf *sh)
 {
 	if (sh)
 		v->tag = cache_check_tag(sh->cache);
-	view_point(v, sh ? sh->objects : NULL, sh ? sh->size : 0, sh ? (uint16_t)sh->capacity : 0);
+	view_point(tc, v, sh ? sh->objects : NULL, sh ? sh->size : 0, sh ? (uint16_t)sh->capacity : 0);
 }
 
 /*
- * Whether view @v holds @p (racy for another thread's view: view_point).
- * The count is read before and after the array, and the array again: a
- * count read after the array changed is 0 (view_point) or the new array's,
- * one read before it is the old array's or 0, so the smaller of the two
- * never covers more than the array read has objects in it, unless the view
- * changed twice between the two reads of the count; the second read of
- * the array (a retry when it moved) leaves only a change there and back
- * within those few loads.  Entries below that count were free objects
- * when it was read: an object the caller holds was handed out before, so
- * finding it means it was freed again.
+ * Whether view @v of @inst holds @p, as far as one racy read tells: the
+ * caller (tcache_holds) trusts the answer only if the view did not change
+ * meanwhile (view_point).  Entries below the count were free objects when
+ * it was read: an object the caller holds was handed out before, so
+ * finding it means it was freed again.  The test hook between the loads
+ * lets a unit test change the view there (hooks.h).
  */
-static inline bool view_holds(const struct sheaf_view *v, const void *p)
+static inline bool view_holds(struct sm_instance *inst, const struct sheaf_view *v, const void *p)
 {
-	for (unsigned tries = 0; tries < 16; tries++) {
-		uint32_t s1 = __atomic_load_n(&v->size, __ATOMIC_ACQUIRE);
-		void **objs = __atomic_load_n(&v->objects, __ATOMIC_ACQUIRE);
-		uint32_t s2 = __atomic_load_n(&v->size, __ATOMIC_ACQUIRE);
-		uint32_t cap = __atomic_load_n(&v->capacity, __ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&v->objects, __ATOMIC_ACQUIRE) != objs)
-			continue; /* changed under us: read it again */
-		uint32_t n = MIN(MIN(s1, s2), cap);
-		for (uint32_t i = 0; objs && i < n; i++)
-			if (READ_ONCE(objs[i]) == p)
-				return true;
-		return false;
-	}
-	return false; /* changing all the time: not found (at worst a double free missed) */
+	void **objs = __atomic_load_n(&v->objects, __ATOMIC_ACQUIRE);
+	SM_HOOK(inst, SM_HOOK_VIEW_READ);
+	uint32_t n = __atomic_load_n(&v->size, __ATOMIC_ACQUIRE);
+	SM_HOOK(inst, SM_HOOK_VIEW_READ);
+	n = MIN(n, (uint32_t)__atomic_load_n(&v->capacity, __ATOMIC_ACQUIRE));
+	SM_HOOK(inst, SM_HOOK_VIEW_READ);
+	for (uint32_t i = 0; objs && i < n; i++)
+		if (READ_ONCE(objs[i]) == p)
+			return true;
+	return false;
 }
 
 static inline size_t view_count(const struct sheaf_view *v)
@@ -300,13 +307,60 @@ void tcache_release_all(struct tcache *tc) __hidden;
  */
 void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
 
-/* Whether @tc's sheaves of @s hold @p (racy for another thread's tcache: see view_install). */
-static inline bool tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p)
+/*
+ * How long the double-free check waits for another thread's views to stop
+ * changing (tcache_holds), once 16 quick reads overlapped a change: the
+ * owner's change is a few stores, so a wait that long means the owner was
+ * preempted in the middle of one and not run again meanwhile.
+ */
+#define VIEW_WAIT_NS (20u * 1000 * 1000)
+
+/*
+ * Whether @tc's sheaves of @s hold @p: 1 yes, 0 no, -1 cannot tell.  @own:
+ * @tc is the caller's.  Another thread's views are read racily, inside
+ * @tc's view_seq (view_point), and again while a change overlapped the
+ * read: 16 times at once, then with yields until VIEW_WAIT_NS have
+ * passed.  A "yes" is trusted only from a read no change overlapped (else
+ * it may pair an array with another view's count): if none was had, the
+ * answer is -1, and the caller keeps the object, a leak rather than two
+ * owners.  A "no" is taken from the last read even if a change
+ * overlapped it: a look at views that change can miss an object, never
+ * make one up (a double free at worst missed, as before the seqcount).
+ * The spare is a sheaf, whose array and count never part (sheaf_holds),
+ * but it is read inside too: a turn moves objects between spare and main.
+ * The caller's own views change only when a signal handler interrupted a
+ * change (view_seq odd): nothing to wait for, so -1.
+ */
+static inline int tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p, bool own)
 {
 	const struct pcs *c = tcache_pcs(tc, s->id);
-	const struct slab_sheaf *sp = READ_ONCE(c->spare);
-	return (sp && sheaf_holds(sp, p)) || view_holds(&c->main, p) ||
-	       view_holds(tcache_remote(tc, s->id), p);
+	int verdict = -1;
+	uint64_t deadline = 0;
+	for (unsigned tries = 0;; tries++) {
+		if (tries >= 16) {
+			uint64_t now = os_monotonic_ns();
+			if (!deadline)
+				deadline = now + VIEW_WAIT_NS;
+			else if (now > deadline)
+				return verdict;
+			os_yield();
+		} else if (tries) {
+			cpu_relax();
+		}
+		uint32_t seq = __atomic_load_n(&tc->view_seq, __ATOMIC_ACQUIRE);
+		if (seq & 1) {
+			if (own)
+				return -1;
+			continue;
+		}
+		const struct slab_sheaf *sp = READ_ONCE(c->spare);
+		bool found = (sp && sheaf_holds(sp, p)) || view_holds(tc->inst, &c->main, p) ||
+			     view_holds(tc->inst, tcache_remote(tc, s->id), p);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE); /* the reads above before the check */
+		if (__atomic_load_n(&tc->view_seq, __ATOMIC_RELAXED) == seq)
+			return found;
+		verdict = found ? -1 : 0;
+	}
 }
 
 /* Objects in @tc's sheaves of @s (racy for another thread's tcache). */
@@ -321,10 +375,10 @@ static inline size_t tcache_count(struct tcache *tc, const struct kmem_cache *s)
  * The common turn of a thread's sheaves, without the barn: main is dry and
  * the spare holds objects (@for_alloc), or main is full and the spare has
  * room, so the two trade places.  Returns false when that does not apply
- * (no spare, or it is not what the caller needs).  Busy set.  @allocs is
- * the tcache's count of the cache (tcache.allocs).
+ * (no spare, or it is not what the caller needs).  Busy set.  @c is @tc's
+ * pcs of the cache and @allocs its count (tcache.allocs).
  */
-static __always_inline bool tcache_swap(struct pcs *c, uint64_t *allocs, bool for_alloc)
+static __always_inline bool tcache_swap(struct tcache *tc, struct pcs *c, uint64_t *allocs, bool for_alloc)
 {
 	struct sheaf_view *m = &c->main;
 	struct slab_sheaf *b = c->spare;
@@ -341,7 +395,7 @@ static __always_inline bool tcache_swap(struct pcs *c, uint64_t *allocs, bool fo
 	WRITE_ONCE(*allocs, *allocs + a->size + c->pushes - n);
 	WRITE_ONCE(a->size, n);
 	WRITE_ONCE(c->pushes, 0);
-	view_point(m, b->objects, b->size, (uint16_t)b->capacity);
+	view_point(tc, m, b->objects, b->size, (uint16_t)b->capacity);
 	WRITE_ONCE(c->spare, a);
 	return true;
 }

@@ -10,11 +10,14 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
+#include <errno.h>
 #include <time.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "test.h"
+#include "hooks.h"
 #include "instance.h"
 #include "kmem_cache.h"
 #include "sheaf.h"
@@ -1276,10 +1279,145 @@ static void test_suspect_frees(void)
 	sm_instance_destroy(sf.inst);
 }
 
+/*
+ * The double-free check reads another thread's main view without its
+ * owner (tcache_holds) while the owner turns main and spare.  A main that
+ * malloc emptied keeps, past its count, the objects it handed out: if the
+ * check paired that array with the count of a fuller view, a live object
+ * would be reported as a double free (and its free dropped).  Here the
+ * turns land exactly between the check's loads: a hook at each load
+ * (SM_HOOK_VIEW_READ) has the owner thread turn its sheaves there, three
+ * times, E2 -> E1 -> E2 around one read.  The owner's main is E1 (one pop
+ * from full) and its spare E2, empty, whose array holds the object main
+ * frees, with the free tag stored in it so that its free is confirmed by
+ * looking: it must be found live and freed, nothing reported.
+ */
+static struct {
+	sm_instance_t *inst;
+	struct kmem_cache *s;
+	sem_t ready, go, done;
+	unsigned step;          /* the owner's next turn (1..3); 0: finish */
+	unsigned hook_calls, turns;
+	bool armed;             /* the hook turns the owner's sheaves */
+	void *p;                /* handed by the owner to the main thread */
+} vt;
+
+static void vt_hook(struct sm_instance *inst, enum sm_hook_point where)
+{
+	if (inst != vt.inst || where != SM_HOOK_VIEW_READ || !vt.armed)
+		return;
+	if (++vt.hook_calls > 3)
+		return;
+	vt.step = vt.hook_calls;
+	CHECK_EQ(sem_post(&vt.go), 0);
+	while (sem_wait(&vt.done) != 0)
+		CHECK_EQ(errno, EINTR);
+}
+
+static void *vt_owner(void *arg)
+{
+	(void)arg;
+	unsigned n = vt.s->sheaf_capacity, live;
+	CHECK(n >= 8 && n <= 1024);
+	void **pool = calloc(5 * (size_t)n + 8, sizeof(void *));
+	CHECK(pool != NULL);
+	struct tcache *tc;
+	struct pcs *c;
+	/* Three sheaves' worth out, and main emptied (a refill from the
+	   slabs may bring less than a sheaf); then three sheaves' worth back:
+	   main E2 and spare E1 full, a third full sheaf in the barn. */
+	for (unsigned i = 0; i < 3 * n; i++)
+		CHECK((pool[i] = sm_kmalloc(vt.inst, OBJ_SIZE, 0)) != NULL);
+	CHECK((tc = tcache_peek(vt.inst)) != NULL);
+	c = tcache_pcs(tc, vt.s->id);
+	for (live = 3 * n; c->main.size; live++)
+		CHECK((pool[live] = sm_kmalloc(vt.inst, OBJ_SIZE, 0)) != NULL);
+	for (unsigned i = 0; i < 3 * n; i++)
+		sm_kfree(pool[--live]);
+	CHECK(c->spare != NULL && c->spare->size == n && c->main.size == n);
+	/* Empty main (E2): its array keeps the n objects handed out; the
+	   one at index n / 2 goes to the main thread.  One more malloc turns
+	   to the full spare (E1), and E2, empty, becomes the spare. */
+	unsigned first = live;
+	for (unsigned i = 0; i < n; i++)
+		CHECK((pool[live++] = sm_kmalloc(vt.inst, OBJ_SIZE, 0)) != NULL);
+	void **e2 = c->main.objects;
+	vt.p = e2[n / 2];
+	CHECK(c->main.size == 0 && pool[first + n - 1 - n / 2] == vt.p);
+	CHECK((pool[live++] = sm_kmalloc(vt.inst, OBJ_SIZE, 0)) != NULL);
+	CHECK(c->main.objects != e2 && c->main.size == n - 1 && c->spare->objects == e2);
+	pool[first + n - 1 - n / 2] = pool[--live]; /* vt.p is the main thread's now */
+	CHECK_EQ(sem_post(&vt.ready), 0);
+	for (;;) {
+		while (sem_wait(&vt.go) != 0)
+			CHECK_EQ(errno, EINTR);
+		if (!vt.step)
+			break;
+		if (vt.step == 2) {
+			/* Main E2 holds one: pop it, then turn to E1 and pop. */
+			CHECK((pool[live++] = sm_kmalloc(vt.inst, OBJ_SIZE, 0)) != NULL);
+			CHECK((pool[live++] = sm_kmalloc(vt.inst, OBJ_SIZE, 0)) != NULL);
+			CHECK(c->main.objects != e2 && c->main.size == n - 1);
+		} else {
+			/* Main E1 one short of full: fill it, then turn to E2. */
+			sm_kfree(pool[--live]);
+			sm_kfree(pool[--live]);
+			CHECK(c->main.objects == e2 && c->main.size == 1);
+		}
+		vt.turns++;
+		CHECK_EQ(sem_post(&vt.done), 0);
+	}
+	while (live)
+		sm_kfree(pool[--live]);
+	free(pool);
+	return NULL;
+}
+
+static void test_view_turns_while_read(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	o.barn_max_full = 4;
+	vt.inst = sm_instance_create(&o);
+	CHECK(vt.inst != NULL);
+	vt.s = cache_of_size(vt.inst, OBJ_SIZE);
+	CHECK_EQ(sem_init(&vt.ready, 0, 0), 0);
+	CHECK_EQ(sem_init(&vt.go, 0, 0), 0);
+	CHECK_EQ(sem_init(&vt.done, 0, 0), 0);
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, vt_owner, NULL), 0);
+	while (sem_wait(&vt.ready) != 0)
+		CHECK_EQ(errno, EINTR);
+	CHECK(sm_test_hook_set(vt.inst, vt_hook));
+	/* Live, but its free word says "free": the free is confirmed by
+	   looking, the owner's views included, and the hook turns them. */
+	*(uintptr_t *)vt.p = (vt.s->free_key & ~SM_LINK_MASK) | 0x1234;
+	vt.armed = true;
+	sm_kfree(vt.p);
+	vt.armed = false;
+	CHECK(sm_test_hook_set(vt.inst, NULL));
+	vt.step = 0;
+	CHECK_EQ(sem_post(&vt.go), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	if (e.count)
+		fprintf(stderr, "view_turns_while_read: %d reports, the last: %s\n", e.count, e.last);
+	CHECK_EQ(vt.turns, 3);
+	CHECK_EQ(e.count, 0);
+	struct sm_cache_stats st;
+	sm_cache_stats_get(vt.s, &st);
+	CHECK_EQ(st.active_objects, 0); /* vt.p was freed, not dropped */
+	sm_instance_destroy(vt.inst);
+	sem_destroy(&vt.ready);
+	sem_destroy(&vt.go);
+	sem_destroy(&vt.done);
+}
+
 int main(void)
 {
 	test_suspect_frees();
 	printf("suspect_frees ok\n");
+	test_view_turns_while_read();
+	printf("view_turns_while_read ok\n");
 	test_exit_without_inst_lock();
 	printf("exit_without_inst_lock ok\n");
 	/* The default instance's errors are this file's to count. */
