@@ -197,7 +197,7 @@ static __always_inline bool kfree_owned_here(struct sm_thread_state *t, const st
  */
 static __always_inline void slab_free(struct kmem_cache *s, const struct slab *d, void *p)
 {
-	if (obj_maybe_free(s, p)) {
+	if (obj_maybe_free_at(s, d, p)) {
 		__slab_free_suspect(s, p);
 		return;
 	}

@@ -151,6 +151,8 @@ bool kmem_cache_init(struct kmem_cache *s, struct kmem_cache_node *nodes, size_t
 	/* Type-safe: an empty slab stays this cache's until it is destroyed. */
 	s->slab_max_empty = (flags & SM_CACHE_TYPESAFE_BY_RCU) ? UINT32_MAX : opts->slab_max_empty;
 	slab_geometry(slot, &s->slab_pages, &s->objects);
+	s->partial_purge = s->slab_pages >= 2 && s->objects <= SLAB_PURGE_MAX_OBJECTS && !ctor && !debug &&
+			   !pa->harden && !(flags & SM_CACHE_TYPESAFE_BY_RCU);
 	s->reciprocal = ((1ull << 32) + slot - 1) / slot;
 	s->bucket_mult = ((uint64_t)SM_PARTIAL_BUCKETS << 32) / s->objects + 1;
 	s->sheaf_capacity = args->sheaf_capacity ? args->sheaf_capacity
@@ -442,6 +444,7 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 			put_end_run(&ps);
 			ps.run = d;
 			ps.run_old = d->inuse;
+			slab_touch(s, node, d);
 		}
 		/* This object and those after it in the same slab, without
 		   looking each one up: a sheaf freed in allocation order holds
@@ -500,6 +503,31 @@ size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff)
 		}
 	}
 	return released;
+}
+
+size_t cache_purge_partial(struct kmem_cache *s, bool all)
+{
+	if (!s->partial_purge)
+		return 0;
+	size_t pages = 0;
+	unsigned nr = pa_nr_nodes(s->pa);
+	for (unsigned id = 0; id < nr; id++) {
+		struct kmem_cache_node *kcn = s->node[id];
+		struct sm_node *node = pa_node(s->pa, id);
+		if (!READ_ONCE(kcn->nr_partial) || node_routed(node))
+			continue; /* a private, unmapped or reserved node's slabs stay as they are */
+		kcn_lock(kcn);
+		for (unsigned b = 0; b < SM_PARTIAL_BUCKETS; b++) {
+			struct list_head *pos;
+			for (pos = kcn->partial[b].next; pos != &kcn->partial[b]; pos = pos->next) {
+				struct slab *d = list_entry(pos, struct slab, list);
+				if (d->epoch == kcn->epoch)
+					pages += slab_purge_free_pages(s, node, d, all);
+			}
+		}
+		sm_unlock(&kcn->list_lock);
+	}
+	return pages;
 }
 
 /*

@@ -190,6 +190,13 @@ struct kmem_cache {
 	unsigned flags;                 /* SM_CACHE_* as asked, and SLAB_PREALLOCATED */
 	unsigned useroffset, usersize;  /* the usercopy window (sm_cache_args): inside the object */
 	bool is_kmalloc;
+	bool partial_purge;             /* the purge may give back free pages of
+	                                   its partial slabs (slab.h): slabs of
+	                                   two pages or more, at most
+	                                   SLAB_PURGE_MAX_OBJECTS objects, and
+	                                   free objects whose contents it may
+	                                   lose (no constructor, not type-safe,
+	                                   not slab_debug or hardened) */
 	uintptr_t random;               /* freelist pointer hardening */
 	void (*ctor)(void *);
 	char name[32];
@@ -299,10 +306,32 @@ static __always_inline uint16_t obj_free_tag(const void *p, unsigned fp_off)
 	return *(const word_part *)((const char *)p + fp_off + high);
 }
 
-/* Whether @p's free word carries @s's free tag (a candidate double free). */
+/* Whether @p lies in a page the purge gave back (slab.h); NULL-safe for a reserved region's. */
+static inline bool obj_page_purged(const void *p)
+{
+	const struct slab *d = desc_of(p);
+	return d && (READ_ONCE(d->purge) & SLAB_PAGE_PURGED);
+}
+
+/*
+ * Whether @p's free word carries @s's free tag (a candidate double free),
+ * or @p lies in a page of a partial slab that the purge gave back (slab.h:
+ * every object there is free, and its free word reads 0).
+ */
 static __always_inline bool obj_maybe_free(const struct kmem_cache *s, const void *p)
 {
-	return unlikely(obj_free_tag(p, s->fp_offset) == (uint16_t)(s->free_key >> SM_FREE_TAG_SHIFT));
+	uint16_t tag = obj_free_tag(p, s->fp_offset);
+	if (unlikely(tag == (uint16_t)(s->free_key >> SM_FREE_TAG_SHIFT)))
+		return true;
+	return unlikely(s->partial_purge) && tag == 0 && obj_page_purged(p);
+}
+
+/* obj_maybe_free with @p's page descriptor @d at hand: its mark, no lookup. */
+static __always_inline bool obj_maybe_free_at(const struct kmem_cache *s, const struct slab *d,
+					      const void *p)
+{
+	return unlikely(obj_free_tag(p, s->fp_offset) == (uint16_t)(s->free_key >> SM_FREE_TAG_SHIFT)) ||
+	       unlikely(READ_ONCE(d->purge) & SLAB_PAGE_PURGED);
 }
 
 /*
@@ -517,6 +546,14 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
  * A type-safe cache (SM_CACHE_TYPESAFE_BY_RCU) releases none.
  */
 size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff) __hidden;
+
+/*
+ * The purge of @s's partial slabs: the whole free pages of those that were
+ * not touched since the last call (every one with @all) go back to the OS
+ * (slab.h, slab_purge_free_pages).  Returns the pages purged.  Takes
+ * list_lock, and holds it across the system calls.
+ */
+size_t cache_purge_partial(struct kmem_cache *s, bool all) __hidden;
 
 /*
  * The one entry by which the allocator allocates for itself (a sheaf, a

@@ -82,6 +82,9 @@ struct slab {
 		                       RUN_GUARD_OFF accessible; 0 from
 		                       node_mark_large on */
 	};
+	uint8_t purge;              /* PT_SLAB: the first page's, the slab's
+	                               SLAB_TOUCHED, SLAB_PURGED, SLAB_CHECKED
+	                               (slab.h); every page's, SLAB_PAGE_PURGED */
 	union {
 		uintptr_t freelist; /* PT_SLAB: encoded first free object */
 		size_t size;        /* PT_LARGE: bytes asked for */
@@ -118,6 +121,12 @@ static __always_inline bool slab_owned_here(const struct slab *d)
 }
 
 _Static_assert(sizeof(struct slab) == 64, "struct slab should stay one cache line");
+
+/* struct slab's purge bits (slab.h, "Free pages inside a partial slab"). */
+#define SLAB_TOUCHED     1      /* taken from or freed to since the last purge pass */
+#define SLAB_PURGED      2      /* free pages purged: the freelist is a bitmap */
+#define SLAB_CHECKED     4      /* looked at untouched: nothing to purge */
+#define SLAB_PAGE_PURGED 8      /* this page purged: every object on it is free */
 
 /*
  * A data page's hot word, in the node's hot table beside its descriptor

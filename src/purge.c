@@ -13,6 +13,7 @@ size_t inst_purge(struct sm_instance *inst, uint64_t cutoff)
 	deferred_drain(&inst->deferred);
 	sm_lock(&inst->lock);
 	unsigned nr_nodes = pa_nr_nodes(&inst->pa);
+	size_t slab_pages = 0;
 	struct list_head *pos;
 	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
 		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
@@ -21,13 +22,16 @@ size_t inst_purge(struct sm_instance *inst, uint64_t cutoff)
 		for (unsigned i = 0; i < nr_nodes; i++)
 			barn_age(s, &s->node[i]->barn);
 		cache_release_empty(s, cutoff);
+		/* Then the free pages of partial slabs left alone since the
+		   last pass (fragment's survivors). */
+		slab_pages += cache_purge_partial(s, cutoff == UINT64_MAX);
 	}
 	/* Runs kept in threads' run caches since before the cutoff go back to
 	   their nodes with their own stamps: the node purge below takes them. */
 	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next)
 		runcache_flush(&list_entry(pos, struct tcache, link)->runs, cutoff);
 	sm_unlock(&inst->lock);
-	size_t bytes = pa_purge(&inst->pa, cutoff) << SM_PAGE_SHIFT;
+	size_t bytes = (pa_purge(&inst->pa, cutoff) + slab_pages) << SM_PAGE_SHIFT;
 	__atomic_fetch_add(&inst->purged_bytes, bytes, __ATOMIC_RELAXED);
 	return bytes;
 }

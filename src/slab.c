@@ -14,10 +14,12 @@
 #include <string.h>
 
 #include "debug.h"
+#include "os.h"
 #include "page_alloc.h"
 #include "printk.h"
 #include "slab.h"
 #include "thread.h"
+#include "vg.h"
 
 /*
  * What a link needs of the cache.  slab_take and slab_push_run keep it in
@@ -145,6 +147,7 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 		p->cache = s;
 		WRITE_ONCE(p->head, first);
 		p->page_off = (uint8_t)i;
+		WRITE_ONCE(p->purge, 0); /* obj_maybe_free reads it racily */
 		/* a neighbour's free reads it (node.c run_insert) */
 		WRITE_ONCE(p->type, routed ? PT_SLAB_ROUTED : PT_SLAB);
 		/* Last: a non-zero fclass implies everything above (free()'s
@@ -159,6 +162,7 @@ struct slab *slab_new(struct kmem_cache *s, const struct slab_alloc_context *ctx
 	d->bump = 0;
 	d->objects = (uint16_t)s->objects;
 	d->on_list = 0;
+	WRITE_ONCE(d->purge, SLAB_TOUCHED);
 	d->freelist = 0;
 	d->stamp = 0;
 	/* Its byte is dirty to a neighbour run's racy look (runcache.h). */
@@ -229,6 +233,7 @@ static void slab_hot_own(struct sm_node *n, const struct slab *d)
 
 unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void **objs, unsigned want)
 {
+	slab_touch(s, n, d);
 	char *base = slab_base(n, d) + s->red_left; /* the first object */
 	/* The slab's and the cache's fields in locals (struct link_key). */
 	const struct link_key k = link_key_of(s);
@@ -338,6 +343,8 @@ bool slab_on_freelist(struct kmem_cache *s, struct sm_node *n, struct slab *d, c
 	long idx = slab_obj_index(s, (uintptr_t)obj - (uintptr_t)base);
 	if (idx < 0 || (uint32_t)idx >= d->bump)
 		return true; /* never handed out */
+	if (d->purge & SLAB_PURGED)
+		return *slab_purged_map(d) >> idx & 1;
 	uintptr_t cur = d->freelist;
 	/* At most objects steps: a corrupted list must not loop forever. */
 	for (uint32_t i = 0; cur && i < d->objects; i++) {
@@ -355,6 +362,15 @@ bool slab_freelist_map(struct kmem_cache *s, struct sm_node *n, struct slab *d, 
 		       void **bad)
 {
 	char *base = slab_base(n, d) + s->red_left;
+	if (d->purge & SLAB_PURGED) {
+		uint64_t m = *slab_purged_map(d);
+		if (d->bump < 64 && m >> d->bump) {
+			*bad = base + (size_t)d->bump * s->size; /* never handed out, yet listed */
+			return false;
+		}
+		map[0] |= m;
+		return true;
+	}
 	uintptr_t cur = d->freelist;
 	for (uint32_t i = 0; cur; i++) {
 		long idx = slab_obj_index(s, cur - (uintptr_t)base);
@@ -373,4 +389,108 @@ bool slab_freelist_map(struct kmem_cache *s, struct sm_node *n, struct slab *d, 
 		cur = next;
 	}
 	return true;
+}
+
+void slab_unpurge(struct kmem_cache *s, struct sm_node *n, struct slab *d)
+{
+	char *base = slab_base(n, d) + s->red_left;
+	const struct link_key k = link_key_of(s);
+	uint64_t map = *slab_purged_map(d);
+	uintptr_t next = 0;
+	/* From the last object down, so the list starts at the lowest address. */
+	vg_quiet_begin(); /* links written into free objects */
+	for (unsigned i = d->objects; i-- > 0;) {
+		if (!(map >> i & 1))
+			continue;
+		char *obj = base + (size_t)i * s->size;
+		uintptr_t *slot = (uintptr_t *)(obj + k.fp_offset);
+		*slot = link_encode(k, next, slot);
+		next = (uintptr_t)obj;
+	}
+	vg_quiet_end();
+	*slab_purged_map(d) = 0;
+	d->freelist = next;
+	/* The pages' marks and their hot words' fclass back, before any of
+	   their objects can be handed out again. */
+	for (uint32_t i = 0; i < d->npages; i++) {
+		if (!(d[i].purge & SLAB_PAGE_PURGED))
+			continue;
+		if (n->hot)
+			WRITE_ONCE(n->hot[d->head + i], n->hot[d->head + i] | page_hot(d[i].fclass, 0, 0));
+		WRITE_ONCE(d[i].purge, d[i].purge & (uint8_t)~SLAB_PAGE_PURGED);
+	}
+	WRITE_ONCE(d->purge, d->purge & (uint8_t)~SLAB_PURGED);
+}
+
+/*
+ * Whether page @p of slab @d could be purged: every object slot that
+ * overlaps it is free (@free: bit i, object i), and one of them was
+ * handed out and freed (@listed), so that the page may be resident.
+ */
+static bool page_purgeable(const struct kmem_cache *s, const struct slab *d, uint32_t p, uint64_t free,
+			   uint64_t listed)
+{
+	size_t lo = (size_t)p << SM_PAGE_SHIFT, hi = lo + SM_PAGE_SIZE - 1;
+	if (hi < s->red_left)
+		return false; /* no object here */
+	size_t first = lo < s->red_left ? 0 : (lo - s->red_left) / s->size;
+	size_t last = MIN((hi - s->red_left) / s->size, (size_t)d->objects - 1);
+	if (first > last)
+		return false; /* the slab's unused tail */
+	uint64_t span = (last - first == 63 ? ~0ull : ((1ull << (last - first + 1)) - 1)) << first;
+	return (free & span) == span && (listed & span);
+}
+
+size_t slab_purge_free_pages(struct kmem_cache *s, struct sm_node *n, struct slab *d, bool all)
+{
+	if (d->purge & (SLAB_PURGED | SLAB_CHECKED))
+		return 0; /* and untouched since */
+	if ((d->purge & SLAB_TOUCHED) && !all) {
+		WRITE_ONCE(d->purge, 0); /* purged at the next pass unless touched before it */
+		return 0;
+	}
+	WRITE_ONCE(d->purge, 0);
+	uint64_t listed = 0;
+	void *bad;
+	if (!slab_freelist_map(s, n, d, &listed, &bad) || !listed)
+		return 0; /* a corrupt list is left to the take that reports it */
+	uint64_t untouched = d->bump >= 64 ? 0 : ~0ull << d->bump;
+	uint64_t free = listed | untouched;
+	char *base = slab_base(n, d);
+	const struct sm_os_ops *os = n->os;
+	size_t pages = 0;
+	/* Runs of purgeable pages, each call below SM_PURGE_PROTECT_PAGES so
+	   that the pages stay accessible (the purge op's contract). */
+	uint32_t first = 0, len = 0;
+	for (uint32_t p = 0; p <= d->npages; p++) {
+		bool ok = p < d->npages && page_purgeable(s, d, p, free, listed);
+		if (ok && len < SM_PURGE_PROTECT_PAGES - 1) {
+			first = len ? first : p;
+			len++;
+			continue;
+		}
+		if (len) {
+			if (!(d->purge & SLAB_PURGED)) {
+				/* The freelist as a bitmap before its links go. */
+				*slab_purged_map(d) = listed;
+				d->freelist = 0;
+				WRITE_ONCE(d->purge, SLAB_PURGED);
+			}
+			/* Each page marked first (obj_maybe_free), and its hot
+			   word sending free() to the page path. */
+			for (uint32_t i = first; i < first + len; i++) {
+				WRITE_ONCE(d[i].purge, d[i].purge | SLAB_PAGE_PURGED);
+				if (n->hot)
+					WRITE_ONCE(n->hot[d->head + i], n->hot[d->head + i] & ~PAGE_HOT_FCLASS_MASK);
+			}
+			if (os->purge(base + ((size_t)first << SM_PAGE_SHIFT), (size_t)len << SM_PAGE_SHIFT,
+				      os->arg) == 0)
+				pages += len;
+		}
+		first = p;
+		len = ok;
+	}
+	if (!(d->purge & SLAB_PURGED))
+		WRITE_ONCE(d->purge, SLAB_CHECKED); /* nothing to purge until it is touched */
+	return pages;
 }

@@ -93,4 +93,57 @@ bool slab_on_freelist(struct kmem_cache *s, struct sm_node *n, struct slab *d, c
 bool slab_freelist_map(struct kmem_cache *s, struct sm_node *n, struct slab *d, uint64_t *map,
 		       void **bad) __hidden;
 
+/*
+ * Free pages inside a partial slab (slab_purge_free_pages).  A slab of two
+ * pages or more whose survivors leave whole pages free keeps those pages
+ * resident for as long as it lives: a slab goes back to its node only when
+ * it is empty.  The purge gives such pages back, and since a purged page
+ * reads zero, the freelist links in its free objects are lost: so the
+ * slab's free objects are first recorded as a bitmap, in the descriptor
+ * of its second page (slab_purged_map), and the slab marked SLAB_PURGED,
+ * with no freelist.  The first take of or free to the slab after that
+ * (slab_touch) links them again, which faults the pages back in.
+ * SLAB_TOUCHED is set by every take and free (slab_touch), cleared by the
+ * purge pass: a slab is purged only if the pass before found it
+ * untouched too, so a slab in use is never purged under its users; one
+ * found with nothing to purge is SLAB_CHECKED, and not looked at again
+ * until it is touched.
+ * A purged page reads zero, so its objects' free words lose the free tag
+ * that tells a double free: the page is marked SLAB_PAGE_PURGED in its
+ * descriptor, which obj_maybe_free tests when the tag is 0 (caches that
+ * purge only: kmem_cache.partial_purge), and its hot word loses its
+ * fclass, so that free()'s fast path takes the page path to slab_free and
+ * that test.  Both are undone when the slab is linked again.  All under
+ * the list_lock.
+ */
+#define SLAB_PURGE_MAX_OBJECTS 64 /* the bitmap is one word */
+
+static inline uint64_t *slab_purged_map(struct slab *d)
+{
+	return (uint64_t *)&d[1].freelist; /* a tail page's: unused otherwise */
+}
+
+/* Link the objects of a SLAB_PURGED slab again (slab_touch). */
+void slab_unpurge(struct kmem_cache *s, struct sm_node *n, struct slab *d) __hidden __cold;
+
+/* Before a take of or a free to @d: mark it touched, linking its freelist again if purged. */
+static __always_inline void slab_touch(struct kmem_cache *s, struct sm_node *n, struct slab *d)
+{
+	if (unlikely(d->purge != SLAB_TOUCHED)) {
+		if (d->purge & SLAB_PURGED)
+			slab_unpurge(s, n, d);
+		WRITE_ONCE(d->purge, SLAB_TOUCHED);
+	}
+}
+
+/*
+ * The purge pass over partial slab @d of @n (list_lock held): if @d was
+ * not touched since the last pass (or @all), its whole free pages are
+ * purged through its node's OS, as above.  Returns the pages purged.
+ * Only for the caches kmem_cache.partial_purge names (free objects whose
+ * contents may be lost, slabs of two pages or more and at most
+ * SLAB_PURGE_MAX_OBJECTS objects) and slabs of a general node.
+ */
+size_t slab_purge_free_pages(struct kmem_cache *s, struct sm_node *n, struct slab *d, bool all) __hidden;
+
 #endif /* SM_SLAB_H */

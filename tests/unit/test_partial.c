@@ -6,10 +6,14 @@
  * layer (slab_get_objects / slab_put_objects, no sheaf in the way), one
  * through the public API with sheaves and a barn that keeps nothing.
  */
+#include <sys/mman.h>
+
 #include "test.h"
 #include "instance.h"
 #include "kmem_cache.h"
 #include "node.h"
+#include "purge.h"
+#include "registry.h"
 #include "slab.h"
 
 static uint64_t frozen_clock(void *arg)
@@ -286,11 +290,132 @@ static void test_survivors_cluster(void)
 	sm_instance_destroy(inst);
 }
 
+static struct test_errors default_errs;
+
+/* Whether the page holding @p is resident (mincore). */
+static bool page_resident(const void *p)
+{
+	unsigned char v = 0;
+	void *page = (void *)((uintptr_t)p & ~(uintptr_t)(SM_PAGE_SIZE - 1));
+	CHECK_EQ(mincore(page, SM_PAGE_SIZE, &v), 0);
+	return v & 1;
+}
+
+/*
+ * The purge gives back the whole free pages of a partial slab that nothing
+ * touched since the pass before (slab.h, "Free pages inside a partial
+ * slab").  4 KiB objects, eight to a slab of eight pages, one kept in each
+ * slab: after a pass that finds the slabs just touched (the frees) and one
+ * that finds them idle, the pages of the freed objects are given back.  A
+ * second free of an object on such a page is still reported (its free
+ * word reads 0 there), and the slabs hand their objects out again.
+ */
+static void free_pages_purged(sm_instance_t *inst, struct test_errors *ep)
+{
+	struct test_errors *e_ = ep;
+#define e (*e_)
+	struct kmem_cache *s = &inst->kmalloc_caches[kmalloc_index(4096)];
+	CHECK(s->partial_purge && s->slab_pages == 8 && s->objects == 8 && s->size == 4096);
+	enum { N = 48 };
+	void *p[N], *kept[N], *freed[N];
+	const struct slab *seen[N];
+	unsigned nk = 0, nf = 0;
+	for (unsigned i = 0; i < N; i++) {
+		CHECK((p[i] = sm_kmalloc(inst, 4096, 0)) != NULL);
+		memset(p[i], 0x5a, 4096);
+	}
+	/* The first object of each slab is kept, the rest freed. */
+	for (unsigned i = 0; i < N; i++) {
+		const struct slab *d = slab_of(p[i]);
+		bool known = false;
+		for (unsigned k = 0; k < nk && !known; k++)
+			known = seen[k] == d;
+		if (known) {
+			freed[nf++] = p[i];
+		} else {
+			seen[nk] = d;
+			kept[nk++] = p[i];
+		}
+	}
+	CHECK(nk >= N / 8 && nf >= N / 2);
+	for (unsigned i = 0; i < nf; i++)
+		sm_kfree(freed[i]);
+	/* The sheaves and the barns to the slabs (the default instance's
+	   barns are as its options made them). */
+	bool nested = sm_enter();
+	inst_reclaim(inst);
+	sm_leave(nested);
+	CHECK_EQ(cache_purge_partial(s, false), 0); /* just touched */
+	CHECK_EQ(cache_purge_partial(s, false), nf); /* one page each */
+	CHECK_EQ(cache_purge_partial(s, false), 0); /* nothing more */
+	if (!under_valgrind())
+		for (unsigned i = 0; i < nf; i++)
+			CHECK(!page_resident(freed[i]));
+	for (unsigned k = 0; k < nk; k++) {
+		const unsigned char *c = kept[k];
+		for (unsigned j = 0; j < 4096; j++)
+			CHECK_EQ(c[j], 0x5a);
+	}
+	/* A double free on a purged page: reported, nothing changed. */
+	CHECK_EQ(e.count, 0);
+	sm_kfree(freed[0]);
+	CHECK_EQ(e.count, 1);
+	CHECK(strstr(e.last, "double free") != NULL);
+	/* The default instance's pages lost their fclass in the hot word
+	   while purged (free() took the page path above). */
+	struct sm_node *n0 = node_of(freed[0]);
+	if (inst == sm_default_instance())
+		CHECK_EQ(page_hot_fclass(n0->hot[node_page_index(n0, freed[0])]), 0);
+	/* The slabs in use again: every freed object comes back once. */
+	void *again[N];
+	for (unsigned i = 0; i < nf; i++) {
+		CHECK((again[i] = sm_kmalloc(inst, 4096, 0)) != NULL);
+		memset(again[i], 0x33, 4096);
+	}
+	for (unsigned i = 0; i < nf; i++) {
+		bool was_freed = false;
+		for (unsigned j = 0; j < nf && !was_freed; j++)
+			was_freed = again[i] == freed[j];
+		CHECK(was_freed);
+		for (unsigned j = 0; j < i; j++)
+			CHECK(again[j] != again[i]);
+	}
+	for (unsigned k = 0; k < nk; k++) {
+		const unsigned char *c = kept[k];
+		CHECK(c[0] == 0x5a && c[4095] == 0x5a);
+		sm_kfree(kept[k]);
+	}
+	if (inst == sm_default_instance())
+		CHECK_EQ(page_hot_fclass(n0->hot[node_page_index(n0, freed[0])]), s->fclass);
+	for (unsigned i = 0; i < nf; i++)
+		sm_kfree(again[i]);
+	CHECK_EQ(e.count, 1);
+#undef e
+}
+
+static void test_free_pages_purged(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = new_instance(&e, 8);
+	free_pages_purged(inst, &e);
+	sm_instance_destroy(inst);
+	/* The default instance (set up by main): free()'s own path, through
+	   the hot word. */
+	free_pages_purged(sm_default_instance(), &default_errs);
+}
+
 int main(void)
 {
+	/* The default instance first, its errors this file's to count, and
+	   its purge passes the test's to make (no helper thread). */
+	struct sm_options o = test_options(&default_errs);
+	o.os = &frozen_os;
+	o.helper_thread = false;
+	CHECK(sm_default_instance_init(&o) == sm_default_instance());
 	test_bucket_arithmetic();
 	test_fullest_first();
 	test_survivors_cluster();
+	test_free_pages_purged();
 	printf("partial: ok\n");
 	return 0;
 }

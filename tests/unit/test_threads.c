@@ -1412,12 +1412,115 @@ static void test_view_turns_while_read(void)
 	sem_destroy(&vt.done);
 }
 
+/*
+ * The purge of free pages in partial slabs (slab.h) while threads use
+ * those slabs: a thread purges in a loop (sm_purge, so a slab left alone
+ * between two of its passes loses its free pages), two threads allocate
+ * objects of the classes whose slabs have two pages or more, write a
+ * pattern into each, keep one in eight for a while and free the rest.
+ * Every kept object must keep its pattern, nothing may be reported, and
+ * nothing may be left allocated.
+ */
+#define PP_THREADS 2
+#define PP_ROUNDS 300
+#define PP_BATCH 64
+#define PP_KEPT 48
+
+static struct {
+	sm_instance_t *inst;
+	bool stop;              /* atomic */
+	size_t passes, pages;
+} pp;
+
+static void *pp_purger(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&pp.stop, __ATOMIC_ACQUIRE)) {
+		size_t b = sm_purge(pp.inst, false);
+		pp.pages += b >> SM_PAGE_SHIFT;
+		pp.passes++;
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void *pp_worker(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg + 7;
+	void *kept[PP_KEPT] = { 0 };
+	size_t kept_size[PP_KEPT] = { 0 };
+	unsigned char kept_pat[PP_KEPT] = { 0 };
+	unsigned next = 0;
+	for (unsigned r = 0; r < PP_ROUNDS; r++) {
+		void *p[PP_BATCH];
+		size_t sz[PP_BATCH];
+		for (unsigned i = 0; i < PP_BATCH; i++) {
+			sz[i] = 640 + (size_t)rand_r(&seed) % (16384 - 640);
+			CHECK((p[i] = sm_kmalloc(pp.inst, sz[i], 0)) != NULL);
+			memset(p[i], (int)(r + i) & 0xff, sz[i]);
+		}
+		for (unsigned i = 0; i < PP_BATCH; i++) {
+			if (i % 8 == 0) {
+				if (kept[next]) {
+					const unsigned char *c = kept[next];
+					for (size_t j = 0; j < kept_size[next]; j++)
+						CHECK_EQ(c[j], kept_pat[next]);
+					sm_kfree(kept[next]);
+				}
+				kept[next] = p[i];
+				kept_size[next] = sz[i];
+				kept_pat[next] = (unsigned char)((r + i) & 0xff);
+				next = (next + 1) % PP_KEPT;
+			} else {
+				sm_kfree(p[i]);
+			}
+		}
+	}
+	for (unsigned k = 0; k < PP_KEPT; k++) {
+		if (!kept[k])
+			continue;
+		const unsigned char *c = kept[k];
+		for (size_t j = 0; j < kept_size[k]; j++)
+			CHECK_EQ(c[j], kept_pat[k]);
+		sm_kfree(kept[k]);
+	}
+	return NULL;
+}
+
+static void test_purge_partial_while_used(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	o.purge_delay_ms = 1;
+	pp.inst = sm_instance_create(&o);
+	CHECK(pp.inst != NULL);
+	pthread_t purger, w[PP_THREADS];
+	CHECK_EQ(pthread_create(&purger, NULL, pp_purger, NULL), 0);
+	for (unsigned i = 0; i < PP_THREADS; i++)
+		CHECK_EQ(pthread_create(&w[i], NULL, pp_worker, (void *)(uintptr_t)i), 0);
+	for (unsigned i = 0; i < PP_THREADS; i++)
+		CHECK_EQ(pthread_join(w[i], NULL), 0);
+	__atomic_store_n(&pp.stop, true, __ATOMIC_RELEASE);
+	CHECK_EQ(pthread_join(purger, NULL), 0);
+	if (e.count)
+		fprintf(stderr, "purge_partial_while_used: %d reports, the last: %s\n", e.count, e.last);
+	CHECK_EQ(e.count, 0);
+	CHECK(pp.passes > 0);
+	struct all_stats *a = get_all_stats(pp.inst);
+	for (unsigned i = 0; i < SM_NR_KMALLOC; i++)
+		CHECK_EQ(a->st[i].active_objects, 0);
+	printf("purge_partial_while_used: %zu passes, %zu pages purged\n", pp.passes, pp.pages);
+	sm_instance_destroy(pp.inst);
+}
+
 int main(void)
 {
 	test_suspect_frees();
 	printf("suspect_frees ok\n");
 	test_view_turns_while_read();
 	printf("view_turns_while_read ok\n");
+	test_purge_partial_while_used();
+	printf("purge_partial_while_used ok\n");
 	test_exit_without_inst_lock();
 	printf("exit_without_inst_lock ok\n");
 	/* The default instance's errors are this file's to count. */
