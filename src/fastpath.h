@@ -189,7 +189,8 @@ static __always_inline bool kfree_owned_here(struct sm_thread_state *t, const st
  * Free @p, an object of @s on the page @d describes (obj_slab_page), into
  * this thread's sheaf: the general path.  A
  * free word that says "free already" (one load and compare beside the
- * push, not before it) sends the free to __slab_free_suspect, which
+ * push, not before it), or a page the purge gave back (its mark in @d:
+ * slab.h), sends the free to __slab_free_suspect, which
  * confirms a double free wherever the object sits before anything is
  * written.  An object of a slab another thread owns (page.h) goes to
  * __slab_free_remote instead: home to its slab, not to this thread's

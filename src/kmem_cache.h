@@ -551,7 +551,8 @@ size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff) __hidden;
  * The purge of @s's partial slabs: the whole free pages of those that were
  * not touched since the last call (every one with @all) go back to the OS
  * (slab.h, slab_purge_free_pages).  Returns the pages purged.  Takes
- * list_lock, and holds it across the system calls.
+ * list_lock, and holds it across the system calls (the purge calls it
+ * with inst->lock held too).
  */
 size_t cache_purge_partial(struct kmem_cache *s, bool all) __hidden;
 
