@@ -445,11 +445,10 @@ size_t slab_purge_free_pages(struct kmem_cache *s, struct sm_node *n, struct sla
 {
 	if (d->purge & (SLAB_PURGED | SLAB_CHECKED))
 		return 0; /* and untouched since */
-	if ((d->purge & SLAB_TOUCHED) && !all) {
-		WRITE_ONCE(d->purge, 0); /* purged at the next pass unless touched before it */
+	bool touched = d->purge & SLAB_TOUCHED;
+	WRITE_ONCE(d->purge, 0); /* touched: purged at the next pass unless touched before it */
+	if (touched && !all)
 		return 0;
-	}
-	WRITE_ONCE(d->purge, 0);
 	uint64_t listed = 0;
 	void *bad;
 	if (!slab_freelist_map(s, n, d, &listed, &bad) || !listed)

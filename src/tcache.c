@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "barn.h"
+#include "hooks.h"
+#include "os.h"
 #include "tcache.h"
 
 const struct sheaf_view sm_no_remote_views[SM_MAX_CACHES];
@@ -340,6 +342,69 @@ bool tcache_free_remote(struct tcache *tc, struct kmem_cache *s, void *p)
 	}
 	view_install(tc, rv, r);
 	return r && tcache_remote_push(tc, s, p);
+}
+
+/*
+ * Whether view @v of @inst holds @p, as far as one racy read tells: the
+ * caller (tcache_holds) trusts the answer only if the view did not change
+ * meanwhile (view_point).  Entries below the count were free objects when
+ * it was read: an object the caller holds was handed out before, so
+ * finding it means it was freed again.  The test hook between the loads
+ * lets a unit test change the view there (hooks.h).
+ */
+static bool view_holds(struct sm_instance *inst, const struct sheaf_view *v, const void *p)
+{
+	void **objs = __atomic_load_n(&v->objects, __ATOMIC_ACQUIRE);
+	SM_HOOK(inst, SM_HOOK_VIEW_READ);
+	uint32_t n = __atomic_load_n(&v->size, __ATOMIC_ACQUIRE);
+	SM_HOOK(inst, SM_HOOK_VIEW_READ);
+	n = MIN(n, (uint32_t)__atomic_load_n(&v->capacity, __ATOMIC_ACQUIRE));
+	SM_HOOK(inst, SM_HOOK_VIEW_READ);
+	for (uint32_t i = 0; objs && i < n; i++)
+		if (READ_ONCE(objs[i]) == p)
+			return true;
+	return false;
+}
+
+/*
+ * How long the double-free check waits for another thread's views to stop
+ * changing (tcache_holds), once 16 quick reads overlapped a change: the
+ * owner's change is a few stores, so a wait that long means the owner was
+ * preempted in the middle of one and not run again meanwhile.
+ */
+#define VIEW_WAIT_NS (20u * 1000 * 1000)
+
+/* The double-free check's look at a thread's sheaves (tcache.h). */
+int tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p, bool own)
+{
+	const struct pcs *c = tcache_pcs(tc, s->id);
+	int verdict = -1;
+	uint64_t deadline = 0;
+	for (unsigned tries = 0;; tries++) {
+		if (tries >= 16) {
+			uint64_t now = os_monotonic_ns();
+			if (!deadline)
+				deadline = now + VIEW_WAIT_NS;
+			else if (now > deadline)
+				return verdict;
+			os_yield();
+		} else if (tries) {
+			cpu_relax();
+		}
+		uint32_t seq = __atomic_load_n(&tc->view_seq, __ATOMIC_ACQUIRE);
+		if (seq & 1) {
+			if (own)
+				return -1;
+			continue;
+		}
+		const struct slab_sheaf *sp = READ_ONCE(c->spare);
+		bool found = (sp && sheaf_holds(sp, p)) || view_holds(tc->inst, &c->main, p) ||
+			     view_holds(tc->inst, tcache_remote(tc, s->id), p);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE); /* the reads above before the check */
+		if (__atomic_load_n(&tc->view_seq, __ATOMIC_RELAXED) == seq)
+			return found;
+		verdict = found ? -1 : 0;
+	}
 }
 
 void sm_thread_flush(sm_instance_t *inst)

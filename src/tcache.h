@@ -23,10 +23,8 @@
 #include <stdint.h>
 
 #include "compiler.h"
-#include "hooks.h"
 #include "instance.h"
 #include "list.h"
-#include "os.h"
 #include "runcache.h"
 #include "sheaf.h"
 #include "slabmalloc.h"
@@ -187,28 +185,6 @@ static inline void view_install(struct tcache *tc, struct sheaf_view *v, struct 
 	view_point(tc, v, sh ? sh->objects : NULL, sh ? sh->size : 0, sh ? (uint16_t)sh->capacity : 0);
 }
 
-/*
- * Whether view @v of @inst holds @p, as far as one racy read tells: the
- * caller (tcache_holds) trusts the answer only if the view did not change
- * meanwhile (view_point).  Entries below the count were free objects when
- * it was read: an object the caller holds was handed out before, so
- * finding it means it was freed again.  The test hook between the loads
- * lets a unit test change the view there (hooks.h).
- */
-static inline bool view_holds(struct sm_instance *inst, const struct sheaf_view *v, const void *p)
-{
-	void **objs = __atomic_load_n(&v->objects, __ATOMIC_ACQUIRE);
-	SM_HOOK(inst, SM_HOOK_VIEW_READ);
-	uint32_t n = __atomic_load_n(&v->size, __ATOMIC_ACQUIRE);
-	SM_HOOK(inst, SM_HOOK_VIEW_READ);
-	n = MIN(n, (uint32_t)__atomic_load_n(&v->capacity, __ATOMIC_ACQUIRE));
-	SM_HOOK(inst, SM_HOOK_VIEW_READ);
-	for (uint32_t i = 0; objs && i < n; i++)
-		if (READ_ONCE(objs[i]) == p)
-			return true;
-	return false;
-}
-
 static inline size_t view_count(const struct sheaf_view *v)
 {
 	return MIN(READ_ONCE(v->size), READ_ONCE(v->capacity));
@@ -308,18 +284,10 @@ void tcache_release_all(struct tcache *tc) __hidden;
 void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
 
 /*
- * How long the double-free check waits for another thread's views to stop
- * changing (tcache_holds), once 16 quick reads overlapped a change: the
- * owner's change is a few stores, so a wait that long means the owner was
- * preempted in the middle of one and not run again meanwhile.
- */
-#define VIEW_WAIT_NS (20u * 1000 * 1000)
-
-/*
  * Whether @tc's sheaves of @s hold @p: 1 yes, 0 no, -1 cannot tell.  @own:
  * @tc is the caller's.  Another thread's views are read racily, inside
  * @tc's view_seq (view_point), and again while a change overlapped the
- * read: 16 times at once, then with yields until VIEW_WAIT_NS have
+ * read: 16 times at once, then with yields until VIEW_WAIT_NS (tcache.c) have
  * passed.  A "yes" is trusted only from a read no change overlapped (else
  * it may pair an array with another view's count): if none was had, the
  * answer is -1, and the caller keeps the object, a leak rather than two
@@ -331,37 +299,7 @@ void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
  * The caller's own views change only when a signal handler interrupted a
  * change (view_seq odd): nothing to wait for, so -1.
  */
-static inline int tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p, bool own)
-{
-	const struct pcs *c = tcache_pcs(tc, s->id);
-	int verdict = -1;
-	uint64_t deadline = 0;
-	for (unsigned tries = 0;; tries++) {
-		if (tries >= 16) {
-			uint64_t now = os_monotonic_ns();
-			if (!deadline)
-				deadline = now + VIEW_WAIT_NS;
-			else if (now > deadline)
-				return verdict;
-			os_yield();
-		} else if (tries) {
-			cpu_relax();
-		}
-		uint32_t seq = __atomic_load_n(&tc->view_seq, __ATOMIC_ACQUIRE);
-		if (seq & 1) {
-			if (own)
-				return -1;
-			continue;
-		}
-		const struct slab_sheaf *sp = READ_ONCE(c->spare);
-		bool found = (sp && sheaf_holds(sp, p)) || view_holds(tc->inst, &c->main, p) ||
-			     view_holds(tc->inst, tcache_remote(tc, s->id), p);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE); /* the reads above before the check */
-		if (__atomic_load_n(&tc->view_seq, __ATOMIC_RELAXED) == seq)
-			return found;
-		verdict = found ? -1 : 0;
-	}
-}
+int tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p, bool own) __hidden;
 
 /* Objects in @tc's sheaves of @s (racy for another thread's tcache). */
 static inline size_t tcache_count(struct tcache *tc, const struct kmem_cache *s)
