@@ -54,6 +54,7 @@ static bool take_full_sheaf(struct tcache *tc, struct kmem_cache *s, struct pcs 
 	struct node_barn *barn = tcache_barn(tc, s);
 	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], c);
 	struct slab_sheaf *full;
+	tcache_move_begin(tc);
 	if (!m) {
 		full = barn_get_full_sheaf(s, barn, false);
 	} else {
@@ -61,10 +62,10 @@ static bool take_full_sheaf(struct tcache *tc, struct kmem_cache *s, struct pcs 
 		if (full && m)
 			sheaf_free(m); /* the barn has enough empty ones */
 	}
-	if (!full)
-		return false;
-	view_install(tc, &c->main, full);
-	return true;
+	if (full)
+		view_install(tc, &c->main, full);
+	tcache_move_end(tc);
+	return full != NULL;
 }
 
 /*
@@ -80,8 +81,10 @@ static unsigned refill_main(struct tcache *tc, struct kmem_cache *s, struct pcs 
 		if (!m)
 			return 0;
 	}
+	tcache_move_begin(tc);
 	unsigned got = sheaf_refill(s, m, ctx);
 	view_install(tc, &c->main, m);
+	tcache_move_end(tc);
 	return got;
 }
 

@@ -167,7 +167,7 @@ size_t sm_cache_shrink(sm_cache_t *s)
 	bool nested = sm_enter();
 	sm_lock(&inst->lock);
 	if (tc)
-		tcache_release_sheaves(tc, s);
+		tcache_release_sheaves(tc, s, true);
 	drain_barns(s);
 	sm_unlock(&inst->lock);
 	deferred_drain_all(&inst->deferred);
@@ -214,9 +214,12 @@ int sm_cache_destroy(sm_cache_t *s)
 	sm_lock(&inst->lock);
 	/* No thread may be using @s (the API's contract): take back every
 	   thread's sheaves of it, through the barns. */
+	struct tcache *mine = tcache_mine(inst);
 	struct list_head *pos;
-	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next)
-		tcache_release_sheaves(list_entry(pos, struct tcache, link), s);
+	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next) {
+		struct tcache *tc = list_entry(pos, struct tcache, link);
+		tcache_release_sheaves(tc, s, tc == mine);
+	}
 	drain_barns(s);
 	size_t live = 0;
 	for (unsigned i = 0; i < pa_nr_nodes(&inst->pa); i++)

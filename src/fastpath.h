@@ -79,7 +79,7 @@ static __always_inline void *slab_alloc_slot(struct sm_instance *inst, unsigned 
 		void *p = objs[sz - 1];
 		main_prefetch_next(objs, sz);
 		/* Plain stores on every machine; atomic so that a double-free
-		   check reading this view from another thread (tcache_holds) is
+		   check reading this view from another thread (tcache_views_hold) is
 		   not a data race. */
 		WRITE_ONCE(v->size, sz - 1);
 		barrier();

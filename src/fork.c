@@ -59,10 +59,11 @@ static void instance_fork_child(struct sm_instance *inst, bool nested)
 		INIT_LIST_HEAD(&inst->tcaches);
 		if (mine)
 			list_add(&mine->link, &inst->tcaches);
+		inst->tcaches_gen++;
 	}
 	large_fork_child(&inst->pa, lists_lost);
 	lock_lost(&inst->purge_lock);
-	quarantine_fork_child(&inst->quarantine);
+	quarantine_fork_child(&inst->quarantine, nested);
 	unsigned nr = inst->pa.nr_nodes;
 	for (unsigned i = 0; i < nr; i++)
 		node_fork_child(inst->pa.nodes[i]);
@@ -88,10 +89,12 @@ static void instance_fork_child(struct sm_instance *inst, bool nested)
 		struct tcache *tc = list_entry(pos, struct tcache, link);
 		if (tc == mine)
 			continue;
-		if (*tc->busy)
+		if (*tc->busy) {
 			list_del(&tc->link); /* leaked */
-		else
+			inst->tcaches_gen++;
+		} else {
 			tcache_destroy(tc);
+		}
 	}
 	/* Hardened mode: the quarantine goes back to the slabs, which the
 	   child owns alone now. */

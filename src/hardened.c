@@ -87,6 +87,8 @@ void hardened_free(struct kmem_cache *s, void *p, bool trylock)
 	}
 	for (int i = 0; i < n; i++)
 		put_back(out[i].s, out[i].p, trylock);
+	if (n)
+		quarantine_put_back(&s->inst->quarantine, (unsigned)n);
 }
 
 /* In place while the slot still fits and is not more than twice what is needed. */

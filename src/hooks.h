@@ -4,10 +4,13 @@
  * SM_HOOK_DRAIN, in the middle of a deferred drain).  A unit test sets a
  * hook on its own instance with sm_test_hook_set and raises a signal from
  * it, so every such point is exercised deterministically
- * (tests/unit/test_nolock.c).  One more point is for a race rather than a
- * signal: SM_HOOK_VIEW_READ, between the loads of the double-free check's
- * racy read of a thread's views, where a test makes that thread change
- * them (tests/unit/test_threads.c, view_turns_while_read).
+ * (tests/unit/test_nolock.c).  Two more points are for races rather than
+ * signals, both in the double-free check: SM_HOOK_VIEW_READ, between the
+ * loads of its racy read of a thread's views, where a test makes that
+ * thread change them (tests/unit/test_threads.c, view_turns_while_read),
+ * and SM_HOOK_DF_LOOK, between its look at the barns and its look at the
+ * threads' sheaves, where a test makes a thread send a sheaf to the barn
+ * (sheaf_moves_while_looked).
  *
  * A hook belongs to one instance: it is called only for that instance's
  * paths, never for another's, and sm_instance_destroy removes it.  The
@@ -36,7 +39,11 @@ enum sm_hook_point {
 	SM_HOOK_DRAIN,          /* drain_lock held, inside a deferred drain */
 	SM_HOOK_VIEW_READ,      /* between the loads of another thread's
 	                           sheaf view, read without its owner by the
-	                           double-free check (tcache.h, view_holds) */
+	                           double-free check (tcache.c, view_holds) */
+	SM_HOOK_DF_LOOK,        /* inst->lock held: the double-free check has
+	                           looked at the slab and the barns, not yet
+	                           at the other threads' sheaves
+	                           (double_free.c) */
 	SM_NR_HOOKS
 };
 

@@ -57,6 +57,9 @@ struct sm_instance {
 	struct list_head caches;        /* every kmem_cache, kmalloc first */
 	struct kmem_cache *cache_by_id[SM_MAX_CACHES];
 	struct list_head tcaches;       /* every thread's tcache of this instance */
+	uint64_t tcaches_gen;           /* bumped at every change of tcaches (under
+	                                   inst->lock): the double-free check
+	                                   drops the lock between two looks */
 
 	struct sm_deferred deferred;    /* frees not done without blocking */
 	sm_lock_t purge_lock;           /* only tried */

@@ -29,6 +29,9 @@ int quarantine_push(struct quarantine *q, struct kmem_cache *s, void *p, bool tr
 	while (q->count && n < QUARANTINE_EVICT &&
 	       (q->count == QUARANTINE_SLOTS || q->bytes + s->size > QUARANTINE_BYTES))
 		out[n++] = pop_oldest(q);
+	/* Before the unlock: a double-free check that looks after it knows. */
+	if (n)
+		__atomic_fetch_add(&q->moves_begun, (unsigned)n, __ATOMIC_RELAXED);
 	if (q->count == QUARANTINE_SLOTS) { /* cannot happen: one eviction makes room */
 		sm_unlock(&q->lock);
 		return -1;
@@ -75,11 +78,14 @@ size_t quarantine_drain(struct quarantine *q, struct kmem_cache *s)
 			}
 			q->count = kept;
 		}
+		if (n)
+			__atomic_fetch_add(&q->moves_begun, n, __ATOMIC_RELAXED);
 		sm_unlock(&q->lock);
 		if (!n)
 			return back;
 		for (unsigned i = 0; i < n; i++)
 			slab_put_objects(batch[i].s, &batch[i].p, 1, false);
+		quarantine_put_back(q, n);
 		back += n;
 	}
 }
@@ -94,11 +100,16 @@ size_t quarantine_count(struct quarantine *q, const struct kmem_cache *s)
 	return n;
 }
 
-void quarantine_fork_child(struct quarantine *q)
+void quarantine_fork_child(struct quarantine *q, bool nested)
 {
 	if (sm_lock_is_locked(&q->lock) && !sm_lock_held_by_self(&q->lock)) {
 		sm_lock_init(&q->lock);
 		q->head = q->count = 0;
 		q->bytes = 0;
 	}
+	/* Objects the threads that did not come along were putting back are
+	   lost (leaked): no move is under way any more.  Unless this thread
+	   is inside the allocator, where it may be putting some back itself. */
+	if (!nested)
+		q->moves_done = q->moves_begun;
 }

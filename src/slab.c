@@ -261,7 +261,7 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 		fl = next;
 		*slot = key; /* what a sheaf's objects hold */
 		/* @objs may be a sheaf's array that another thread's double-free
-		   check reads (tcache_holds): atomic stores, plain on every machine. */
+		   check reads (tcache_views_hold): atomic stores, plain on every machine. */
 		WRITE_ONCE(objs[got], obj);
 		got++;
 	}

@@ -132,6 +132,13 @@ void __slab_free_suspect(struct kmem_cache *s, void *p) __hidden __noinline;
  */
 bool slab_free_confirm(struct kmem_cache *s, void *p, bool trylock) __hidden;
 void double_free_report(struct kmem_cache *s, void *p) __hidden __cold;
+/*
+ * Whether @p, an object of @s, is free right now (double_free.c): 1 yes,
+ * 0 no, -1 cannot tell without waiting (@trylock and a lock was busy, or
+ * other threads kept moving their sheaves while it looked: MOVE_WAIT_NS).
+ * Busy set.
+ */
+int obj_is_free(struct kmem_cache *s, const void *p, bool trylock) __hidden;
 
 /*
  * Above the kmalloc classes: a page run or a huge mapping (large.h),

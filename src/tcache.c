@@ -8,7 +8,6 @@
 
 #include "barn.h"
 #include "hooks.h"
-#include "os.h"
 #include "tcache.h"
 
 const struct sheaf_view sm_no_remote_views[SM_MAX_CACHES];
@@ -53,23 +52,39 @@ struct tcache *tcache_create(struct sm_instance *inst)
 	__atomic_fetch_add(&inst->internal_bytes, (size_t)npages << SM_PAGE_SHIFT, __ATOMIC_RELAXED);
 	sm_lock(&inst->lock);
 	list_add(&tc->link, &inst->tcaches);
+	inst->tcaches_gen++;
 	sm_unlock(&inst->lock);
 	sm_thread.slots[inst->slot].tc = tc;
 	sm_thread.slots[inst->slot].gen = inst->gen;
 	return tc;
 }
 
-void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s)
+/* Set @v to none without a move: another thread's view (tcache_release_sheaves). */
+static void view_clear_foreign(struct sheaf_view *v)
+{
+	WRITE_ONCE(v->capacity, 0);
+	__atomic_store_n(&v->size, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->objects, NULL, __ATOMIC_RELEASE);
+}
+
+void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s, bool own)
 {
 	struct pcs *c = tcache_pcs(tc, s->id);
 	struct node_barn *barn = tcache_barn(tc, s);
 	struct sheaf_view *rv = tcache_remote(tc, s->id);
 	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], c), *sp = c->spare;
 	struct slab_sheaf *r = view_sync(rv);
-	view_install(tc, &c->main, NULL);
+	if (own) {
+		tcache_move_begin(tc);
+		view_install(tc, &c->main, NULL);
+		if (r) /* sm_no_remote_views is never written */
+			view_install(tc, rv, NULL);
+	} else {
+		view_clear_foreign(&c->main);
+		if (r)
+			view_clear_foreign(rv);
+	}
 	WRITE_ONCE(c->spare, NULL);
-	if (r) /* sm_no_remote_views is never written */
-		view_install(tc, rv, NULL);
 	if (m)
 		barn_return_sheaf(s, barn, m);
 	if (sp)
@@ -78,6 +93,8 @@ void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s)
 		sheaf_flush(s, r); /* home, not into another thread's main */
 		barn_return_sheaf(s, barn, r);
 	}
+	if (own)
+		tcache_move_end(tc);
 }
 
 void tcache_release_all(struct tcache *tc)
@@ -86,7 +103,7 @@ void tcache_release_all(struct tcache *tc)
 	for (unsigned id = 0; id < SM_MAX_CACHES; id++) {
 		struct pcs *c = tcache_pcs(tc, id);
 		if (c->main.capacity || c->spare || tcache_remote(tc, id)->capacity)
-			tcache_release_sheaves(tc, inst->cache_by_id[id]);
+			tcache_release_sheaves(tc, inst->cache_by_id[id], true);
 	}
 }
 
@@ -106,7 +123,7 @@ static void tcache_release_kmalloc(struct tcache *tc)
 	for (unsigned id = 0; id < SM_NR_KMALLOC; id++) {
 		struct pcs *c = tcache_pcs(tc, id);
 		if (c->main.capacity || c->spare || tcache_remote(tc, id)->capacity)
-			tcache_release_sheaves(tc, &inst->kmalloc_caches[id]);
+			tcache_release_sheaves(tc, &inst->kmalloc_caches[id], true);
 	}
 }
 
@@ -133,6 +150,7 @@ void tcache_destroy(struct tcache *tc)
 			   (size_t)(tc->npages + (views ? TCACHE_REMOTE_PAGES : 0)) << SM_PAGE_SHIFT,
 			   __ATOMIC_RELAXED);
 	list_del(&tc->link);
+	inst->tcaches_gen++;
 	sm_unlock(&inst->lock);
 	runcache_flush(&tc->runs, UINT64_MAX);
 	uint64_t now = inst_now(inst);
@@ -149,7 +167,7 @@ void tcache_destroy(struct tcache *tc)
  * runs in between.
  */
 
-bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct slab_alloc_context *ctx)
+static bool refill_main(struct tcache *tc, struct kmem_cache *s, const struct slab_alloc_context *ctx)
 {
 	struct pcs *c = tcache_pcs(tc, s->id);
 	if (c->main.size)
@@ -221,6 +239,14 @@ bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 	return got;
 }
 
+bool tcache_refill_main(struct tcache *tc, struct kmem_cache *s, const struct slab_alloc_context *ctx)
+{
+	tcache_move_begin(tc);
+	bool ok = refill_main(tc, s, ctx);
+	tcache_move_end(tc);
+	return ok;
+}
+
 /* A new empty sheaf for @s (NULL: no memory). */
 static struct slab_sheaf *new_sheaf(struct kmem_cache *s)
 {
@@ -235,7 +261,7 @@ static struct slab_sheaf *empty_sheaf(struct kmem_cache *s, struct node_barn *ba
 	return e ? e : new_sheaf(s);
 }
 
-bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
+static bool make_room(struct tcache *tc, struct kmem_cache *s)
 {
 	struct pcs *c = tcache_pcs(tc, s->id);
 	if (c->main.size < c->main.capacity)
@@ -292,6 +318,14 @@ bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
 	return true;
 }
 
+bool tcache_make_room(struct tcache *tc, struct kmem_cache *s)
+{
+	tcache_move_begin(tc);
+	bool ok = make_room(tc, s);
+	tcache_move_end(tc);
+	return ok;
+}
+
 /*
  * Give @tc its own remote views (tcache.h, remote): a page run of its
  * instance, all none.  False when there is no memory for it.  Owner only,
@@ -320,7 +354,7 @@ static bool tcache_remote_views(struct tcache *tc)
 	return true;
 }
 
-bool tcache_free_remote(struct tcache *tc, struct kmem_cache *s, void *p)
+static bool free_remote(struct tcache *tc, struct kmem_cache *s, void *p)
 {
 	struct sheaf_view *rv = tcache_remote(tc, s->id);
 	if (unlikely(rv == &sm_no_remote_views[s->id])) {
@@ -344,13 +378,21 @@ bool tcache_free_remote(struct tcache *tc, struct kmem_cache *s, void *p)
 	return r && tcache_remote_push(tc, s, p);
 }
 
+bool tcache_free_remote(struct tcache *tc, struct kmem_cache *s, void *p)
+{
+	tcache_move_begin(tc);
+	bool ok = free_remote(tc, s, p);
+	tcache_move_end(tc);
+	return ok;
+}
+
 /*
  * Whether view @v of @inst holds @p, as far as one racy read tells: the
- * caller (tcache_holds) trusts the answer only if the view did not change
- * meanwhile (view_point).  Entries below the count were free objects when
- * it was read: an object the caller holds was handed out before, so
- * finding it means it was freed again.  The test hook between the loads
- * lets a unit test change the view there (hooks.h).
+ * caller trusts the answer only if no move of the view's tcache overlapped
+ * the read (tcache_move_begin).  Entries below the count were free
+ * objects when it was read: an object the caller holds was handed out
+ * before, so finding it means it was freed again.  The test hook between
+ * the loads lets a unit test change the view there (hooks.h).
  */
 static bool view_holds(struct sm_instance *inst, const struct sheaf_view *v, const void *p)
 {
@@ -366,45 +408,21 @@ static bool view_holds(struct sm_instance *inst, const struct sheaf_view *v, con
 	return false;
 }
 
-/*
- * How long the double-free check waits for another thread's views to stop
- * changing (tcache_holds), once 16 quick reads overlapped a change: the
- * owner's change is a few stores, so a wait that long means the owner was
- * preempted in the middle of one and not run again meanwhile.
- */
-#define VIEW_WAIT_NS (20u * 1000 * 1000)
-
-/* The double-free check's look at a thread's sheaves (tcache.h). */
-int tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p, bool own)
+bool tcache_views_hold(struct tcache *tc, const struct kmem_cache *s, const void *p)
 {
 	const struct pcs *c = tcache_pcs(tc, s->id);
-	int verdict = -1;
-	uint64_t deadline = 0;
-	for (unsigned tries = 0;; tries++) {
-		if (tries >= 16) {
-			uint64_t now = os_monotonic_ns();
-			if (!deadline)
-				deadline = now + VIEW_WAIT_NS;
-			else if (now > deadline)
-				return verdict;
-			os_yield();
-		} else if (tries) {
-			cpu_relax();
-		}
-		uint32_t seq = __atomic_load_n(&tc->view_seq, __ATOMIC_ACQUIRE);
-		if (seq & 1) {
-			if (own)
-				return -1;
-			continue;
-		}
-		const struct slab_sheaf *sp = READ_ONCE(c->spare);
-		bool found = (sp && sheaf_holds(sp, p)) || view_holds(tc->inst, &c->main, p) ||
-			     view_holds(tc->inst, tcache_remote(tc, s->id), p);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE); /* the reads above before the check */
-		if (__atomic_load_n(&tc->view_seq, __ATOMIC_RELAXED) == seq)
-			return found;
-		verdict = found ? -1 : 0;
-	}
+	const struct slab_sheaf *sp = READ_ONCE(c->spare);
+	return (sp && sheaf_holds(sp, p)) || view_holds(tc->inst, &c->main, p) ||
+	       view_holds(tc->inst, tcache_remote(tc, s->id), p);
+}
+
+int tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p)
+{
+	/* In the middle of a move a view may pair one sheaf's array with
+	   another's count: what it seems to hold proves nothing. */
+	if (READ_ONCE(tc->view_seq) & 1)
+		return -1;
+	return tcache_views_hold(tc, s, p);
 }
 
 void sm_thread_flush(sm_instance_t *inst)

@@ -50,9 +50,12 @@ struct tcache {
 	                                   (pa_local_node), else 0 */
 	uint8_t numa_tick;              /* refills until node_id is looked up again */
 	uint32_t remote_first;          /* the page run holding remote, if any */
-	uint32_t view_seq;              /* odd while the owner changes one of its
-	                                   views (view_point): the seqcount the
-	                                   double-free check reads them in */
+	uint32_t view_seq;              /* odd while the owner moves objects into
+	                                   or out of its sheaves, from the first
+	                                   view or spare it changes until every
+	                                   object is where it goes (a barn, a
+	                                   slab): the seqcount the double-free
+	                                   check reads them in (tcache_move_begin) */
 	struct pcs *kpcs;               /* the sheaves of the kmalloc caches, by
 	                                   id: for the default instance the
 	                                   owner's sm_thread.kmalloc_pcs + 1
@@ -147,34 +150,58 @@ static inline struct slab_sheaf *view_sync(struct sheaf_view *v)
 }
 
 /*
+ * A move of @tc's sheaves (the kernel's write_seqcount_begin/end on
+ * tc->view_seq): every change of one of @tc's views or of a spare, and
+ * every trade of a sheaf with a barn or of objects with the slabs on @tc's
+ * behalf, runs between tcache_move_begin and tcache_move_end, so that an
+ * object in a sheaf on its way between @tc and a barn or its slabs, in
+ * neither place, is inside an odd count.  The double-free check
+ * (free.c, obj_is_free) reads the counts of every other thread's tcache
+ * before and after its look at the slabs, the barns and their sheaves,
+ * and believes a "not found" only if none changed: a sheaf that moved
+ * meanwhile from a thread to a place already looked at would hide a
+ * freed object.  Owner only (or a thread that owns @tc's owner's state:
+ * destroy, fork child), busy set; moves do not nest.  Pushes and pops
+ * change a count alone and stay outside: an object pushed or popped during
+ * the look was freed or allocated by the program then.  No lock is taken
+ * inside a move that the check holds while it waits (it waits with none).
+ */
+static inline void tcache_move_begin(struct tcache *tc)
+{
+	SM_BUG_ON(tc->view_seq & 1);
+	__atomic_store_n(&tc->view_seq, tc->view_seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE); /* odd before anything moves */
+}
+
+static inline void tcache_move_end(struct tcache *tc)
+{
+	__atomic_store_n(&tc->view_seq, tc->view_seq + 1, __ATOMIC_RELEASE);
+}
+
+/*
  * Point @v, a view of @tc, at the array @objs with @size objects and @cap
- * room, for view_install and the turn of main and spare.  Only the owner
- * (busy set) or a thread that owns @tc's owner's state (destroy, fork
- * child) writes a view; other threads read it racily (tcache_holds), and
- * must never pair one sheaf's array with another's count: the array of a
- * main that malloc emptied still holds the objects it handed out, and a
- * count read with it would make them look free (a live object reported as
- * a double free).  So every change of a view is inside @tc's view_seq, a
- * seqcount (the kernel's write_seqcount_begin/end): odd while a view
- * changes, and tcache_holds trusts what it read only if view_seq was even
- * and the same before and after.  Pushes and pops change a count alone and
- * stay outside it.  Within it the count still goes to 0 before the array
- * changes and capacity 0 means none, for the statistics, which read views
- * without the seqcount (view_count).  Release stores: plain moves on
- * x86-64.
+ * room, for view_install and the turn of main and spare, inside a move
+ * (tcache_move_begin).  Only the owner (busy set) or a thread that owns
+ * @tc's owner's state (destroy, fork child) writes a view; other threads
+ * read it racily (the double-free check), and must never pair one
+ * sheaf's array with another's count: the array of a main that malloc
+ * emptied still holds the objects it handed out, and a count read with it
+ * would make them look free (a live object reported as a double free).
+ * The move's odd count tells them.  Within it the count still goes to 0
+ * before the array changes and capacity 0 means none, for the statistics,
+ * which read views without the seqcount (view_count).  Release stores:
+ * plain moves on x86-64.
  */
 static inline void view_point(struct tcache *tc, struct sheaf_view *v, void **objs, uint32_t size,
 			      uint16_t cap)
 {
-	uint32_t seq = tc->view_seq;
-	__atomic_store_n(&tc->view_seq, seq + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE); /* odd before the view changes */
+	SM_BUG_ON(!(tc->view_seq & 1));
+	(void)tc;
 	WRITE_ONCE(v->capacity, 0);
 	__atomic_store_n(&v->size, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&v->objects, objs, __ATOMIC_RELEASE);
 	__atomic_store_n(&v->size, size, __ATOMIC_RELEASE);
 	__atomic_store_n(&v->capacity, cap, __ATOMIC_RELEASE);
-	__atomic_store_n(&tc->view_seq, seq + 2, __ATOMIC_RELEASE);
 }
 
 /* Install @sh (NULL: none) in @v, a view of @tc (view_point says who may). */
@@ -278,28 +305,32 @@ void tcache_release_all(struct tcache *tc) __hidden;
 /*
  * Give @tc's sheaves of @s back to the barn (full ones kept there, the
  * rest flushed to slabs); @tc then has none for @s.  Caller holds
- * inst->lock, and @tc is its own or its owner is not using @s; or @s is a
- * kmalloc cache and @tc the caller's own (tcache_destroy at thread exit).
+ * inst->lock, and @tc is its own (@own) or its owner is not using @s; or
+ * @s is a kmalloc cache and @tc the caller's own (tcache_destroy at thread
+ * exit).  Only with @own is it a move (tcache_move_begin): another
+ * thread's count is its owner's to write, and the double-free check,
+ * which holds inst->lock while it looks, cannot see the sheaves of such a
+ * release on their way.
  */
-void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s) __hidden;
+void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s, bool own) __hidden;
 
 /*
- * Whether @tc's sheaves of @s hold @p: 1 yes, 0 no, -1 cannot tell.  @own:
- * @tc is the caller's.  Another thread's views are read racily, inside
- * @tc's view_seq (view_point), and again while a change overlapped the
- * read: 16 times at once, then with yields until VIEW_WAIT_NS (tcache.c) have
- * passed.  A "yes" is trusted only from a read no change overlapped (else
- * it may pair an array with another view's count): if none was had, the
- * answer is -1, and the caller keeps the object, a leak rather than two
- * owners.  A "no" is taken from the last read even if a change
- * overlapped it: a look at views that change can miss an object, never
- * make one up (a double free at worst missed, as before the seqcount).
- * The spare is a sheaf, whose array and count never part (sheaf_holds),
- * but it is read inside too: a turn moves objects between spare and main.
- * The caller's own views change only when a signal handler interrupted a
- * change (view_seq odd): nothing to wait for, so -1.
+ * Whether the caller's own tcache @tc holds @p in its sheaves of @s: 1 yes,
+ * 0 no, -1 cannot tell: a signal handler interrupted a move of @tc's
+ * sheaves (view_seq odd), and the object may be in a sheaf on its way.
+ * Busy set, so nothing else changes them meanwhile.
  */
-int tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p, bool own) __hidden;
+int tcache_holds(struct tcache *tc, const struct kmem_cache *s, const void *p) __hidden;
+
+/*
+ * Whether another thread's tcache @tc held @p in its sheaves of @s, as far
+ * as one racy read of its views and spare tells.  The caller believes the
+ * answer only if @tc's view_seq was even before and the same after
+ * (tcache_move_begin): a read that a move overlapped may pair an array
+ * with another view's count, and finding an object that way proves
+ * nothing.  Caller holds inst->lock (@tc stays).
+ */
+bool tcache_views_hold(struct tcache *tc, const struct kmem_cache *s, const void *p) __hidden;
 
 /* Objects in @tc's sheaves of @s (racy for another thread's tcache). */
 static inline size_t tcache_count(struct tcache *tc, const struct kmem_cache *s)
@@ -333,8 +364,10 @@ static __always_inline bool tcache_swap(struct tcache *tc, struct pcs *c, uint64
 	WRITE_ONCE(*allocs, *allocs + a->size + c->pushes - n);
 	WRITE_ONCE(a->size, n);
 	WRITE_ONCE(c->pushes, 0);
+	tcache_move_begin(tc);
 	view_point(tc, m, b->objects, b->size, (uint16_t)b->capacity);
 	WRITE_ONCE(c->spare, a);
+	tcache_move_end(tc);
 	return true;
 }
 

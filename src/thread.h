@@ -115,7 +115,7 @@ struct sm_thread_state {
 	 * frees"): free() pushes an object of another thread's slab here
 	 * inline, as it pushes its own onto kmalloc_pcs[].main.  The
 	 * tcache's kremote points here.  Written by this thread with busy
-	 * set only; read racily by the double-free check (tcache_holds).
+	 * set only; read racily by the double-free check (tcache_views_hold).
 	 */
 	struct sheaf_view kmalloc_remote[SM_NR_KMALLOC + 1];
 	struct sm_tls_slot slots[SM_MAX_INSTANCES];

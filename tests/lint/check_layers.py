@@ -34,7 +34,7 @@ LAYERS = [
     ("helper", "helper.h helper.c"),
     ("registry", "registry.h registry.c fork.h fork.c"),
     ("paths", "slowpath.h fastpath.h hardened.h"),
-    ("entry", "alloc.c free.c sized.c realloc.c nolock.c cache_lifecycle.c report.h stats.c report.c default.c "
+    ("entry", "alloc.c free.c double_free.c sized.c realloc.c nolock.c cache_lifecycle.c report.h stats.c report.c default.c "
               "bulk.c kernel_api.c node_api.c hardened.c"),
     ("shim", "malloc.c new_delete.c"),
 ]

@@ -1010,7 +1010,7 @@ static void test_remote_free(void)
  * remote view in the freeing thread's TLS block (sm_thread.kmalloc_remote),
  * never onto its spare; counted as cached (tcache_count); a second free of
  * one of them is caught by the freeing thread and by another one
- * (tcache_holds); a full view is traded at the barn; sm_thread_flush sends
+ * (tcache_views_hold); a full view is traded at the barn; sm_thread_flush sends
  * its objects back to their slabs and leaves the view empty.
  */
 static struct {
@@ -1281,7 +1281,7 @@ static void test_suspect_frees(void)
 
 /*
  * The double-free check reads another thread's main view without its
- * owner (tcache_holds) while the owner turns main and spare.  A main that
+ * owner (tcache_views_hold) while the owner turns main and spare.  A main that
  * malloc emptied keeps, past its count, the objects it handed out: if the
  * check paired that array with the count of a fuller view, a live object
  * would be reported as a double free (and its free dropped).  Here the
@@ -1413,6 +1413,110 @@ static void test_view_turns_while_read(void)
 }
 
 /*
+ * A sheaf that moves while the double-free check looks.  The owner thread
+ * frees 2n objects: its main and its spare are full, the spare holding
+ * the first n, mv.p among them.  The main thread frees mv.p again.  The
+ * check looks at the slab and the barns; at SM_HOOK_DF_LOOK the owner
+ * frees one more object, and its spare, mv.p with it, goes to the barn,
+ * already looked at, before the check reads the owner's views.  Without
+ * the move counts (double_free.c) the look found mv.p nowhere and freed
+ * it a second time; now the owner's moved count makes it look again,
+ * and the double free is reported.
+ */
+static struct {
+	sm_instance_t *inst;
+	struct kmem_cache *s;
+	sem_t ready, go, done;
+	unsigned hook_calls;
+	bool armed;
+	bool in_barn;           /* the owner saw mv.p leave its sheaves */
+	void *p;
+} mv;
+
+static void mv_hook(struct sm_instance *inst, enum sm_hook_point where)
+{
+	if (inst != mv.inst || where != SM_HOOK_DF_LOOK || !mv.armed || mv.hook_calls++)
+		return;
+	CHECK_EQ(sem_post(&mv.go), 0);
+	while (sem_wait(&mv.done) != 0)
+		CHECK_EQ(errno, EINTR);
+}
+
+static void *mv_owner(void *arg)
+{
+	(void)arg;
+	unsigned n = mv.s->sheaf_capacity, live;
+	CHECK(n >= 8 && n <= 1024);
+	void **pool = calloc(4 * (size_t)n + 8, sizeof(void *));
+	CHECK(pool != NULL);
+	/* Main emptied (a refill may bring less than a sheaf), so that the
+	   frees below start from an empty main and no spare with objects. */
+	for (live = 0; live < 3 * n; live++)
+		CHECK((pool[live] = sm_kmalloc(mv.inst, OBJ_SIZE, 0)) != NULL);
+	struct tcache *tc = tcache_peek(mv.inst);
+	CHECK(tc != NULL);
+	struct pcs *c = tcache_pcs(tc, mv.s->id);
+	for (; c->main.size; live++)
+		CHECK((pool[live] = sm_kmalloc(mv.inst, OBJ_SIZE, 0)) != NULL);
+	CHECK(!c->spare || !c->spare->size);
+	mv.p = pool[live - 1]; /* freed first: into the sheaf that becomes the spare */
+	for (unsigned i = 0; i < 2 * n; i++)
+		sm_kfree(pool[--live]);
+	CHECK(c->spare && c->spare->size == n && c->main.size == n && sheaf_holds(c->spare, mv.p));
+	CHECK_EQ(sem_post(&mv.ready), 0);
+	while (sem_wait(&mv.go) != 0)
+		CHECK_EQ(errno, EINTR);
+	/* Main and spare full: the spare goes to the barn. */
+	sm_kfree(pool[--live]);
+	mv.in_barn = !sheaf_holds(c->spare, mv.p) && !tcache_views_hold(tc, mv.s, mv.p);
+	CHECK_EQ(sem_post(&mv.done), 0);
+	while (sem_wait(&mv.go) != 0)
+		CHECK_EQ(errno, EINTR);
+	while (live)
+		sm_kfree(pool[--live]);
+	free(pool);
+	return NULL;
+}
+
+static void test_sheaf_moves_while_looked(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	o.barn_max_full = 4;
+	mv.inst = sm_instance_create(&o);
+	CHECK(mv.inst != NULL);
+	mv.s = cache_of_size(mv.inst, OBJ_SIZE);
+	CHECK_EQ(sem_init(&mv.ready, 0, 0), 0);
+	CHECK_EQ(sem_init(&mv.go, 0, 0), 0);
+	CHECK_EQ(sem_init(&mv.done, 0, 0), 0);
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, mv_owner, NULL), 0);
+	while (sem_wait(&mv.ready) != 0)
+		CHECK_EQ(errno, EINTR);
+	CHECK(sm_test_hook_set(mv.inst, mv_hook));
+	mv.armed = true;
+	sm_kfree(mv.p); /* the second free */
+	mv.armed = false;
+	CHECK(sm_test_hook_set(mv.inst, NULL));
+	CHECK(mv.hook_calls >= 1);
+	CHECK(mv.in_barn);
+	if (e.count != 1)
+		fprintf(stderr, "sheaf_moves_while_looked: %d reports, the last: %s\n", e.count, e.last);
+	CHECK_EQ(e.count, 1);
+	CHECK(strstr(e.last, "double free") != NULL);
+	CHECK_EQ(sem_post(&mv.go), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	struct sm_cache_stats st;
+	sm_cache_stats_get(mv.s, &st);
+	CHECK_EQ(st.active_objects, 0); /* mv.p is free once, not twice */
+	CHECK_EQ(e.count, 1);
+	sm_instance_destroy(mv.inst);
+	sem_destroy(&mv.ready);
+	sem_destroy(&mv.go);
+	sem_destroy(&mv.done);
+}
+
+/*
  * The purge of free pages in partial slabs (slab.h) while threads use
  * those slabs: a thread purges in a loop (sm_purge, so a slab left alone
  * between two of its passes loses its free pages), two threads allocate
@@ -1519,6 +1623,8 @@ int main(void)
 	printf("suspect_frees ok\n");
 	test_view_turns_while_read();
 	printf("view_turns_while_read ok\n");
+	test_sheaf_moves_while_looked();
+	printf("sheaf_moves_while_looked ok\n");
 	test_purge_partial_while_used();
 	printf("purge_partial_while_used ok\n");
 	test_exit_without_inst_lock();
