@@ -171,6 +171,11 @@ void *__slab_alloc_slow(struct sm_instance *inst, unsigned id, struct tcache *tc
 void *__slab_alloc_no_tcache(struct sm_instance *inst, unsigned id, unsigned flags, size_t size,
 			     size_t align)
 {
+	/* The default instance's first call comes here too when malloc's
+	   path is not inlined as slab_alloc_default (-O0: the test that picks
+	   it is not folded to a constant). */
+	if (unlikely(!default_ready(inst)))
+		return NULL;
 	struct tcache *tc = thread_attach(inst, HELPER_MAY_START);
 	if (likely(tc)) {
 		sm_thread.busy = 1;

@@ -194,7 +194,9 @@ static inline void inst_cache_register(struct sm_instance *inst, struct kmem_cac
 	s->inst = inst;
 	s->inst_slot = inst->slot;
 	s->inst_gen = inst->gen;
-	s->fclass = inst->is_default && s->is_kmalloc ? (uint8_t)(id + 1) : 0;
+	/* A slab_debug cache's slabs are routed (fclass 0 in their pages
+	   whatever this says): it has none, and no sm_fast_class entry. */
+	s->fclass = inst->is_default && s->is_kmalloc && !s->debug ? (uint8_t)(id + 1) : 0;
 	if (s->fclass) {
 		SM_BUG_ON(s->fp_offset != 0); /* the fast paths write the free word at 0 */
 		bool exact;
