@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "fastpath.h"
 #include "registry.h"
 #include "node.h"
 #include "options.h"
@@ -479,6 +480,15 @@ static void *default_thread(void *arg)
 
 static void test_default_instance(void)
 {
+	/* The first call of the process through the general path, as a -O0
+	   build's malloc takes it (kmalloc_inline's test for the default
+	   instance is not folded there): the instance is set up on the
+	   way, not used half made. */
+	CHECK(!__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE));
+	void *first = slab_alloc(&sm_default_inst, kmalloc_index(64), 0, 0, 64, 0);
+	CHECK(first != NULL);
+	CHECK(__atomic_load_n(&sm_default_ready, __ATOMIC_ACQUIRE));
+	sm_kfree(first);
 	sm_instance_t *d = sm_default_instance();
 	CHECK(d != NULL);
 	CHECK(sm_default_instance() == d);
