@@ -287,11 +287,20 @@ def machine_info():
     cpu = "unknown"
     mem = "unknown"
     try:
+        # The model name alone may be a virtual machine's generic "AMD EPYC":
+        # family and model tell the micro-architecture (26/2 Zen 5, 25/17 Zen 4).
+        fields = {}
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family", "model") and key not in fields:
+                    fields[key] = value.strip()
+                if not line.strip():
                     break
+        cpu = fields.get("model name", cpu)
+        if "cpu family" in fields and "model" in fields:
+            cpu += " (family %s, model %s)" % (fields["cpu family"], fields["model"])
         with open("/proc/meminfo") as f:
             kib = int(f.readline().split()[1])
             mem = "%.0f GiB" % (kib / 2**20)
