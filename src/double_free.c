@@ -153,13 +153,10 @@ static int look_once(struct kmem_cache *s, const void *p, const struct tcache *m
 	return seen ? 1 : unknown ? -1 : 0;
 }
 
-int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
+/* The looks of obj_is_free, made again while something moved (@own: the
+   answer of the caller's own sheaves). */
+static int look(struct kmem_cache *s, const void *p, const struct tcache *mine, int own, bool trylock)
 {
-	struct tcache *mine = tcache_peek_slot(s->inst_slot, s->inst_gen);
-	/* The caller's own sheaves stay as they are while it looks (busy). */
-	int own = mine ? tcache_holds(mine, s, p) : 0;
-	if (own > 0)
-		return 1;
 	uint64_t deadline = 0;
 	for (unsigned tries = 0;; tries++) {
 		if (tries >= 16) {
@@ -179,6 +176,21 @@ int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
 		   object may be in the sheaf it was moving. */
 		return r == 0 && own < 0 ? -1 : r;
 	}
+}
+
+int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
+{
+	struct sm_instance *inst = s->inst;
+	struct tcache *mine = tcache_peek_slot(s->inst_slot, s->inst_gen);
+	/* The caller's own sheaves stay as they are while it looks (busy). */
+	int own = mine ? tcache_holds(mine, s, p) : 0;
+	if (own > 0)
+		return 1;
+	/* Moves that start from here wait a little for the looks to end. */
+	__atomic_fetch_add(&inst->df_looks, 1, __ATOMIC_RELAXED);
+	int r = look(s, p, mine, own, trylock);
+	__atomic_fetch_sub(&inst->df_looks, 1, __ATOMIC_RELAXED);
+	return r;
 }
 
 bool slab_free_confirm(struct kmem_cache *s, void *p, bool trylock)

@@ -8,6 +8,7 @@
 
 #include "barn.h"
 #include "hooks.h"
+#include "os.h"
 #include "tcache.h"
 
 const struct sheaf_view sm_no_remote_views[SM_MAX_CACHES];
@@ -57,6 +58,22 @@ struct tcache *tcache_create(struct sm_instance *inst)
 	sm_thread.slots[inst->slot].tc = tc;
 	sm_thread.slots[inst->slot].gen = inst->gen;
 	return tc;
+}
+
+/*
+ * How long a move of a thread's sheaves waits for the double-free checks
+ * under way to end (tcache_move_begin): a look takes a few microseconds
+ * (docs/benchmarks.md, "The double-free check looks again when sheaves
+ * moved").
+ */
+#define MOVE_HOLD_NS (20u * 1000)
+
+void tcache_move_wait(struct tcache *tc)
+{
+	uint64_t end = os_monotonic_ns() + MOVE_HOLD_NS;
+	do
+		cpu_relax();
+	while (__atomic_load_n(&tc->inst->df_looks, __ATOMIC_RELAXED) && os_monotonic_ns() < end);
 }
 
 /* Set @v to none without a move: another thread's view (tcache_release_sheaves). */

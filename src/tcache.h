@@ -163,12 +163,21 @@ static inline struct slab_sheaf *view_sync(struct sheaf_view *v)
  * freed object.  Owner only (or a thread that owns @tc's owner's state:
  * destroy, fork child), busy set; moves do not nest.  Pushes and pops
  * change a count alone and stay outside: an object pushed or popped during
- * the look was freed or allocated by the program then.  No lock is taken
- * inside a move that the check holds while it waits (it waits with none).
+ * the look was freed or allocated by the program then.  The check waits
+ * for an odd count with no lock held, so a move may take any lock.  While
+ * a check runs (inst->df_looks), a move first waits up to MOVE_HOLD_NS
+ * (tcache.c) for it to end: without that, threads that move their
+ * sheaves every few microseconds could overlap every look it makes.  The
+ * wait is bounded because the mover may hold inst->lock, which the look
+ * needs.
  */
+void tcache_move_wait(struct tcache *tc) __hidden __cold;
+
 static inline void tcache_move_begin(struct tcache *tc)
 {
 	SM_BUG_ON(tc->view_seq & 1);
+	if (unlikely(__atomic_load_n(&tc->inst->df_looks, __ATOMIC_RELAXED)))
+		tcache_move_wait(tc);
 	__atomic_store_n(&tc->view_seq, tc->view_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE); /* odd before anything moves */
 }
