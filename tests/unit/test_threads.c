@@ -1292,10 +1292,44 @@ static void test_suspect_frees(void)
  * frees, with the free tag stored in it so that its free is confirmed by
  * looking: it must be found live and freed, nothing reported.
  */
+/*
+ * The hand-shake of the tests below between the main thread, at a test
+ * hook, and an owner thread: ready (the owner set up), go (the owner's
+ * next step), done (that step taken).
+ */
+struct handshake {
+	sem_t ready, go, done;
+};
+
+static void hs_init(struct handshake *h)
+{
+	CHECK_EQ(sem_init(&h->ready, 0, 0), 0);
+	CHECK_EQ(sem_init(&h->go, 0, 0), 0);
+	CHECK_EQ(sem_init(&h->done, 0, 0), 0);
+}
+
+static void hs_destroy(struct handshake *h)
+{
+	sem_destroy(&h->ready);
+	sem_destroy(&h->go);
+	sem_destroy(&h->done);
+}
+
+static void hs_post(sem_t *sem)
+{
+	CHECK_EQ(sem_post(sem), 0);
+}
+
+static void hs_wait(sem_t *sem)
+{
+	while (sem_wait(sem) != 0)
+		CHECK_EQ(errno, EINTR);
+}
+
 static struct {
 	sm_instance_t *inst;
 	struct kmem_cache *s;
-	sem_t ready, go, done;
+	struct handshake hs;
 	unsigned step;          /* the owner's next turn (1..3); 0: finish */
 	unsigned hook_calls, turns;
 	bool armed;             /* the hook turns the owner's sheaves */
@@ -1309,9 +1343,8 @@ static void vt_hook(struct sm_instance *inst, enum sm_hook_point where)
 	if (++vt.hook_calls > 3)
 		return;
 	vt.step = vt.hook_calls;
-	CHECK_EQ(sem_post(&vt.go), 0);
-	while (sem_wait(&vt.done) != 0)
-		CHECK_EQ(errno, EINTR);
+	hs_post(&vt.hs.go);
+	hs_wait(&vt.hs.done);
 }
 
 static void *vt_owner(void *arg)
@@ -1347,10 +1380,9 @@ static void *vt_owner(void *arg)
 	CHECK((pool[live++] = sm_kmalloc(vt.inst, OBJ_SIZE, 0)) != NULL);
 	CHECK(c->main.objects != e2 && c->main.size == n - 1 && c->spare->objects == e2);
 	pool[first + n - 1 - n / 2] = pool[--live]; /* vt.p is the main thread's now */
-	CHECK_EQ(sem_post(&vt.ready), 0);
+	hs_post(&vt.hs.ready);
 	for (;;) {
-		while (sem_wait(&vt.go) != 0)
-			CHECK_EQ(errno, EINTR);
+		hs_wait(&vt.hs.go);
 		if (!vt.step)
 			break;
 		if (vt.step == 2) {
@@ -1365,7 +1397,7 @@ static void *vt_owner(void *arg)
 			CHECK(c->main.objects == e2 && c->main.size == 1);
 		}
 		vt.turns++;
-		CHECK_EQ(sem_post(&vt.done), 0);
+		hs_post(&vt.hs.done);
 	}
 	while (live)
 		sm_kfree(pool[--live]);
@@ -1373,21 +1405,43 @@ static void *vt_owner(void *arg)
 	return NULL;
 }
 
+/*
+ * Start @owner on a new instance (barns of 4 full sheaves; errors into
+ * @e), *@inst and *@s its instance and OBJ_SIZE cache, and wait until it
+ * is ready.
+ */
+static pthread_t owner_start(struct test_errors *e, struct handshake *hs, sm_instance_t **inst,
+			     struct kmem_cache **s, void *(*owner)(void *))
+{
+	struct sm_options o = test_options(e);
+	o.barn_max_full = 4;
+	*inst = sm_instance_create(&o);
+	CHECK(*inst != NULL);
+	*s = cache_of_size(*inst, OBJ_SIZE);
+	hs_init(hs);
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, owner, NULL), 0);
+	hs_wait(&hs->ready);
+	return t;
+}
+
+/* Let the owner finish (its last go) and join it: nothing of @s may be
+   left allocated. */
+static void owner_finish(pthread_t t, struct handshake *hs, sm_instance_t *inst, struct kmem_cache *s)
+{
+	hs_post(&hs->go);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	struct sm_cache_stats st;
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, 0); /* freed once: not dropped, not twice */
+	sm_instance_destroy(inst);
+	hs_destroy(hs);
+}
+
 static void test_view_turns_while_read(void)
 {
 	struct test_errors e = { 0 };
-	struct sm_options o = test_options(&e);
-	o.barn_max_full = 4;
-	vt.inst = sm_instance_create(&o);
-	CHECK(vt.inst != NULL);
-	vt.s = cache_of_size(vt.inst, OBJ_SIZE);
-	CHECK_EQ(sem_init(&vt.ready, 0, 0), 0);
-	CHECK_EQ(sem_init(&vt.go, 0, 0), 0);
-	CHECK_EQ(sem_init(&vt.done, 0, 0), 0);
-	pthread_t t;
-	CHECK_EQ(pthread_create(&t, NULL, vt_owner, NULL), 0);
-	while (sem_wait(&vt.ready) != 0)
-		CHECK_EQ(errno, EINTR);
+	pthread_t t = owner_start(&e, &vt.hs, &vt.inst, &vt.s, vt_owner);
 	CHECK(sm_test_hook_set(vt.inst, vt_hook));
 	/* Live, but its free word says "free": the free is confirmed by
 	   looking, the owner's views included, and the hook turns them. */
@@ -1397,19 +1451,11 @@ static void test_view_turns_while_read(void)
 	vt.armed = false;
 	CHECK(sm_test_hook_set(vt.inst, NULL));
 	vt.step = 0;
-	CHECK_EQ(sem_post(&vt.go), 0);
-	CHECK_EQ(pthread_join(t, NULL), 0);
+	owner_finish(t, &vt.hs, vt.inst, vt.s); /* vt.p was freed, not dropped */
 	if (e.count)
 		fprintf(stderr, "view_turns_while_read: %d reports, the last: %s\n", e.count, e.last);
 	CHECK_EQ(vt.turns, 3);
 	CHECK_EQ(e.count, 0);
-	struct sm_cache_stats st;
-	sm_cache_stats_get(vt.s, &st);
-	CHECK_EQ(st.active_objects, 0); /* vt.p was freed, not dropped */
-	sm_instance_destroy(vt.inst);
-	sem_destroy(&vt.ready);
-	sem_destroy(&vt.go);
-	sem_destroy(&vt.done);
 }
 
 /*
@@ -1426,7 +1472,7 @@ static void test_view_turns_while_read(void)
 static struct {
 	sm_instance_t *inst;
 	struct kmem_cache *s;
-	sem_t ready, go, done;
+	struct handshake hs;
 	unsigned hook_calls;
 	bool armed;
 	bool in_barn;           /* the owner saw mv.p leave its sheaves */
@@ -1437,9 +1483,8 @@ static void mv_hook(struct sm_instance *inst, enum sm_hook_point where)
 {
 	if (inst != mv.inst || where != SM_HOOK_DF_LOOK || !mv.armed || mv.hook_calls++)
 		return;
-	CHECK_EQ(sem_post(&mv.go), 0);
-	while (sem_wait(&mv.done) != 0)
-		CHECK_EQ(errno, EINTR);
+	hs_post(&mv.hs.go);
+	hs_wait(&mv.hs.done);
 }
 
 static void *mv_owner(void *arg)
@@ -1463,15 +1508,13 @@ static void *mv_owner(void *arg)
 	for (unsigned i = 0; i < 2 * n; i++)
 		sm_kfree(pool[--live]);
 	CHECK(c->spare && c->spare->size == n && c->main.size == n && sheaf_holds(c->spare, mv.p));
-	CHECK_EQ(sem_post(&mv.ready), 0);
-	while (sem_wait(&mv.go) != 0)
-		CHECK_EQ(errno, EINTR);
+	hs_post(&mv.hs.ready);
+	hs_wait(&mv.hs.go);
 	/* Main and spare full: the spare goes to the barn. */
 	sm_kfree(pool[--live]);
 	mv.in_barn = !sheaf_holds(c->spare, mv.p) && !tcache_views_hold(tc, mv.s, mv.p);
-	CHECK_EQ(sem_post(&mv.done), 0);
-	while (sem_wait(&mv.go) != 0)
-		CHECK_EQ(errno, EINTR);
+	hs_post(&mv.hs.done);
+	hs_wait(&mv.hs.go);
 	while (live)
 		sm_kfree(pool[--live]);
 	free(pool);
@@ -1481,18 +1524,7 @@ static void *mv_owner(void *arg)
 static void test_sheaf_moves_while_looked(void)
 {
 	struct test_errors e = { 0 };
-	struct sm_options o = test_options(&e);
-	o.barn_max_full = 4;
-	mv.inst = sm_instance_create(&o);
-	CHECK(mv.inst != NULL);
-	mv.s = cache_of_size(mv.inst, OBJ_SIZE);
-	CHECK_EQ(sem_init(&mv.ready, 0, 0), 0);
-	CHECK_EQ(sem_init(&mv.go, 0, 0), 0);
-	CHECK_EQ(sem_init(&mv.done, 0, 0), 0);
-	pthread_t t;
-	CHECK_EQ(pthread_create(&t, NULL, mv_owner, NULL), 0);
-	while (sem_wait(&mv.ready) != 0)
-		CHECK_EQ(errno, EINTR);
+	pthread_t t = owner_start(&e, &mv.hs, &mv.inst, &mv.s, mv_owner);
 	CHECK(sm_test_hook_set(mv.inst, mv_hook));
 	mv.armed = true;
 	sm_kfree(mv.p); /* the second free */
@@ -1504,16 +1536,8 @@ static void test_sheaf_moves_while_looked(void)
 		fprintf(stderr, "sheaf_moves_while_looked: %d reports, the last: %s\n", e.count, e.last);
 	CHECK_EQ(e.count, 1);
 	CHECK(strstr(e.last, "double free") != NULL);
-	CHECK_EQ(sem_post(&mv.go), 0);
-	CHECK_EQ(pthread_join(t, NULL), 0);
-	struct sm_cache_stats st;
-	sm_cache_stats_get(mv.s, &st);
-	CHECK_EQ(st.active_objects, 0); /* mv.p is free once, not twice */
+	owner_finish(t, &mv.hs, mv.inst, mv.s); /* mv.p is free once, not twice */
 	CHECK_EQ(e.count, 1);
-	sm_instance_destroy(mv.inst);
-	sem_destroy(&mv.ready);
-	sem_destroy(&mv.go);
-	sem_destroy(&mv.done);
 }
 
 /*
