@@ -187,9 +187,9 @@ int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
 	if (own > 0)
 		return 1;
 	/* Moves that start from here wait a little for the looks to end. */
-	__atomic_fetch_add(&inst->df_looks, 1, __ATOMIC_RELAXED);
+	tcache_hold_moves(inst);
 	int r = look(s, p, mine, own, trylock);
-	__atomic_fetch_sub(&inst->df_looks, 1, __ATOMIC_RELAXED);
+	tcache_release_moves(inst);
 	return r;
 }
 

@@ -24,7 +24,9 @@
  *       node->lock         the node is abandoned (stays mapped, hands out and
  *                          takes back nothing)
  *       purge_lock         kept (it guards nothing but the purge timer)
- *   - runs a vanished purger had taken off a node's bins go back dirty.
+ *   - runs a vanished purger had taken off a node's bins go back dirty;
+ *   - the double-free checks under way (inst->df_looks, which make sheaf
+ *     moves wait) are this thread's only.
  * Then the other threads' tcaches are given back (those whose owner was
  * caught inside the allocator are leaked), and the helper thread, which did
  * not come along, is forgotten.  Objects of the parent that the child still
@@ -50,6 +52,7 @@ static void instance_fork_child(struct sm_instance *inst, bool nested)
 	struct tcache *mine = tcache_mine(inst);
 
 	deferred_fork_child(&inst->deferred);
+	tcache_moves_fork_child(inst);
 	bool lists_lost = lock_lost(&inst->lock);
 	if (lists_lost) {
 		INIT_LIST_HEAD(&inst->caches);

@@ -76,6 +76,34 @@ void tcache_move_wait(struct tcache *tc)
 	while (__atomic_load_n(&tc->inst->df_looks, __ATOMIC_RELAXED) && os_monotonic_ns() < end);
 }
 
+/* The instances this thread is checking a free of, innermost last (only
+   the first few are kept: checks nest only through signal handlers). */
+#define MAX_NESTED_LOOKS 4
+static __thread struct sm_instance *looking[MAX_NESTED_LOOKS];
+static __thread unsigned nr_looking;
+
+void tcache_hold_moves(struct sm_instance *inst)
+{
+	if (nr_looking < MAX_NESTED_LOOKS)
+		looking[nr_looking] = inst;
+	nr_looking++;
+	__atomic_fetch_add(&inst->df_looks, 1, __ATOMIC_RELAXED);
+}
+
+void tcache_release_moves(struct sm_instance *inst)
+{
+	__atomic_fetch_sub(&inst->df_looks, 1, __ATOMIC_RELAXED);
+	nr_looking--;
+}
+
+void tcache_moves_fork_child(struct sm_instance *inst)
+{
+	uint32_t mine = 0;
+	for (unsigned i = 0; i < MIN(nr_looking, (unsigned)MAX_NESTED_LOOKS); i++)
+		mine += looking[i] == inst;
+	inst->df_looks = mine;
+}
+
 /* Set @v to none without a move: another thread's view (tcache_release_sheaves). */
 static void view_clear_foreign(struct sheaf_view *v)
 {

@@ -173,6 +173,19 @@ static inline struct slab_sheaf *view_sync(struct sheaf_view *v)
  */
 void tcache_move_wait(struct tcache *tc) __hidden __cold;
 
+/*
+ * A double-free check of @inst begins (tcache_hold_moves) or ends
+ * (tcache_release_moves): while any runs, inst->df_looks is non-zero and
+ * every move waits a little (tcache_move_begin).  Each thread keeps the
+ * instances it is checking (a signal handler may check inside a check),
+ * so that the fork child counts only the checks of the thread that
+ * survived (tcache_moves_fork_child): one of a thread that did not come
+ * along would hold every move of the child back for ever.
+ */
+void tcache_hold_moves(struct sm_instance *inst) __hidden;
+void tcache_release_moves(struct sm_instance *inst) __hidden;
+void tcache_moves_fork_child(struct sm_instance *inst) __hidden;
+
 static inline void tcache_move_begin(struct tcache *tc)
 {
 	SM_BUG_ON(tc->view_seq & 1);

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "hooks.h"
@@ -1541,6 +1543,91 @@ static void test_sheaf_moves_while_looked(void)
 }
 
 /*
+ * A fork while another thread is inside a double-free check: that check
+ * makes every sheaf move wait a little (inst->df_looks), and its thread
+ * does not come along into the child, so the child must not count it (it
+ * would hold every move of the child back for ever).  A thread's suspect
+ * free (a live object whose free word says "free") is held at
+ * SM_HOOK_DF_LOOK while the main thread forks; the child checks the
+ * count, then makes its own check of a suspect free, which must leave it
+ * at 0 again.
+ */
+static struct {
+	sm_instance_t *inst;
+	struct kmem_cache *s;
+	struct handshake hs;
+	bool armed;
+	void *p;
+} fk;
+
+static void fk_hook(struct sm_instance *inst, enum sm_hook_point where)
+{
+	if (inst != fk.inst || where != SM_HOOK_DF_LOOK || !fk.armed)
+		return;
+	fk.armed = false;
+	hs_post(&fk.hs.ready);
+	hs_wait(&fk.hs.go);
+}
+
+static void *fk_checker(void *arg)
+{
+	(void)arg;
+	sm_kfree(fk.p); /* held at the hook while the main thread forks */
+	return NULL;
+}
+
+/* A live object of fk.s whose free word says "free". */
+static void *fk_suspect(void)
+{
+	void *p = sm_kmalloc(fk.inst, OBJ_SIZE, 0);
+	CHECK(p != NULL);
+	*(uintptr_t *)p = (fk.s->free_key & ~SM_LINK_MASK) | 0x1234;
+	return p;
+}
+
+static void test_fork_during_check(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	fk.inst = sm_instance_create(&o);
+	CHECK(fk.inst != NULL);
+	fk.s = cache_of_size(fk.inst, OBJ_SIZE);
+	hs_init(&fk.hs);
+	fk.p = fk_suspect();
+	CHECK(sm_test_hook_set(fk.inst, fk_hook));
+	fk.armed = true;
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, fk_checker, NULL), 0);
+	hs_wait(&fk.hs.ready);
+	CHECK_EQ(__atomic_load_n(&fk.inst->df_looks, __ATOMIC_RELAXED), 1);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int bad = fk.inst->df_looks != 0;
+		sm_kfree(fk_suspect()); /* a check of the child's own */
+		bad |= (fk.inst->df_looks != 0) << 1;
+		bad |= (e.count != 0) << 2;
+		_exit(bad);
+	}
+	int status;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	hs_post(&fk.hs.go);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK(sm_test_hook_set(fk.inst, NULL));
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fprintf(stderr, "fork_during_check: child status 0x%x (1: the vanished check counted, "
+			"2: its own check left a count, 4: a report)\n", status);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ(fk.inst->df_looks, 0);
+	CHECK_EQ(e.count, 0);
+	struct sm_cache_stats st;
+	sm_cache_stats_get(fk.s, &st);
+	CHECK_EQ(st.active_objects, 0); /* fk.p was live, and freed */
+	sm_instance_destroy(fk.inst);
+	hs_destroy(&fk.hs);
+}
+
+/*
  * The purge of free pages in partial slabs (slab.h) while threads use
  * those slabs: a thread purges in a loop (sm_purge, so a slab left alone
  * between two of its passes loses its free pages), two threads allocate
@@ -1649,6 +1736,8 @@ int main(void)
 	printf("view_turns_while_read ok\n");
 	test_sheaf_moves_while_looked();
 	printf("sheaf_moves_while_looked ok\n");
+	test_fork_during_check();
+	printf("fork_during_check ok\n");
 	test_purge_partial_while_used();
 	printf("purge_partial_while_used ok\n");
 	test_exit_without_inst_lock();
