@@ -29,13 +29,14 @@ int quarantine_push(struct quarantine *q, struct kmem_cache *s, void *p, bool tr
 	while (q->count && n < QUARANTINE_EVICT &&
 	       (q->count == QUARANTINE_SLOTS || q->bytes + s->size > QUARANTINE_BYTES))
 		out[n++] = pop_oldest(q);
-	/* Before the unlock: a double-free check that looks after it knows. */
-	if (n)
-		__atomic_fetch_add(&q->moves_begun, (unsigned)n, __ATOMIC_RELAXED);
 	if (q->count == QUARANTINE_SLOTS) { /* cannot happen: one eviction makes room */
 		sm_unlock(&q->lock);
 		return -1;
 	}
+	/* Before the unlock: a double-free check that looks after it knows.
+	   Only for objects the caller will put back (quarantine_put_back). */
+	if (n)
+		__atomic_fetch_add(&q->moves_begun, (unsigned)n, __ATOMIC_RELAXED);
 	q->ring[slot_at(q, q->count)] = (struct quarantine_entry){ s, p };
 	q->count++;
 	q->bytes += s->size;

@@ -156,7 +156,7 @@ static inline struct slab_sheaf *view_sync(struct sheaf_view *v)
  * behalf, runs between tcache_move_begin and tcache_move_end, so that an
  * object in a sheaf on its way between @tc and a barn or its slabs, in
  * neither place, is inside an odd count.  The double-free check
- * (free.c, obj_is_free) reads the counts of every other thread's tcache
+ * (double_free.c, obj_is_free) reads the counts of every other thread's tcache
  * before and after its look at the slabs, the barns and their sheaves,
  * and believes a "not found" only if none changed: a sheaf that moved
  * meanwhile from a thread to a place already looked at would hide a

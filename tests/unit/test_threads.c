@@ -1197,7 +1197,7 @@ static void test_exit_without_inst_lock(void)
  * Frees that look like double frees: the program stored its cache's free
  * tag in each object's free word, so every free is confirmed by looking
  * where free objects are, other threads' main, spare and remote sheaves
- * included, read without their owners (free.c, obj_is_free).  Three
+ * included, read without their owners (double_free.c, obj_is_free).  Three
  * threads do it to every object they free while each turns its own main
  * and spare and trades sheaves with the barn, and a third of the objects
  * are freed by the next thread (remote frees): none may be reported, and
