@@ -211,6 +211,9 @@ int sm_cache_destroy(sm_cache_t *s)
 	deferred_drain_all(&inst->deferred);
 	if (inst->pa.harden)
 		quarantine_drain(&inst->quarantine, s); /* its objects waiting there */
+	/* A purge running holds its slabs off their lists (cache_purge_partial)
+	   and steps along the caches without inst->lock: it finishes first. */
+	sm_lock(&inst->purge_lock);
 	sm_lock(&inst->lock);
 	/* No thread may be using @s (the API's contract): take back every
 	   thread's sheaves of it, through the barns. */
@@ -226,6 +229,7 @@ int sm_cache_destroy(sm_cache_t *s)
 		live += READ_ONCE(s->node[i]->inuse);
 	if (live) {
 		sm_unlock(&inst->lock);
+		sm_unlock(&inst->purge_lock);
 		sm_leave(nested);
 		sm_report(&inst->err, "kmem_cache_destroy(%s): %zu objects still allocated; cache kept",
 			  s->name, live);
@@ -239,6 +243,7 @@ int sm_cache_destroy(sm_cache_t *s)
 	list_del(&s->list);
 	inst->cache_by_id[s->id] = NULL;
 	sm_unlock(&inst->lock);
+	sm_unlock(&inst->purge_lock);
 	descriptor_put(inst, s, s->flags & SLAB_PREALLOCATED);
 	sm_leave(nested);
 	return 0;

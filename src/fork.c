@@ -23,8 +23,10 @@
  *                          the old slabs' objects stay usable, their frees leak)
  *       node->lock         the node is abandoned (stays mapped, hands out and
  *                          takes back nothing)
- *       purge_lock         kept (it guards nothing but the purge timer)
- *   - runs a vanished purger had taken off a node's bins go back dirty;
+ *       purge_lock         reset (its purge is gone)
+ *   - runs a vanished purger had taken off a node's bins go back dirty,
+ *     and the partial slabs it had taken off their lists go back on them
+ *     (kmem_cache_fork_child);
  *   - the double-free checks under way (inst->df_looks, which make sheaf
  *     moves wait) are this thread's only.
  * Then the other threads' tcaches are given back (those whose owner was
@@ -65,7 +67,9 @@ static void instance_fork_child(struct sm_instance *inst, bool nested)
 		inst->tcaches_gen++;
 	}
 	large_fork_child(&inst->pa, lists_lost);
-	lock_lost(&inst->purge_lock);
+	/* A purge of this thread's own (a fork from a signal handler that
+	   interrupted it) goes on in the child: only another's is undone. */
+	bool purge_lost = lock_lost(&inst->purge_lock);
 	quarantine_fork_child(&inst->quarantine, nested);
 	unsigned nr = inst->pa.nr_nodes;
 	for (unsigned i = 0; i < nr; i++)
@@ -73,7 +77,7 @@ static void instance_fork_child(struct sm_instance *inst, bool nested)
 	struct list_head *pos, *tmp;
 	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
 		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
-		kmem_cache_fork_child(s, nr);
+		kmem_cache_fork_child(s, nr, purge_lost);
 		for (unsigned i = 0; i < nr; i++)
 			barn_fork_child(&s->node[i]->barn);
 	}

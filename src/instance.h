@@ -18,7 +18,9 @@
  *   6. node->lock         one node's page runs
  *   7. quarantine.lock    hardened mode's quarantine (quarantine.h): a
  *                         leaf, nothing is taken while it is held
- * inst->purge_lock is only ever tried, never waited for.  Every lock is
+ * inst->purge_lock, outermost, is held for a whole purge (inst_purge): the
+ * delayed purge only tries it; sm_purge and kmem_cache_destroy, entry
+ * points that hold no other lock, wait for it.  Every lock is
  * taken with the thread's busy marker set (thread.h), and a call that finds
  * busy set only ever tries locks: that is what makes the allocator safe to
  * re-enter from a signal handler.
@@ -65,7 +67,7 @@ struct sm_instance {
 	                                   little (tcache_move_begin): atomic */
 
 	struct sm_deferred deferred;    /* frees not done without blocking */
-	sm_lock_t purge_lock;           /* only tried */
+	sm_lock_t purge_lock;           /* one purge at a time; caches outlive it */
 	uint64_t next_purge;            /* ns; relaxed atomic */
 	size_t purged_bytes;            /* relaxed atomic */
 	struct quarantine quarantine;   /* hardened mode's freed objects (empty otherwise) */

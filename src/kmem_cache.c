@@ -200,6 +200,7 @@ bool kmem_cache_init(struct kmem_cache *s, struct kmem_cache_node *nodes, size_t
 	memcpy(s->name, name, len);
 	s->name[len] = '\0';
 	INIT_LIST_HEAD(&s->list);
+	INIT_LIST_HEAD(&s->purging);
 	/* The per-node structures are zero (the caller's storage is) and stay
 	   untouched until a node's slabs are used (kcn_lock). */
 	for (unsigned i = 0; i < SM_MAX_NODES; i++)
@@ -209,7 +210,8 @@ bool kmem_cache_init(struct kmem_cache *s, struct kmem_cache_node *nodes, size_t
 
 /* ---- list state changes (list_lock held) ---- */
 
-enum { ON_NONE = 0, ON_PARTIAL = 1, ON_EMPTY = 2 };
+/* ON_PURGING: on s->purging, its pages being given back (cache_purge_partial). */
+enum { ON_NONE = 0, ON_PARTIAL = 1, ON_EMPTY = 2, ON_PURGING = 3 };
 
 static void slab_unlist(struct kmem_cache_node *kcn, struct slab *d)
 {
@@ -233,6 +235,8 @@ static void slab_unlist(struct kmem_cache_node *kcn, struct slab *d)
 static void slab_relist(struct kmem_cache *s, struct kmem_cache_node *kcn, struct slab *d,
 			unsigned old, uint64_t now)
 {
+	if (d->on_list == ON_PURGING)
+		return; /* the purge relists it when it is done */
 	if (d->inuse == 0) {
 		if (d->on_list == ON_EMPTY)
 			return;
@@ -444,7 +448,13 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 			put_end_run(&ps);
 			ps.run = d;
 			ps.run_old = d->inuse;
-			slab_touch(s, node, d);
+			slab_touch_free(d);
+		}
+		if (unlikely(d->purge & SLAB_PURGED)) {
+			/* Into the bitmap, one at a time: a purged slab is rare. */
+			if (slab_push_purged(s, node, d, objs[i++]))
+				kcn->inuse--;
+			continue;
 		}
 		/* This object and those after it in the same slab, without
 		   looking each one up: a sheaf freed in allocation order holds
@@ -505,6 +515,22 @@ size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff)
 	return released;
 }
 
+/* Put the slabs of s->purging back on @kcn's lists (list_lock held, or a fork child's). */
+static void purging_relist(struct kmem_cache *s, struct kmem_cache_node *kcn)
+{
+	uint64_t now = 0;
+	while (!list_empty(&s->purging)) {
+		struct slab *d = list_first_entry(&s->purging, struct slab, list);
+		list_del(&d->list);
+		d->on_list = ON_NONE;
+		if (!d->inuse && !now)
+			now = pa_now(s->pa); /* emptied by frees meanwhile: empty from now */
+		/* old = inuse: a take's place, the tail of its bucket, so that
+		   refills go to the slabs whose pages are all there first. */
+		slab_relist(s, kcn, d, d->inuse, now);
+	}
+}
+
 size_t cache_purge_partial(struct kmem_cache *s, bool all)
 {
 	if (!s->partial_purge)
@@ -517,14 +543,30 @@ size_t cache_purge_partial(struct kmem_cache *s, bool all)
 		if (!READ_ONCE(kcn->nr_partial) || node_routed(node))
 			continue; /* a private, unmapped or reserved node's slabs stay as they are */
 		kcn_lock(kcn);
+		s->purging_node = id;
 		for (unsigned b = 0; b < SM_PARTIAL_BUCKETS; b++) {
-			struct list_head *pos;
-			for (pos = kcn->partial[b].next; pos != &kcn->partial[b]; pos = pos->next) {
+			struct list_head *pos, *tmp;
+			list_for_each_safe(pos, tmp, &kcn->partial[b]) {
 				struct slab *d = list_entry(pos, struct slab, list);
-				if (d->epoch == kcn->epoch)
-					pages += slab_purge_free_pages(s, node, d, all);
+				if (d->epoch != kcn->epoch || !slab_purge_mark(s, node, d, all))
+					continue;
+				slab_unlist(kcn, d);
+				d->on_list = ON_PURGING;
+				list_add_tail(&d->list, &s->purging);
 			}
 		}
+		sm_unlock(&kcn->list_lock);
+		if (list_empty(&s->purging))
+			continue;
+		/* No lock held: refills and frees of this cache, thread
+		   creation and exit go on while the system calls run.  The
+		   list is this purge's alone. */
+		SM_HOOK(s->inst, SM_HOOK_PURGE);
+		struct list_head *pos;
+		for (pos = s->purging.next; pos != &s->purging; pos = pos->next)
+			pages += slab_purge_give_back(node, list_entry(pos, struct slab, list));
+		kcn_lock(kcn);
+		purging_relist(s, kcn);
 		sm_unlock(&kcn->list_lock);
 	}
 	return pages;
@@ -548,7 +590,7 @@ static bool page_in_live_run(const struct sm_node *n, uint32_t page)
 	return false;
 }
 
-void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes)
+void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes, bool purge_lost)
 {
 	for (unsigned i = 0; i < nr_nodes; i++) {
 		struct kmem_cache_node *kcn = s->node[i];
@@ -556,6 +598,16 @@ void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes)
 		/* An unmapped node's slabs are not the child's (node_fork_child). */
 		bool gone = (pa_node(s->pa, i)->flags & SM_NODE_UNMAPPED) &&
 			    !sm_lock_held_by_self(&kcn->list_lock);
+		if (purge_lost && s->purging_node == i && !list_empty(&s->purging)) {
+			/* A vanished thread's purge of partial slabs: its slabs
+			   back on the lists (their marked pages purged or not,
+			   the bitmaps say what is free), or, with the lists
+			   abandoned below, left with them. */
+			if (lost || gone)
+				INIT_LIST_HEAD(&s->purging);
+			else
+				purging_relist(s, kcn);
+		}
 		if (!lost && !gone)
 			continue;
 		sm_lock_init(&kcn->list_lock);

@@ -208,6 +208,12 @@ struct kmem_cache {
 	unsigned pad_off;               /* P: padding 0x5a from here (from the
 	                                   object) to the end of the slot */
 	struct list_head list;          /* on inst->caches, under inst->lock */
+	/* The purge of partial slabs (cache_purge_partial): the slabs whose
+	   free pages it is giving back, off their lists, and their node.
+	   Written by the one purge of the instance (inst->purge_lock) and by a
+	   fork child; slab_relist leaves such a slab (ON_PURGING) alone. */
+	struct list_head purging;
+	unsigned purging_node;
 	uint64_t stat[NR_CACHE_STATS];  /* relaxed atomics, slow paths only */
 	struct kmem_cache_node *node[SM_MAX_NODES];
 	                                /* set for every node by kmem_cache_init,
@@ -550,9 +556,14 @@ size_t cache_release_empty(struct kmem_cache *s, uint64_t cutoff) __hidden;
 /*
  * The purge of @s's partial slabs: the whole free pages of those that were
  * not touched since the last call (every one with @all) go back to the OS
- * (slab.h, slab_purge_free_pages).  Returns the pages purged.  Takes
- * list_lock, and holds it across the system calls (the purge calls it
- * with inst->lock held too).
+ * (slab.h, "Free pages inside a partial slab").  Returns the pages purged.
+ * Node by node: under list_lock the pages are marked and their slabs
+ * taken off the partial lists onto s->purging (ON_PURGING: no refill
+ * takes from them; frees to them go to their bitmaps); the system calls
+ * run with no lock held; then, under list_lock again, each slab goes back
+ * to the list its inuse calls for.  The caller holds inst->purge_lock
+ * (one such purge at a time, and @s outlives it: kmem_cache_destroy takes
+ * that lock) and no other lock.
  */
 size_t cache_purge_partial(struct kmem_cache *s, bool all) __hidden;
 
@@ -581,8 +592,10 @@ int slab_holds_free(struct kmem_cache *s, const void *p, bool trylock) __hidden;
  * lists and slabs abandoned (a new epoch): their objects stay usable but
  * are never handed out again, and freeing them leaks them.  The lists of
  * an unmapped node are dropped the same way (its data is not the child's).
+ * With @purge_lost (the purge_lock's holder vanished), the partial slabs
+ * its purge had taken off their lists (s->purging) go back on them.
  */
-void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes) __hidden;
+void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes, bool purge_lost) __hidden;
 
 /*
  * Check that @p is the start of an object of a live slab of @s (the cache

@@ -13,7 +13,6 @@ size_t inst_purge(struct sm_instance *inst, uint64_t cutoff)
 	deferred_drain(&inst->deferred);
 	sm_lock(&inst->lock);
 	unsigned nr_nodes = pa_nr_nodes(&inst->pa);
-	size_t slab_pages = 0;
 	struct list_head *pos;
 	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
 		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
@@ -22,14 +21,26 @@ size_t inst_purge(struct sm_instance *inst, uint64_t cutoff)
 		for (unsigned i = 0; i < nr_nodes; i++)
 			barn_age(s, &s->node[i]->barn);
 		cache_release_empty(s, cutoff);
-		/* Then the free pages of partial slabs left alone since the
-		   last pass (fragment's survivors). */
-		slab_pages += cache_purge_partial(s, cutoff == UINT64_MAX);
 	}
 	/* Runs kept in threads' run caches since before the cutoff go back to
 	   their nodes with their own stamps: the node purge below takes them. */
 	for (pos = inst->tcaches.next; pos != &inst->tcaches; pos = pos->next)
 		runcache_flush(&list_entry(pos, struct tcache, link)->runs, cutoff);
+	/* Then the free pages of partial slabs left alone since the last
+	   pass (fragment's survivors).  Their system calls run with no lock
+	   held (cache_purge_partial), so inst->lock is held only to step
+	   along the list: purge_lock keeps each cache alive meanwhile
+	   (kmem_cache_destroy waits for it), and a cache made meanwhile is
+	   added at the tail, set up before it is listed. */
+	size_t slab_pages = 0;
+	for (pos = inst->caches.next; pos != &inst->caches; pos = pos->next) {
+		struct kmem_cache *s = list_entry(pos, struct kmem_cache, list);
+		if (!s->partial_purge)
+			continue;
+		sm_unlock(&inst->lock);
+		slab_pages += cache_purge_partial(s, cutoff == UINT64_MAX);
+		sm_lock(&inst->lock);
+	}
 	sm_unlock(&inst->lock);
 	size_t bytes = (pa_purge(&inst->pa, cutoff) + slab_pages) << SM_PAGE_SHIFT;
 	__atomic_fetch_add(&inst->purged_bytes, bytes, __ATOMIC_RELAXED);
@@ -83,7 +94,9 @@ size_t sm_purge(sm_instance_t *inst, bool force)
 	bool nested = sm_enter();
 	if (force)
 		inst_reclaim(inst); /* everything cached goes back first */
+	sm_lock(&inst->purge_lock); /* waits for the timer's purge, if one runs */
 	size_t bytes = inst_purge(inst, force ? UINT64_MAX : now >= delay ? now - delay : 0);
+	sm_unlock(&inst->purge_lock);
 	sm_leave(nested);
 	return bytes;
 }

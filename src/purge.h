@@ -25,7 +25,8 @@
  * Purge what is older than @cutoff (ns): the deferred list, idle barns,
  * empty slabs, the runs threads' run caches kept since before @cutoff,
  * then free page runs.  Returns bytes purged.  Blocking
- * context (busy set, or the helper thread); takes inst->lock.
+ * context (busy set, or the helper thread), inst->purge_lock held (one
+ * purge at a time: cache_purge_partial's contract); takes inst->lock.
  */
 size_t inst_purge(struct sm_instance *inst, uint64_t cutoff) __hidden;
 

@@ -189,6 +189,8 @@ void slab_unmark(struct sm_node *n, uint32_t first, uint32_t npages)
 		node_hot_set(n, first + i, 0); /* first: free() reads only it */
 		WRITE_ONCE(n->descs[first + i].fclass, 0);
 		WRITE_ONCE(n->descs[first + i].type, PT_UNUSED);
+		/* A slab emptied while purged keeps its marks: none for the next owner. */
+		WRITE_ONCE(n->descs[first + i].purge, 0);
 		n->descs[first + i].cache = NULL;
 	}
 }
@@ -303,6 +305,22 @@ bool slab_push(struct kmem_cache *s, struct slab *d, void *obj)
 	uintptr_t *slot = (uintptr_t *)((char *)obj + s->fp_offset);
 	*slot = link_encode(link_key_of(s), d->freelist, slot);
 	d->freelist = (uintptr_t)obj;
+	d->inuse--;
+	return true;
+}
+
+bool slab_push_purged(struct kmem_cache *s, struct sm_node *n, struct slab *d, void *obj)
+{
+	long idx = slab_obj_index(s, (uintptr_t)obj - (uintptr_t)(slab_base(n, d) + s->red_left));
+	uint64_t *map = slab_purged_map(d);
+	/* Sheaves hold object starts only (free()'s checks): idx is one. */
+	SM_BUG_ON(idx < 0 || (uint32_t)idx >= d->objects);
+	if (unlikely(d->inuse == 0 || (uint32_t)idx >= d->bump || (*map >> idx & 1))) {
+		report_double_free(s, obj);
+		return false;
+	}
+	*(uintptr_t *)((char *)obj + s->fp_offset) = link_key_of(s).tag;
+	*map |= (uint64_t)1 << idx;
 	d->inuse--;
 	return true;
 }
@@ -441,7 +459,7 @@ static bool page_purgeable(const struct kmem_cache *s, const struct slab *d, uin
 	return (free & span) == span && (listed & span);
 }
 
-size_t slab_purge_free_pages(struct kmem_cache *s, struct sm_node *n, struct slab *d, bool all)
+unsigned slab_purge_mark(struct kmem_cache *s, struct sm_node *n, struct slab *d, bool all)
 {
 	if (d->purge & (SLAB_PURGED | SLAB_CHECKED))
 		return 0; /* and untouched since */
@@ -455,41 +473,50 @@ size_t slab_purge_free_pages(struct kmem_cache *s, struct sm_node *n, struct sla
 		return 0; /* a corrupt list is left to the take that reports it */
 	uint64_t untouched = d->bump >= 64 ? 0 : ~0ull << d->bump;
 	uint64_t free = listed | untouched;
-	char *base = slab_base(n, d);
+	unsigned pages = 0;
+	for (uint32_t p = 0; p < d->npages; p++) {
+		if (!page_purgeable(s, d, p, free, listed))
+			continue;
+		if (!pages) {
+			/* The freelist as a bitmap before its links go. */
+			*slab_purged_map(d) = listed;
+			d->freelist = 0;
+			WRITE_ONCE(d->purge, SLAB_PURGED);
+		}
+		/* Each page marked first (obj_maybe_free), and its hot word
+		   sending free() to the page path. */
+		WRITE_ONCE(d[p].purge, d[p].purge | SLAB_PAGE_PURGED);
+		if (n->hot)
+			WRITE_ONCE(n->hot[d->head + p], n->hot[d->head + p] & ~PAGE_HOT_FCLASS_MASK);
+		pages++;
+	}
+	if (!pages)
+		WRITE_ONCE(d->purge, SLAB_CHECKED); /* nothing to purge until it is touched */
+	return pages;
+}
+
+size_t slab_purge_give_back(struct sm_node *n, const struct slab *d)
+{
 	const struct sm_os_ops *os = n->os;
+	char *base = slab_base(n, d);
 	size_t pages = 0;
-	/* Runs of purgeable pages, each call below SM_PURGE_PROTECT_PAGES so
-	   that the pages stay accessible (the purge op's contract). */
+	/* Runs of marked pages, each call below SM_PURGE_PROTECT_PAGES so
+	   that the pages stay accessible (the purge op's contract).  The
+	   head's byte is written meanwhile by frees (slab_touch_free), which
+	   keep its page's mark. */
 	uint32_t first = 0, len = 0;
 	for (uint32_t p = 0; p <= d->npages; p++) {
-		bool ok = p < d->npages && page_purgeable(s, d, p, free, listed);
-		if (ok && len < SM_PURGE_PROTECT_PAGES - 1) {
+		bool marked = p < d->npages && (READ_ONCE(d[p].purge) & SLAB_PAGE_PURGED);
+		if (marked && len < SM_PURGE_PROTECT_PAGES - 1) {
 			first = len ? first : p;
 			len++;
 			continue;
 		}
-		if (len) {
-			if (!(d->purge & SLAB_PURGED)) {
-				/* The freelist as a bitmap before its links go. */
-				*slab_purged_map(d) = listed;
-				d->freelist = 0;
-				WRITE_ONCE(d->purge, SLAB_PURGED);
-			}
-			/* Each page marked first (obj_maybe_free), and its hot
-			   word sending free() to the page path. */
-			for (uint32_t i = first; i < first + len; i++) {
-				WRITE_ONCE(d[i].purge, d[i].purge | SLAB_PAGE_PURGED);
-				if (n->hot)
-					WRITE_ONCE(n->hot[d->head + i], n->hot[d->head + i] & ~PAGE_HOT_FCLASS_MASK);
-			}
-			if (os->purge(base + ((size_t)first << SM_PAGE_SHIFT), (size_t)len << SM_PAGE_SHIFT,
-				      os->arg) == 0)
-				pages += len;
-		}
+		if (len && os->purge(base + ((size_t)first << SM_PAGE_SHIFT), (size_t)len << SM_PAGE_SHIFT,
+				     os->arg) == 0)
+			pages += len;
 		first = p;
-		len = ok;
+		len = marked;
 	}
-	if (!(d->purge & SLAB_PURGED))
-		WRITE_ONCE(d->purge, SLAB_CHECKED); /* nothing to purge until it is touched */
 	return pages;
 }

@@ -101,8 +101,9 @@ bool slab_freelist_map(struct kmem_cache *s, struct sm_node *n, struct slab *d, 
  * reads zero, the freelist links in its free objects are lost: so the
  * slab's free objects are first recorded as a bitmap, in the descriptor
  * of its second page (slab_purged_map), and the slab marked SLAB_PURGED,
- * with no freelist.  The first take of or free to the slab after that
- * (slab_touch) links them again, which faults the pages back in.
+ * with no freelist.  Frees to the slab set their bits in the bitmap
+ * (slab_push_purged); the first take from it links them all again
+ * (slab_touch), which faults the pages back in.
  * SLAB_TOUCHED is set by every take and free (slab_touch), cleared by the
  * purge pass: a slab is purged only if the pass before found it
  * untouched too, so a slab in use is never purged under its users; one
@@ -126,7 +127,7 @@ static inline uint64_t *slab_purged_map(struct slab *d)
 /* Link the objects of a SLAB_PURGED slab again (slab_touch). */
 void slab_unpurge(struct kmem_cache *s, struct sm_node *n, struct slab *d) __hidden __cold;
 
-/* Before a take of or a free to @d: mark it touched, linking its freelist again if purged. */
+/* Before a take from @d: mark it touched, linking its freelist again if purged. */
 static __always_inline void slab_touch(struct kmem_cache *s, struct sm_node *n, struct slab *d)
 {
 	if (unlikely(d->purge != SLAB_TOUCHED)) {
@@ -137,13 +138,42 @@ static __always_inline void slab_touch(struct kmem_cache *s, struct sm_node *n, 
 }
 
 /*
- * The purge pass over partial slab @d of @n (list_lock held): if @d was
- * not touched since the last pass (or @all), its whole free pages are
- * purged through its node's OS, as above.  Returns the pages purged.
- * Only for the caches kmem_cache.partial_purge names (free objects whose
- * contents may be lost, slabs of two pages or more and at most
- * SLAB_PURGE_MAX_OBJECTS objects) and slabs of a general node.
+ * Before frees to @d: mark it touched.  A SLAB_PURGED slab keeps its
+ * bitmap, and its frees go to it (slab_push_purged): a free writes only
+ * the freed object, which lies on a page the purge kept, never the links
+ * of the objects on the purged pages.  So a free faults no purged page
+ * back in, and writes nothing that a purge running without the list_lock
+ * (an isolated slab, kmem_cache.c) may be giving back at that moment.
  */
-size_t slab_purge_free_pages(struct kmem_cache *s, struct sm_node *n, struct slab *d, bool all) __hidden;
+static __always_inline void slab_touch_free(struct slab *d)
+{
+	if (unlikely(d->purge != SLAB_TOUCHED))
+		WRITE_ONCE(d->purge, (uint8_t)((d->purge & (SLAB_PURGED | SLAB_PAGE_PURGED)) | SLAB_TOUCHED));
+}
+
+/*
+ * slab_push for a SLAB_PURGED slab @d of @n: @obj's bit set in the
+ * bitmap, its free word the cache's free tag (free()'s double-free test
+ * reads it).  Returns false, changing nothing, for a double free it can
+ * see (the bit set already, or no object out): reported.  Caller holds
+ * the list_lock.
+ */
+bool slab_push_purged(struct kmem_cache *s, struct sm_node *n, struct slab *d, void *obj) __hidden;
+
+/*
+ * The purge pass over partial slab @d of @n, in two halves, for the caches
+ * kmem_cache.partial_purge names (free objects whose contents may be
+ * lost, slabs of two pages or more and at most SLAB_PURGE_MAX_OBJECTS
+ * objects) and slabs of a general node.  slab_purge_mark, list_lock held:
+ * if @d was not touched since the last pass (or @all), its whole free
+ * pages are marked as above, the slab made SLAB_PURGED; returns how many
+ * (0: none, nothing changed but the touched state).  The caller then
+ * takes @d off its list, so that no take unpurges it, drops the lock and
+ * calls slab_purge_give_back, which hands the marked pages to the node's
+ * OS and returns how many it took.  Frees to @d meanwhile write only the
+ * freed objects, on pages the purge keeps (slab_touch_free).
+ */
+unsigned slab_purge_mark(struct kmem_cache *s, struct sm_node *n, struct slab *d, bool all) __hidden;
+size_t slab_purge_give_back(struct sm_node *n, const struct slab *d) __hidden;
 
 #endif /* SM_SLAB_H */

@@ -6,7 +6,9 @@
  * layer (slab_get_objects / slab_put_objects, no sheaf in the way), one
  * through the public API with sheaves and a barn that keeps nothing.
  */
+#include <pthread.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "test.h"
 #include "instance.h"
@@ -404,6 +406,174 @@ static void test_free_pages_purged(void)
 	free_pages_purged(sm_default_instance(), &default_errs);
 }
 
+/*
+ * The purge's system calls run with no lock held (kmem_cache.h,
+ * cache_purge_partial): an OS whose purge waits until another thread has
+ * freed into a slab being purged, refilled from the same cache and
+ * started a thread on the instance.  Before, the purge held the
+ * list_lock and inst->lock across its madvise calls, and that thread
+ * waited for it: the purge gave up waiting after 10 s and the test
+ * failed.  The slab freed into meanwhile keeps its bitmap (the free
+ * writes no purged page), a second free of the same object is reported,
+ * and every object comes back once afterwards.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool started, done, timed_out;
+	unsigned calls;
+} unl = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, false, 0 };
+
+static int waiting_purge(void *p, size_t size, void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&unl.lock);
+	if (unl.calls++ == 0) {
+		unl.started = true;
+		pthread_cond_broadcast(&unl.cond);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 10;
+		while (!unl.done && !unl.timed_out)
+			unl.timed_out = pthread_cond_timedwait(&unl.cond, &unl.lock, &until) != 0;
+	}
+	pthread_mutex_unlock(&unl.lock);
+	return madvise(p, size, MADV_DONTNEED);
+}
+
+static const struct sm_os_ops waiting_os = { .now_ns = frozen_clock, .purge = waiting_purge };
+
+struct unl_work {
+	sm_instance_t *inst;
+	struct kmem_cache *s;
+	void *kept0;                    /* the survivor of slab 0, freed here */
+	struct slab *purged[4];         /* slabs the purge has taken */
+	void *got[8];                   /* a refill meanwhile */
+	unsigned ngot;
+};
+
+static void *unl_thread(void *arg)
+{
+	struct unl_work *w = arg;
+	void *p = sm_kmalloc(w->inst, 64, 0); /* a new tcache: inst->lock */
+	CHECK(p != NULL);
+	sm_kfree(p);
+	return NULL;
+}
+
+static void *unl_worker(void *arg)
+{
+	struct unl_work *w = arg;
+	pthread_mutex_lock(&unl.lock);
+	while (!unl.started)
+		pthread_cond_wait(&unl.cond, &unl.lock);
+	pthread_mutex_unlock(&unl.lock);
+	/* The list_lock: a free into a slab being purged, twice. */
+	CHECK_EQ(slab_put_objects(w->s, &w->kept0, 1, false), 1);
+	CHECK_EQ(slab_put_objects(w->s, &w->kept0, 1, false), 1); /* reported, dropped */
+	/* A refill: never from a slab being purged. */
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(4096, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
+	w->ngot = slab_get_objects(w->s, &ctx, w->got, 8);
+	/* inst->lock: a thread's first allocation. */
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, unl_thread, w), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	pthread_mutex_lock(&unl.lock);
+	unl.done = true;
+	pthread_cond_broadcast(&unl.cond);
+	pthread_mutex_unlock(&unl.lock);
+	return NULL;
+}
+
+static void test_purge_unlocked(void)
+{
+	enum { SLABS = 4, PER = 8 };
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	o.os = &waiting_os;
+	o.helper_thread = false;
+	sm_instance_t *inst = sm_instance_create(&o);
+	CHECK(inst != NULL);
+	struct kmem_cache *s = sm_cache_create(inst, "purge-4k", 4096, 0, 0, NULL);
+	CHECK(s != NULL);
+	CHECK(s->partial_purge && s->slab_pages == PER && s->objects == PER);
+	struct kmem_cache_node *kcn = s->node[0];
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(4096, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
+	struct unl_work w = { .inst = inst, .s = s };
+	void *obj[SLABS][PER];
+	for (unsigned i = 0; i < SLABS; i++) {
+		CHECK_EQ(slab_get_objects(s, &ctx, obj[i], PER), PER);
+		w.purged[i] = slab_of(obj[i][0]);
+		for (unsigned j = 0; j < PER; j++)
+			memset(obj[i][j], 0x5a, 4096);
+	}
+	/* One survivor per slab, on its first page: seven pages free each. */
+	for (unsigned i = 0; i < SLABS; i++) {
+		unsigned k = 0;
+		for (unsigned j = 1; j < PER; j++)
+			if ((uintptr_t)obj[i][j] < (uintptr_t)obj[i][k])
+				k = j;
+		void *first = obj[i][k];
+		obj[i][k] = obj[i][0];
+		obj[i][0] = first;
+		CHECK_EQ(slab_put_objects(s, obj[i] + 1, PER - 1, false), PER - 1);
+	}
+	w.kept0 = obj[0][0];
+	CHECK_EQ(kcn->nr_partial, SLABS);
+
+	pthread_t worker;
+	CHECK_EQ(pthread_create(&worker, NULL, unl_worker, &w), 0);
+	sm_purge(inst, false); /* finds the slabs just touched */
+	CHECK_EQ(unl.calls, 0);
+	size_t bytes = sm_purge(inst, false);
+	CHECK_EQ(pthread_join(worker, NULL), 0);
+	CHECK(unl.done);
+	CHECK(!unl.timed_out); /* the worker ran while the purge was in its system call */
+	CHECK_EQ(bytes, (size_t)SLABS * (PER - 1) * 4096);
+	CHECK_EQ(e.count, 1);
+	CHECK(strstr(e.last, "double free") != NULL);
+
+	/* The refill made a slab of its own. */
+	CHECK_EQ(w.ngot, PER);
+	for (unsigned i = 0; i < w.ngot; i++)
+		for (unsigned k = 0; k < SLABS; k++)
+			CHECK(slab_of(w.got[i]) != w.purged[k]);
+	/* Back on their lists: slab 0 empty, the others partial, purged. */
+	CHECK(list_empty(&s->purging));
+	CHECK_EQ(w.purged[0]->inuse, 0);
+	CHECK_EQ(w.purged[0]->on_list, 2);
+	check_buckets(s, kcn);
+	for (unsigned i = 1; i < SLABS; i++) {
+		CHECK(bucket_of(kcn, w.purged[i]) >= 0);
+		CHECK(w.purged[i]->purge & SLAB_PURGED);
+		if (!under_valgrind())
+			for (unsigned j = 1; j < PER; j++)
+				CHECK(!page_resident(obj[i][j]));
+		const unsigned char *c = obj[i][0];
+		CHECK(c[0] == 0x5a && c[4095] == 0x5a);
+	}
+	/* Every object the slabs hold comes back once. */
+	void *again[SLABS * PER];
+	unsigned n = slab_get_objects(s, &ctx, again, SLABS * PER - (SLABS - 1));
+	CHECK_EQ(n, SLABS * PER - (SLABS - 1));
+	for (unsigned i = 0; i < n; i++) {
+		bool known = false;
+		for (unsigned k = 0; k < SLABS && !known; k++)
+			for (unsigned j = (k == 0 ? 0 : 1); j < PER && !known; j++)
+				known = again[i] == obj[k][j];
+		CHECK(known);
+		for (unsigned j = 0; j < i; j++)
+			CHECK(again[j] != again[i]);
+	}
+	CHECK_EQ(slab_put_objects(s, again, n, false), n);
+	CHECK_EQ(slab_put_objects(s, w.got, w.ngot, false), w.ngot);
+	for (unsigned i = 1; i < SLABS; i++)
+		CHECK_EQ(slab_put_objects(s, obj[i], 1, false), 1);
+	CHECK_EQ(e.count, 1);
+	CHECK_EQ(sm_cache_destroy(s), 0);
+	sm_instance_destroy(inst);
+}
+
 int main(void)
 {
 	/* The default instance first, its errors this file's to count, and
@@ -416,6 +586,7 @@ int main(void)
 	test_fullest_first();
 	test_survivors_cluster();
 	test_free_pages_purged();
+	test_purge_unlocked();
 	printf("partial: ok\n");
 	return 0;
 }
