@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "test.h"
@@ -574,6 +575,99 @@ static void test_purge_unlocked(void)
 	sm_instance_destroy(inst);
 }
 
+/*
+ * A fork while another thread's purge is in its system call: the child,
+ * where that thread is gone, puts the slabs it held off their lists back
+ * on them (kmem_cache_fork_child), where its refills find every free
+ * object once.  Without that, they stayed on s->purging in the child for
+ * ever: never refilled from again.
+ */
+static void *purge_twice(void *arg)
+{
+	sm_purge(arg, false); /* finds the slabs just touched */
+	sm_purge(arg, false);
+	return NULL;
+}
+
+static void test_purge_fork(void)
+{
+	enum { SLABS = 4, PER = 8 };
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	o.os = &waiting_os;
+	o.helper_thread = false;
+	sm_instance_t *inst = sm_instance_create(&o);
+	CHECK(inst != NULL);
+	struct kmem_cache *s = sm_cache_create(inst, "purge-fork", 4096, 0, 0, NULL);
+	CHECK(s != NULL && s->partial_purge);
+	struct kmem_cache_node *kcn = s->node[0];
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(4096, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
+	void *obj[SLABS][PER];
+	struct slab *d[SLABS];
+	for (unsigned i = 0; i < SLABS; i++) {
+		CHECK_EQ(slab_get_objects(s, &ctx, obj[i], PER), PER);
+		d[i] = slab_of(obj[i][0]);
+	}
+	for (unsigned i = 0; i < SLABS; i++) {
+		unsigned k = 0;
+		for (unsigned j = 1; j < PER; j++)
+			if ((uintptr_t)obj[i][j] < (uintptr_t)obj[i][k])
+				k = j;
+		void *first = obj[i][k];
+		obj[i][k] = obj[i][0];
+		obj[i][0] = first;
+		CHECK_EQ(slab_put_objects(s, obj[i] + 1, PER - 1, false), PER - 1);
+	}
+	unl.started = unl.done = unl.timed_out = false;
+	unl.calls = 0;
+	pthread_t purger;
+	CHECK_EQ(pthread_create(&purger, NULL, purge_twice, inst), 0);
+	pthread_mutex_lock(&unl.lock);
+	while (!unl.started)
+		pthread_cond_wait(&unl.cond, &unl.lock);
+	pthread_mutex_unlock(&unl.lock);
+	CHECK(!list_empty(&s->purging)); /* the purger is in its system call */
+
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK(list_empty(&s->purging));
+		check_buckets(s, kcn);
+		for (unsigned i = 0; i < SLABS; i++) {
+			CHECK(bucket_of(kcn, d[i]) >= 0);
+			CHECK(d[i]->purge & SLAB_PURGED);
+		}
+		void *again[SLABS * (PER - 1)];
+		CHECK_EQ(slab_get_objects(s, &ctx, again, SLABS * (PER - 1)), SLABS * (PER - 1));
+		for (unsigned n = 0; n < SLABS * (PER - 1); n++) {
+			bool known = false;
+			for (unsigned i = 0; i < SLABS && !known; i++)
+				for (unsigned j = 1; j < PER && !known; j++)
+					known = again[n] == obj[i][j];
+			CHECK(known);
+			for (unsigned m = 0; m < n; m++)
+				CHECK(again[m] != again[n]);
+		}
+		CHECK_EQ(e.count, 0);
+		_exit(0);
+	}
+	int st;
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	pthread_mutex_lock(&unl.lock);
+	unl.done = true;
+	pthread_cond_broadcast(&unl.cond);
+	pthread_mutex_unlock(&unl.lock);
+	CHECK_EQ(pthread_join(purger, NULL), 0);
+	CHECK(!unl.timed_out);
+	CHECK(list_empty(&s->purging));
+	for (unsigned i = 0; i < SLABS; i++)
+		CHECK_EQ(slab_put_objects(s, obj[i], 1, false), 1);
+	CHECK_EQ(e.count, 0);
+	CHECK_EQ(sm_cache_destroy(s), 0);
+	sm_instance_destroy(inst);
+}
+
 int main(void)
 {
 	/* The default instance first, its errors this file's to count, and
@@ -587,6 +681,7 @@ int main(void)
 	test_survivors_cluster();
 	test_free_pages_purged();
 	test_purge_unlocked();
+	test_purge_fork();
 	printf("partial: ok\n");
 	return 0;
 }
