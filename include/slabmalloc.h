@@ -704,6 +704,15 @@ struct sm_stats {
 	uint64_t huge_resident;    /* requests above the huge threshold that a
 	                              free run still resident served instead
 	                              of a mapping of their own (in large_allocs) */
+	/* Added with the double-free check's count of what it kept. */
+	uint64_t frees_kept;       /* frees of objects whose free word said
+	                              "free" that the double-free check could
+	                              not confirm either way (a lock busy on
+	                              the nolock path, or other threads' sheaves
+	                              moving for 20 ms): kept, not freed, rather
+	                              than risk handing one object out twice
+	                              (docs/architecture.md section 4); each is
+	                              a leak of one object */
 };
 
 /*

@@ -70,6 +70,7 @@ struct sm_instance {
 	sm_lock_t purge_lock;           /* one purge at a time; caches outlive it */
 	uint64_t next_purge;            /* ns; relaxed atomic */
 	size_t purged_bytes;            /* relaxed atomic */
+	uint64_t frees_kept;            /* relaxed atomic (sm_stats.frees_kept) */
 	struct quarantine quarantine;   /* hardened mode's freed objects (empty otherwise) */
 
 	/* Statistics (relaxed atomics, slow paths only; stats.c sums them). */

@@ -182,10 +182,11 @@ void report_text(struct sm_instance *inst, report_emit_fn emit, void *arg)
 	     active, total, slabs);
 	outf(&o, "slabmalloc: calls: allocs %llu frees %llu reallocs %llu bytes %llu "
 		 "(page runs and huge: allocs %llu frees %llu, above the huge threshold from "
-		 "resident runs %llu)\n",
+		 "resident runs %llu; frees kept unconfirmed %llu)\n",
 	     (unsigned long long)s.allocs, (unsigned long long)s.frees, (unsigned long long)s.reallocs,
 	     (unsigned long long)s.bytes_allocated, (unsigned long long)s.large_allocs,
-	     (unsigned long long)s.large_frees, (unsigned long long)s.huge_resident);
+	     (unsigned long long)s.large_frees, (unsigned long long)s.huge_resident,
+	     (unsigned long long)s.frees_kept);
 	outf(&o, "slabmalloc: memory: slab %zu KiB, page runs and huge %zu KiB (%zu huge), "
 		 "live %zu KiB, allocator's own %zu KiB, free resident %zu KiB, free purged %zu KiB, "
 		 "committed %zu KiB, purged total %zu KiB, nodes %zu\n",
@@ -216,10 +217,11 @@ static void json_report(struct sm_instance *inst, struct out *o, bool final)
 	out_json_str(o, pi.cmdline);
 	outf(o, ",\"final\":%s,\"peak_rss_kib\":%ld", final ? "true" : "false", pi.peak_rss_kib);
 	outf(o, ",\"calls\":{\"allocs\":%llu,\"frees\":%llu,\"reallocs\":%llu,\"bytes_allocated\":%llu,"
-		"\"large_allocs\":%llu,\"large_frees\":%llu,\"huge_resident\":%llu}",
+		"\"large_allocs\":%llu,\"large_frees\":%llu,\"huge_resident\":%llu,\"frees_kept\":%llu}",
 	     (unsigned long long)s.allocs, (unsigned long long)s.frees, (unsigned long long)s.reallocs,
 	     (unsigned long long)s.bytes_allocated, (unsigned long long)s.large_allocs,
-	     (unsigned long long)s.large_frees, (unsigned long long)s.huge_resident);
+	     (unsigned long long)s.large_frees, (unsigned long long)s.huge_resident,
+	     (unsigned long long)s.frees_kept);
 	outf(o, ",\"memory\":{\"slab_bytes\":%zu,\"large_bytes\":%zu,\"huge_bytes\":%zu,"
 		"\"huge_allocations\":%zu,\"live_bytes\":%zu,\"internal_bytes\":%zu,"
 		"\"free_resident_bytes\":%zu,\"free_purged_bytes\":%zu,\"committed_bytes\":%zu,"

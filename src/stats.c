@@ -200,6 +200,7 @@ void sm_stats_get(sm_instance_t *inst, struct sm_stats *st)
 	st->live_bytes += st->large_bytes;
 	st->huge_bytes = huge;
 	st->purged_bytes = READ_ONCE(inst->purged_bytes);
+	st->frees_kept = __atomic_load_n(&inst->frees_kept, __ATOMIC_RELAXED);
 	struct sm_deferred *d = &inst->deferred;
 	st->deferred_frees = READ_ONCE(d->pushed);
 	uint64_t drained = READ_ONCE(d->drained);

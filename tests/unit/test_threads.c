@@ -1728,6 +1728,83 @@ static void test_purge_partial_while_used(void)
 	sm_instance_destroy(pp.inst);
 }
 
+/*
+ * The double-free check's "cannot tell" is counted (sm_stats.frees_kept):
+ * a live object whose free word holds its cache's tag, freed through
+ * sm_kfree_nolock while another thread holds the cache's list_lock (a test
+ * hook at its refill), cannot be looked up with trylocks: it is kept, not
+ * freed, nothing is reported, and the count says so.  Freed again once
+ * the lock is free, it is found live and freed.
+ */
+static struct {
+	struct handshake hs;
+	bool armed;
+	sm_instance_t *inst;
+	struct kmem_cache *s;   /* kmalloc-64 */
+} kp;
+
+/* At the owner's refill of kmalloc-64 (not of its sheaves' cache), list_lock held. */
+static void kept_hook(struct sm_instance *inst, enum sm_hook_point where)
+{
+	(void)inst;
+	if (where != SM_HOOK_REFILL || !sm_lock_held_by_self(&kp.s->node[0]->list_lock) ||
+	    !__atomic_exchange_n(&kp.armed, false, __ATOMIC_ACQ_REL))
+		return;
+	hs_post(&kp.hs.ready);
+	hs_wait(&kp.hs.go);
+}
+
+static void *kept_owner(void *arg)
+{
+	(void)arg;
+	enum { N = 1024 };
+	static void *q[N];
+	unsigned n = 0;
+	/* Until a refill from the slabs has held the lock for the test. */
+	while (__atomic_load_n(&kp.armed, __ATOMIC_ACQUIRE)) {
+		CHECK(n < N);
+		CHECK((q[n++] = sm_kmalloc(kp.inst, 64, 0)) != NULL);
+	}
+	while (n)
+		sm_kfree(q[--n]);
+	return NULL;
+}
+
+static void test_frees_kept_counted(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	kp.inst = sm_instance_create(&o);
+	CHECK(kp.inst != NULL);
+	struct kmem_cache *s = kp.s = &kp.inst->kmalloc_caches[kmalloc_index(64)];
+	void *p = sm_kmalloc(kp.inst, 64, 0);
+	CHECK(p != NULL);
+	memset(p, 0x11, 64);
+	/* The program's data happens to hold the tag where the free word is. */
+	uint16_t tag = (uint16_t)(s->free_key >> SM_FREE_TAG_SHIFT);
+	memcpy((char *)p + s->fp_offset + 6, &tag, sizeof(tag));
+	hs_init(&kp.hs);
+	CHECK(sm_test_hook_set(kp.inst, kept_hook));
+	__atomic_store_n(&kp.armed, true, __ATOMIC_RELEASE);
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, kept_owner, NULL), 0);
+	hs_wait(&kp.hs.ready);
+	sm_kfree_nolock(p);
+	CHECK_EQ(e.count, 0);
+	hs_post(&kp.hs.go);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	struct sm_stats st;
+	sm_stats_get(kp.inst, &st);
+	CHECK_EQ(st.frees_kept, 1);
+	CHECK(sm_test_hook_set(kp.inst, NULL));
+	sm_kfree(p); /* now the look can tell: live, freed */
+	sm_stats_get(kp.inst, &st);
+	CHECK_EQ(st.frees_kept, 1);
+	CHECK_EQ(e.count, 0);
+	hs_destroy(&kp.hs);
+	sm_instance_destroy(kp.inst);
+}
+
 int main(void)
 {
 	test_suspect_frees();
@@ -1759,5 +1836,7 @@ int main(void)
 	printf("all_to_all ok\n");
 	test_cross_thread_free();
 	printf("cross_thread_free ok\n");
+	test_frees_kept_counted();
+	printf("frees_kept_counted ok\n");
 	return 0;
 }
