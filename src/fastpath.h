@@ -144,13 +144,13 @@ static __always_inline void *kmalloc_main_pop(sm_tls_t *t, sm_tls_view_t *v, uin
  * into __slab_alloc_default_miss, which takes the general path (with
  * @size and @align, the request's, for hardened mode: slab_alloc).
  */
-static __always_inline void *slab_alloc_default(unsigned fc, unsigned flags, size_t size, size_t align)
+static __always_inline void *slab_alloc_default(size_t fc32, unsigned flags, size_t size, size_t align)
 {
 	sm_tls_t *t = sm_tls();
-	/* fclass * 32, the view's offset from kmalloc_pcs: one shift, folded
-	   with the block's offset into one lea, and kept as it is for the
-	   miss (which would otherwise make the compiler keep @fc too). */
-	size_t fc32 = (size_t)fc * sizeof(struct pcs);
+	/* @fc32, fclass * 32, is the view's offset from kmalloc_pcs (malloc's
+	   table holds it so: no shift), folded with the block's offset into
+	   one lea, and kept as it is for the miss. */
+	_Static_assert(sizeof(struct pcs) == 1u << SM_FCLASS32_SHIFT, "fc32 indexes kmalloc_pcs");
 	OPTIMIZER_HIDE_VAR(fc32);
 	sm_tls_view_t *v = (sm_tls_view_t *)((uintptr_t)&t->kmalloc_pcs[0].main + fc32);
 	if (unlikely(sm_busy_or_kick(t)))
@@ -262,9 +262,9 @@ static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t siz
 	 * commonest requests, 9..1024 bytes without an alignment, are tested
 	 * first.
 	 */
-	unsigned fc; /* the class + 1: its fclass (page.h, thread.h) */
+	size_t fc32; /* (the class + 1) * 32: its fclass (page.h, thread.h) * 32 */
 	if (likely(!align && size - 9 <= SM_MALLOC_TABLE_MAX - 9)) {
-		fc = malloc_fclass8(size); /* 9..1024: rounded to 16 by the table */
+		fc32 = malloc_fclass32(size); /* 9..1024: rounded to 16 by the table */
 	} else {
 		/* Size 0 too: malloc(0) is served by the zero area (alloc.c). */
 		if (size - 1 >= SM_KMALLOC_MAX_CACHE_SIZE)
@@ -275,15 +275,15 @@ static __always_inline void *kmalloc_inline(struct sm_instance *inst, size_t siz
 		unsigned k = align <= 8 ? kmalloc_index(csize) : kmalloc_aligned_index(csize, align);
 		if (k >= SM_NR_KMALLOC)
 			goto large;
-		fc = k + 1;
+		fc32 = (size_t)(k + 1) << SM_FCLASS32_SHIFT;
 	}
-	unsigned i = fc - 1;
+	unsigned i = (unsigned)(fc32 >> SM_FCLASS32_SHIFT) - 1;
 	struct kmem_cache *s = &inst->kmalloc_caches[i];
 	void *p;
 	if (likely(!(flags & SLAB_ALLOC_BYPASS) && node == SM_NO_NODE)) {
 		/* &sm_default_inst is a constant in malloc and friends. */
 		if (__builtin_constant_p(inst == &sm_default_inst) && inst == &sm_default_inst)
-			p = slab_alloc_default(fc, flags, size, align);
+			p = slab_alloc_default(fc32, flags, size, align);
 		else
 			p = slab_alloc(inst, i, flags, 0, size, align);
 	} else {
