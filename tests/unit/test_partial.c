@@ -486,39 +486,59 @@ static void *unl_worker(void *arg)
 	return NULL;
 }
 
-static void test_purge_unlocked(void)
+/* An instance whose OS's purge is waiting_purge, with a cache of 4 KiB objects, 8 to a slab. */
+enum { PU_SLABS = 4, PU_PER = 8 };
+
+static sm_instance_t *waiting_instance(struct test_errors *e, const char *name, struct kmem_cache **s)
 {
-	enum { SLABS = 4, PER = 8 };
-	struct test_errors e = { 0 };
-	struct sm_options o = test_options(&e);
+	struct sm_options o = test_options(e);
 	o.os = &waiting_os;
 	o.helper_thread = false;
 	sm_instance_t *inst = sm_instance_create(&o);
 	CHECK(inst != NULL);
-	struct kmem_cache *s = sm_cache_create(inst, "purge-4k", 4096, 0, 0, NULL);
-	CHECK(s != NULL);
-	CHECK(s->partial_purge && s->slab_pages == PER && s->objects == PER);
-	struct kmem_cache_node *kcn = s->node[0];
+	*s = sm_cache_create(inst, name, 4096, 0, 0, NULL);
+	CHECK(*s != NULL);
+	CHECK((*s)->partial_purge && (*s)->slab_pages == PU_PER && (*s)->objects == PU_PER);
+	return inst;
+}
+
+/*
+ * PU_SLABS new slabs of @s from the slab layer (their descriptors in @d),
+ * each left with its lowest object out, in obj[i][0], and the other seven
+ * freed: seven free pages a slab.
+ */
+static void survivor_slabs(struct kmem_cache *s, void *obj[PU_SLABS][PU_PER], struct slab **d)
+{
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(4096, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
-	struct unl_work w = { .inst = inst, .s = s };
-	void *obj[SLABS][PER];
-	for (unsigned i = 0; i < SLABS; i++) {
-		CHECK_EQ(slab_get_objects(s, &ctx, obj[i], PER), PER);
-		w.purged[i] = slab_of(obj[i][0]);
-		for (unsigned j = 0; j < PER; j++)
+	for (unsigned i = 0; i < PU_SLABS; i++) {
+		CHECK_EQ(slab_get_objects(s, &ctx, obj[i], PU_PER), PU_PER);
+		d[i] = slab_of(obj[i][0]);
+		for (unsigned j = 0; j < PU_PER; j++)
 			memset(obj[i][j], 0x5a, 4096);
 	}
-	/* One survivor per slab, on its first page: seven pages free each. */
-	for (unsigned i = 0; i < SLABS; i++) {
+	for (unsigned i = 0; i < PU_SLABS; i++) {
 		unsigned k = 0;
-		for (unsigned j = 1; j < PER; j++)
+		for (unsigned j = 1; j < PU_PER; j++)
 			if ((uintptr_t)obj[i][j] < (uintptr_t)obj[i][k])
 				k = j;
 		void *first = obj[i][k];
 		obj[i][k] = obj[i][0];
 		obj[i][0] = first;
-		CHECK_EQ(slab_put_objects(s, obj[i] + 1, PER - 1, false), PER - 1);
+		CHECK_EQ(slab_put_objects(s, obj[i] + 1, PU_PER - 1, false), PU_PER - 1);
 	}
+}
+
+static void test_purge_unlocked(void)
+{
+	enum { SLABS = PU_SLABS, PER = PU_PER };
+	struct test_errors e = { 0 };
+	struct kmem_cache *s;
+	sm_instance_t *inst = waiting_instance(&e, "purge-4k", &s);
+	struct kmem_cache_node *kcn = s->node[0];
+	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(4096, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
+	struct unl_work w = { .inst = inst, .s = s };
+	void *obj[SLABS][PER];
+	survivor_slabs(s, obj, w.purged);
 	w.kept0 = obj[0][0];
 	CHECK_EQ(kcn->nr_partial, SLABS);
 
@@ -591,33 +611,15 @@ static void *purge_twice(void *arg)
 
 static void test_purge_fork(void)
 {
-	enum { SLABS = 4, PER = 8 };
+	enum { SLABS = PU_SLABS, PER = PU_PER };
 	struct test_errors e = { 0 };
-	struct sm_options o = test_options(&e);
-	o.os = &waiting_os;
-	o.helper_thread = false;
-	sm_instance_t *inst = sm_instance_create(&o);
-	CHECK(inst != NULL);
-	struct kmem_cache *s = sm_cache_create(inst, "purge-fork", 4096, 0, 0, NULL);
-	CHECK(s != NULL && s->partial_purge);
+	struct kmem_cache *s;
+	sm_instance_t *inst = waiting_instance(&e, "purge-fork", &s);
 	struct kmem_cache_node *kcn = s->node[0];
 	struct slab_alloc_context ctx = SLAB_ALLOC_CTX(4096, SLAB_ALLOC_DEFAULT, SM_NO_NODE);
 	void *obj[SLABS][PER];
 	struct slab *d[SLABS];
-	for (unsigned i = 0; i < SLABS; i++) {
-		CHECK_EQ(slab_get_objects(s, &ctx, obj[i], PER), PER);
-		d[i] = slab_of(obj[i][0]);
-	}
-	for (unsigned i = 0; i < SLABS; i++) {
-		unsigned k = 0;
-		for (unsigned j = 1; j < PER; j++)
-			if ((uintptr_t)obj[i][j] < (uintptr_t)obj[i][k])
-				k = j;
-		void *first = obj[i][k];
-		obj[i][k] = obj[i][0];
-		obj[i][0] = first;
-		CHECK_EQ(slab_put_objects(s, obj[i] + 1, PER - 1, false), PER - 1);
-	}
+	survivor_slabs(s, obj, d);
 	unl.started = unl.done = unl.timed_out = false;
 	unl.calls = 0;
 	pthread_t purger;
