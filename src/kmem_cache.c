@@ -358,6 +358,8 @@ struct put_state {
 	struct kmem_cache_node *cur;    /* list_lock held, or NULL */
 	struct sm_node *node;           /* cur's node */
 	struct slab *run;               /* slab freed into since the last relist, or NULL */
+	bool run_purged;                /* run is SLAB_PURGED: frees go to its bitmap
+	                                   (fixed while list_lock is held) */
 	unsigned run_old;               /* its inuse before that */
 	uint64_t now;
 	struct slab *discard[8];
@@ -449,8 +451,9 @@ unsigned slab_put_objects(struct kmem_cache *s, void **objs, unsigned n, bool tr
 			ps.run = d;
 			ps.run_old = d->inuse;
 			slab_touch_free(d);
+			ps.run_purged = d->purge & SLAB_PURGED;
 		}
-		if (unlikely(d->purge & SLAB_PURGED)) {
+		if (unlikely(ps.run_purged)) {
 			/* Into the bitmap, one at a time: a purged slab is rare. */
 			if (slab_push_purged(s, node, d, objs[i++]))
 				kcn->inuse--;
