@@ -117,6 +117,8 @@ sm_cache_t *sm_cache_create_args(sm_instance_t *inst, const char *name, size_t s
 		goto out;
 	}
 	inst_cache_register(inst, s, id);
+	if (!pre) /* a kmalloc object of the instance's own (double_free.c) */
+		s->internal_mark = cache_free_tag(descriptor_cache(inst));
 	sm_unlock(&inst->lock);
 out:
 	sm_leave(nested);

@@ -138,10 +138,12 @@ bool kmem_cache_init(struct kmem_cache *s, struct kmem_cache_node *nodes, size_t
 		slot = debug_cache_layout(s, size, align, debug);
 		fp_offset = s->fp_offset;
 	}
+	if (fp_offset > UINT16_MAX)
+		return false; /* cannot be: slots are at most 32 KiB and the red zones */
 	s->size = (unsigned)slot;
 	s->object_size = (unsigned)size;
 	s->align = (unsigned)align;
-	s->fp_offset = fp_offset;
+	s->fp_offset = (uint16_t)fp_offset;
 	s->flags = flags;
 	s->useroffset = (unsigned)args->useroffset;
 	s->usersize = (unsigned)args->usersize;
@@ -576,21 +578,27 @@ size_t cache_purge_partial(struct kmem_cache *s, bool all)
 }
 
 /*
- * Whether data page @page of @n lies inside a live page run.  Only a run's
- * first and last pages are tagged (node.h), so walk back over untagged pages
- * to the nearest PT_LARGE, PT_LARGE_TAIL or PT_SLAB page: only a PT_LARGE
- * head whose run reaches @page covers it.  Reports only: racy and slow.
+ * The kind of live page run data page @page of @n lies in: the type of its
+ * head, PT_LARGE (the program's) or PT_INTERNAL (the allocator's own), or
+ * PT_UNUSED for none.  Only a run's first and last pages are tagged
+ * (node.h), so walk back over untagged pages to the nearest head, tail or
+ * slab page: only a head whose run reaches @page covers it.  Reports
+ * only: racy and slow.
  */
-static bool page_in_live_run(const struct sm_node *n, uint32_t page)
+static uint8_t page_run_kind(const struct sm_node *n, uint32_t page)
 {
 	for (uint32_t i = page + 1; i-- > 0;) {
 		const struct slab *d = &n->descs[i];
-		if (d->type == PT_LARGE)
-			return (uint64_t)i + d->npages > page;
+		if (d->type == PT_LARGE || d->type == PT_INTERNAL)
+			return (uint64_t)i + d->npages > page ? d->type : PT_UNUSED;
+		if (d->type == PT_LARGE_TAIL && i == page) {
+			uint8_t head = READ_ONCE(n->descs[READ_ONCE(d->head)].type);
+			return head == PT_INTERNAL ? PT_INTERNAL : PT_LARGE;
+		}
 		if (d->type == PT_LARGE_TAIL || page_type_slab(d->type))
-			return i == page;
+			return PT_UNUSED;
 	}
-	return false;
+	return PT_UNUSED;
 }
 
 void kmem_cache_fork_child(struct kmem_cache *s, unsigned nr_nodes, bool purge_lost)
@@ -681,7 +689,13 @@ struct slab *slab_check_object(struct kmem_cache *expect, const void *p)
 	}
 	struct slab *d = &n->descs[page];
 	if (!page_type_slab(d->type)) {
-		bool in_run = page_in_live_run(n, page);
+		uint8_t run = page_run_kind(n, page);
+		if (run == PT_INTERNAL) {
+			sm_report(err, "free of %p: slabmalloc's own memory (a thread's cache), not an "
+				  "allocation", p);
+			return NULL;
+		}
+		bool in_run = run == PT_LARGE;
 		if (!in_run && p == node_page_addr(n, page))
 			sm_report(err, "double free of %p (free page: a page run freed already)", p);
 		else

@@ -159,7 +159,17 @@ enum cache_stat {
 struct kmem_cache {
 	/* Read-mostly, used by the fast paths. */
 	unsigned size;                  /* bytes per object slot */
-	unsigned fp_offset;             /* the free word inside an object slot */
+	uint16_t fp_offset;             /* the free word inside an object slot
+	                                   (slots are at most
+	                                   SM_KMALLOC_MAX_CACHE_SIZE and the
+	                                   debug red zones) */
+	uint16_t internal_mark;         /* a descriptor from the descriptor
+	                                   cache: that cache's free tag (the
+	                                   top 16 bits of the first word, its
+	                                   free word), so that a free of a
+	                                   live cache by the program takes the
+	                                   double-free check, which reports it
+	                                   (double_free.c); else 0 */
 	uint64_t free_key;              /* what a free object's free word holds
 	                                   (top 16 bits: the free tag) */
 	unsigned objects;               /* objects per slab */
@@ -305,6 +315,12 @@ static __always_inline uintptr_t *obj_free_word(const struct kmem_cache *s, cons
  * which writes one byte, took twice bench/pair_time's time); the two
  * bytes at the word's end overlap no store but ones that cover them.
  */
+/* The free tag of @s: the top 16 bits of its free key. */
+static inline uint16_t cache_free_tag(const struct kmem_cache *s)
+{
+	return (uint16_t)(s->free_key >> SM_FREE_TAG_SHIFT);
+}
+
 static __always_inline uint16_t obj_free_tag(const void *p, unsigned fp_off)
 {
 	typedef uint16_t __attribute__((may_alias)) word_part; /* the word is a uintptr_t, or the program's */

@@ -396,6 +396,17 @@ enum node_free_result node_free_cached_run(struct sm_node *n, uint32_t first, ui
 void node_mark_large(struct sm_node *n, uint32_t first, uint32_t npages) __hidden;
 
 /*
+ * Make the live page run at @first, just allocated by the caller, one the
+ * allocator uses itself (PT_INTERNAL): a free, realloc or ksize that the
+ * program makes of it is reported and changes nothing.  It goes back with
+ * node_free_pages.
+ */
+static inline void node_mark_internal(struct sm_node *n, uint32_t first)
+{
+	WRITE_ONCE(n->descs[first].type, PT_INTERNAL);
+}
+
+/*
  * Resize the live page run starting at @first to @new_pages in place:
  * shrinking frees the tail, growing takes the free run or fresh pages right
  * after it.  Returns false (nothing changed) when it cannot grow in place, or

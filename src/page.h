@@ -42,6 +42,10 @@ enum page_type {
 	                     PT_SLAB says, but obj_cache() does not resolve
 	                     it, so every free of its objects takes the slow
 	                     path that sends them home (free.c) */
+	PT_INTERNAL,      /* first page of a page run the allocator uses
+	                     itself (a thread's tcache, its remote views):
+	                     no free, realloc or ksize of the program's
+	                     accepts it (slab_check_object reports it) */
 };
 
 /* Whether a page of type @t is part of a live slab (either kind). */

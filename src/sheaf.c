@@ -16,7 +16,8 @@ struct slab_sheaf *sheaf_alloc(struct kmem_cache *s, const struct slab_alloc_con
 		return NULL;
 	cache_stat_inc(s->sheaf_cache, STAT_INTERNAL_ALLOC);
 	sh->size = 0;
-	sh->capacity = s->sheaf_capacity;
+	sh->capacity = (uint16_t)s->sheaf_capacity;
+	sh->mark = cache_free_tag(s->sheaf_cache);
 	sh->cache = s;
 	INIT_LIST_HEAD(&sh->barn_list);
 	return sh;

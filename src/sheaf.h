@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "alloc_context.h"
 #include "compiler.h"
@@ -34,8 +35,15 @@
 #include "options.h"
 
 struct slab_sheaf {
-	unsigned size;                  /* objects held: objects[0..size) */
-	unsigned capacity;              /* never 0 */
+	uint32_t size;                  /* objects held: objects[0..size) */
+	uint16_t capacity;              /* never 0; at most SM_MAX_SHEAF_CAPACITY */
+	uint16_t mark;                  /* its sheaf_cache's free tag, where
+	                                   that cache's free word has it (the
+	                                   top 16 bits of the first word), so
+	                                   that a free of a live sheaf by the
+	                                   program takes the double-free
+	                                   check, which reports it
+	                                   (double_free.c, internal_reported) */
 	struct kmem_cache *cache;
 	struct list_head barn_list;     /* on a barn's full or empty list */
 	void *objects[];

@@ -30,6 +30,7 @@ struct tcache *tcache_create(struct sm_instance *inst)
 	struct sm_node *n = pa_alloc_pages(&inst->pa, npages, 1, &ctx, &first, &zeroed);
 	if (!n)
 		return NULL;
+	node_mark_internal(n, first);
 	struct tcache *tc = node_page_addr(n, first);
 	if (!zeroed)
 		memset(tc, 0, sizeof(*tc)); /* every view none */
@@ -386,6 +387,7 @@ static bool tcache_remote_views(struct tcache *tc)
 	struct sm_node *n = pa_alloc_pages(&inst->pa, TCACHE_REMOTE_PAGES, 1, &ctx, &first, &zeroed);
 	if (!n)
 		return false;
+	node_mark_internal(n, first);
 	struct sheaf_view *v = node_page_addr(n, first);
 	if (!zeroed)
 		memset(v, 0, (size_t)TCACHE_REMOTE_PAGES << SM_PAGE_SHIFT);

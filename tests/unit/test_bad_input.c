@@ -2,15 +2,19 @@
  * test_bad_input.c - invalid frees reported through the error handler (no
  * abort): foreign pointers, interior pointers of every kind of allocation,
  * node metadata, double frees caught on the fast path and at slab level.
- * After each report the allocator must be intact.  Also sm_ptr_instance.
+ * After each report the allocator must be intact.  Also sm_ptr_instance,
+ * and frees of the allocator's own objects (sheaves, tcaches, descriptors).
  */
 #include <errno.h>
+#include <pthread.h>
 
 #include "test.h"
 #include "registry.h"
 #include "kmem_cache.h"
 #include "node.h"
 #include "slab.h"
+#include "sheaf.h"
+#include "tcache.h"
 
 /* A clock that never moves: no delayed purge changes the state under the test. */
 static uint64_t frozen_clock(void *arg)
@@ -608,6 +612,123 @@ static void test_write_after_free(void)
 	sm_instance_destroy(inst);
 }
 
+/* ---- the allocator's own objects ---- */
+
+/* A main sheaf of @inst's kmalloc-@size: one object freed onto it first. */
+static struct slab_sheaf *a_main_sheaf(sm_instance_t *inst, size_t size)
+{
+	void *obj = sm_kmalloc(inst, size, 0);
+	CHECK(obj != NULL);
+	sm_kfree(obj);
+	struct tcache *tc = tcache_peek(inst);
+	CHECK(tc != NULL);
+	struct sheaf_view *v = &tcache_pcs(tc, obj_cache(obj)->id)->main;
+	CHECK(v->capacity > 0 && v->size > 0 && v->objects[v->size - 1] == obj);
+	return container_of((void *)v->objects, struct slab_sheaf, objects);
+}
+
+/*
+ * The program frees, reallocs or frees through the nolock path what it
+ * never got: a sheaf (a kmalloc object, which carries its kmalloc cache's
+ * free tag so that the double-free check sees it), a thread's tcache and
+ * its remote views (page runs marked PT_INTERNAL), a cache's descriptor.
+ * Each is reported by name and goes on working.
+ */
+static void *alloc_128(void *arg)
+{
+	return sm_kmalloc(arg, 128, 0);
+}
+
+static void test_internal_in(sm_instance_t *inst, struct test_errors *e, bool dflt)
+{
+	int before;
+	/* No tcache, so no sheaf, under Valgrind and in hardened mode. */
+	if (!under_valgrind() && !inst->pa.harden) {
+		struct slab_sheaf *sh = a_main_sheaf(inst, 128);
+		CHECK(obj_cache(sh) != NULL && obj_cache(sh) == sh->cache->sheaf_cache);
+		before = e->count;
+		sm_kfree(sh);
+		expect_report(e, before, sh, "slabmalloc's own object", "a sheaf of cache kmalloc-128");
+		before = e->count;
+		sm_kfree_nolock(sh);
+		expect_report(e, before, sh, "slabmalloc's own object", "a sheaf of cache kmalloc-128");
+		before = e->count;
+		void *q = sm_krealloc(sh, 8192, 0); /* moved: the old one freed, reported */
+		expect_report(e, before, sh, "slabmalloc's own object", "a sheaf of cache kmalloc-128");
+		sm_kfree(q);
+		CHECK(a_main_sheaf(inst, 128) == sh); /* still the thread's main */
+
+		struct tcache *tc = tcache_peek(inst);
+		before = e->count;
+		sm_kfree(tc);
+		expect_report(e, before, tc, "slabmalloc's own memory", "a thread's cache");
+		before = e->count;
+		errno = 0;
+		CHECK(sm_krealloc(tc, 100, 0) == NULL && errno == EINVAL);
+		expect_report(e, before, tc, "slabmalloc's own memory", NULL);
+		before = e->count;
+		sm_kfree((char *)tc + 64); /* interior */
+		expect_report(e, before, (char *)tc + 64, "slabmalloc's own memory", NULL);
+		CHECK(tcache_peek(inst) == tc);
+
+		/* The remote views, made by the free of another thread's object
+		   (the default instance's are in the TLS block). */
+		if (!dflt) {
+			pthread_t t;
+			void *obj;
+			CHECK(pthread_create(&t, NULL, alloc_128, inst) == 0);
+			CHECK(pthread_join(t, &obj) == 0 && obj != NULL);
+			sm_kfree(obj);
+			CHECK(tc->remote != (struct sheaf_view *)sm_no_remote_views);
+			before = e->count;
+			sm_kfree(tc->remote);
+			expect_report(e, before, tc->remote, "slabmalloc's own memory", NULL);
+		}
+	}
+
+	sm_cache_t *c = sm_cache_create(inst, "internal96", 96, 0, 0, NULL);
+	CHECK(c != NULL);
+	before = e->count;
+	sm_kfree(c);
+	expect_report(e, before, c, "the descriptor of the live cache internal96", NULL);
+	void *o = sm_cache_alloc(c, 0);
+	CHECK(o != NULL);
+	sm_cache_free(c, o);
+	CHECK_EQ(sm_cache_destroy(c), 0);
+
+	/* A program object that happens to carry the tag where a sheaf has
+	   its mark is still freed (the double-free check finds it live). */
+	void *x = sm_kmalloc(inst, 512, 0);
+	CHECK(x != NULL);
+	struct slab_sheaf *fake = x;
+	fake->mark = cache_free_tag(obj_cache(x));
+	fake->cache = obj_cache(x);
+	before = e->count;
+	sm_kfree(x);
+	CHECK_EQ(e->count, before);
+	struct sm_stats st;
+	sm_stats_get(inst, &st);
+	CHECK_EQ(st.frees_kept, 0);
+	check_intact(inst, e, 128, NULL);
+	check_intact(inst, e, 512, NULL);
+}
+
+static void test_internal(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = new_instance(&e);
+	test_internal_in(inst, &e, false);
+	sm_instance_destroy(inst);
+	struct sm_options o = test_options(&e);
+	o.os = &frozen_os;
+	o.harden = true;
+	inst = sm_instance_create(&o);
+	CHECK(inst != NULL);
+	test_internal_in(inst, &e, false);
+	sm_instance_destroy(inst);
+	test_internal_in(sm_default_instance(), &default_errs, true);
+}
+
 int main(void)
 {
 	struct sm_options o = test_options(&default_errs);
@@ -623,6 +744,7 @@ int main(void)
 	test_double_free_slab_empty();
 	test_double_free_discarded_slab();
 	test_ptr_instance();
+	test_internal();
 	test_write_after_free(); /* last: its broken freelist strands a slab */
 	printf("bad_input: ok\n");
 	return 0;
