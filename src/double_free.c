@@ -194,31 +194,20 @@ int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
 	return r;
 }
 
-/*
- * Whether @p, a live object of kmalloc cache @s whose free word carries
- * @s's free tag, is one of the allocator's own: a sheaf (sheaf.h, its
- * mark) or the descriptor of a cache (kmem_cache.h, internal_mark).
- * Either carries the tag on purpose, so that a free of it by the program
- * comes here; the rest of it must then agree: a sheaf's cache is one of
- * the instance's (compared, not followed, until found) and takes its
- * sheaves from @s with this capacity; a descriptor is registered under its
- * id.  Reported: 1.  0: not one of them.  -1: @trylock and inst->lock
- * was busy (cannot tell).  Busy set, no lock held.
- */
-static int internal_reported(struct kmem_cache *s, const void *p, bool trylock)
+int obj_internal_reported(struct kmem_cache *s, const void *p, bool trylock)
 {
 	uint16_t tag = cache_free_tag(s);
-	if (!s->is_kmalloc || s->fp_offset)
-		return 0; /* the marks are where a kmalloc cache's free word is */
+	if (!s->is_kmalloc)
+		return 0;
 	const struct slab_sheaf *sh = p;
 	const struct kmem_cache *c = p;
 	struct sm_instance *inst = s->inst;
 	if (!sm_lock_ctx(&inst->lock, trylock))
 		return -1;
 	const struct kmem_cache *owner = NULL;
-	/* Each read stays inside @p's slot (the object and the one after it
-	   may lie on different pages, the next one not mapped). */
-	if (s->size >= sizeof(*sh) && READ_ONCE(sh->mark) == tag) {
+	/* Each read stays inside @p's object (the next slot may lie on
+	   another page, not mapped). */
+	if (s->object_size >= sizeof(*sh) && READ_ONCE(sh->mark) == tag) {
 		const struct kmem_cache *claimed = READ_ONCE(sh->cache);
 		for (unsigned id = 0; id < SM_MAX_CACHES && !owner; id++)
 			if (claimed && inst->cache_by_id[id] == claimed)
@@ -226,7 +215,7 @@ static int internal_reported(struct kmem_cache *s, const void *p, bool trylock)
 		if (owner && (owner->sheaf_cache != s || sh->capacity != owner->sheaf_capacity))
 			owner = NULL;
 	}
-	bool desc = !owner && s->size >= sizeof(*c) && c->internal_mark == tag && c->id < SM_MAX_CACHES &&
+	bool desc = !owner && s->object_size >= sizeof(*c) && c->internal_mark == tag && c->id < SM_MAX_CACHES &&
 		    inst->cache_by_id[c->id] == c;
 	sm_unlock(&inst->lock);
 	if (owner)
@@ -244,7 +233,7 @@ bool slab_free_confirm(struct kmem_cache *s, void *p, bool trylock)
 	if (r > 0)
 		double_free_report(s, p);
 	else if (r == 0)
-		r = internal_reported(s, p, trylock);
+		r = obj_internal_reported(s, p, trylock);
 	if (r < 0)
 		__atomic_fetch_add(&s->inst->frees_kept, 1, __ATOMIC_RELAXED); /* a leak */
 	if (r)

@@ -131,7 +131,11 @@ static void slab_free_routed(struct kmem_cache *s, void *p, bool trylock)
 		return; /* a fork child's view of an unmapped node: not even readable */
 	if (unlikely(s->debug)) {
 		/* slab_debug: its checks, the double free included; the
-		   poison replaces the unmapped node's zeroing. */
+		   poison replaces the unmapped node's zeroing.  Its free word
+		   is after the object, so the marks of the allocator's own
+		   objects are looked at for every free. */
+		if (s->is_kmalloc && obj_internal_reported(s, p, trylock))
+			return;
 		if (!debug_free(s, p, trylock))
 			return;
 	} else if (obj_maybe_free(s, p) && !slab_free_confirm(s, p, trylock)) {

@@ -43,7 +43,7 @@ struct slab_sheaf {
 	                                   that a free of a live sheaf by the
 	                                   program takes the double-free
 	                                   check, which reports it
-	                                   (double_free.c, internal_reported) */
+	                                   (obj_internal_reported) */
 	struct kmem_cache *cache;
 	struct list_head barn_list;     /* on a barn's full or empty list */
 	void *objects[];

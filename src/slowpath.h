@@ -133,6 +133,21 @@ void __slab_free_suspect(struct kmem_cache *s, void *p) __hidden __noinline;
 bool slab_free_confirm(struct kmem_cache *s, void *p, bool trylock) __hidden;
 void double_free_report(struct kmem_cache *s, void *p) __hidden __cold;
 /*
+ * Whether @p, a live object of kmalloc cache @s, is one of the allocator's
+ * own: a sheaf (sheaf.h, its mark) or the descriptor of a cache
+ * (kmem_cache.h, internal_mark).  Either carries @s's free tag in the top
+ * 16 bits of its first word, where a kmalloc cache's free word has it, so
+ * that a free of it by the program takes the double-free check, which
+ * asks here once the object is not found free (slab_debug's free, whose
+ * free word lies after the object, asks for every object).  The rest of
+ * it must then agree: a sheaf's cache is one of the instance's (compared,
+ * not followed, until found) and takes its sheaves from @s with this
+ * capacity; a descriptor is registered under its id.  1: reported.  0:
+ * not one of them.  -1: @trylock and inst->lock was busy (cannot tell).
+ * Busy set, no lock held.
+ */
+int obj_internal_reported(struct kmem_cache *s, const void *p, bool trylock) __hidden;
+/*
  * Whether @p, an object of @s, is free right now (double_free.c): 1 yes,
  * 0 no, -1 cannot tell without waiting (@trylock and a lock was busy, or
  * other threads kept moving their sheaves while it looked: MOVE_WAIT_NS).

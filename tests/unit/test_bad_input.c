@@ -639,13 +639,13 @@ static void *alloc_128(void *arg)
 	return sm_kmalloc(arg, 128, 0);
 }
 
-static void test_internal_in(sm_instance_t *inst, struct test_errors *e, bool dflt)
+static void test_internal_in(sm_instance_t *inst, struct test_errors *e, bool dflt, bool sheaves)
 {
 	int before;
-	/* No tcache, so no sheaf, under Valgrind and in hardened mode. */
-	if (!under_valgrind() && !inst->pa.harden) {
+	/* No tcache, so no sheaf, under Valgrind. */
+	if (sheaves && !under_valgrind()) {
 		struct slab_sheaf *sh = a_main_sheaf(inst, 128);
-		CHECK(obj_cache(sh) != NULL && obj_cache(sh) == sh->cache->sheaf_cache);
+		CHECK(obj_cache_any(sh) != NULL && obj_cache_any(sh) == sh->cache->sheaf_cache);
 		before = e->count;
 		sm_kfree(sh);
 		expect_report(e, before, sh, "slabmalloc's own object", "a sheaf of cache kmalloc-128");
@@ -701,8 +701,8 @@ static void test_internal_in(sm_instance_t *inst, struct test_errors *e, bool df
 	void *x = sm_kmalloc(inst, 512, 0);
 	CHECK(x != NULL);
 	struct slab_sheaf *fake = x;
-	fake->mark = cache_free_tag(obj_cache(x));
-	fake->cache = obj_cache(x);
+	fake->mark = cache_free_tag(obj_cache_any(x));
+	fake->cache = obj_cache_any(x);
 	before = e->count;
 	sm_kfree(x);
 	CHECK_EQ(e->count, before);
@@ -717,16 +717,23 @@ static void test_internal(void)
 {
 	struct test_errors e = { 0 };
 	sm_instance_t *inst = new_instance(&e);
-	test_internal_in(inst, &e, false);
+	test_internal_in(inst, &e, false, true);
 	sm_instance_destroy(inst);
-	struct sm_options o = test_options(&e);
-	o.os = &frozen_os;
-	o.harden = true;
-	inst = sm_instance_create(&o);
-	CHECK(inst != NULL);
-	test_internal_in(inst, &e, false);
-	sm_instance_destroy(inst);
-	test_internal_in(sm_default_instance(), &default_errs, true);
+	/* Hardened mode has no sheaves; slab_debug's free word is after the
+	   object (its free looks at the marks itself): kmalloc-512's, where
+	   kmalloc-128's sheaves are, and then every cache's. */
+	for (unsigned mode = 0; mode < 3; mode++) {
+		struct sm_options o = test_options(&e);
+		o.os = &frozen_os;
+		o.harden = mode == 0;
+		o.debug = mode ? SM_CACHE_DEBUG_ALL : 0;
+		o.debug_caches = mode == 1 ? "kmalloc-512" : NULL;
+		inst = sm_instance_create(&o);
+		CHECK(inst != NULL);
+		test_internal_in(inst, &e, false, mode == 1);
+		sm_instance_destroy(inst);
+	}
+	test_internal_in(sm_default_instance(), &default_errs, true, true);
 }
 
 int main(void)
