@@ -196,27 +196,30 @@ int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
 
 int obj_internal_reported(struct kmem_cache *s, const void *p, bool trylock)
 {
-	uint16_t tag = cache_free_tag(s);
 	if (!s->is_kmalloc)
 		return 0;
 	const struct slab_sheaf *sh = p;
 	const struct kmem_cache *c = p;
+	/* Both marks are the first word's top 16 bits.  Each read stays
+	   inside @p's object (the next slot may lie on another page, not
+	   mapped), which is live: the caller's to read. */
+	uint16_t tag = cache_free_tag(s);
+	bool sheaf = s->object_size >= sizeof(*sh) && sh->mark == tag;
+	bool desc = s->object_size >= sizeof(*c) && c->internal_mark == tag;
+	if (!sheaf && !desc)
+		return 0;
 	struct sm_instance *inst = s->inst;
 	if (!sm_lock_ctx(&inst->lock, trylock))
 		return -1;
 	const struct kmem_cache *owner = NULL;
-	/* Each read stays inside @p's object (the next slot may lie on
-	   another page, not mapped). */
-	if (s->object_size >= sizeof(*sh) && READ_ONCE(sh->mark) == tag) {
-		const struct kmem_cache *claimed = READ_ONCE(sh->cache);
+	if (sheaf && sh->cache) {
 		for (unsigned id = 0; id < SM_MAX_CACHES && !owner; id++)
-			if (claimed && inst->cache_by_id[id] == claimed)
-				owner = claimed;
+			if (inst->cache_by_id[id] == sh->cache)
+				owner = sh->cache;
 		if (owner && (owner->sheaf_cache != s || sh->capacity != owner->sheaf_capacity))
 			owner = NULL;
 	}
-	bool desc = !owner && s->object_size >= sizeof(*c) && c->internal_mark == tag && c->id < SM_MAX_CACHES &&
-		    inst->cache_by_id[c->id] == c;
+	desc = !owner && desc && c->id < SM_MAX_CACHES && inst->cache_by_id[c->id] == c;
 	sm_unlock(&inst->lock);
 	if (owner)
 		sm_report(cache_err(s), "free of %p: slabmalloc's own object (a sheaf of cache %s), "

@@ -134,7 +134,10 @@ static void slab_free_routed(struct kmem_cache *s, void *p, bool trylock)
 		   poison replaces the unmapped node's zeroing.  Its free word
 		   is after the object, so the marks of the allocator's own
 		   objects are looked at for every free. */
-		if (s->is_kmalloc && obj_internal_reported(s, p, trylock))
+		int internal = s->is_kmalloc ? obj_internal_reported(s, p, trylock) : 0;
+		if (internal < 0) /* could not tell: kept (a leak) */
+			__atomic_fetch_add(&s->inst->frees_kept, 1, __ATOMIC_RELAXED);
+		if (internal)
 			return;
 		if (!debug_free(s, p, trylock))
 			return;

@@ -300,6 +300,12 @@ static inline const struct report_sink *cache_err(const struct kmem_cache *s)
 #define SM_FREE_TAG_SHIFT 48
 #define SM_LINK_MASK (((uintptr_t)1 << SM_FREE_TAG_SHIFT) - 1)
 
+/* The free tag of @s: the top 16 bits of its free key. */
+static inline uint16_t cache_free_tag(const struct kmem_cache *s)
+{
+	return (uint16_t)(s->free_key >> SM_FREE_TAG_SHIFT);
+}
+
 static __always_inline uintptr_t *obj_free_word(const struct kmem_cache *s, const void *p)
 {
 	return (uintptr_t *)((char *)p + s->fp_offset);
@@ -315,12 +321,6 @@ static __always_inline uintptr_t *obj_free_word(const struct kmem_cache *s, cons
  * which writes one byte, took twice bench/pair_time's time); the two
  * bytes at the word's end overlap no store but ones that cover them.
  */
-/* The free tag of @s: the top 16 bits of its free key. */
-static inline uint16_t cache_free_tag(const struct kmem_cache *s)
-{
-	return (uint16_t)(s->free_key >> SM_FREE_TAG_SHIFT);
-}
-
 static __always_inline uint16_t obj_free_tag(const void *p, unsigned fp_off)
 {
 	typedef uint16_t __attribute__((may_alias)) word_part; /* the word is a uintptr_t, or the program's */
