@@ -195,7 +195,7 @@ int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
 	return r;
 }
 
-int obj_internal_reported(struct kmem_cache *s, const void *p, bool trylock)
+int obj_internal_reported(struct kmem_cache *s, const void *p, const char *call, bool trylock)
 {
 	const struct slab_sheaf *sh = p;
 	const struct kmem_cache *c = p;
@@ -229,11 +229,11 @@ int obj_internal_reported(struct kmem_cache *s, const void *p, bool trylock)
 	vg_quiet_end();
 	sm_unlock(&inst->lock);
 	if (owner)
-		sm_report(cache_err(s), "free of %p: slabmalloc's own object (a sheaf of cache %s), "
-			  "not an allocation", p, owner->name);
+		sm_report(cache_err(s), "%s of %p: slabmalloc's own object (a sheaf of cache %s), "
+			  "not an allocation", call, p, owner->name);
 	else if (desc)
-		sm_report(cache_err(s), "free of %p: the descriptor of the live cache %s (destroy it "
-			  "with sm_cache_destroy), not an allocation", p, c->name);
+		sm_report(cache_err(s), "%s of %p: the descriptor of the live cache %s (destroy it "
+			  "with sm_cache_destroy), not an allocation", call, p, c->name);
 	return owner || desc;
 }
 
@@ -243,7 +243,7 @@ bool slab_free_confirm(struct kmem_cache *s, void *p, bool trylock)
 	if (r > 0)
 		double_free_report(s, p);
 	else if (r == 0)
-		r = obj_internal_reported(s, p, trylock);
+		r = obj_internal_reported(s, p, "free", trylock);
 	if (r < 0)
 		__atomic_fetch_add(&s->inst->frees_kept, 1, __ATOMIC_RELAXED); /* a leak */
 	if (r)

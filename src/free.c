@@ -134,7 +134,7 @@ static void slab_free_routed(struct kmem_cache *s, void *p, bool trylock)
 		   poison replaces the unmapped node's zeroing.  Its free word
 		   is after the object, so the marks of the allocator's own
 		   objects are looked at for every free. */
-		int internal = s->is_kmalloc ? obj_internal_reported(s, p, trylock) : 0;
+		int internal = s->is_kmalloc ? obj_internal_reported(s, p, "free", trylock) : 0;
 		if (internal < 0) /* could not tell: kept (a leak) */
 			__atomic_fetch_add(&s->inst->frees_kept, 1, __ATOMIC_RELAXED);
 		if (internal)
@@ -393,26 +393,29 @@ void sm_cache_free(sm_cache_t *s, void *p)
 
 /*
  * Whether @p, an object of @s whose free word says "free", is free: then
- * @fmt (with @p and the cache's name) is reported.  Brackets itself with busy.
+ * @fmt (with @p and the cache's name) is reported; or one of the
+ * allocator's own objects, reported as @call's (obj_internal_reported).
+ * Brackets itself with busy.
  */
-static bool freed_reported(struct kmem_cache *s, const void *p, const char *fmt)
+static bool freed_reported(struct kmem_cache *s, const void *p, const char *fmt, const char *call)
 {
 	bool nested = sm_enter();
 	int r = obj_is_free(s, p, nested);
+	bool internal = r == 0 && obj_internal_reported(s, p, call, nested) > 0;
 	sm_leave(nested);
 	if (r > 0)
 		sm_report(cache_err(s), fmt, p, s->name);
-	return r > 0;
+	return r > 0 || internal;
 }
 
 static __noinline bool ksize_of_free(struct kmem_cache *s, const void *p)
 {
-	return freed_reported(s, p, "ksize of %p: a free object of cache %s");
+	return freed_reported(s, p, "ksize of %p: a free object of cache %s", "ksize");
 }
 
 bool kfree_reports_freed(struct kmem_cache *s, const void *p)
 {
-	return freed_reported(s, p, "double free of %p in cache %s");
+	return freed_reported(s, p, "double free of %p in cache %s", "realloc");
 }
 
 size_t sm_ksize(const void *p)

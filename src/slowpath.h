@@ -142,11 +142,13 @@ void double_free_report(struct kmem_cache *s, void *p) __hidden __cold;
  * free word lies after the object, asks for every object).  The rest of
  * it must then agree: a sheaf's cache is one of the instance's (compared,
  * not followed, until found) and takes its sheaves from @s with this
- * capacity; a descriptor is registered under its id.  1: reported.  0:
- * not one of them.  -1: @trylock and inst->lock was busy (cannot tell).
- * Busy set, no lock held.
+ * capacity; a descriptor is registered under its id.  1: reported, as
+ * the program's @call ("free", "ksize", "realloc") of it.  0: not one of
+ * them.  -1: @trylock and inst->lock was busy (cannot tell).  Busy set,
+ * no lock held.
  */
-int obj_internal_reported(struct kmem_cache *s, const void *p, bool trylock) __hidden;
+int obj_internal_reported(struct kmem_cache *s, const void *p, const char *call,
+			  bool trylock) __hidden;
 /*
  * Whether @p, an object of @s, is free right now (double_free.c): 1 yes,
  * 0 no, -1 cannot tell without waiting (@trylock and a lock was busy, or
@@ -176,8 +178,10 @@ struct sm_instance *__kfree_large(void *p, bool trylock) __hidden;
 /*
  * Whether @p, an object of @s whose free word says "maybe free"
  * (obj_maybe_free), is free: then "double free of P in cache C" is
- * reported (a realloc of it would free it again).  Brackets itself with
- * busy.  For the realloc paths that do not free @p through kfree.
+ * reported (a realloc of it would free it again); or one of the
+ * allocator's own objects, reported as a realloc of it
+ * (obj_internal_reported).  Brackets itself with busy.  For the realloc
+ * paths that do not free @p through kfree.
  */
 bool kfree_reports_freed(struct kmem_cache *s, const void *p) __hidden __noinline;
 
