@@ -134,7 +134,7 @@ static void slab_free_routed(struct kmem_cache *s, void *p, bool trylock)
 		   poison replaces the unmapped node's zeroing.  Its free word
 		   is after the object, so the marks of the allocator's own
 		   objects are looked at for every free. */
-		int internal = s->is_kmalloc ? obj_internal_reported(s, p, "free", trylock) : 0;
+		int internal = obj_internal_reported(s, p, "free", trylock);
 		if (internal < 0) /* could not tell: kept (a leak) */
 			__atomic_fetch_add(&s->inst->frees_kept, 1, __ATOMIC_RELAXED);
 		if (internal)
