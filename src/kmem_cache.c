@@ -528,6 +528,7 @@ static void purging_relist(struct kmem_cache *s, struct kmem_cache_node *kcn)
 		struct slab *d = list_first_entry(&s->purging, struct slab, list);
 		list_del(&d->list);
 		d->on_list = ON_NONE;
+		slab_purge_done(d);
 		if (!d->inuse && !now)
 			now = pa_now(s->pa); /* emptied by frees meanwhile: empty from now */
 		/* old = inuse: a take's place, the tail of its bucket, so that

@@ -88,7 +88,8 @@ struct slab {
 	};
 	uint8_t purge;              /* PT_SLAB: the first page's, the slab's
 	                               SLAB_TOUCHED, SLAB_PURGED, SLAB_CHECKED
-	                               (slab.h); every page's, SLAB_PAGE_PURGED */
+	                               (slab.h); every page's, SLAB_PAGE_PURGED
+	                               and SLAB_PAGE_PURGING */
 	union {
 		uintptr_t freelist; /* PT_SLAB: encoded first free object */
 		size_t size;        /* PT_LARGE: bytes asked for */
@@ -131,6 +132,8 @@ _Static_assert(sizeof(struct slab) == 64, "struct slab should stay one cache lin
 #define SLAB_PURGED      2      /* free pages purged: the freelist is a bitmap */
 #define SLAB_CHECKED     4      /* looked at untouched: nothing to purge */
 #define SLAB_PAGE_PURGED 8      /* this page purged: every object on it is free */
+#define SLAB_PAGE_PURGING 16    /* this page marked by the pass under way, which
+                                   gives it back (set with SLAB_PAGE_PURGED) */
 
 /*
  * A data page's hot word, in the node's hot table beside its descriptor

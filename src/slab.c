@@ -461,10 +461,12 @@ static bool page_purgeable(const struct kmem_cache *s, const struct slab *d, uin
 
 unsigned slab_purge_mark(struct kmem_cache *s, struct sm_node *n, struct slab *d, bool all)
 {
-	if (d->purge & (SLAB_PURGED | SLAB_CHECKED))
+	if (d->purge & SLAB_CHECKED)
 		return 0; /* and untouched since */
 	bool touched = d->purge & SLAB_TOUCHED;
-	WRITE_ONCE(d->purge, 0); /* touched: purged at the next pass unless touched before it */
+	/* Touched: purged at the next pass unless touched before it.  A purged
+	   slab keeps its state and its pages' marks (page 0's in this byte). */
+	WRITE_ONCE(d->purge, d->purge & (uint8_t)~SLAB_TOUCHED);
 	if (touched && !all)
 		return 0;
 	uint64_t listed = 0;
@@ -475,9 +477,9 @@ unsigned slab_purge_mark(struct kmem_cache *s, struct sm_node *n, struct slab *d
 	uint64_t free = listed | untouched;
 	unsigned pages = 0;
 	for (uint32_t p = 0; p < d->npages; p++) {
-		if (!page_purgeable(s, d, p, free, listed))
-			continue;
-		if (!pages) {
+		if ((d[p].purge & SLAB_PAGE_PURGED) || !page_purgeable(s, d, p, free, listed))
+			continue; /* given back by a pass before, or in use */
+		if (!(d->purge & SLAB_PURGED)) {
 			/* The freelist as a bitmap before its links go. */
 			*slab_purged_map(d) = listed;
 			d->freelist = 0;
@@ -485,13 +487,13 @@ unsigned slab_purge_mark(struct kmem_cache *s, struct sm_node *n, struct slab *d
 		}
 		/* Each page marked first (obj_maybe_free), and its hot word
 		   sending free() to the page path. */
-		WRITE_ONCE(d[p].purge, d[p].purge | SLAB_PAGE_PURGED);
+		WRITE_ONCE(d[p].purge, d[p].purge | SLAB_PAGE_PURGED | SLAB_PAGE_PURGING);
 		if (n->hot)
 			WRITE_ONCE(n->hot[d->head + p], n->hot[d->head + p] & ~PAGE_HOT_FCLASS_MASK);
 		pages++;
 	}
-	if (!pages)
-		WRITE_ONCE(d->purge, SLAB_CHECKED); /* nothing to purge until it is touched */
+	if (!pages) /* nothing (more) to purge until it is touched */
+		WRITE_ONCE(d->purge, d->purge | SLAB_CHECKED);
 	return pages;
 }
 
@@ -506,7 +508,7 @@ size_t slab_purge_give_back(struct sm_node *n, const struct slab *d)
 	   keep its page's mark. */
 	uint32_t first = 0, len = 0;
 	for (uint32_t p = 0; p <= d->npages; p++) {
-		bool marked = p < d->npages && (READ_ONCE(d[p].purge) & SLAB_PAGE_PURGED);
+		bool marked = p < d->npages && (READ_ONCE(d[p].purge) & SLAB_PAGE_PURGING);
 		if (marked && len < SM_PURGE_PROTECT_PAGES - 1) {
 			first = len ? first : p;
 			len++;
@@ -519,4 +521,11 @@ size_t slab_purge_give_back(struct sm_node *n, const struct slab *d)
 		len = marked;
 	}
 	return pages;
+}
+
+void slab_purge_done(struct slab *d)
+{
+	for (uint32_t p = 0; p < d->npages; p++)
+		if (d[p].purge & SLAB_PAGE_PURGING)
+			WRITE_ONCE(d[p].purge, d[p].purge & (uint8_t)~SLAB_PAGE_PURGING);
 }

@@ -103,12 +103,16 @@ bool slab_freelist_map(struct kmem_cache *s, struct sm_node *n, struct slab *d, 
  * of its second page (slab_purged_map), and the slab marked SLAB_PURGED,
  * with no freelist.  Frees to the slab set their bits in the bitmap
  * (slab_push_purged); the first take from it links them all again
- * (slab_touch), which faults the pages back in.
+ * (slab_touch), which faults the pages back in.  Until then the slab is
+ * purged again when frees have left more of its pages free: a pass marks
+ * only pages not yet purged, and marks them SLAB_PAGE_PURGING too, the
+ * pages this pass gives back (the others are gone already); the relist
+ * after the give-back clears it, under the list_lock.
  * SLAB_TOUCHED is set by every take and free (slab_touch), cleared by the
  * purge pass: a slab is purged only if the pass before found it
  * untouched too, so a slab in use is never purged under its users; one
- * found with nothing to purge is SLAB_CHECKED, and not looked at again
- * until it is touched.
+ * found with nothing (more) to purge is SLAB_CHECKED, and not looked at
+ * again until it is touched.
  * A purged page reads zero, so its objects' free words lose the free tag
  * that tells a double free: the page is marked SLAB_PAGE_PURGED in its
  * descriptor, which obj_maybe_free tests when the tag is 0 (caches that
@@ -148,7 +152,8 @@ static __always_inline void slab_touch(struct kmem_cache *s, struct sm_node *n, 
 static __always_inline void slab_touch_free(struct slab *d)
 {
 	if (unlikely(d->purge != SLAB_TOUCHED))
-		WRITE_ONCE(d->purge, (uint8_t)((d->purge & (SLAB_PURGED | SLAB_PAGE_PURGED)) | SLAB_TOUCHED));
+		WRITE_ONCE(d->purge, (uint8_t)((d->purge & (SLAB_PURGED | SLAB_PAGE_PURGED | SLAB_PAGE_PURGING)) |
+					       SLAB_TOUCHED));
 }
 
 /*
@@ -166,14 +171,18 @@ bool slab_push_purged(struct kmem_cache *s, struct sm_node *n, struct slab *d, v
  * lost, slabs of two pages or more and at most SLAB_PURGE_MAX_OBJECTS
  * objects) and slabs of a general node.  slab_purge_mark, list_lock held:
  * if @d was not touched since the last pass (or @all), its whole free
- * pages are marked as above, the slab made SLAB_PURGED; returns how many
- * (0: none, nothing changed but the touched state).  The caller then
+ * pages not purged yet are marked as above (SLAB_PAGE_PURGING too), the
+ * slab made SLAB_PURGED; returns how many (0: none, nothing changed but
+ * the touched state).  The caller then
  * takes @d off its list, so that no take unpurges it, drops the lock and
- * calls slab_purge_give_back, which hands the marked pages to the node's
- * OS and returns how many it took.  Frees to @d meanwhile write only the
- * freed objects, on pages the purge keeps (slab_touch_free).
+ * calls slab_purge_give_back, which hands the pages marked
+ * SLAB_PAGE_PURGING to the node's OS and returns how many it took.  Frees
+ * to @d meanwhile write only the freed objects, on pages the purge keeps
+ * (slab_touch_free).  slab_purge_done, list_lock held again, clears
+ * SLAB_PAGE_PURGING before @d goes back on a list.
  */
 unsigned slab_purge_mark(struct kmem_cache *s, struct sm_node *n, struct slab *d, bool all) __hidden;
 size_t slab_purge_give_back(struct sm_node *n, const struct slab *d) __hidden;
+void slab_purge_done(struct slab *d) __hidden;
 
 #endif /* SM_SLAB_H */

@@ -408,6 +408,104 @@ static void test_free_pages_purged(void)
 }
 
 /*
+ * A purged slab is purged again when frees have left more of its pages
+ * free (slab.h): the next pass gives back only those pages, not the ones
+ * it gave back before.  4 KiB objects, eight to a slab of eight pages: two
+ * kept in each slab, the rest freed and purged; then one of the two freed,
+ * and its page purged at the second pass after (the first finds the slab
+ * just touched).  Before, a purged slab was never looked at again until a
+ * take linked it: the second page stayed resident.
+ */
+static void test_purged_again(void)
+{
+	struct test_errors e = { 0 };
+	sm_instance_t *inst = new_instance(&e, 8);
+	struct kmem_cache *s = &inst->kmalloc_caches[kmalloc_index(4096)];
+	CHECK(s->partial_purge && s->slab_pages == 8 && s->objects == 8);
+	enum { N = 48 };
+	void *p[N], *first[N], *second[N], *freed[N];
+	const struct slab *seen[N];
+	unsigned count[N] = { 0 };
+	unsigned nk = 0, nf = 0;
+	for (unsigned i = 0; i < N; i++) {
+		CHECK((p[i] = sm_kmalloc(inst, 4096, 0)) != NULL);
+		memset(p[i], 0x5a, 4096);
+	}
+	/* Two objects of each slab kept, the rest freed. */
+	for (unsigned i = 0; i < N; i++) {
+		const struct slab *d = slab_of(p[i]);
+		unsigned k = 0;
+		while (k < nk && seen[k] != d)
+			k++;
+		if (k == nk)
+			seen[nk++] = d;
+		if (count[k] == 0)
+			first[k] = p[i];
+		else if (count[k] == 1)
+			second[k] = p[i];
+		else
+			freed[nf++] = p[i];
+		count[k]++;
+	}
+	for (unsigned k = 0; k < nk; k++)
+		CHECK_EQ(count[k], 8); /* whole slabs */
+	for (unsigned i = 0; i < nf; i++)
+		sm_kfree(freed[i]);
+	bool nested = sm_enter();
+	inst_reclaim(inst);
+	sm_leave(nested);
+	CHECK_EQ(cache_purge_partial(s, false), 0); /* just touched */
+	CHECK_EQ(cache_purge_partial(s, false), nf);
+	CHECK_EQ(cache_purge_partial(s, false), 0);
+	/* One more object of each slab freed: its page is free now. */
+	for (unsigned k = 0; k < nk; k++)
+		sm_kfree(second[k]);
+	nested = sm_enter();
+	inst_reclaim(inst);
+	sm_leave(nested);
+	for (unsigned k = 0; k < nk; k++)
+		CHECK(seen[k]->purge & SLAB_PURGED); /* frees went to the bitmap */
+	CHECK_EQ(cache_purge_partial(s, false), 0); /* just touched */
+	CHECK_EQ(cache_purge_partial(s, false), nk); /* the new free page of each, alone */
+	CHECK_EQ(cache_purge_partial(s, false), 0);
+	for (unsigned k = 0; k < nk; k++) {
+		const struct slab *d = seen[k];
+		for (uint32_t i = 0; i < d->npages; i++)
+			CHECK(!(d[i].purge & SLAB_PAGE_PURGING)); /* cleared by the relist */
+		if (!under_valgrind())
+			CHECK(!page_resident(second[k]));
+		const unsigned char *c = first[k];
+		CHECK(c[0] == 0x5a && c[4095] == 0x5a);
+	}
+	/* A double free on a page purged the second time: reported. */
+	CHECK_EQ(e.count, 0);
+	sm_kfree(second[0]);
+	CHECK_EQ(e.count, 1);
+	CHECK(strstr(e.last, "double free") != NULL);
+	/* Every freed object comes back once. */
+	unsigned back = nf + nk;
+	void *again[N];
+	for (unsigned i = 0; i < back; i++) {
+		CHECK((again[i] = sm_kmalloc(inst, 4096, 0)) != NULL);
+		memset(again[i], 0x33, 4096);
+		bool known = false;
+		for (unsigned j = 0; j < nf && !known; j++)
+			known = again[i] == freed[j];
+		for (unsigned k = 0; k < nk && !known; k++)
+			known = again[i] == second[k];
+		CHECK(known);
+		for (unsigned j = 0; j < i; j++)
+			CHECK(again[j] != again[i]);
+	}
+	for (unsigned i = 0; i < back; i++)
+		sm_kfree(again[i]);
+	for (unsigned k = 0; k < nk; k++)
+		sm_kfree(first[k]);
+	CHECK_EQ(e.count, 1);
+	sm_instance_destroy(inst);
+}
+
+/*
  * The purge's system calls run with no lock held (kmem_cache.h,
  * cache_purge_partial): an OS whose purge waits until another thread has
  * freed into a slab being purged, refilled from the same cache and
@@ -682,6 +780,7 @@ int main(void)
 	test_fullest_first();
 	test_survivors_cluster();
 	test_free_pages_purged();
+	test_purged_again();
 	test_purge_unlocked();
 	test_purge_fork();
 	printf("partial: ok\n");
