@@ -408,9 +408,22 @@ static bool freed_reported(struct kmem_cache *s, const void *p, const char *fmt,
 	return r > 0 || internal;
 }
 
-static __noinline bool ksize_of_free(struct kmem_cache *s, const void *p)
+/*
+ * sm_ksize's refusal of @p, an object of @s that looks free or belongs to
+ * a slab_debug cache: a free object, or one of the allocator's own
+ * objects, reported.  slab_debug puts the free word after the object,
+ * where a sheaf's or descriptor's mark is not: its kmalloc objects are
+ * looked at for the mark whatever their free word says, as their frees
+ * are (slab_free_routed).
+ */
+static __noinline bool ksize_refused(struct kmem_cache *s, const void *p)
 {
-	return freed_reported(s, p, "ksize of %p: a free object of cache %s", "ksize");
+	if (obj_maybe_free(s, p))
+		return freed_reported(s, p, "ksize of %p: a free object of cache %s", "ksize");
+	bool nested = sm_enter();
+	bool internal = obj_internal_reported(s, p, "ksize", nested) > 0;
+	sm_leave(nested);
+	return internal;
 }
 
 bool kfree_reports_freed(struct kmem_cache *s, const void *p)
@@ -424,7 +437,7 @@ size_t sm_ksize(const void *p)
 		return 0;
 	struct kmem_cache *s = obj_cache_any(p);
 	if (likely(s)) {
-		if (unlikely(obj_maybe_free(s, p)) && ksize_of_free(s, p))
+		if (unlikely(obj_maybe_free(s, p) || s->debug) && ksize_refused(s, p))
 			return 0;
 		if (harden_on(s))
 			return harden_obj_usable(s, p);

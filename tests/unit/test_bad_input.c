@@ -656,11 +656,9 @@ static void test_internal_in(sm_instance_t *inst, struct test_errors *e, bool df
 		void *q = sm_krealloc(sh, 8192, 0); /* moved: the old one freed, reported */
 		expect_report(e, before, sh, "slabmalloc's own object", "a sheaf of cache kmalloc-128");
 		sm_kfree(q);
-		if (!obj_cache_any(sh)->debug) { /* slab_debug: ksize does not look */
-			before = e->count;
-			CHECK_EQ(sm_ksize(sh), 0);
-			expect_report(e, before, sh, "ksize of", "a sheaf of cache kmalloc-128");
-		}
+		before = e->count;
+		CHECK_EQ(sm_ksize(sh), 0);
+		expect_report(e, before, sh, "ksize of", "a sheaf of cache kmalloc-128");
 		CHECK(a_main_sheaf(inst, 128) == sh); /* still the thread's main */
 
 		struct tcache *tc = tcache_peek(inst);
@@ -696,11 +694,9 @@ static void test_internal_in(sm_instance_t *inst, struct test_errors *e, bool df
 	before = e->count;
 	sm_kfree(c);
 	expect_report(e, before, c, "the descriptor of the live cache internal96", NULL);
-	if (!obj_cache_any(c)->debug) { /* slab_debug: ksize does not look (no free tag in the object) */
-		before = e->count;
-		CHECK_EQ(sm_ksize(c), 0);
-		expect_report(e, before, c, "ksize of", "the descriptor of the live cache internal96");
-	}
+	before = e->count;
+	CHECK_EQ(sm_ksize(c), 0);
+	expect_report(e, before, c, "ksize of", "the descriptor of the live cache internal96");
 	if (inst->pa.harden) { /* hardened realloc checks before it moves */
 		before = e->count;
 		errno = 0;
