@@ -10,6 +10,10 @@
  *   cg_loop instance SIZE ITERS ITERS pairs of sm_kmalloc + sm_kfree on an
  *                               isolated instance (sm_instance_create; only
  *                               in cg_loop_sm)
+ *   cg_loop batch SIZE ITERS    ITERS batches of 1,000 malloc(SIZE), each
+ *                               block written once, then freed in reverse
+ *                               (bench_micro's batch_lifo, for callgrind's
+ *                               cache model: docs/benchmarks.md)
  *
  * One small block is allocated and freed first (see main), and one block
  * of the same size stays allocated across the loop, so that no
@@ -52,6 +56,21 @@ static __attribute__((noinline)) void sized_loop(size_t size, long iters)
 	}
 }
 
+enum { BATCH = 1000 };
+
+static __attribute__((noinline)) void batch_loop(size_t size, long iters)
+{
+	static void *p[BATCH];
+	for (long i = 0; i < iters; i++) {
+		for (int k = 0; k < BATCH; k++) {
+			p[k] = malloc(size);
+			*(volatile char *)p[k] = 1;
+		}
+		for (int k = BATCH; k-- > 0;)
+			free(p[k]);
+	}
+}
+
 #ifdef CG_LOOP_SLABMALLOC
 static __attribute__((noinline)) void cache_loop(sm_cache_t *s, long iters)
 {
@@ -79,8 +98,9 @@ int main(int argc, char **argv)
 	void *keep;
 
 	if (argc != 4 || (strcmp(argv[1], "malloc") && strcmp(argv[1], "cache") &&
-			  strcmp(argv[1], "sized") && strcmp(argv[1], "instance"))) {
-		fprintf(stderr, "usage: %s malloc|sized|cache|instance SIZE ITERS\n", argv[0]);
+			  strcmp(argv[1], "sized") && strcmp(argv[1], "instance") &&
+			  strcmp(argv[1], "batch"))) {
+		fprintf(stderr, "usage: %s malloc|sized|cache|instance|batch SIZE ITERS\n", argv[0]);
 		return 2;
 	}
 	size = strtoul(argv[2], NULL, 0);
@@ -94,6 +114,11 @@ int main(int argc, char **argv)
 		keep = malloc(size);
 		sized_loop(size, iters);
 		free(keep);
+		return 0;
+	}
+	if (!strcmp(argv[1], "batch")) {
+		free(malloc(16)); /* as below */
+		batch_loop(size, iters);
 		return 0;
 	}
 	if (!strcmp(argv[1], "malloc")) {
