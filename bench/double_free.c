@@ -23,7 +23,7 @@
  * thread count "threads T: N double frees, R reported, U us each; O other
  * reports".  A report missing means a double free the check did not see
  * (it kept the object when other threads' moves overlapped its looks for
- * 20 ms, or missed it and freed it a second time: then the object is
+ * 250 ms, or missed it and freed it a second time: then the object is
  * handed out twice, which malloc's check of the free word may report
  * later, among the other reports, the first three of which are printed).
  * With 0 threads the first free is the main thread's own.

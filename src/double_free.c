@@ -46,14 +46,6 @@ void double_free_report(struct kmem_cache *s, void *p)
 	sm_report(cache_err(s), "double free of %p in cache %s", p, s->name);
 }
 
-/*
- * How long the check waits for the other threads' moves to stop
- * overlapping its look, once 16 looks in a row were overlapped: a move is
- * a sheaf trade or a refill, so a wait that long means a thread was
- * preempted in the middle of one and not run again meanwhile.
- */
-#define MOVE_WAIT_NS (20u * 1000 * 1000)
-
 /* One look found nothing certain because something moved during it. */
 #define LOOK_AGAIN (-2)
 
@@ -164,7 +156,7 @@ static int look(struct kmem_cache *s, const void *p, const struct tcache *mine, 
 		if (tries >= 16) {
 			uint64_t now = os_monotonic_ns();
 			if (!deadline)
-				deadline = now + MOVE_WAIT_NS;
+				deadline = now + DF_LOOK_MAX_NS;
 			else if (now > deadline)
 				return -1; /* kept: a leak rather than two owners */
 			os_yield();
@@ -188,7 +180,7 @@ int obj_is_free(struct kmem_cache *s, const void *p, bool trylock)
 	int own = mine ? tcache_holds(mine, s, p) : 0;
 	if (own > 0)
 		return 1;
-	/* Moves that start from here wait a little for the looks to end. */
+	/* The slow paths' moves that start from here wait for the look to end. */
 	tcache_hold_moves(inst);
 	int r = look(s, p, mine, own, trylock);
 	tcache_release_moves(inst);

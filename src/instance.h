@@ -62,9 +62,9 @@ struct sm_instance {
 	uint64_t tcaches_gen;           /* bumped at every change of tcaches (under
 	                                   inst->lock): the double-free check
 	                                   drops the lock between two looks */
-	uint32_t df_looks;              /* double-free checks under way, which ask
-	                                   the threads' sheaf moves to wait a
-	                                   little (tcache_move_begin): atomic */
+	uint32_t df_looks;              /* double-free checks under way, which
+	                                   make the threads' sheaf moves wait
+	                                   (tcache_move_begin): atomic */
 
 	struct sm_deferred deferred;    /* frees not done without blocking */
 	sm_lock_t purge_lock;           /* one purge at a time; caches outlive it */

@@ -152,7 +152,7 @@ int obj_internal_reported(struct kmem_cache *s, const void *p, const char *call,
 /*
  * Whether @p, an object of @s, is free right now (double_free.c): 1 yes,
  * 0 no, -1 cannot tell without waiting (@trylock and a lock was busy, or
- * other threads kept moving their sheaves while it looked: MOVE_WAIT_NS).
+ * another thread stayed in the middle of a sheaf move: DF_LOOK_MAX_NS).
  * Busy set.
  */
 int obj_is_free(struct kmem_cache *s, const void *p, bool trylock) __hidden;

@@ -61,27 +61,37 @@ struct tcache *tcache_create(struct sm_instance *inst)
 	return tc;
 }
 
-/*
- * How long a move of a thread's sheaves waits for the double-free checks
- * under way to end (tcache_move_begin): a look takes a few microseconds
- * (docs/benchmarks.md, "The double-free check looks again when sheaves
- * moved").
- */
-#define MOVE_HOLD_NS (20u * 1000)
-
-void tcache_move_wait(struct tcache *tc)
-{
-	uint64_t end = os_monotonic_ns() + MOVE_HOLD_NS;
-	do
-		cpu_relax();
-	while (__atomic_load_n(&tc->inst->df_looks, __ATOMIC_RELAXED) && os_monotonic_ns() < end);
-}
-
 /* The instances this thread is checking a free of, innermost last (only
    the first few are kept: checks nest only through signal handlers). */
 #define MAX_NESTED_LOOKS 4
 static __thread struct sm_instance *looking[MAX_NESTED_LOOKS];
 static __thread unsigned nr_looking;
+
+/*
+ * Wait for the double-free checks under way to end, up to DF_LOOK_MAX_NS:
+ * spinning first (a look takes microseconds), then yielding the CPU, which
+ * a thread preempted in the middle of a move, that the checks wait for,
+ * may need.  Never when this thread is checking one itself: its check
+ * waits for no move of its own.
+ */
+void tcache_move_wait(struct tcache *tc)
+{
+	if (nr_looking)
+		return;
+	uint64_t end = 0;
+	for (unsigned spins = 0; __atomic_load_n(&tc->inst->df_looks, __ATOMIC_RELAXED); spins++) {
+		if (spins < 64) {
+			cpu_relax();
+			continue;
+		}
+		uint64_t now = os_monotonic_ns();
+		if (!end)
+			end = now + DF_LOOK_MAX_NS;
+		else if (now > end)
+			return;
+		os_yield();
+	}
+}
 
 void tcache_hold_moves(struct sm_instance *inst)
 {
@@ -121,7 +131,7 @@ void tcache_release_sheaves(struct tcache *tc, struct kmem_cache *s, bool own)
 	struct slab_sheaf *m = main_sync(&tc->allocs[s->id], c), *sp = c->spare;
 	struct slab_sheaf *r = view_sync(rv);
 	if (own) {
-		tcache_move_begin(tc);
+		tcache_move_begin_nowait(tc); /* inst->lock may be held */
 		view_install(tc, &c->main, NULL);
 		if (r) /* sm_no_remote_views is never written */
 			view_install(tc, rv, NULL);

@@ -164,19 +164,37 @@ static inline struct slab_sheaf *view_sync(struct sheaf_view *v)
  * destroy, fork child), busy set; moves do not nest.  Pushes and pops
  * change a count alone and stay outside: an object pushed or popped during
  * the look was freed or allocated by the program then.  The check waits
- * for an odd count with no lock held, so a move may take any lock.  While
- * a check runs (inst->df_looks), a move first waits up to MOVE_HOLD_NS
- * (tcache.c) for it to end: without that, threads that move their
- * sheaves every few microseconds could overlap every look it makes.  The
- * wait is bounded because the mover may hold inst->lock, which the look
- * needs.
+ * for an odd count with no lock held, so a move may take any lock.
+ *
+ * While a check runs (inst->df_looks), a move first waits for it to end
+ * (tcache_move_wait), for as long as a check may last (DF_LOOK_MAX_NS):
+ * the check needs one instant at which no other thread is in the middle
+ * of a move, and threads that move their sheaves every few microseconds,
+ * or whose moves make system calls (a refill that maps a slab's pages),
+ * are otherwise in one nearly always; a wait shorter than the check's
+ * own waits only thinned them out, and a check then gave up and kept a
+ * live object (unit.threads, look_outlasts_moves).  Only the moves of the
+ * slow paths wait, which hold no lock there: tcache_move_begin_nowait is
+ * for the release of a thread's sheaves, made under inst->lock (which the
+ * check needs) or at thread exit; such a move overlapping a look makes
+ * it look again.
  */
 void tcache_move_wait(struct tcache *tc) __hidden __cold;
 
 /*
+ * How long a double-free check may look again while other threads' moves
+ * overlap its looks before it keeps the object (double_free.c), and so how
+ * long a move waits for the checks under way.  Reached only when a thread
+ * is preempted or blocked in the middle of a move for that long: a check
+ * otherwise ends in microseconds (docs/benchmarks.md, "The double-free
+ * check looks again when sheaves moved").
+ */
+#define DF_LOOK_MAX_NS (250ull * 1000 * 1000)
+
+/*
  * A double-free check of @inst begins (tcache_hold_moves) or ends
  * (tcache_release_moves): while any runs, inst->df_looks is non-zero and
- * every move waits a little (tcache_move_begin).  Each thread keeps the
+ * the slow paths' moves wait (tcache_move_begin).  Each thread keeps the
  * instances it is checking (a signal handler may check inside a check),
  * so that the fork child counts only the checks of the thread that
  * survived (tcache_moves_fork_child): one of a thread that did not come
@@ -186,13 +204,20 @@ void tcache_hold_moves(struct sm_instance *inst) __hidden;
 void tcache_release_moves(struct sm_instance *inst) __hidden;
 void tcache_moves_fork_child(struct sm_instance *inst) __hidden;
 
-static inline void tcache_move_begin(struct tcache *tc)
+/* A move that does not wait for the checks under way (see above). */
+static inline void tcache_move_begin_nowait(struct tcache *tc)
 {
 	SM_BUG_ON(tc->view_seq & 1);
-	if (unlikely(__atomic_load_n(&tc->inst->df_looks, __ATOMIC_RELAXED)))
-		tcache_move_wait(tc);
 	__atomic_store_n(&tc->view_seq, tc->view_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE); /* odd before anything moves */
+}
+
+/* A move of a slow path: no lock held. */
+static inline void tcache_move_begin(struct tcache *tc)
+{
+	if (unlikely(__atomic_load_n(&tc->inst->df_looks, __ATOMIC_RELAXED)))
+		tcache_move_wait(tc);
+	tcache_move_begin_nowait(tc);
 }
 
 static inline void tcache_move_end(struct tcache *tc)

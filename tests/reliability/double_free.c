@@ -35,7 +35,7 @@
  *                  before its second free).  The check must not miss one
  *                  because a sheaf moved while it looked (it did: 1-3% of
  *                  them, objects handed out twice); it may keep one it
- *                  cannot tell after 20 ms, so at least one report is
+ *                  cannot tell after 250 ms, so at least one report is
  *                  required, no report but double frees, every thread's
  *                  patterns intact.
  *   nolock_signal  (report mode only) a timer's signal handler frees an

@@ -1408,7 +1408,7 @@ static void *vt_owner(void *arg)
 }
 
 /*
- * Start @owner on a new instance (barns of 4 full sheaves; errors into
+ * Start @owner on a new instance (barns of 4 full sheaves, no purge; errors into
  * @e), *@inst and *@s its instance and OBJ_SIZE cache, and wait until it
  * is ready.
  */
@@ -1417,6 +1417,9 @@ static pthread_t owner_start(struct test_errors *e, struct handshake *hs, sm_ins
 {
 	struct sm_options o = test_options(e);
 	o.barn_max_full = 4;
+	/* The owner's moves at the hooks wait for the check, which holds
+	   inst->lock there: a purge due after that wait would take it. */
+	o.purge_delay_ms = 3600u * 1000;
 	*inst = sm_instance_create(&o);
 	CHECK(*inst != NULL);
 	*s = cache_of_size(*inst, OBJ_SIZE);
@@ -1805,6 +1808,94 @@ static void test_frees_kept_counted(void)
 	sm_instance_destroy(kp.inst);
 }
 
+/*
+ * A double-free check made while other threads keep moving their sheaves,
+ * each move slow: a test hook sleeps 1 ms at every barn trade, refill and
+ * flush (their locks held), as a move that faults in a slab's pages or is
+ * preempted in the middle does.  The check needs one instant at which no
+ * other thread is inside a move, so the moves must not start again while
+ * it looks (tcache_move_wait).  When they waited 20 us at most, churning
+ * threads were inside a move nearly always, and the check gave up after
+ * 20 ms and kept the live object it could not clear (cross_thread_free
+ * lost one now and then beside busy loops).  The main thread frees a live
+ * object whose free word holds its cache's tag while two threads churn
+ * objects of that cache: it must be freed, nothing kept, nothing reported.
+ */
+#define LM_THREADS 2
+#define LM_MAX_ROUNDS 100 /* each round moves sheaves 4-6 times */
+
+static struct {
+	sm_instance_t *inst;
+	struct kmem_cache *s;
+	bool stop;
+	size_t slow_moves;
+} lm;
+
+static void lm_hook(struct sm_instance *inst, enum sm_hook_point where)
+{
+	if (inst != lm.inst || (where != SM_HOOK_BARN && where != SM_HOOK_REFILL && where != SM_HOOK_FLUSH) ||
+	    __atomic_load_n(&lm.stop, __ATOMIC_ACQUIRE))
+		return;
+	__atomic_fetch_add(&lm.slow_moves, 1, __ATOMIC_RELAXED);
+	struct timespec ts = { 0, 1000 * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+static void *lm_churner(void *arg)
+{
+	(void)arg;
+	unsigned n = lm.s->sheaf_capacity;
+	void **pool = calloc(3 * (size_t)n, sizeof(void *));
+	CHECK(pool != NULL);
+	for (unsigned r = 0; r < LM_MAX_ROUNDS && !__atomic_load_n(&lm.stop, __ATOMIC_ACQUIRE); r++) {
+		for (unsigned i = 0; i < 3 * n; i++)
+			CHECK((pool[i] = sm_kmalloc(lm.inst, OBJ_SIZE, 0)) != NULL);
+		for (unsigned i = 0; i < 3 * n; i++)
+			sm_kfree(pool[i]);
+	}
+	free(pool);
+	return NULL;
+}
+
+static void test_look_outlasts_moves(void)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	o.barn_max_full = 2; /* frees flush to the slabs too */
+	lm.inst = sm_instance_create(&o);
+	CHECK(lm.inst != NULL);
+	lm.s = cache_of_size(lm.inst, OBJ_SIZE);
+	void *p = sm_kmalloc(lm.inst, OBJ_SIZE, 0);
+	CHECK(p != NULL);
+	memset(p, 0x22, OBJ_SIZE);
+	uint16_t tag = (uint16_t)(lm.s->free_key >> SM_FREE_TAG_SHIFT);
+	memcpy((char *)p + lm.s->fp_offset + 6, &tag, sizeof(tag)); /* as kp's */
+	CHECK(sm_test_hook_set(lm.inst, lm_hook));
+	pthread_t t[LM_THREADS];
+	for (unsigned i = 0; i < LM_THREADS; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, lm_churner, NULL), 0);
+	/* Both churning: a few slow moves each. */
+	while (__atomic_load_n(&lm.slow_moves, __ATOMIC_RELAXED) < 4 * LM_THREADS)
+		sched_yield();
+	sm_kfree(p);
+	size_t during = __atomic_load_n(&lm.slow_moves, __ATOMIC_RELAXED);
+	__atomic_store_n(&lm.stop, true, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < LM_THREADS; i++)
+		CHECK_EQ(pthread_join(t[i], NULL), 0);
+	CHECK(sm_test_hook_set(lm.inst, NULL));
+	struct sm_stats st;
+	sm_stats_get(lm.inst, &st);
+	if (e.count || st.frees_kept)
+		fprintf(stderr, "look_outlasts_moves: %d reports (%s), %zu kept, %zu slow moves\n", e.count,
+			e.count ? e.last : "", (size_t)st.frees_kept, during);
+	CHECK_EQ(st.frees_kept, 0);
+	CHECK_EQ(e.count, 0);
+	struct sm_cache_stats cs;
+	sm_cache_stats_get(lm.s, &cs);
+	CHECK_EQ(cs.active_objects, 0); /* p freed: in the main thread's sheaf */
+	sm_instance_destroy(lm.inst);
+}
+
 int main(void)
 {
 	test_suspect_frees();
@@ -1838,5 +1929,7 @@ int main(void)
 	printf("cross_thread_free ok\n");
 	test_frees_kept_counted();
 	printf("frees_kept_counted ok\n");
+	test_look_outlasts_moves();
+	printf("look_outlasts_moves ok\n");
 	return 0;
 }
