@@ -1919,8 +1919,6 @@ static int soak(int argc, char **argv)
 	long rounds = argc > 2 ? atol(argv[2]) : 10;
 	soak_purge_delay_ms = argc > 3 ? atol(argv[3]) : -1;
 	CHECK(rounds > 0);
-	struct sm_options o = test_options(&default_errs);
-	CHECK(sm_default_instance_init(&o) == sm_default_instance());
 	for (long r = 1; r <= rounds; r++) {
 		test_cross_thread_free();
 		memset(&lm, 0, sizeof(lm));
