@@ -14,6 +14,10 @@
  *                               block written once, then freed in reverse
  *                               (bench_micro's batch_lifo, for callgrind's
  *                               cache model: docs/benchmarks.md)
+ *   cg_loop grow SIZE ITERS     ITERS vectors: malloc(32), realloc doubling
+ *                               it up to SIZE (a power of two), free: the
+ *                               growth of wl_phase's and wl_symbolic's
+ *                               vectors, log2(SIZE / 32) reallocs each
  *
  * One small block is allocated and freed first (see main), and one block
  * of the same size stays allocated across the loop, so that no
@@ -71,6 +75,19 @@ static __attribute__((noinline)) void batch_loop(size_t size, long iters)
 	}
 }
 
+static __attribute__((noinline)) void grow_loop(size_t size, long iters)
+{
+	for (long i = 0; i < iters; i++) {
+		char *p = malloc(32);
+		for (size_t n = 64; n <= size; n *= 2) {
+			p = realloc(p, n);
+			p[n / 2] = 1; /* the new half is written, as a vector's would be */
+		}
+		cg_sink = p;
+		free(p);
+	}
+}
+
 #ifdef CG_LOOP_SLABMALLOC
 static __attribute__((noinline)) void cache_loop(sm_cache_t *s, long iters)
 {
@@ -99,8 +116,8 @@ int main(int argc, char **argv)
 
 	if (argc != 4 || (strcmp(argv[1], "malloc") && strcmp(argv[1], "cache") &&
 			  strcmp(argv[1], "sized") && strcmp(argv[1], "instance") &&
-			  strcmp(argv[1], "batch"))) {
-		fprintf(stderr, "usage: %s malloc|sized|cache|instance|batch SIZE ITERS\n", argv[0]);
+			  strcmp(argv[1], "batch") && strcmp(argv[1], "grow"))) {
+		fprintf(stderr, "usage: %s malloc|sized|cache|instance|batch|grow SIZE ITERS\n", argv[0]);
 		return 2;
 	}
 	size = strtoul(argv[2], NULL, 0);
@@ -119,6 +136,13 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "batch")) {
 		free(malloc(16)); /* as below */
 		batch_loop(size, iters);
+		return 0;
+	}
+	if (!strcmp(argv[1], "grow")) {
+		free(malloc(16)); /* as below */
+		keep = malloc(32);
+		grow_loop(size, iters);
+		free(keep);
 		return 0;
 	}
 	if (!strcmp(argv[1], "malloc")) {

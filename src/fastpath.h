@@ -44,7 +44,8 @@ static __always_inline void main_prefetch_next(void *const *objs, uint32_t sz)
 /*
  * Allocate from cache @id of @inst through this thread's sheaf, the
  * tcache found through thread slot @slot with generation @gen (the
- * instance's slot and gen, or a cache's copies of them: kmem_cache.h).
+ * instance's slot and gen, or a cache's copies of them: kmem_cache.h;
+ * @live for the copies, which are never 0: tcache_peek_slot_tls).
  * The slow paths take the instance and id too (and look the cache up
  * themselves), so that the fast path never computes the cache's address.
  * Returns NULL only when out of memory; @flags may carry SLAB_ALLOC_ZERO only
@@ -61,15 +62,16 @@ static __always_inline void main_prefetch_next(void *const *objs, uint32_t sz)
  * and branch: busy is tested before the tcache is looked up.
  */
 static __always_inline void *slab_alloc_slot(struct sm_instance *inst, unsigned slot, uint64_t gen,
-					     unsigned id, unsigned flags, unsigned fp_off, size_t size,
-					     size_t align)
+					     bool live, unsigned id, unsigned flags, unsigned fp_off,
+					     size_t size, size_t align)
 {
-	if (unlikely(sm_thread.busy))
+	sm_tls_t *t = sm_tls();
+	if (unlikely(t->busy))
 		return __slab_alloc_nolock(inst, id, flags);
-	struct tcache *tc = tcache_peek_slot(slot, gen);
+	struct tcache *tc = tcache_peek_slot_tls(slot, gen, live);
 	if (unlikely(!tc))
 		return __slab_alloc_no_tcache(inst, id, flags, size, align);
-	sm_thread.busy = 1;
+	t->busy = 1;
 	barrier();
 	struct sheaf_view *v = &tcache_pcs(tc, id)->main;
 	uint32_t sz = v->size;
@@ -83,7 +85,7 @@ static __always_inline void *slab_alloc_slot(struct sm_instance *inst, unsigned 
 		   not a data race. */
 		WRITE_ONCE(v->size, sz - 1);
 		barrier();
-		sm_thread.busy = 0;
+		t->busy = 0;
 		if (unlikely(!obj_tag_intact(p, fp_off, tag)))
 			return __slab_alloc_overwritten(p);
 		*(uintptr_t *)((char *)p + fp_off) = 0; /* handed out */
@@ -96,7 +98,7 @@ static __always_inline void *slab_alloc_slot(struct sm_instance *inst, unsigned 
 static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, unsigned flags,
 					unsigned fp_off, size_t size, size_t align)
 {
-	return slab_alloc_slot(inst, tcache_slot(inst), inst->gen, id, flags, fp_off, size, align);
+	return slab_alloc_slot(inst, tcache_slot(inst), inst->gen, false, id, flags, fp_off, size, align);
 }
 
 /*
@@ -107,7 +109,7 @@ static __always_inline void *slab_alloc(struct sm_instance *inst, unsigned id, u
  */
 static __always_inline void *cache_alloc_fast(struct kmem_cache *s, unsigned flags)
 {
-	return slab_alloc_slot(s->inst, s->inst_slot, s->inst_gen, s->id, flags, s->fp_offset, 0, 0);
+	return slab_alloc_slot(s->inst, s->inst_slot, s->inst_gen, true, s->id, flags, s->fp_offset, 0, 0);
 }
 
 /*
@@ -180,7 +182,7 @@ miss:
  * address on the push's chain, which is what slab_owned_here has to hide
  * its result for (a setcc and a test more).
  */
-static __always_inline bool kfree_owned_here(struct sm_thread_state *t, const struct slab *head)
+static __always_inline bool kfree_owned_here(const sm_tls_t *t, const struct slab *head)
 {
 	return READ_ONCE(head->owner) == t->self;
 }
@@ -202,16 +204,16 @@ static __always_inline void slab_free(struct kmem_cache *s, const struct slab *d
 		__slab_free_suspect(s, p);
 		return;
 	}
-	if (unlikely(sm_thread.busy)) {
+	sm_tls_t *t = sm_tls();
+	if (unlikely(t->busy)) {
 		__slab_free_nolock(s, p);
 		return;
 	}
-	struct tcache *tc = tcache_peek_slot(s->inst_slot, s->inst_gen);
+	struct tcache *tc = tcache_peek_slot_tls(s->inst_slot, s->inst_gen, true);
 	if (unlikely(!tc)) {
 		__slab_free_no_tcache(s, p);
 		return;
 	}
-	struct sm_thread_state *t = &sm_thread;
 	t->busy = 1;
 	barrier();
 	/* The thread's token is set, since it has a tcache. */
@@ -362,7 +364,7 @@ static __always_inline bool kmalloc_obj_fast(const void *p, const struct fast_cl
 	}
 	_Static_assert(sizeof(struct fast_class) == 1u << PAGE_HOT_FCLASS_SHIFT, "fclass * 32");
 	const struct fast_class *fcl = (const struct fast_class *)((const char *)sm_fast_class + f);
-	/* @p's offset in its slab: below 2^32, as fast_class_divides needs. */
+	/* @p's offset in its slab: below 2^32, as slab_start_divides needs. */
 	uint32_t off = (uint32_t)(a & (SM_PAGE_SIZE - 1)) | page_hot_page_bytes(h);
 	if (unlikely((uint64_t)off * fcl->divides > fcl->start_max))
 		return false; /* interior pointer, or past the slab's last object */

@@ -336,7 +336,7 @@ static __noinline void kfree_run_at(void *p, const struct slab *h)
 void __kfree_page(void *p, const struct slab *d)
 {
 	uintptr_t off;
-	if (likely(slab_page_at(d, p, &off) && slab_obj_index(d->cache, off) >= 0))
+	if (likely(slab_page_at(d, p, &off) && slab_obj_starts(d->cache, off)))
 		slab_free(d->cache, d, p);
 	else
 		kfree_run_at(p, d);

@@ -108,11 +108,11 @@ struct fast_class {
 	                                   delete passes the fast path when
 	                                   size - sized_slack <= size <= size
 	                                   (sized_check_lo: realloc's rule) */
-	uint64_t divides;               /* fast_class_divides(s->size) */
-	uint64_t start_max;             /* fast_class_start_max(): an offset
-	                                   in a slab starts one of its objects
-	                                   exactly when off * divides (mod
-	                                   2^64) is at most this */
+	uint64_t divides;               /* s->start_divides */
+	uint64_t start_max;             /* s->start_max: an offset in a slab
+	                                   starts one of its objects exactly
+	                                   when off * divides (mod 2^64) is at
+	                                   most this (slab_obj_starts) */
 	union {
 		uint64_t free_key;      /* s->free_key */
 		uint16_t key_parts[4];  /* its free tag, what obj_free_tag reads
@@ -129,43 +129,6 @@ _Static_assert(SM_FREE_TAG_SHIFT == 48 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIA
 static __always_inline uint16_t fast_class_tag(const struct fast_class *c)
 {
 	return c->key_parts[3];
-}
-
-/*
- * The divisibility constant of @size for free()'s interior-pointer check:
- * an offset @off below 2^32 is a multiple of @size exactly when
- * (uint64_t)(off * M) < M, with M = ceil(2^64 / size) (Lemire, Kaser and
- * Kurz, "Faster remainder by direct computation", 2019: 32-bit numerator
- * and divisor, 64-bit constant).  UINT64_MAX / size + 1 is that ceiling
- * for every size, powers of two included (16 gives 2^60).
- */
-static inline uint64_t fast_class_divides(uint32_t size)
-{
-	return UINT64_MAX / size + 1;
-}
-
-/*
- * The bound that makes the divisibility test above also a test against
- * the slab's end, for a slab of @objects objects of @size bytes in
- * @slab_bytes: one compare, off * M <= start_max, for "starts one of the
- * slab's objects".  With e = size * M (mod 2^64), which is below @size,
- * the offset k * size + r (0 <= r < size) gives k * e + r * M (mod 2^64).
- * For r = 0 that is k * e; for r > 0 it is at least M, and never wraps
- * while (k + 1) * e < M (k < 2^16 objects, e < 2^15, M >= 2^49).  So with
- * start_max = (objects - 1) * e the starts of objects 0..objects-1 pass
- * and everything else, the start of a slot past the last object included,
- * fails: unless e is 0 (a power of two), where every multiple gives 0 and
- * the slab must hold nothing past its last object.  *@exact is false
- * when the test cannot be exact for this geometry (the caller treats that
- * as a bug).  unit.shared checks every offset.
- */
-static inline uint64_t fast_class_start_max(uint32_t size, uint32_t objects, uint64_t slab_bytes,
-					    bool *exact)
-{
-	uint64_t m = fast_class_divides(size), e = (uint64_t)size * m;
-	*exact = objects >= 1 && (e ? (uint64_t)objects * e < m
-				    : (uint64_t)objects * size == slab_bytes);
-	return (uint64_t)(objects - 1) * e;
 }
 
 /*
@@ -205,13 +168,10 @@ static inline void inst_cache_register(struct sm_instance *inst, struct kmem_cac
 	s->fclass = inst->is_default && s->is_kmalloc && !s->debug ? (uint8_t)(id + 1) : 0;
 	if (s->fclass) {
 		SM_BUG_ON(s->fp_offset != 0); /* the fast paths write the free word at 0 */
-		bool exact;
-		uint64_t start_max = fast_class_start_max(s->size, s->objects,
-							  (uint64_t)s->slab_pages << SM_PAGE_SHIFT, &exact);
-		SM_BUG_ON(!exact || s->red_left);
+		SM_BUG_ON(s->red_left);
 		sm_fast_class[s->fclass] = (struct fast_class){ .size = s->size,
 			.sized_slack = s->size - sized_check_lo(s->size),
-			.divides = fast_class_divides(s->size), .start_max = start_max,
+			.divides = s->start_divides, .start_max = s->start_max,
 			.free_key = s->free_key };
 	}
 	s->sheaf_cache = &inst->kmalloc_caches[kmalloc_index(sheaf_bytes(s->sheaf_capacity))];

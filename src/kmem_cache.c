@@ -156,6 +156,10 @@ bool kmem_cache_init(struct kmem_cache *s, struct kmem_cache_node *nodes, size_t
 	s->partial_purge = s->slab_pages >= 2 && s->objects <= SLAB_PURGE_MAX_OBJECTS && !ctor && !debug &&
 			   !pa->harden && !(flags & SM_CACHE_TYPESAFE_BY_RCU);
 	s->reciprocal = ((1ull << 32) + slot - 1) / slot;
+	bool exact;
+	s->start_max = slab_start_max((uint32_t)slot, s->objects, &exact);
+	s->start_divides = slab_start_divides((uint32_t)slot);
+	SM_BUG_ON(!exact);
 	s->bucket_mult = ((uint64_t)SM_PARTIAL_BUCKETS << 32) / s->objects + 1;
 	s->sheaf_capacity = args->sheaf_capacity ? args->sheaf_capacity
 			  : opts->sheaf_capacity ? opts->sheaf_capacity

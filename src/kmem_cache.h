@@ -179,6 +179,9 @@ struct kmem_cache {
 	                                   slabs' descriptors carry); 0 for
 	                                   every other cache */
 	uint64_t reciprocal;            /* ceil(2^32 / size): offset -> index */
+	uint64_t start_divides;         /* slab_start_divides(size) and */
+	uint64_t start_max;             /* slab_start_max(): which offsets
+	                                   start an object (slab_obj_starts) */
 	unsigned id;                    /* index into every thread's pcs[] */
 	unsigned sheaf_capacity;        /* by default, fills its sheaf_cache's object */
 	unsigned barn_max_full;         /* from the options and the barn byte budget */
@@ -381,6 +384,57 @@ static inline uintptr_t obj_tagged(const struct kmem_cache *s, uintptr_t v)
 }
 
 /*
+ * The divisibility constant of @size for the checks that a pointer starts
+ * an object (slab_obj_starts; free()'s kmalloc_obj_fast): an offset @off
+ * below 2^32 is a multiple of @size exactly when (uint64_t)(off * M) < M,
+ * with M = ceil(2^64 / size) (Lemire, Kaser and Kurz, "Faster remainder
+ * by direct computation", 2019: 32-bit numerator and divisor, 64-bit
+ * constant), UINT64_MAX / size + 1.  For a power of two that is 2^64 /
+ * size, which makes e = size * M (mod 2^64) below 0 and every multiple
+ * map to 0, so that slab_start_max could not tell the slab's end; M + 1
+ * is taken instead: a multiple k * size then gives k * size, a
+ * non-multiple k * size + r (0 < r < size) gives r * M + k * size, at
+ * least M and below 2^64 for sizes up to 2^31.
+ */
+static inline uint64_t slab_start_divides(uint32_t size)
+{
+	return UINT64_MAX / size + 1 + IS_POW2(size);
+}
+
+/*
+ * The bound that makes the divisibility test above also a test against
+ * the slab's end, for a slab of @objects objects of @size bytes: one
+ * compare, off * M <= start_max, for "starts one of the slab's objects".
+ * With e = size * M (mod 2^64), which is below @size and never 0
+ * (slab_start_divides), the offset k * size + r (0 <= r < size) gives
+ * k * e + r * M (mod 2^64).  For r = 0 that is k * e; for r > 0 it is
+ * at least M, and never wraps while (k + 1) * e < M.  So with start_max
+ * = (objects - 1) * e the starts of objects 0..objects-1 pass and
+ * everything else fails, the start of a slot past the last object
+ * included.  *@exact is false when the test cannot be exact for this
+ * geometry (objects * e reaching M: not for any slot of at most 2^16
+ * bytes in a slab below 2^32 bytes; kmem_cache_init treats it as a bug).
+ * unit.shared checks every offset.
+ */
+static inline uint64_t slab_start_max(uint32_t size, uint32_t objects, bool *exact)
+{
+	uint64_t m = slab_start_divides(size), e = (uint64_t)size * m;
+	*exact = objects >= 1 && e != 0 && (uint64_t)objects * e < m;
+	return (uint64_t)(objects - 1) * e;
+}
+
+/*
+ * Whether offset @off into a slab of @s (below the slab's size) is the
+ * start of one of its objects: one multiply and one compare, where
+ * slab_obj_index needs two multiplies and two compares.  For PT_SLAB
+ * slabs only (no left red zone).
+ */
+static __always_inline bool slab_obj_starts(const struct kmem_cache *s, uintptr_t off)
+{
+	return (uint64_t)off * s->start_divides <= s->start_max;
+}
+
+/*
  * Index of the object at offset @off into a slab of @s, or -1 if @off is not
  * the start of an object: one multiply by the reciprocal and a shift, then
  * an exact check.
@@ -426,7 +480,7 @@ static __always_inline const struct slab *obj_slab_page(const void *p)
 {
 	uintptr_t off;
 	const struct slab *d = slab_page_of(p, &off);
-	if (unlikely(!d || slab_obj_index(d->cache, off) < 0))
+	if (unlikely(!d || !slab_obj_starts(d->cache, off)))
 		return NULL;
 	return d;
 }
@@ -442,7 +496,7 @@ static __always_inline const struct slab *cache_obj_page(const struct kmem_cache
 {
 	uintptr_t off;
 	const struct slab *d = slab_page_of(p, &off);
-	if (unlikely(!d || d->cache != s || slab_obj_index(s, off) < 0))
+	if (unlikely(!d || d->cache != s || !slab_obj_starts(s, off)))
 		return NULL;
 	return d;
 }

@@ -56,6 +56,8 @@ struct tcache *tcache_create(struct sm_instance *inst)
 	list_add(&tc->link, &inst->tcaches);
 	inst->tcaches_gen++;
 	sm_unlock(&inst->lock);
+	/* tc before gen, busy set: a slot whose gen matches has its tcache
+	   (tcache_peek_slot_tls relies on it). */
 	sm_thread.slots[inst->slot].tc = tc;
 	sm_thread.slots[inst->slot].gen = inst->gen;
 	return tc;

@@ -305,6 +305,37 @@ static __always_inline struct tcache *tcache_peek_slot(unsigned slot, uint64_t g
 	return likely(sl->gen == gen) ? sl->tc : NULL;
 }
 
+/*
+ * tcache_peek_slot for the fast paths of the caches and instances
+ * (fastpath.h), through the thread pointer (%fs-relative loads, as
+ * malloc's views: thread.h, sm_tls), one address computation fewer.
+ * They write no slot: the compiler takes __seg_fs and generic accesses
+ * for unrelated memory, so a function that writes a slot reads it with
+ * tcache_peek_slot.
+ *
+ * @live (a constant): @gen is the generation of a registered cache's
+ * instance (s->inst_gen), never 0.  A slot whose gen is such a
+ * generation has its tcache: tcache_create stores tc before gen and
+ * thread_exit clears gen before tc, both with busy set, which the fast
+ * paths test before they come here (a signal handler that lands between
+ * the two stores takes the nolock path); a kick only ever sets gen to a
+ * value with SM_GEN_KICK or back to the generation while tc stays.  So
+ * the generation test alone decides, and tc is not tested for NULL
+ * again.  Not so for an instance's own gen (slab_alloc): the default
+ * instance's is 0 until it is set up, as is an empty slot's, and an -O0
+ * build's malloc comes through there first (unit.instance).
+ */
+static __always_inline struct tcache *tcache_peek_slot_tls(unsigned slot, uint64_t gen, bool live)
+{
+	const struct sm_tls_slot SM_TLS_SEG *sl = &sm_tls()->slots[slot];
+	if (unlikely(sl->gen != gen))
+		return NULL;
+	struct tcache *tc = sl->tc;
+	if (live && !tc)
+		__builtin_unreachable();
+	return tc;
+}
+
 /* @inst's thread slot.  The default instance always has slot 0: a
    constant when inst is known. */
 static __always_inline unsigned tcache_slot(const struct sm_instance *inst)
@@ -461,7 +492,7 @@ static __always_inline void main_push(struct pcs *c, struct kmem_cache *s, void 
 	*obj_free_word(s, p) = s->free_key;
 	WRITE_ONCE(c->main.objects[sz], p);
 	WRITE_ONCE(c->main.size, sz + 1);
-	WRITE_ONCE(c->pushes, c->pushes + 1);
+	counter_inc(&c->pushes);
 }
 
 /*

@@ -353,16 +353,39 @@ static void test_fast_class(void)
 			if (!objects)
 				continue;
 			bool exact;
-			uint64_t max = fast_class_start_max(size, objects, bytes, &exact), m = fast_class_divides(size);
+			uint64_t max = slab_start_max(size, objects, &exact), m = slab_start_divides(size);
 			CHECK(exact);
 			CHECK((uint64_t)(objects - 1) * size * m <= max);
 			CHECK(objects * size >= bytes || (uint64_t)objects * size * m > max);
 			CHECK((uint64_t)((objects - 1) * size + 8) * m > max);
 		}
 	}
+	/* Every cache's check (slab_obj_starts: sm_cache_free, the general
+	   free path) takes the same constants for any slot size, powers of
+	   two with room after the last object included (the constant is
+	   ceil(2^64 / size) + 1 there): every offset of slabs of 1 to 8
+	   pages, every slot size up to 4 KiB (a stride under valgrind and
+	   TSan), and 8 KiB and 16 KiB slots, which a 12 KiB and a 20 KiB slab
+	   leave room after. */
+	for (uint32_t size = 8; size <= 16384; size += size < 4096 ? 8 : size) {
+		for (uint32_t pages = 1; pages <= 8; pages++) {
+			uint32_t bytes = pages << SM_PAGE_SHIFT, objects = bytes / size;
+			if (!objects)
+				continue;
+			bool exact;
+			uint64_t max = slab_start_max(size, objects, &exact), m = slab_start_divides(size);
+			CHECK(exact);
+			unsigned bad = 0, step = vg ? 61 : 1;
+			for (uint32_t off = 0; off < bytes; off += step)
+				bad += ((uint64_t)off * m <= max) != (off % size == 0 && off < objects * size);
+			for (uint32_t k = 0; k <= objects; k++) /* every start, and the slot past the last */
+				bad += ((uint64_t)(k * size) * m <= max) != (k < objects);
+			CHECK_EQ(bad, 0);
+		}
+	}
 	/* And at the edges of the 32-bit range it is exact for. */
 	for (uint32_t size = 16; size <= (1u << 15); size += 8) {
-		uint64_t m = fast_class_divides(size);
+		uint64_t m = slab_start_divides(size);
 		uint32_t top = UINT32_MAX - UINT32_MAX % size;
 		CHECK(((uint64_t)top * m < m) && !((uint64_t)(top - 1) * m < m));
 		CHECK(!((uint64_t)(size - 1) * m < m) && ((uint64_t)size * m < m));
