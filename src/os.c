@@ -157,6 +157,29 @@ static uint64_t linux_now_ns(void *arg)
 	return os_monotonic_ns();
 }
 
+uint64_t os_coarse_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t os_coarse_lag_ns(void)
+{
+	struct timespec res;
+	int saved = errno;
+	int r = clock_getres(CLOCK_MONOTONIC_COARSE, &res);
+	errno = saved;
+	if (r != 0 || res.tv_sec != 0)
+		return 0; /* none, or too coarse to be worth it */
+	return 2 * (uint64_t)res.tv_nsec;
+}
+
+bool os_clock_is_real(const struct sm_os_ops *ops)
+{
+	return ops->now_ns == linux_now_ns;
+}
+
 #ifndef MPOL_BIND
 #define MPOL_BIND 2
 #endif

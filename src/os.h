@@ -78,6 +78,20 @@ void os_yield(void) __hidden;
 uint64_t os_monotonic_ns(void) __hidden;
 
 /*
+ * CLOCK_MONOTONIC_COARSE in ns: the real OS's now_ns as it stood at the
+ * kernel's last tick, read from the vDSO's data without a time-stamp
+ * counter (3 ns on the Zen 5 VM of docs/benchmarks.md, where
+ * os_monotonic_ns takes 25).  Never ahead of os_monotonic_ns; behind it
+ * by up to a tick, os_coarse_lag_ns() (twice the clock's resolution, for
+ * a tick that comes late), or 0 when the system has no coarse clock.
+ */
+uint64_t os_coarse_ns(void) __hidden;
+uint64_t os_coarse_lag_ns(void) __hidden;
+
+/* Whether @ops's clock is the real OS's (os_coarse_ns then trails it). */
+bool os_clock_is_real(const struct sm_os_ops *ops) __hidden;
+
+/*
  * Start a detached thread named @name (ps, /proc/self/task/<tid>/comm)
  * running @fn(@arg), with every signal blocked in it (so no signal handler,
  * that is no user code, ever runs on it) and a small stack.  Must not be

@@ -17,6 +17,7 @@
 #include "compiler.h"
 #include "helper.h"
 #include "instance.h"
+#include "os.h"
 #include "purge.h"
 #include "tcache.h"
 
@@ -191,9 +192,28 @@ bool kfree_reports_freed(struct kmem_cache *s, const void *p) __hidden __noinlin
  * not of a free), the helper thread started if a deferred free asked for
  * one (thread creation allocates: never with busy set).
  */
+/*
+ * The purge timer's test at the end of a slow path: inst_maybe_purge with
+ * the instance's clock, read only when the purge may be due.  That clock
+ * (CLOCK_MONOTONIC through the vDSO) costs 25 ns in a VM whose clock
+ * source is kvm-clock, a third of a batch's sheaf exchange; the coarse
+ * clock, which trails it by at most coarse_lag, costs 3.  While coarse
+ * time plus that lag is short of next_purge, the real time is too, and
+ * nothing is due: the precise clock is read only within a tick or two of
+ * the purge's time (every purge_delay_ms / 2 then), and always for an
+ * instance with a clock of its own (coarse_lag 0).
+ */
+static inline void slow_path_purge_check(struct sm_instance *inst)
+{
+	uint64_t lag = inst->coarse_lag;
+	if (likely(lag) && os_coarse_ns() + lag < READ_ONCE(inst->next_purge))
+		return;
+	inst_maybe_purge(inst, inst_now(inst));
+}
+
 static inline void slow_path_exit(struct sm_instance *inst, enum helper_start start)
 {
-	inst_maybe_purge(inst, inst_now(inst));
+	slow_path_purge_check(inst);
 	barrier();
 	sm_thread.busy = 0;
 	if (unlikely(READ_ONCE(inst->deferred.want_helper)) && start)

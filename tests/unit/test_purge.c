@@ -7,7 +7,8 @@
  * up while the freed memory is younger than purge_delay_ms, and fall back to
  * near the baseline once the clock passes the delay and the program keeps
  * calling into the allocator, without any sm_purge.  sm_purge(inst, true)
- * and purge_delay_ms = 0 are checked the same way.
+ * and purge_delay_ms = 0 are checked the same way, and the coarse clock's
+ * gate on the slow paths' purge test with the real clock.
  *
  * Valgrind does not model the resident set: under it the RSS assertions are
  * skipped and the burst is smaller, but every code path runs and the purge
@@ -21,6 +22,8 @@
 
 #include "test.h"
 #include "fake_clock.h"
+#include "instance.h"
+#include "os.h"
 
 #define MiB ((size_t)1 << 20)
 #define RUN_SIZE ((size_t)256 << 10)
@@ -294,6 +297,63 @@ static void test_immediate_purge(void)
 	free(b.runs);
 }
 
+/*
+ * ---- 4. the real clock: the slow paths' purge test reads it only near the
+ * purge's time (slowpath.h, slow_path_purge_check) ----
+ *
+ * The coarse clock never runs ahead of the real one, so the gate never
+ * says "not due" when the real clock would say "due" by more than its lag;
+ * an instance with its own clock, or with no delay, has no gate; and with
+ * the gate a purge that comes due still happens while the program keeps
+ * calling in (here within 10 s of a 20 ms delay: a bound for a loaded
+ * machine, not a timing).
+ */
+static void test_coarse_gate(void)
+{
+	uint64_t lag = os_coarse_lag_ns();
+	CHECK(lag > 0 && lag <= 20 * MS); /* twice a tick of 1 to 10 ms */
+	for (int i = 0; i < 1000; i++) {
+		uint64_t coarse = os_coarse_ns();
+		CHECK_LE(coarse, os_monotonic_ns());
+	}
+	struct test_errors e = { 0 };
+	struct sm_options o = purge_options(&e, 20);
+	sm_instance_t *faked = sm_instance_create(&o);
+	CHECK(faked != NULL);
+	CHECK_EQ(faked->coarse_lag, 0); /* its own clock */
+	sm_instance_destroy(faked);
+	o.os = NULL;
+	o.purge_delay_ms = 0;
+	sm_instance_t *nodelay = sm_instance_create(&o);
+	CHECK(nodelay != NULL);
+	CHECK_EQ(nodelay->coarse_lag, 0); /* every slow path purges */
+	sm_instance_destroy(nodelay);
+	o.purge_delay_ms = 20;
+	sm_instance_t *inst = sm_instance_create(&o);
+	CHECK(inst != NULL);
+	CHECK_EQ(inst->coarse_lag, lag);
+	void *runs[32];
+	for (int i = 0; i < 32; i++) {
+		runs[i] = sm_kmalloc(inst, RUN_SIZE, 0);
+		CHECK(runs[i] != NULL);
+		memset(runs[i], 1, RUN_SIZE);
+	}
+	struct sm_stats st;
+	sm_stats_get(inst, &st);
+	size_t purged0 = st.purged_bytes;
+	for (int i = 0; i < 32; i++)
+		sm_kfree(runs[i]);
+	uint64_t deadline = os_monotonic_ns() + 10000 * MS;
+	do {
+		churn_small(inst); /* slow paths: sheaf exchanges */
+		usleep(1000);
+		sm_stats_get(inst, &st);
+	} while (st.purged_bytes - purged0 < 16 * RUN_SIZE && os_monotonic_ns() < deadline);
+	CHECK(st.purged_bytes - purged0 >= 16 * RUN_SIZE);
+	CHECK_EQ(e.count, 0);
+	sm_instance_destroy(inst);
+}
+
 int main(void)
 {
 	vg = under_valgrind() || under_tsan();
@@ -304,5 +364,7 @@ int main(void)
 	printf("delayed purge ok\n");
 	test_immediate_purge();
 	printf("immediate purge ok\n");
+	test_coarse_gate();
+	printf("coarse gate ok\n");
 	return 0;
 }
