@@ -72,6 +72,7 @@ struct slab_sheaf *barn_replace_empty_sheaf(struct kmem_cache *s, struct node_ba
 		full = list_first_entry(&barn->full, struct slab_sheaf, barn_list);
 		list_del(&full->barn_list);
 		WRITE_ONCE(barn->nr_full, barn->nr_full - 1);
+		barn->gets++;
 		if (barn->nr_empty < max_empty(s, barn)) {
 			list_add(&(*empty)->barn_list, &barn->empty);
 			WRITE_ONCE(barn->nr_empty, barn->nr_empty + 1);
@@ -79,8 +80,6 @@ struct slab_sheaf *barn_replace_empty_sheaf(struct kmem_cache *s, struct node_ba
 		}
 	}
 	sm_unlock(&barn->lock);
-	if (full)
-		cache_stat_inc(s, STAT_BARN_GET);
 	return full;
 }
 
@@ -99,6 +98,7 @@ bool barn_replace_full_sheaf(struct kmem_cache *s, struct node_barn *barn,
 	*empty = NULL;
 	if (ok) {
 		barn_add_full(barn, full);
+		barn->puts++;
 		if (barn->nr_empty) {
 			*empty = list_first_entry(&barn->empty, struct slab_sheaf, barn_list);
 			list_del(&(*empty)->barn_list);
@@ -106,16 +106,18 @@ bool barn_replace_full_sheaf(struct kmem_cache *s, struct node_barn *barn,
 		}
 	}
 	sm_unlock(&barn->lock);
-	if (ok)
-		cache_stat_inc(s, STAT_BARN_PUT);
-	else
+	if (!ok)
 		barn_overflow(s, barn);
 	return ok;
 }
 
-/* Take the first sheaf of @list (@nr its count) out of @barn, or NULL. */
+/*
+ * Take the first sheaf of @list (@nr its count) out of @barn, or NULL;
+ * *@taken (the barn's gets for the full list, NULL for the empty one)
+ * counts it.
+ */
 static struct slab_sheaf *barn_take(struct kmem_cache *s, struct node_barn *barn,
-				    struct list_head *list, unsigned *nr, bool trylock)
+				    struct list_head *list, unsigned *nr, uint64_t *taken, bool trylock)
 {
 	if (!READ_ONCE(*nr) || !barn_lock_ctx(barn, trylock))
 		return NULL;
@@ -126,6 +128,8 @@ static struct slab_sheaf *barn_take(struct kmem_cache *s, struct node_barn *barn
 		sh = list_first_entry(list, struct slab_sheaf, barn_list);
 		list_del(&sh->barn_list);
 		WRITE_ONCE(*nr, *nr - 1);
+		if (taken)
+			(*taken)++;
 	}
 	sm_unlock(&barn->lock);
 	return sh;
@@ -137,15 +141,12 @@ struct slab_sheaf *barn_get_full_sheaf(struct kmem_cache *s, struct node_barn *b
 		barn_dry(s, barn, trylock);
 		return NULL;
 	}
-	struct slab_sheaf *sh = barn_take(s, barn, &barn->full, &barn->nr_full, trylock);
-	if (sh)
-		cache_stat_inc(s, STAT_BARN_GET);
-	return sh;
+	return barn_take(s, barn, &barn->full, &barn->nr_full, &barn->gets, trylock);
 }
 
 struct slab_sheaf *barn_get_empty_sheaf(struct kmem_cache *s, struct node_barn *barn, bool trylock)
 {
-	return barn_take(s, barn, &barn->empty, &barn->nr_empty, trylock);
+	return barn_take(s, barn, &barn->empty, &barn->nr_empty, NULL, trylock);
 }
 
 void barn_return_sheaf(struct kmem_cache *s, struct node_barn *barn, struct slab_sheaf *sh)
@@ -154,8 +155,8 @@ void barn_return_sheaf(struct kmem_cache *s, struct node_barn *barn, struct slab
 		barn_lock(barn);
 		if (barn->nr_full < max_full(s, barn)) {
 			barn_add_full(barn, sh);
+			barn->puts++;
 			sm_unlock(&barn->lock);
-			cache_stat_inc(s, STAT_BARN_PUT);
 			return;
 		}
 		sm_unlock(&barn->lock);

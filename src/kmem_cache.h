@@ -49,6 +49,12 @@ struct node_barn {
 	unsigned ops;                   /* sheaves taken or given since creation
 	                                   (wraps: only compared for equality) */
 	unsigned ops_at_purge;          /* ops at the last purge: unchanged = idle */
+	uint64_t gets, puts;            /* full sheaves taken and given (the
+	                                   statistics' barn_get and barn_put,
+	                                   summed over the nodes): counted
+	                                   under the lock the trade holds,
+	                                   where a cache-wide counter took an
+	                                   atomic add more per trade */
 	struct list_head full;          /* sheaves with size == capacity */
 	struct list_head empty;         /* sheaves with size == 0 */
 };
@@ -142,7 +148,7 @@ static inline void barn_lock(struct node_barn *barn)
 }
 
 enum cache_stat {
-	STAT_BARN_GET, STAT_BARN_PUT, STAT_REFILL, STAT_FLUSH,
+	STAT_REFILL, STAT_FLUSH,
 	STAT_BARN_GROW, STAT_BARN_SHRINK,
 	STAT_SLAB_ALLOC, STAT_SLAB_FREE,
 	/* Objects handed out past the sheaves (nolock, a node asked for, no

@@ -51,6 +51,8 @@ static void cache_stats_locked(struct kmem_cache *s, struct sm_cache_stats *st)
 		sm_unlock(&kcn->list_lock);
 		barn_lock(&kcn->barn);
 		sheaf += (size_t)kcn->barn.nr_full * s->sheaf_capacity;
+		st->barn_get += kcn->barn.gets;
+		st->barn_put += kcn->barn.puts;
 		st->barn_max_full = MAX(st->barn_max_full, barn_max(s->barn_max_full, kcn->barn.shift));
 		sm_unlock(&kcn->barn.lock);
 	}
@@ -65,8 +67,6 @@ static void cache_stats_locked(struct kmem_cache *s, struct sm_cache_stats *st)
 	st->active_objects = inuse > sheaf + st->internal_objects ? inuse - sheaf - st->internal_objects : 0;
 	st->allocs = allocs;
 	st->frees = allocs > st->active_objects ? allocs - st->active_objects : 0;
-	st->barn_get = READ_ONCE(s->stat[STAT_BARN_GET]);
-	st->barn_put = READ_ONCE(s->stat[STAT_BARN_PUT]);
 	st->refills = READ_ONCE(s->stat[STAT_REFILL]);
 	st->flushes = READ_ONCE(s->stat[STAT_FLUSH]);
 	st->slabs_allocated = READ_ONCE(s->stat[STAT_SLAB_ALLOC]);
