@@ -5,6 +5,8 @@
  */
 #include "runcache.h"
 
+#include "os.h"
+
 _Static_assert(RUNCACHE_SLOTS <= 32, "used is a 32-bit mask");
 _Static_assert(RUNCACHE_MAX_PAGES <= RUNCACHE_BUDGET_PAGES, "a cacheable run must fit the budget");
 
@@ -70,8 +72,12 @@ static void make_room(struct run_cache *rc, uint32_t npages)
 void runcache_put_slow(struct run_cache *rc, struct sm_node *n, struct slab *h, uint32_t page,
 		       uint32_t npages, bool tick)
 {
+	/* The real OS's clock is read coarse (os.h, os_coarse_ns: 3 ns
+	   against 25 in a VM): a stamp a tick early purges the run at most a
+	   tick sooner, and the purge timer the caller runs with it fires at
+	   most a tick later. */
 	if (tick)
-		rc->clock = n->os->now_ns(n->os->arg);
+		rc->clock = os_clock_is_real(n->os) ? os_coarse_ns() : n->os->now_ns(n->os->arg);
 	make_room(rc, npages);
 	runcache_slot_fill(rc, n, h, page, npages);
 }
