@@ -396,7 +396,7 @@ static inline uintptr_t obj_tagged(const struct kmem_cache *s, uintptr_t v)
  * with M = ceil(2^64 / size) (Lemire, Kaser and Kurz, "Faster remainder
  * by direct computation", 2019: 32-bit numerator and divisor, 64-bit
  * constant), UINT64_MAX / size + 1.  For a power of two that is 2^64 /
- * size, which makes e = size * M (mod 2^64) below 0 and every multiple
+ * size, which makes e = size * M (mod 2^64) 0 and every multiple
  * map to 0, so that slab_start_max could not tell the slab's end; M + 1
  * is taken instead: a multiple k * size then gives k * size, a
  * non-multiple k * size + r (0 < r < size) gives r * M + k * size, at
