@@ -70,9 +70,8 @@ struct sm_instance {
 	sm_lock_t purge_lock;           /* one purge at a time; caches outlive it */
 	uint64_t next_purge;            /* ns; relaxed atomic */
 	uint64_t coarse_lag;            /* os_coarse_lag_ns() when os.now_ns is
-	                                   the real OS's clock and
-	                                   purge_delay_ms is not 0, else 0: how
-	                                   far behind it os_coarse_ns() may be
+	                                   the real OS's clock, else 0: how far
+	                                   behind it os_coarse_ns() may be
 	                                   (slow_path_purge_check) */
 	size_t purged_bytes;            /* relaxed atomic */
 	uint64_t frees_kept;            /* relaxed atomic (sm_stats.frees_kept) */

@@ -203,9 +203,8 @@ static int instance_init(struct sm_instance *inst, const struct sm_options *o, b
 		s->is_kmalloc = true;
 	}
 	inst->next_purge = inst_now(inst) + (uint64_t)o->purge_delay_ms * 1000000u;
-	/* The coarse clock's gate (slowpath.h), for the real clock only, and
-	   not with no delay: then every slow path purges, as it always did. */
-	inst->coarse_lag = os_clock_is_real(&inst->os) && o->purge_delay_ms ? os_coarse_lag_ns() : 0;
+	/* The coarse clock's gate (slowpath.h), for the real clock only. */
+	inst->coarse_lag = os_clock_is_real(&inst->os) ? os_coarse_lag_ns() : 0;
 	err = registry_add(inst, is_default);
 	if (err) {
 		pa_destroy(&inst->pa);

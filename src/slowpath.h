@@ -201,12 +201,15 @@ bool kfree_reports_freed(struct kmem_cache *s, const void *p) __hidden __noinlin
  * time plus that lag is short of next_purge, the real time is too, and
  * nothing is due: the precise clock is read only within a tick or two of
  * the purge's time (every purge_delay_ms / 2 then), and always for an
- * instance with a clock of its own (coarse_lag 0).
+ * instance with a clock of its own (coarse_lag 0) or while purge_delay_ms
+ * is 0 (every slow path purges then; the delay is read here, since
+ * mallopt and sm_option_set change it at run time).
  */
 static inline void slow_path_purge_check(struct sm_instance *inst)
 {
 	uint64_t lag = inst->coarse_lag;
-	if (likely(lag) && os_coarse_ns() + lag < READ_ONCE(inst->next_purge))
+	if (likely(lag) && likely(READ_ONCE(inst->opts.purge_delay_ms)) &&
+	    os_coarse_ns() + lag < READ_ONCE(inst->next_purge))
 		return;
 	inst_maybe_purge(inst, inst_now(inst));
 }
