@@ -233,6 +233,73 @@ static void slab_hot_own(struct sm_node *n, const struct slab *d)
 		WRITE_ONCE(h[i], page_hot_with_owner(READ_ONCE(h[i]), tag));
 }
 
+uint32_t sm_owner_epoch[PAGE_HOT_OWNER_MAX + 1];
+
+/*
+ * Whether the thread of owner tag @o showed no sign of running for
+ * SLAB_OWNER_IDLE_EPOCHS before the epoch @now (an epoch ahead of @now,
+ * which only a test writes, is running).  Epochs wrap after a year.
+ */
+static bool owner_idle(uint16_t o, uint32_t now)
+{
+	return (int32_t)(now - READ_ONCE(sm_owner_epoch[o])) >= SLAB_OWNER_IDLE_EPOCHS;
+}
+
+/*
+ * The owner tag @tag into the hot words of the @npages pages from @first
+ * of @n, each by compare-and-swap, so that a word changed meanwhile (the
+ * purge clearing a page's fclass) keeps the change.
+ */
+static void slab_hot_claim(struct sm_node *n, uint32_t first, uint32_t npages, uint16_t tag)
+{
+	for (uint32_t i = first; i < first + npages; i++) {
+		uint32_t h = READ_ONCE(n->hot[i]);
+		if (page_hot_owner(h) != tag)
+			__atomic_compare_exchange_n(&n->hot[i], &h, page_hot_with_owner(h, tag), false,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	}
+}
+
+void slab_own_objects(void *const *objs, unsigned nr)
+{
+	if (!nr)
+		return;
+	uint16_t tag = sm_thread.owner_tag;
+	/* The last object first: a sheaf of an active thread's objects
+	   costs one look (and one of this thread's own frees none beyond
+	   slab_own_sheaf's). */
+	const void *top = objs[nr - 1];
+	struct sm_node *n = node_of(top);
+	if (!n->hot)
+		return;
+	uint16_t o = page_hot_owner(READ_ONCE(n->hot[node_page_index(n, top)]));
+	if (o == tag)
+		return;
+	uint32_t now = slab_owner_epoch(os_coarse_ns());
+	if (!owner_idle(o, now))
+		return;
+	uintptr_t token = sm_thread_token();
+	const struct slab *last = NULL;
+	for (unsigned i = nr; i-- > 0;) {
+		const void *p = objs[i];
+		n = node_of(p);
+		if (!n->hot)
+			continue;
+		uint32_t page = node_page_index(n, p);
+		uint32_t h = READ_ONCE(n->hot[page]);
+		o = page_hot_owner(h);
+		if (o == tag || !owner_idle(o, now))
+			continue;
+		uint32_t first = page - page_hot_page_off(h);
+		struct slab *head = &n->descs[first];
+		if (head == last)
+			continue;
+		last = head;
+		WRITE_ONCE(head->owner, token);
+		slab_hot_claim(n, first, head->npages, tag);
+	}
+}
+
 unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void **objs, unsigned want)
 {
 	slab_touch(s, n, d);

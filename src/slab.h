@@ -27,6 +27,7 @@
 #include "kmem_cache.h"
 #include "node.h"
 #include "page.h"
+#include "thread.h"
 
 /* Start of the slab whose page descriptor is @d. */
 static inline char *slab_base(const struct sm_node *n, const struct slab *d)
@@ -60,6 +61,64 @@ void slab_unmark(struct sm_node *n, uint32_t first, uint32_t npages) __hidden;
  */
 unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void **objs,
 		   unsigned want) __hidden;
+/*
+ * When each thread last showed it is running (slab_owner_seen), by owner
+ * tag (page.h, page_hot), in epochs of 2^SLAB_OWNER_EPOCH_SHIFT ns of the
+ * coarse clock (about 67 ms): written by the tag's thread on its slow
+ * paths that read that clock (slowpath.h), only when the epoch changes,
+ * and read racily by slab_own_objects.  A thread that made no such slow
+ * path for SLAB_OWNER_IDLE_EPOCHS epochs (67 to 134 ms) is idle there:
+ * waiting, or gone.
+ */
+extern uint32_t sm_owner_epoch[PAGE_HOT_OWNER_MAX + 1] __hidden;
+#define SLAB_OWNER_EPOCH_SHIFT 23
+#define SLAB_OWNER_IDLE_EPOCHS 2
+
+static inline uint32_t slab_owner_epoch(uint64_t coarse_ns)
+{
+	return (uint32_t)(coarse_ns >> SLAB_OWNER_EPOCH_SHIFT);
+}
+
+/* The calling thread, at @coarse_ns (os_coarse_ns), is running. */
+static inline void slab_owner_seen(uint64_t coarse_ns)
+{
+	uint32_t *e = &sm_owner_epoch[sm_thread.owner_tag];
+	uint32_t now = slab_owner_epoch(coarse_ns);
+	if (READ_ONCE(*e) != now)
+		WRITE_ONCE(*e, now);
+}
+
+/*
+ * Make the calling thread the owner (page.h: the head descriptor's owner,
+ * every page's hot-word owner tag) of the slabs of the @nr objects at
+ * @objs, a sheaf that has just become this thread's main, whose owners are
+ * idle (sm_owner_epoch): their objects were freed by other threads, or by
+ * this one as remote frees, and came back through the barn or the remote
+ * sheaf, and this thread hands them out now.  Without it a slab stays its
+ * first owner's after that thread stops taking objects from it (a main
+ * thread that filled a pool and went on to wait), and every free of its
+ * objects by the thread that now uses them is a remote free, with no LIFO
+ * reuse (docs/architecture.md section 4, "Slabs change owner").  The
+ * slabs of running threads stay theirs: their frees would then be remote
+ * and their objects would cross between threads.  The last object is
+ * looked at first (inline: slab_own_sheaf), and the rest only if its slab
+ * is an idle thread's.
+ * Each hot word is claimed by compare-and-swap (a hint, like every
+ * owner), so that a page the purge marked meanwhile keeps its mark.  The
+ * objects are this thread's (counted in use), so their slabs live on.
+ * Busy set, no lock held.
+ */
+void slab_own_objects(void *const *objs, unsigned nr) __hidden;
+
+/* slab_own_objects, its first look inline: the hot word of the last object's page. */
+static inline void slab_own_sheaf(void *const *objs, unsigned nr)
+{
+	if (!nr)
+		return;
+	uintptr_t bias = hot_bias(objs[nr - 1]);
+	if (bias && page_hot_owner(hot_at(bias, objs[nr - 1])) != sm_thread.owner_tag)
+		slab_own_objects(objs, nr);
+}
 /*
  * Put @obj back on @d's freelist.  Returns false, changing nothing, if that
  * would be a double free it can see (object already first on the freelist,

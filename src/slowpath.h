@@ -19,6 +19,7 @@
 #include "instance.h"
 #include "os.h"
 #include "purge.h"
+#include "slab.h"
 #include "tcache.h"
 
 /*
@@ -208,8 +209,9 @@ bool kfree_reports_freed(struct kmem_cache *s, const void *p) __hidden __noinlin
 static inline void slow_path_purge_check(struct sm_instance *inst)
 {
 	uint64_t lag = inst->coarse_lag;
-	if (likely(lag) && likely(READ_ONCE(inst->opts.purge_delay_ms)) &&
-	    os_coarse_ns() + lag < READ_ONCE(inst->next_purge))
+	uint64_t coarse = os_coarse_ns();
+	slab_owner_seen(coarse);
+	if (likely(lag) && likely(READ_ONCE(inst->opts.purge_delay_ms)) && coarse + lag < READ_ONCE(inst->next_purge))
 		return;
 	inst_maybe_purge(inst, inst_now(inst));
 }

@@ -9,6 +9,7 @@
 #include "barn.h"
 #include "hooks.h"
 #include "os.h"
+#include "slab.h"
 #include "tcache.h"
 
 const struct sheaf_view sm_no_remote_views[SM_MAX_CACHES];
@@ -42,6 +43,7 @@ struct tcache *tcache_create(struct sm_instance *inst)
 	sm_thread.self = sm_thread_token();
 	if (!sm_thread.owner_tag)
 		sm_thread.owner_tag = thread_owner_tag();
+	slab_owner_seen(os_coarse_ns()); /* running, not idle (slab_own_objects) */
 	/* The default instance's kmalloc sheaves are the TLS block's, all none
 	   (zero) since the thread's last tcache_destroy, if any. */
 	tc->kpcs = inst->is_default ? &sm_thread.kmalloc_pcs[1] : tc->pcs;
@@ -247,6 +249,7 @@ static bool refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		struct slab_sheaf *r = view_sync(rv);
 		view_install(tc, rv, m);
 		view_install(tc, &c->main, r);
+		slab_own_sheaf(r->objects, r->size);
 		return true;
 	}
 	if (unlikely(!m)) {
@@ -264,6 +267,7 @@ static bool refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		if (full) {
 			WRITE_ONCE(c->spare, m);
 			view_install(tc, &c->main, full);
+			slab_own_sheaf(full->objects, full->size);
 			return true;
 		}
 	} else {
@@ -271,6 +275,7 @@ static bool refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		struct slab_sheaf *full = barn_replace_empty_sheaf(s, barn, &empty, false);
 		if (full) {
 			view_install(tc, &c->main, full);
+			slab_own_sheaf(full->objects, full->size);
 			if (empty)
 				sheaf_free(empty); /* the barn has enough empties */
 			return true;

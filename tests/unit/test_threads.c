@@ -22,8 +22,10 @@
 #include "hooks.h"
 #include "instance.h"
 #include "kmem_cache.h"
+#include "os.h"
 #include "sheaf.h"
 #include "size_classes.h"
+#include "slab.h"
 #include "registry.h"
 #include "tcache.h"
 
@@ -1018,6 +1020,114 @@ static void test_remote_free(void)
 }
 
 /*
+ * Slabs change owner (slab_own_objects): a thread whose main becomes a
+ * sheaf of objects other threads' frees brought back through the barn
+ * takes the slabs of those objects when their owner is idle (no slow path
+ * for SLAB_OWNER_IDLE_EPOCHS), so that its own frees of them go onto its
+ * main; the slabs of a running owner stay its own, and the same frees go
+ * to the remote sheaf.  Idle and running are set here by writing the
+ * owner's epoch (sm_owner_epoch): far behind, or ahead of the clock.
+ */
+static struct {
+	sm_instance_t *inst;
+	struct kmem_cache *s;
+	void **objs;                    /* 2 * cap of the main thread's; the
+	                                   worker frees all but the last */
+	uint16_t main_tag;
+	bool idle;
+} ad;
+
+/* The owner tag in the hot word of @p's page. */
+static uint16_t page_owner_tag(const void *p)
+{
+	struct sm_node *n = node_of(p);
+	return page_hot_owner(__atomic_load_n(&n->hot[node_page_index(n, p)], __ATOMIC_RELAXED));
+}
+
+static void *adopt_worker(void *arg)
+{
+	(void)arg;
+	struct kmem_cache *s = ad.s;
+	unsigned cap = s->sheaf_capacity;
+	CHECK(sm_thread.owner_tag != ad.main_tag);
+	/* Remote frees: the first full remote sheaf goes to the barn, and
+	   cap - 1 stay in the remote sheaf (the last object is left). */
+	for (unsigned i = 0; i < 2 * cap - 1; i++)
+		sm_kfree(ad.objs[i]);
+	struct tcache *tc = sm_thread.slots[ad.inst->slot].tc;
+	CHECK(tc != NULL);
+	CHECK_EQ(tcache_remote(tc, s->id)->size, cap - 1);
+	CHECK_EQ(s->node[0]->barn.nr_full, 1);
+	/* The first malloc makes main the barn's full sheaf, the main
+	   thread's objects. */
+	void *p = sm_kmalloc(ad.inst, OBJ_SIZE, 0);
+	CHECK(p != NULL);
+	bool theirs = false;
+	for (unsigned i = 0; i < 2 * cap - 1; i++)
+		theirs |= p == ad.objs[i];
+	CHECK(theirs);
+	CHECK_EQ(s->node[0]->barn.nr_full, 0);
+	const struct slab *head = slab_head_desc(desc_of(p));
+	unsigned in_main = tcache_pcs(tc, s->id)->main.size;
+	if (ad.idle) {
+		/* Taken: every page of the slab carries this thread's tag. */
+		CHECK_EQ(page_owner_tag(p), sm_thread.owner_tag);
+		CHECK_EQ(page_owner_tag((char *)slab_base(node_of(p), head) + ((size_t)head->npages << SM_PAGE_SHIFT) - 1),
+			 sm_thread.owner_tag);
+		CHECK(READ_ONCE(head->owner) == sm_thread_token());
+		sm_kfree(p);
+		CHECK_EQ(tcache_pcs(tc, s->id)->main.size, in_main + 1);
+		CHECK_EQ(tcache_remote(tc, s->id)->size, cap - 1);
+	} else {
+		CHECK_EQ(page_owner_tag(p), ad.main_tag);
+		CHECK(READ_ONCE(head->owner) != sm_thread_token());
+		sm_kfree(p);
+		CHECK_EQ(tcache_pcs(tc, s->id)->main.size, in_main);
+		CHECK_EQ(tcache_remote(tc, s->id)->size, cap);
+	}
+	return NULL;
+}
+
+static void adopt_run(bool idle)
+{
+	struct test_errors e = { 0 };
+	struct sm_options o = test_options(&e);
+	o.sheaf_capacity = 32;
+	ad.inst = sm_instance_create(&o);
+	CHECK(ad.inst != NULL);
+	struct kmem_cache *s = ad.s = cache_of_size(ad.inst, OBJ_SIZE);
+	unsigned cap = s->sheaf_capacity;
+	ad.objs = calloc(2 * cap, sizeof(void *));
+	CHECK(ad.objs != NULL);
+	for (unsigned i = 0; i < 2 * cap; i++)
+		CHECK((ad.objs[i] = sm_kmalloc(ad.inst, OBJ_SIZE, 0)) != NULL);
+	ad.main_tag = sm_thread.owner_tag;
+	CHECK_EQ(page_owner_tag(ad.objs[0]), ad.main_tag);
+	/* Idle: last seen at epoch 0.  Running: seen a long way ahead of now
+	   (this thread waits in pthread_join meanwhile, writing no epoch). */
+	ad.idle = idle;
+	WRITE_ONCE(sm_owner_epoch[ad.main_tag],
+		   idle ? 0 : slab_owner_epoch(os_coarse_ns()) + (1u << 30));
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, adopt_worker, NULL), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	WRITE_ONCE(sm_owner_epoch[ad.main_tag], slab_owner_epoch(os_coarse_ns()));
+	sm_kfree(ad.objs[2 * cap - 1]);
+	struct sm_cache_stats st;
+	sm_cache_stats_get(s, &st);
+	CHECK_EQ(st.active_objects, 0);
+	CHECK_EQ(e.count, 0);
+	free(ad.objs);
+	sm_instance_destroy(ad.inst);
+}
+
+static void test_slab_adopt(void)
+{
+	adopt_run(true);
+	adopt_run(false);
+}
+
+/*
  * The default instance's remote frees (free() and sm_kfree of a default
  * kmalloc object of another thread's slab): pushed inline onto the class's
  * remote view in the freeing thread's TLS block (sm_thread.kmalloc_remote),
@@ -1954,6 +2064,8 @@ int main(int argc, char **argv)
 	printf("thread_flush ok\n");
 	test_remote_free();
 	printf("remote_free ok\n");
+	test_slab_adopt();
+	printf("slab_adopt ok\n");
 	test_thread_exit();
 	printf("thread_exit ok\n");
 	test_barn_overflow();
