@@ -26,7 +26,10 @@
 #include "vg.h"
 
 #define SLAB_MAX_PAGES 32 /* page_off is a byte, objects (at 8 bytes each) 16 bits */
-#define SHEAF_BYTES 32768  /* a default sheaf's objects, in bytes (before the 8..64 clamp) */
+#define SHEAF_BYTES 32768  /* a default sheaf's objects, in bytes (before the 8..SHEAF_MAX clamp) */
+#define SHEAF_MAX   64     /* objects in a default sheaf ... */
+#define SHEAF_SMALL_MAX 124 /* ... but for slots of SHEAF_SMALL_SLOT bytes or less */
+#define SHEAF_SMALL_SLOT 64
 
 void slab_geometry(size_t size, unsigned *pages, unsigned *objects)
 {
@@ -161,9 +164,14 @@ bool kmem_cache_init(struct kmem_cache *s, struct kmem_cache_node *nodes, size_t
 	s->start_divides = slab_start_divides((uint32_t)slot);
 	SM_BUG_ON(!exact);
 	s->bucket_mult = ((uint64_t)SM_PARTIAL_BUCKETS << 32) / s->objects + 1;
+	/* Up to 64-byte slots, 124 objects (a 1 KiB sheaf): a sheaf exchange
+	   costs about 340 instructions each way, and 60 tiny objects are too
+	   few to pay for it (docs/benchmarks.md, "Sheaves of 124 tiny
+	   objects"); 124 of them are at most 8 KiB. */
+	unsigned max_cap = slot <= SHEAF_SMALL_SLOT ? SHEAF_SMALL_MAX : SHEAF_MAX;
 	s->sheaf_capacity = args->sheaf_capacity ? args->sheaf_capacity
 			  : opts->sheaf_capacity ? opts->sheaf_capacity
-						 : sheaf_capacity_fit((unsigned)MIN(64, MAX(8, SHEAF_BYTES / slot)));
+						 : sheaf_capacity_fit((unsigned)MIN(max_cap, MAX(8, SHEAF_BYTES / slot)));
 	/* A barn holds barn_max_full sheaves of SHEAF_BYTES or less, or more
 	   of small objects: up to barn_bytes of them (a full sheaf of 32-byte
 	   objects is 2 KiB).  A larger sheaf (8 objects above 4 KiB, 256 KiB

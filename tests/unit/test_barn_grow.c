@@ -79,10 +79,12 @@ static unsigned start_limit(unsigned max_full, size_t barn_bytes, size_t size)
 
 static void check_start_limits(void)
 {
-	/* The defaults: 8 sheaves, 256 KiB.  Sheaves of 60 (a 512-byte
-	   sheaf; 3,840 bytes of 64-byte objects) up to 512-byte objects, 8
-	   objects from 4 KiB up (32, 64, 128, 256 KiB). */
-	CHECK_EQ(start_limit(8, 256 << 10, 64), 68);   /* 256 KiB of 3,840-byte sheaves */
+	/* The defaults: 8 sheaves, 256 KiB.  Sheaves of 124 (a 1 KiB sheaf;
+	   7,936 bytes of 64-byte objects) up to 64-byte objects, of 60 (a
+	   512-byte sheaf; 7,680 bytes of 128-byte objects) up to 512-byte
+	   objects, 8 objects from 4 KiB up (32, 64, 128, 256 KiB). */
+	CHECK_EQ(start_limit(8, 256 << 10, 64), 33);   /* 256 KiB of 7,936-byte sheaves */
+	CHECK_EQ(start_limit(8, 256 << 10, 128), 34);  /* 256 KiB of 7,680-byte sheaves */
 	CHECK_EQ(start_limit(8, 256 << 10, 4096), 8);
 	CHECK_EQ(start_limit(8, 256 << 10, 8192), 4);  /* 256 KiB of objects, not 512 */
 	CHECK_EQ(start_limit(8, 256 << 10, 16384), 2); /* not 1 MiB */

@@ -580,7 +580,8 @@ static void test_invalid(void)
 /*
  * A default sheaf fills the kmalloc object it is, no slack at its end: the
  * largest object that holds no more than the capacity the object size
- * asks for (64 up to 512 bytes, 32 KiB of objects above, 8 at least) and
+ * asks for (124 up to 64 bytes, 64 up to 512 bytes, 32 KiB of objects
+ * above, 8 at least) and
  * more than one class below would.  A capacity set by the options or the
  * cache's arguments is kept as given.
  */
@@ -590,14 +591,17 @@ static void test_sheaf_capacity(void)
 	sm_instance_t *inst = new_instance(&e, 0);
 	for (unsigned i = 0; i < SM_NR_KMALLOC; i++) {
 		const struct kmem_cache *s = &inst->kmalloc_caches[i];
-		size_t want = s->size <= 512 ? 64 : s->size >= 4096 ? 8 : 32768 / s->size;
+		size_t want = s->size <= 64 ? 124 : s->size <= 512 ? 64 : s->size >= 4096 ? 8 : 32768 / s->size;
 		CHECK(s->sheaf_capacity >= 8 && s->sheaf_capacity <= want);
 		CHECK_EQ(sheaf_bytes(s->sheaf_capacity), s->sheaf_cache->size);
 		/* the next class up would not fit the capacity asked for */
 		unsigned next = kmalloc_index(sheaf_bytes(s->sheaf_capacity)) + 1;
 		CHECK(kmalloc_class_size(next) > sheaf_bytes((unsigned)want));
 	}
-	CHECK_EQ(inst->kmalloc_caches[kmalloc_index(64)].sheaf_capacity, 60);    /* 512-byte sheaves */
+	CHECK_EQ(inst->kmalloc_caches[kmalloc_index(16)].sheaf_capacity, 124);   /* 1 KiB sheaves */
+	CHECK_EQ(inst->kmalloc_caches[kmalloc_index(64)].sheaf_capacity, 124);
+	CHECK_EQ(inst->kmalloc_caches[kmalloc_index(80)].sheaf_capacity, 60);    /* 512-byte sheaves */
+	CHECK_EQ(inst->kmalloc_caches[kmalloc_index(512)].sheaf_capacity, 60);
 	CHECK_EQ(inst->kmalloc_caches[kmalloc_index(1024)].sheaf_capacity, 28);  /* 256-byte sheaves */
 	CHECK_EQ(inst->kmalloc_caches[kmalloc_index(4096)].sheaf_capacity, 8);   /* 96 bytes: exact */
 	sm_cache_t *c = sm_cache_create_args(inst, "cap-20", 64, &(struct sm_cache_args){ .sheaf_capacity = 20 }, 0);
