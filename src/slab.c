@@ -501,7 +501,7 @@ void slab_unpurge(struct kmem_cache *s, struct sm_node *n, struct slab *d)
 		if (!(d[i].purge & SLAB_PAGE_PURGED))
 			continue;
 		if (n->hot)
-			WRITE_ONCE(n->hot[d->head + i], n->hot[d->head + i] | page_hot(d[i].fclass, 0, 0));
+			WRITE_ONCE(n->hot[d->head + i], READ_ONCE(n->hot[d->head + i]) | page_hot(d[i].fclass, 0, 0));
 		WRITE_ONCE(d[i].purge, d[i].purge & (uint8_t)~SLAB_PAGE_PURGED);
 	}
 	WRITE_ONCE(d->purge, d->purge & (uint8_t)~SLAB_PURGED);
@@ -556,7 +556,7 @@ unsigned slab_purge_mark(struct kmem_cache *s, struct sm_node *n, struct slab *d
 		   sending free() to the page path. */
 		WRITE_ONCE(d[p].purge, d[p].purge | SLAB_PAGE_PURGED | SLAB_PAGE_PURGING);
 		if (n->hot)
-			WRITE_ONCE(n->hot[d->head + p], n->hot[d->head + p] & ~PAGE_HOT_FCLASS_MASK);
+			WRITE_ONCE(n->hot[d->head + p], READ_ONCE(n->hot[d->head + p]) & ~PAGE_HOT_FCLASS_MASK);
 		pages++;
 	}
 	if (!pages) /* nothing (more) to purge until it is touched */
