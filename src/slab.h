@@ -64,11 +64,13 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 /*
  * When each thread last showed it is running (slab_owner_seen), by owner
  * tag (page.h, page_hot), in epochs of 2^SLAB_OWNER_EPOCH_SHIFT ns of the
- * coarse clock (about 67 ms): written by the tag's thread on its slow
- * paths that read that clock (slowpath.h), only when the epoch changes,
- * and read racily by slab_own_objects.  A thread that made no such slow
- * path for SLAB_OWNER_IDLE_EPOCHS epochs (67 to 134 ms) is idle there:
- * waiting, or gone.
+ * coarse clock (about 8.4 ms): written by the tag's thread on its slow
+ * paths that read that clock (slowpath.h) and when it makes a tcache,
+ * only when the epoch changes, and read racily by slab_own_objects.  A
+ * thread whose last such slow path lies SLAB_OWNER_IDLE_EPOCHS epochs back
+ * (8.4 to 16.8 ms or more) is idle: waiting, or gone.  Epochs of 67 ms
+ * left a run of wl_larson, 90 ms, nearly all of it with the old owner
+ * (docs/benchmarks.md, "Slabs change owner when their owner is idle").
  */
 extern uint32_t sm_owner_epoch[PAGE_HOT_OWNER_MAX + 1] __hidden;
 #define SLAB_OWNER_EPOCH_SHIFT 23
