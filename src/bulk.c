@@ -63,7 +63,7 @@ static bool take_full_sheaf(struct tcache *tc, struct kmem_cache *s, struct pcs 
 			sheaf_free(m); /* the barn has enough empty ones */
 	}
 	if (full)
-		view_install(tc, &c->main, full);
+		main_install_taken(tc, c, full);
 	tcache_move_end(tc);
 	return full != NULL;
 }

@@ -260,37 +260,25 @@ static void slab_hot_claim(struct sm_node *n, uint32_t first, uint32_t npages, u
 	}
 }
 
-void slab_own_objects(void *const *objs, unsigned nr)
+void slab_own_objects(void *const *objs, unsigned nr, uint16_t top_owner)
 {
-	if (!nr)
-		return;
-	uint16_t tag = sm_thread.owner_tag;
-	/* The last object first: a sheaf of an active thread's objects
-	   costs one look (and one of this thread's own frees none beyond
-	   slab_own_sheaf's). */
-	const void *top = objs[nr - 1];
-	struct sm_node *n = node_of(top);
-	if (!n->hot)
-		return;
-	uint16_t o = page_hot_owner(READ_ONCE(n->hot[node_page_index(n, top)]));
-	if (o == tag)
-		return;
 	uint32_t now = slab_owner_epoch(os_coarse_ns());
-	if (!owner_idle(o, now))
-		return;
+	if (!owner_idle(top_owner, now))
+		return; /* a sheaf of a running thread's objects: one look */
+	uint16_t tag = sm_thread.owner_tag;
 	uintptr_t token = sm_thread_token();
 	const struct slab *last = NULL;
 	for (unsigned i = nr; i-- > 0;) {
 		const void *p = objs[i];
-		n = node_of(p);
-		if (!n->hot)
+		uintptr_t bias = hot_bias(p);
+		if (!bias)
 			continue;
-		uint32_t page = node_page_index(n, p);
-		uint32_t h = READ_ONCE(n->hot[page]);
-		o = page_hot_owner(h);
+		uint32_t h = hot_at(bias, p);
+		uint16_t o = page_hot_owner(h);
 		if (o == tag || !owner_idle(o, now))
 			continue;
-		uint32_t first = page - page_hot_page_off(h);
+		struct sm_node *n = node_of(p);
+		uint32_t first = node_page_index(n, p) - page_hot_page_off(h);
 		struct slab *head = &n->descs[first];
 		if (head == last)
 			continue;

@@ -103,23 +103,26 @@ static inline void slab_owner_seen(uint64_t coarse_ns)
  * reuse (docs/architecture.md section 4, "Slabs change owner").  The
  * slabs of running threads stay theirs: their frees would then be remote
  * and their objects would cross between threads.  The last object is
- * looked at first (inline: slab_own_sheaf), and the rest only if its slab
- * is an idle thread's.
+ * looked at first (inline: slab_own_sheaf, which passes the other owner
+ * it found, @top_owner), and the rest only if that owner is idle.
  * Each hot word is claimed by compare-and-swap (a hint, like every
  * owner), so that a page the purge marked meanwhile keeps its mark.  The
  * objects are this thread's (counted in use), so their slabs live on.
  * Busy set, no lock held.
  */
-void slab_own_objects(void *const *objs, unsigned nr) __hidden;
+void slab_own_objects(void *const *objs, unsigned nr, uint16_t top_owner) __hidden;
 
-/* slab_own_objects, its first look inline: the hot word of the last object's page. */
+/* slab_own_objects, its first look inline: the owner tag in the hot word of the last object's page. */
 static inline void slab_own_sheaf(void *const *objs, unsigned nr)
 {
 	if (!nr)
 		return;
 	uintptr_t bias = hot_bias(objs[nr - 1]);
-	if (bias && page_hot_owner(hot_at(bias, objs[nr - 1])) != sm_thread.owner_tag)
-		slab_own_objects(objs, nr);
+	if (!bias)
+		return; /* no hot table: a reserved region's node */
+	uint16_t o = page_hot_owner(hot_at(bias, objs[nr - 1]));
+	if (o != sm_thread.owner_tag)
+		slab_own_objects(objs, nr, o);
 }
 /*
  * Put @obj back on @d's freelist.  Returns false, changing nothing, if that

@@ -188,12 +188,6 @@ struct sm_instance *__kfree_large(void *p, bool trylock) __hidden;
 bool kfree_reports_freed(struct kmem_cache *s, const void *p) __hidden __noinline;
 
 /*
- * The end of every sheaf slow path: the delayed purge if due (still busy),
- * then busy cleared, then, at the end of an allocation (helper.h says why
- * not of a free), the helper thread started if a deferred free asked for
- * one (thread creation allocates: never with busy set).
- */
-/*
  * The purge timer's test at the end of a slow path: inst_maybe_purge with
  * the instance's clock, read only when the purge may be due.  That clock
  * (CLOCK_MONOTONIC through the vDSO) costs 25 ns in a VM whose clock
@@ -204,7 +198,8 @@ bool kfree_reports_freed(struct kmem_cache *s, const void *p) __hidden __noinlin
  * the purge's time (every purge_delay_ms / 2 then), and always for an
  * instance with a clock of its own (coarse_lag 0) or while purge_delay_ms
  * is 0 (every slow path purges then; the delay is read here, since
- * mallopt and sm_option_set change it at run time).
+ * mallopt and sm_option_set change it at run time).  The coarse reading
+ * also tells the idle-owner rule that this thread runs (slab_owner_seen).
  */
 static inline void slow_path_purge_check(struct sm_instance *inst)
 {
@@ -216,6 +211,12 @@ static inline void slow_path_purge_check(struct sm_instance *inst)
 	inst_maybe_purge(inst, inst_now(inst));
 }
 
+/*
+ * The end of every sheaf slow path: the delayed purge if due (still busy),
+ * then busy cleared, then, at the end of an allocation (helper.h says why
+ * not of a free), the helper thread started if a deferred free asked for
+ * one (thread creation allocates: never with busy set).
+ */
 static inline void slow_path_exit(struct sm_instance *inst, enum helper_start start)
 {
 	slow_path_purge_check(inst);

@@ -9,7 +9,6 @@
 #include "barn.h"
 #include "hooks.h"
 #include "os.h"
-#include "slab.h"
 #include "tcache.h"
 
 const struct sheaf_view sm_no_remote_views[SM_MAX_CACHES];
@@ -248,8 +247,7 @@ static bool refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		   empty main becomes the remote sheaf. */
 		struct slab_sheaf *r = view_sync(rv);
 		view_install(tc, rv, m);
-		view_install(tc, &c->main, r);
-		slab_own_sheaf(r->objects, r->size);
+		main_install_taken(tc, c, r);
 		return true;
 	}
 	if (unlikely(!m)) {
@@ -266,16 +264,14 @@ static bool refill_main(struct tcache *tc, struct kmem_cache *s, const struct sl
 		struct slab_sheaf *full = barn_get_full_sheaf(s, barn, false);
 		if (full) {
 			WRITE_ONCE(c->spare, m);
-			view_install(tc, &c->main, full);
-			slab_own_sheaf(full->objects, full->size);
+			main_install_taken(tc, c, full);
 			return true;
 		}
 	} else {
 		struct slab_sheaf *empty = m;
 		struct slab_sheaf *full = barn_replace_empty_sheaf(s, barn, &empty, false);
 		if (full) {
-			view_install(tc, &c->main, full);
-			slab_own_sheaf(full->objects, full->size);
+			main_install_taken(tc, c, full);
 			if (empty)
 				sheaf_free(empty); /* the barn has enough empties */
 			return true;

@@ -27,6 +27,7 @@
 #include "list.h"
 #include "runcache.h"
 #include "sheaf.h"
+#include "slab.h"
 #include "slabmalloc.h"
 #include "thread.h"
 
@@ -257,6 +258,19 @@ static inline void view_install(struct tcache *tc, struct sheaf_view *v, struct 
 	if (sh)
 		v->tag = cache_check_tag(sh->cache);
 	view_point(tc, v, sh ? sh->objects : NULL, sh ? sh->size : 0, sh ? (uint16_t)sh->capacity : 0);
+}
+
+/*
+ * Install @sh, a full sheaf that comes from the barn or from the remote
+ * sheaf, as @c's main (view_install), and take the slabs of its objects
+ * whose owners are idle (slab_own_sheaf): every place a sheaf of others'
+ * frees becomes a thread's main goes through here.  Inside a move, busy
+ * set.
+ */
+static inline void main_install_taken(struct tcache *tc, struct pcs *c, struct slab_sheaf *sh)
+{
+	view_install(tc, &c->main, sh);
+	slab_own_sheaf(sh->objects, sh->size);
 }
 
 static inline size_t view_count(const struct sheaf_view *v)
