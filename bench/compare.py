@@ -21,6 +21,7 @@ import platform
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,16 @@ WORKLOAD_ORDER = ["server", "larson", "prodcons", "falseshare", "fragment", "lar
                   "phase", "cache", "interp", "solver"]
 # The multi-threaded workloads, run again at each thread count of THREADS.
 SCALING_WORKLOADS = ["falseshare", "prodcons", "server", "larson"]
+# Single-threaded runs (every other workload, the programs but redis, the
+# micro-benchmarks but cross_thread_free) are pinned to one CPU, the same
+# for every allocator (--cpu).  Unpinned, where the scheduler puts a process
+# decides its time on a shared machine: on the 2-vCPU reference machine one
+# vCPU ran everything 1.4x slower than the other for minutes at a time, so
+# an unpinned cell was bimodal (wl_symbolic 0.53 or 0.72 s by where it
+# landed) and its median depended on luck.  Pinned, the rounds of a cell
+# agree within a few per cent, and the rotation of the allocators shares out
+# what changes over time.
+MULTI_THREADED_MICRO = "cross_thread_free"
 THREADS = [1, 2, 4, 8]
 # The scaling runs do half the work of the main runs: 1+2+4+8 threads of
 # work per workload is 2 to 8 times a default run, and a full bench/compare
@@ -62,14 +73,16 @@ def clean_env(preload):
     return env
 
 
-def run(cmd, preload, timeout=RUN_TIMEOUT_S, extra_env=None):
-    """Run @cmd under @preload (and @extra_env).  Returns stdout; raises
-    RuntimeError on a failure, a timeout, or a library the dynamic linker did
-    not preload."""
+def run(cmd, preload, timeout=RUN_TIMEOUT_S, extra_env=None, cpu=None):
+    """Run @cmd under @preload (and @extra_env), on CPU @cpu alone unless it
+    is None.  Returns stdout; raises RuntimeError on a failure, a timeout,
+    or a library the dynamic linker did not preload."""
     env = clean_env(preload)
     env.update(extra_env or {})
+    pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
     try:
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
+                           preexec_fn=pin)
     except subprocess.TimeoutExpired:
         raise RuntimeError("timed out after %d s: %s" % (timeout, shlex.join(cmd)))
     if "cannot be preloaded" in p.stderr:
@@ -107,8 +120,9 @@ def find_workloads(bindir, only):
     return names
 
 
-def run_workloads(bindir, allocators, workloads, rounds, scale):
-    """samples[workload][allocator] = list of result dicts, one per round."""
+def run_workloads(bindir, allocators, workloads, rounds, scale, cpu):
+    """samples[workload][allocator] = list of result dicts, one per round.
+    The single-threaded workloads run on @cpu (None: anywhere)."""
     samples = {w: {a: [] for a, _ in allocators} for w in workloads}
     failed = set()
     for r in range(rounds):
@@ -121,7 +135,7 @@ def run_workloads(bindir, allocators, workloads, rounds, scale):
                     continue
                 cmd = [os.path.join(bindir, "wl_" + w)] + ([repr(scale)] if scale != 1 else [])
                 try:
-                    res = parse_result_line(run(cmd, lib))
+                    res = parse_result_line(run(cmd, lib, cpu=single_cpu(w, cpu)))
                 except RuntimeError as e:
                     log("  %s under %s failed (dropped from the tables): %s" % (w, name, e))
                     failed.add((w, name))
@@ -162,8 +176,16 @@ def run_scaling(bindir, allocators, workloads, threads, rounds, scale):
     return scaling
 
 
-def run_programs(bindir, allocators, names, rounds, scale):
-    """samples[program][allocator] = list of result dicts, as run_workloads."""
+def single_cpu(workload, cpu):
+    """The CPU a run of @workload is pinned to: @cpu for a single-threaded
+    one, None (anywhere) for a multi-threaded one or redis (a server and its
+    client, two processes that must run side by side)."""
+    return None if workload in SCALING_WORKLOADS or workload == "redis" else cpu
+
+
+def run_programs(bindir, allocators, names, rounds, scale, cpu):
+    """samples[program][allocator] = list of result dicts, as run_workloads
+    (redis anywhere, the others on @cpu)."""
     samples = {p: {a: [] for a, _ in allocators} for p in names}
     failed = set()
     with tempfile.TemporaryDirectory(prefix="bench-programs-") as scratch:
@@ -185,7 +207,8 @@ def run_programs(bindir, allocators, names, rounds, scale):
                         else:
                             cmd = [os.path.join(bindir, "run_rss"), prog]
                             cmd += (["-p", lib] if lib else []) + ["--"] + argv
-                            res = parse_result_line(run(cmd, None, extra_env=extra))
+                            res = parse_result_line(run(cmd, None, extra_env=extra,
+                                                        cpu=single_cpu(prog, cpu)))
                     except RuntimeError as e:
                         log("  %s under %s failed (dropped from the tables): %s" % (prog, name, e))
                         failed.add((prog, name))
@@ -205,33 +228,58 @@ def micro_name(entry):
     return "/".join(parts)
 
 
-def run_micro(bindir, allocators, quick):
-    """micro[allocator][benchmark] = ns per item (median of the repetitions)."""
-    micro = {}
-    opts = (["--benchmark_min_time=0.01"] if quick else
-            ["--benchmark_min_time=0.1", "--benchmark_repetitions=3",
-             "--benchmark_report_aggregates_only=true"])
-    for name, lib in allocators:
-        prog = os.path.join(bindir, "bench_micro_sm" if name == "slabmalloc" else "bench_micro")
-        if not os.access(prog, os.X_OK):
-            log("micro-benchmarks skipped: %s not built (Google Benchmark missing?)" % prog)
-            return {}
-        preload = None if name == "slabmalloc" else lib   # bench_micro_sm links slabmalloc
-        t0 = time.time()
-        try:
-            out = run([prog, "--benchmark_format=json"] + opts, preload, timeout=600)
-        except RuntimeError as e:
-            log("micro-benchmarks under %s failed: %s" % (name, e))
+def micro_rows(out):
+    """{benchmark: ns per item} of one bench_micro run's JSON."""
+    rows = {}
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("run_type") == "aggregate":
             continue
-        rows = {}
-        for b in json.loads(out)["benchmarks"]:
-            if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+        if "items_per_second" in b and b["items_per_second"] > 0:
+            rows[micro_name(b)] = 1e9 / b["items_per_second"]
+    return rows
+
+
+def run_micro(bindir, allocators, quick, cpu):
+    """micro[allocator][benchmark] = ns per item, the median of the rounds.
+    Each round runs every allocator once, in a rotated order: the
+    single-threaded benchmarks on @cpu, then cross_thread_free (2 threads)
+    anywhere.  Rounds of separate processes, not Google Benchmark's
+    repetitions in one process: the machine changes between processes
+    too, and rotating shares that out between the allocators."""
+    rounds = 1 if quick else 3    # main() records it as micro_rounds
+    opts = ["--benchmark_format=json",
+            "--benchmark_min_time=%s" % ("0.01" if quick else "0.1")]
+    parts = [("-" + MULTI_THREADED_MICRO, cpu), (MULTI_THREADED_MICRO, None)]
+    samples = {name: {} for name, _ in allocators}
+    failed = set()
+    for r in range(rounds):
+        order = allocators[r % len(allocators):] + allocators[:r % len(allocators)]
+        for name, lib in order:
+            prog = os.path.join(bindir, "bench_micro_sm" if name == "slabmalloc" else "bench_micro")
+            if not os.access(prog, os.X_OK):
+                log("micro-benchmarks skipped: %s not built (Google Benchmark missing?)" % prog)
+                return {}
+            if name in failed:
                 continue
-            if "items_per_second" in b and b["items_per_second"] > 0:
-                rows[micro_name(b)] = 1e9 / b["items_per_second"]
-        micro[name] = rows
-        log("micro-benchmarks under %s: %d rows in %.0f s" % (name, len(rows), time.time() - t0))
-    return micro
+            preload = None if name == "slabmalloc" else lib   # bench_micro_sm links slabmalloc
+            t0 = time.time()
+            try:
+                rows = {}
+                for flt, where in parts:
+                    out = run([prog, "--benchmark_filter=" + flt] + opts, preload,
+                              timeout=600, cpu=where)
+                    rows.update(micro_rows(out))
+            except RuntimeError as e:
+                log("micro-benchmarks under %s failed: %s" % (name, e))
+                failed.add(name)
+                samples[name] = {}
+                continue
+            for k, v in rows.items():
+                samples[name].setdefault(k, []).append(v)
+            log("round %d/%d micro-benchmarks under %s: %d rows in %.0f s"
+                % (r + 1, rounds, name, len(rows), time.time() - t0))
+    return {name: {k: statistics.median(v) for k, v in rows.items()}
+            for name, rows in samples.items() if rows}
 
 
 def run_callgrind(builddir, allocators, iters):
@@ -361,6 +409,11 @@ def parse_args():
                          "thread count)")
     ap.add_argument("--no-micro", action="store_true", help="skip the micro-benchmarks")
     ap.add_argument("--no-callgrind", action="store_true", help="skip the callgrind counts")
+    ap.add_argument("--cpu", type=int, default=None,
+                    help="the CPU the single-threaded runs are pinned to (default the "
+                         "highest this process may run on)")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="run everything wherever the scheduler puts it")
     ap.add_argument("--docs", default=None, metavar="DIR",
                     help="where benchmarks.md and the charts go (default docs/ of the tree)")
     ap.add_argument("--no-docs", action="store_true", help="do not touch docs/")
@@ -396,6 +449,11 @@ def main():
             progs.remove(p)
     scaling = [] if args.no_scaling else [w for w in SCALING_WORKLOADS if w in workloads]
     threads = [int(t) for t in args.threads.split()]
+    allowed = os.sched_getaffinity(0)
+    cpu = None if args.no_pin else (max(allowed) if args.cpu is None else args.cpu)
+    if cpu is not None and cpu not in allowed:
+        sys.exit("compare: CPU %d is not one this process may run on (%s)"
+                 % (cpu, ", ".join(map(str, sorted(allowed)))))
 
     started = time.time()
     results = {
@@ -404,15 +462,17 @@ def main():
         "rounds": rounds, "scale": scale,
         "allocators": [n for n, _ in allocators],
         "machine": machine_info(), "versions": versions(allocators),
+        "pinned_cpu": cpu,
     }
     log("allocators: " + ", ".join("%s (%s)" % (n, lib or "no preload") for n, lib in allocators))
+    log("single-threaded runs %s" % ("anywhere (--no-pin)" if cpu is None else "on CPU %d" % cpu))
     log("workloads: %s; %d round%s at scale %g"
         % (", ".join(workloads), rounds, "" if rounds == 1 else "s", scale))
-    results["workloads"] = run_workloads(bindir, allocators, workloads, rounds, scale)
+    results["workloads"] = run_workloads(bindir, allocators, workloads, rounds, scale, cpu)
     if progs:
         log("programs: %s; %d round%s at scale %g"
             % (", ".join(progs), rounds, "" if rounds == 1 else "s", scale))
-        results["programs"] = run_programs(bindir, allocators, progs, rounds, scale)
+        results["programs"] = run_programs(bindir, allocators, progs, rounds, scale, cpu)
     if scaling:
         log("scaling: %s at %s threads; %d round%s at scale %g"
             % (", ".join(scaling), ", ".join(map(str, threads)), rounds,
@@ -422,7 +482,8 @@ def main():
         results["scaling"] = run_scaling(bindir, allocators, scaling, threads, rounds,
                                          scale * SCALING_SCALE)
     if not args.no_micro:
-        results["micro"] = run_micro(bindir, allocators, args.quick)
+        results["micro"] = run_micro(bindir, allocators, args.quick, cpu)
+        results["micro_rounds"] = 1 if args.quick else 3
     if not args.no_callgrind:
         results["callgrind"] = run_callgrind(args.build_dir, allocators,
                                              10000 if args.quick else 100000)

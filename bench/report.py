@@ -553,14 +553,14 @@ def sections(results, charts=None):
         out.append(("Micro-benchmarks", (
             "Google Benchmark (`bench/micro.cc`), nanoseconds per item (one allocation and "
             "its free; one realloc for `realloc_append`; a whole 16 B to 1 MiB doubling for "
-            "`realloc_double`), median of the repetitions, wall-clock time.  slabmalloc "
+            "`realloc_double`), %s, wall-clock time.  slabmalloc "
             "is linked (`bench_micro_sm`), the others preloaded into `bench_micro`.  "
             "`cache_alloc_free` is `sm_cache_alloc`/`sm_cache_free` on a dedicated cache "
             "for slabmalloc and malloc/free of the same size for the others; "
             "`instance_kmalloc_free` is `sm_kmalloc`/`sm_kfree` on an isolated instance "
             "(`sm_instance_create`), malloc/free for the others.  "
             "`cross_thread_free`: one thread allocates batches of 64, another frees them.\n\n"
-            + micro)))
+            % micro_method(results) + micro)))
     pairs = pair_table(results)
     if pairs:
         out.append(("malloc+free pair, one block live", (
@@ -581,12 +581,33 @@ def sections(results, charts=None):
         "- load average (1, 5, 15 min) at the start: %s; at the end: %s (the runs "
         "themselves keep up to 2 cores busy; more than that, or more than ~0.5 at the "
         "start, means another program was competing for the CPU)"
-        % (m["loadavg_at_start"], m.get("loadavg_at_end", "not recorded"))] +
+        % (m["loadavg_at_start"], m.get("loadavg_at_end", "not recorded")),
+        "- %s" % pinning(results)] +
         ["- %s: %s" % (k, val) for k, val in v.items()] +
         ["- command: `%s` (%s, %d s)" % (results.get("command", "bench/compare"),
                                           results["date"], results.get("elapsed_s", 0))])
     out.append(("Machine and versions", env))
     return out
+
+
+def micro_method(results):
+    """How the micro-benchmarks' figure of a cell was taken."""
+    n = results.get("micro_rounds")
+    if n is None:   # a run from before compare.py ran them in rounds
+        return "median of 3 repetitions in one process per allocator"
+    return ("median of %d round%s, each a process per allocator in a rotated order, "
+            "the single-threaded benchmarks pinned to one CPU" % (n, "" if n == 1 else "s"))
+
+
+def pinning(results):
+    """Where the single-threaded runs ran (compare.py, single_cpu)."""
+    if "pinned_cpu" not in results:
+        return "single-threaded runs: not pinned (a run from before bench/compare pinned them)"
+    if results["pinned_cpu"] is None:
+        return "single-threaded runs: not pinned (--no-pin)"
+    return ("single-threaded runs (workloads, programs but redis, micro-benchmarks but "
+            "cross_thread_free) pinned to CPU %d; the multi-threaded ones anywhere"
+            % results["pinned_cpu"])
 
 
 def console(results):
@@ -604,9 +625,10 @@ def provenance(results, top):
     is rendered in has moved from that commit."""
     m, v = results["machine"], results["versions"]
     commit = v.get(REFERENCE, "unknown")
-    text = ("Machine: %s, %s cores, %s, %s; load average at the start %s.  "
+    text = ("Machine: %s, %s cores, %s, %s; load average at the start %s; %s.  "
             "Commit: %s.  Command: `%s` (%s, %s round%s)."
-            % (m["cpu"], m["cores"], m["memory"], m["os"], m["loadavg_at_start"], commit,
+            % (m["cpu"], m["cores"], m["memory"], m["os"], m["loadavg_at_start"],
+               pinning(results), commit,
                results.get("command", "bench/compare"), results["date"], results["rounds"],
                "" if results["rounds"] == 1 else "s"))
     head = git(top, "rev-parse", "--short", "HEAD")
