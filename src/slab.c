@@ -216,21 +216,27 @@ static __cold void report_double_free(struct kmem_cache *s, const void *obj)
 }
 
 /*
- * The calling thread's owner tag into the hot word of every page of the
- * slab @d heads (page.h, page_hot), unless the first page has it already.
- * Under the list_lock (or the slab the caller's alone): nobody else
- * writes these words meanwhile, so the read-modify-write loses nothing.
+ * Make the calling thread the owner of the slab @d heads (page.h): its
+ * token in the descriptor (the slow paths' test), its owner tag in the hot
+ * word of every page (free()'s) that lacks it.  slab_take does it under the list_lock, slab_own_objects
+ * without it: each hot word is changed by compare-and-swap, so that
+ * neither loses what the other, or the purge (fclass, under the
+ * list_lock), wrote meanwhile.  Two threads making the same slab theirs
+ * at once leave one of them its owner: the owner is a hint.
  */
-static void slab_hot_own(struct sm_node *n, const struct slab *d)
+static void slab_make_mine(struct sm_node *n, struct slab *d)
 {
+	WRITE_ONCE(d->owner, sm_thread_token());
 	if (!n->hot)
 		return;
 	uint32_t *h = &n->hot[d->head];
 	uint16_t tag = sm_thread.owner_tag;
-	if (page_hot_owner(READ_ONCE(h[0])) == tag)
-		return;
-	for (uint32_t i = 0; i < d->npages; i++)
-		WRITE_ONCE(h[i], page_hot_with_owner(READ_ONCE(h[i]), tag));
+	for (uint32_t i = 0; i < d->npages; i++) {
+		uint32_t w = READ_ONCE(h[i]);
+		if (page_hot_owner(w) != tag)
+			__atomic_compare_exchange_n(&h[i], &w, page_hot_with_owner(w, tag), false,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	}
 }
 
 uint32_t sm_owner_epoch[PAGE_HOT_OWNER_MAX + 1];
@@ -245,28 +251,12 @@ static bool owner_idle(uint16_t o, uint32_t now)
 	return (int32_t)(now - READ_ONCE(sm_owner_epoch[o])) >= SLAB_OWNER_IDLE_EPOCHS;
 }
 
-/*
- * The owner tag @tag into the hot words of the @npages pages from @first
- * of @n, each by compare-and-swap, so that a word changed meanwhile (the
- * purge clearing a page's fclass) keeps the change.
- */
-static void slab_hot_claim(struct sm_node *n, uint32_t first, uint32_t npages, uint16_t tag)
-{
-	for (uint32_t i = first; i < first + npages; i++) {
-		uint32_t h = READ_ONCE(n->hot[i]);
-		if (page_hot_owner(h) != tag)
-			__atomic_compare_exchange_n(&n->hot[i], &h, page_hot_with_owner(h, tag), false,
-						    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-	}
-}
-
 void slab_own_objects(void *const *objs, unsigned nr, uint16_t top_owner)
 {
 	uint32_t now = slab_owner_epoch(os_coarse_ns());
 	if (!owner_idle(top_owner, now))
 		return; /* a sheaf of a running thread's objects: one look */
 	uint16_t tag = sm_thread.owner_tag;
-	uintptr_t token = sm_thread_token();
 	const struct slab *last = NULL;
 	for (unsigned i = nr; i-- > 0;) {
 		const void *p = objs[i];
@@ -283,8 +273,7 @@ void slab_own_objects(void *const *objs, unsigned nr, uint16_t top_owner)
 		if (head == last)
 			continue;
 		last = head;
-		WRITE_ONCE(head->owner, token);
-		slab_hot_claim(n, first, head->npages, tag);
+		slab_make_mine(n, head);
 	}
 }
 
@@ -343,10 +332,7 @@ unsigned slab_take(struct kmem_cache *s, struct sm_node *n, struct slab *d, void
 	   so that the slab is not left partial with nothing to take. */
 	d->inuse = dropped ? d->objects - (limit - d->bump) : d->inuse + got;
 	if (got) {
-		/* Objects go to this thread: the owner in the descriptor (the
-		   slow paths' test) and in every page's hot word (free()'s). */
-		WRITE_ONCE(d->owner, sm_thread_token());
-		slab_hot_own(n, d);
+		slab_make_mine(n, d); /* its objects go to this thread */
 	}
 	return got;
 }
