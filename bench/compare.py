@@ -239,14 +239,13 @@ def micro_rows(out):
     return rows
 
 
-def run_micro(bindir, allocators, quick, cpu):
+def run_micro(bindir, allocators, rounds, quick, cpu):
     """micro[allocator][benchmark] = ns per item, the median of the rounds.
     Each round runs every allocator once, in a rotated order: the
     single-threaded benchmarks on @cpu, then cross_thread_free (2 threads)
     anywhere.  Rounds of separate processes, not Google Benchmark's
     repetitions in one process: the machine changes between processes
     too, and rotating shares that out between the allocators."""
-    rounds = 1 if quick else 3    # main() records it as micro_rounds
     opts = ["--benchmark_format=json",
             "--benchmark_min_time=%s" % ("0.01" if quick else "0.1")]
     parts = [("-" + MULTI_THREADED_MICRO, cpu), (MULTI_THREADED_MICRO, None)]
@@ -482,8 +481,8 @@ def main():
         results["scaling"] = run_scaling(bindir, allocators, scaling, threads, rounds,
                                          scale * SCALING_SCALE)
     if not args.no_micro:
-        results["micro"] = run_micro(bindir, allocators, args.quick, cpu)
         results["micro_rounds"] = 1 if args.quick else 3
+        results["micro"] = run_micro(bindir, allocators, results["micro_rounds"], args.quick, cpu)
     if not args.no_callgrind:
         results["callgrind"] = run_callgrind(args.build_dir, allocators,
                                              10000 if args.quick else 100000)
